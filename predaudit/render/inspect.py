@@ -1,0 +1,85 @@
+"""Renderers of :class:`predaudit.report.InspectReport`."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from predaudit.render import OutputFormat, to_json
+from predaudit.report import InspectReport, SplitInspection
+
+
+def _epochs_text(epochs: list[int]) -> str:
+    if len(epochs) == 1:
+        return f"1 (epoch {epochs[0]})"
+    return f"{len(epochs)} ({epochs[0]} … {epochs[-1]})"
+
+
+def _rows(s: SplitInspection) -> list[tuple[str, str]]:
+    kind = f"{s.input_kind} ({'detected' if s.kind_detected else 'given'})"
+    ids = "present, aligned" if s.has_ids else "none (aligned by position)"
+    if not s.aligned:
+        ids = "none; labels differ between epochs: NOT aligned (save sample ids)"
+    rows = [
+        ("files", s.pattern),
+        ("epochs", _epochs_text(s.epochs)),
+        ("samples", f"{s.n_samples:,}"),
+        ("classes", f"{s.n_classes}" + (" (single binary score)" if False else "")),
+        ("dtype", s.dtype),
+        ("score kind", kind),
+        ("labels", s.label_format),
+        ("sample ids", ids),
+        ("ignored (-100)", f"{s.n_ignored:,}"),
+    ]
+    if s.n_clipped:
+        rows.append(("clipped values", f"{s.n_clipped:,}"))
+    return rows
+
+
+def inspect_table(report: InspectReport) -> Group:
+    """One two-column Rich table per split."""
+    parts = []
+    for name, s in report.splits.items():
+        t = Table(title=f"{report.run} · split {name}", title_justify="left", show_header=False)
+        t.add_column("field", style="bold")
+        t.add_column("value", overflow="fold")
+        for k, v in _rows(s):
+            t.add_row(k, v)
+        parts.append(t)
+    return Group(*parts)
+
+
+def inspect_markdown(report: InspectReport) -> str:
+    out = [f"# predaudit inspect `{report.run}`", ""]
+    for name, s in report.splits.items():
+        out += [f"## split `{name}`", "", "| field | value |", "| --- | --- |"]
+        out += [f"| {k} | {v} |" for k, v in _rows(s)]
+        out.append("")
+    return "\n".join(out)
+
+
+def inspect_csv(report: InspectReport) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    fields = ["split", "epochs", "first_epoch", "last_epoch", "n_samples", "n_classes", "dtype",
+              "input_kind", "kind_detected", "label_format", "has_ids", "aligned", "n_ignored"]
+    w.writerow(fields)
+    for name, s in report.splits.items():
+        w.writerow([name, len(s.epochs), s.epochs[0], s.epochs[-1], s.n_samples, s.n_classes,
+                    s.dtype, s.input_kind, s.kind_detected, s.label_format, s.has_ids,
+                    s.aligned, s.n_ignored])
+    return buf.getvalue()
+
+
+RENDERERS = {
+    OutputFormat.TABLE: inspect_table,
+    OutputFormat.JSON: to_json,
+    OutputFormat.MARKDOWN: inspect_markdown,
+    OutputFormat.CSV: inspect_csv,
+}
+
+__all__ = ["RENDERERS", "Text"]

@@ -1,0 +1,213 @@
+"""From files to per-sample statistics: ``load_run(path) -> RunStats``.
+
+For each split: read epochs one at a time (:mod:`predaudit.io`), detect or
+confirm the score kind, reduce to per-sample statistics
+(:mod:`predaudit.reduce`), and put every epoch's samples in the canonical
+order (sorted sample ids, or file order without ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from predaudit.errors import InputError
+from predaudit.io.discover import SplitLayout, discover
+from predaudit.io.load import IGNORE_INDEX, SplitInfo, SplitReader
+from predaudit.reduce import KINDS, EpochStats, decide_kind, reduce_scores, scan_kind
+
+ProgressFn = Callable[[str, int, int], None]
+"""Called as ``progress(split_name, epochs_done, epochs_total)``."""
+
+
+@dataclass
+class SplitStats:
+    """Per-sample statistics of one split, arrays of shape (n_epochs, n_rows).
+
+    Rows are in canonical order (sorted ids when ids exist). ``valid`` is False
+    where the label is -100 (ignored); ``loss`` is NaN there. ``labels`` holds
+    class indices (the argmax of one-hot/soft targets).
+    """
+
+    name: str
+    epochs: list[int]
+    n_classes: int
+    input_kind: str
+    kind_detected: bool
+    label_format: str
+    dtype: str
+    has_ids: bool
+    aligned: bool
+    n_clipped: int
+    files: list[str]
+    pattern: str
+    ids: np.ndarray | None
+    labels: np.ndarray
+    valid: np.ndarray
+    loss: np.ndarray
+    pred: np.ndarray
+    correct: np.ndarray
+    p_true: np.ndarray
+    confidence: np.ndarray
+    margin: np.ndarray
+    binary: bool = False
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.loss.shape[1])
+
+    @property
+    def n_samples(self) -> int:
+        """Samples that count (label not -100), at the first epoch."""
+        return int(self.valid[0].sum())
+
+    @property
+    def n_ignored(self) -> int:
+        return int((~self.valid[0]).sum())
+
+    def epoch_index(self, epoch: int) -> int:
+        return self.epochs.index(epoch)
+
+    def sample_ids(self) -> np.ndarray:
+        """Sample ids, or positions 0..N-1 when the run has none."""
+        return self.ids if self.ids is not None else np.arange(self.n_rows)
+
+
+@dataclass
+class RunStats:
+    """Every split of a run, by name."""
+
+    path: str
+    splits: dict[str, SplitStats] = field(default_factory=dict)
+
+
+def _scan_error(path: Path, epoch: int, n_bad: int, kind: str | None) -> InputError:
+    what = kind if kind in ("logits", "probs", "log_probs") else "scores"
+    return InputError(path, f"{n_bad} {what} are NaN or +inf at epoch {epoch}")
+
+
+def compute_split(
+    layout: SplitLayout,
+    *,
+    input_kind: str | None = None,
+    progress: ProgressFn | None = None,
+    threads: int | None = None,
+) -> SplitStats:
+    """Read and reduce one split. Raises :class:`InputError` on bad data."""
+    if input_kind is not None and input_kind not in KINDS:
+        raise ValueError(f"input_kind must be one of {KINDS}")
+    reader = SplitReader(layout)
+    info: SplitInfo = reader.info
+    kind = input_kind
+    if kind is None and info.binary:
+        # A single score is a probability only when every epoch lies in [0, 1].
+        lo, hi = np.inf, -np.inf
+        for ep in reader:
+            ev = scan_kind(ep.scores, dtype=ep.scores_dtype, threads=threads)
+            if ev.n_nonfinite:
+                raise _scan_error(ep.path, ep.epoch, ev.n_nonfinite, None)
+            lo, hi = min(lo, ev.min), max(hi, ev.max)
+        kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
+    e_total, n = len(info.epochs), info.n_samples
+    shape = (e_total, n)
+    loss = np.empty(shape)
+    pred = np.empty(shape, dtype=np.int64)
+    correct = np.empty(shape, dtype=bool)
+    p_true = np.empty(shape)
+    confidence = np.empty(shape)
+    margin = np.empty(shape)
+    labels = np.empty(shape, dtype=np.int64)
+    ids: np.ndarray | None = None
+    n_clipped = 0
+    first_kind_epoch = None
+    for i, ep in enumerate(reader):
+        if not info.binary and input_kind is None:
+            ev = scan_kind(ep.scores, dtype=ep.scores_dtype, threads=threads)
+            if ev.n_nonfinite:
+                raise _scan_error(ep.path, ep.epoch, ev.n_nonfinite, kind)
+            seen = decide_kind(ev, binary=False)
+            if kind is None:
+                kind, first_kind_epoch = seen, ep.epoch
+            elif seen != kind:
+                raise InputError(
+                    ep.path,
+                    f"scores look like {seen} at epoch {ep.epoch} but like {kind} at epoch "
+                    f"{first_kind_epoch}; pass --input-kind to say which",
+                )
+        assert kind is not None
+        st: EpochStats = reduce_scores(
+            ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, threads=threads
+        )
+        if st.n_nonfinite:
+            raise _scan_error(ep.path, ep.epoch, st.n_nonfinite, kind)
+        if st.n_dead_rows:
+            raise InputError(
+                ep.path, f"{st.n_dead_rows} rows have every class at -inf at epoch {ep.epoch}"
+            )
+        lab = ep.labels.argmax(axis=1) if ep.labels.ndim == 2 else ep.labels
+        order = ep.order if ep.order is not None else slice(None)
+        loss[i], pred[i], correct[i] = st.loss[order], st.pred[order], st.correct[order]
+        p_true[i], confidence[i], margin[i] = (
+            st.p_true[order],
+            st.confidence[order],
+            st.margin[order],
+        )
+        labels[i] = lab[order]
+        if ep.ids is not None and ids is None:
+            ids = ep.ids[ep.order]
+        n_clipped += st.n_clipped
+        if progress is not None:
+            progress(info.name, i + 1, e_total)
+    assert kind is not None
+    return SplitStats(
+        name=info.name,
+        epochs=list(info.epochs),
+        n_classes=info.n_classes,
+        input_kind=kind,
+        kind_detected=input_kind is None,
+        label_format=info.label_format,
+        dtype=info.dtype,
+        has_ids=info.has_ids,
+        aligned=reader.aligned,
+        n_clipped=n_clipped,
+        files=[str(p) for p in info.files],
+        pattern=info.pattern,
+        ids=ids,
+        labels=labels,
+        valid=labels != IGNORE_INDEX,
+        loss=loss,
+        pred=pred,
+        correct=correct,
+        p_true=p_true,
+        confidence=confidence,
+        margin=margin,
+        binary=info.binary,
+    )
+
+
+def load_run(
+    path: str | Path,
+    *,
+    split: str | None = None,
+    input_kind: str | None = None,
+    progress: ProgressFn | None = None,
+    threads: int | None = None,
+) -> RunStats:
+    """Discover, read and reduce the run at ``path``; every split unless ``split`` is given."""
+    layout = discover(path)
+    if split is not None and split not in layout.splits:
+        from predaudit.errors import OptionError
+
+        raise OptionError(
+            f"no split named '{split}' in {path} (splits: {', '.join(layout.splits)})"
+        )
+    names = [split] if split is not None else list(layout.splits)
+    run = RunStats(path=str(path))
+    for name in names:
+        run.splits[name] = compute_split(
+            layout.splits[name], input_kind=input_kind, progress=progress, threads=threads
+        )
+    return run

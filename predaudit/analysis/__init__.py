@@ -1,0 +1,1 @@
+"""Analyses: pure functions over :class:`predaudit.stats.SplitStats`."""

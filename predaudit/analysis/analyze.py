@@ -1,0 +1,155 @@
+"""Assemble the ``predaudit analyze`` report from per-sample statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from predaudit.analysis.decomposition import (
+    choose_comparison,
+    loss_deltas,
+    per_epoch,
+    shift_share,
+    transition_masks,
+    transitions,
+)
+from predaudit.analysis.hypothesis import judge
+from predaudit.report import (
+    AnalyzeReport,
+    Comparison,
+    SampleDeltas,
+    SplitAnalysis,
+    TopSample,
+)
+from predaudit.stats import RunStats, SplitStats
+
+NOT_ALIGNED = (
+    "labels differ between epochs and there are no sample ids, so positions are not the "
+    "same samples; save sample ids with the predictions"
+)
+
+
+def sample_deltas(stats: SplitStats, *, start: int, end: int) -> SampleDeltas:
+    """Per-sample values at ``start`` and ``end`` for the samples valid at both."""
+    ia, ib = stats.epoch_index(start), stats.epoch_index(end)
+    valid = stats.valid[ia] & stats.valid[ib]
+    return SampleDeltas(
+        ids=stats.sample_ids()[valid],
+        labels=stats.labels[ib][valid],
+        loss_from=stats.loss[ia][valid],
+        loss_to=stats.loss[ib][valid],
+        pred_from=stats.pred[ia][valid],
+        pred_to=stats.pred[ib][valid],
+        correct_from=stats.correct[ia][valid],
+        correct_to=stats.correct[ib][valid],
+        p_true_from=stats.p_true[ia][valid],
+        p_true_to=stats.p_true[ib][valid],
+    )
+
+
+def top_risers(samples: SampleDeltas, k: int) -> list[TopSample]:
+    """The ``k`` samples whose loss rose most (ties broken by position)."""
+    if k <= 0:
+        return []
+    order = np.argsort(-samples.delta, kind="stable")[:k]
+    out = []
+    for i in order:
+        sid = samples.ids[i]
+        out.append(
+            TopSample(
+                id=sid.item() if hasattr(sid, "item") else sid,
+                label=int(samples.labels[i]),
+                pred_from=int(samples.pred_from[i]),
+                pred_to=int(samples.pred_to[i]),
+                loss_from=float(samples.loss_from[i]),
+                loss_to=float(samples.loss_to[i]),
+                p_true_from=float(samples.p_true_from[i]),
+                p_true_to=float(samples.p_true_to[i]),
+            )
+        )
+    return out
+
+
+def analyze_split(
+    stats: SplitStats,
+    *,
+    start: str | int | None = None,
+    end: str | int | None = None,
+    alpha: float = 0.05,
+    top: int = 0,
+) -> SplitAnalysis:
+    """Per-epoch split, comparison, transitions, shift-share and the hypothesis verdict."""
+    rows = per_epoch(stats)
+    comparison = hypothesis = None
+    samples = None
+    top_list: list[TopSample] = []
+    note = None
+    if len(stats.epochs) == 1 and start is None and end is None:
+        note = "only one epoch: nothing to compare (save predictions at more epochs)"
+    else:
+        a, b, reason = choose_comparison(stats, start=start, end=end)
+        ra, rb = rows[stats.epoch_index(a)], rows[stats.epoch_index(b)]
+        delta_loss = rb.loss - ra.loss
+        cells = None
+        deltas_ww = None
+        if stats.aligned:
+            cells = transitions(stats, start=a, end=b)
+            masks = transition_masks(stats, start=a, end=b)
+            deltas_ww = loss_deltas(stats, start=a, end=b)[masks["wrong_to_wrong"]]
+            samples = sample_deltas(stats, start=a, end=b)
+            top_list = top_risers(samples, top)
+        comparison = Comparison(
+            from_epoch=a,
+            to_epoch=b,
+            from_reason=reason,
+            delta_loss=delta_loss,
+            delta_accuracy=rb.accuracy - ra.accuracy,
+            transitions=cells,
+            shift_share=shift_share(ra, rb),
+            transitions_reason=None if stats.aligned else NOT_ALIGNED,
+        )
+        hypothesis = judge(
+            cells,
+            deltas_ww,
+            delta_loss=delta_loss,
+            n_total=ra.n_samples,
+            start=a,
+            end=b,
+            aligned=stats.aligned,
+            alpha=alpha,
+        )
+    return SplitAnalysis(
+        name=stats.name,
+        n_samples=stats.n_samples,
+        n_classes=stats.n_classes,
+        input_kind=stats.input_kind,
+        kind_detected=stats.kind_detected,
+        n_clipped=stats.n_clipped,
+        n_ignored=stats.n_ignored,
+        aligned=stats.aligned,
+        has_ids=stats.has_ids,
+        epochs=list(stats.epochs),
+        per_epoch=rows,
+        comparison=comparison,
+        hypothesis=hypothesis,
+        top=top_list,
+        samples=samples,
+        note=note,
+    )
+
+
+def analyze_run(
+    run: RunStats,
+    *,
+    start: str | int | None = None,
+    end: str | int | None = None,
+    alpha: float = 0.05,
+    top: int = 0,
+) -> AnalyzeReport:
+    """:func:`analyze_split` for every split of ``run``."""
+    return AnalyzeReport(
+        run=run.path,
+        splits={
+            name: analyze_split(s, start=start, end=end, alpha=alpha, top=top)
+            for name, s in run.splits.items()
+        },
+    )

@@ -1,0 +1,184 @@
+"""The loss decomposition of DESIGN.md §4 (all losses in nats).
+
+* per-epoch split: ``L(e) = contribution_correct(e) + contribution_wrong(e)``;
+* transitions a -> b: four cells by correctness at a and at b, whose
+  contributions ``(1/N) Σ_{i in cell} Δℓ_i`` sum exactly to ``ΔL``;
+* shift-share: ``ΔL = ΔA·(L̄c − L̄w) + ā·ΔLc + (1 − ā)·ΔLw``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from predaudit.analysis.epochs import best_epoch, resolve_epoch
+from predaudit.stats import SplitStats
+
+CELLS = ("correct_to_correct", "correct_to_wrong", "wrong_to_correct", "wrong_to_wrong")
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """Mean loss and its split into correct and wrong samples at one epoch."""
+
+    epoch: int
+    n_samples: int
+    loss: float
+    accuracy: float
+    n_correct: int
+    loss_correct: float | None
+    loss_wrong: float | None
+    contribution_correct: float
+    contribution_wrong: float
+
+    def to_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "n_correct": self.n_correct,
+            "loss_correct": self.loss_correct,
+            "loss_wrong": self.loss_wrong,
+            "contribution_correct": self.contribution_correct,
+            "contribution_wrong": self.contribution_wrong,
+            "n_samples": self.n_samples,
+        }
+
+
+def per_epoch(stats: SplitStats) -> list[EpochRow]:
+    """One :class:`EpochRow` per epoch; means over the samples that count (label not -100)."""
+    rows = []
+    for i, epoch in enumerate(stats.epochs):
+        valid = stats.valid[i]
+        loss = stats.loss[i][valid]
+        correct = stats.correct[i][valid]
+        n = int(valid.sum())
+        n_correct = int(correct.sum())
+        sum_c = float(loss[correct].sum())
+        sum_w = float(loss[~correct].sum())
+        rows.append(
+            EpochRow(
+                epoch=epoch,
+                n_samples=n,
+                loss=float(loss.sum() / n),
+                accuracy=n_correct / n,
+                n_correct=n_correct,
+                loss_correct=sum_c / n_correct if n_correct else None,
+                loss_wrong=sum_w / (n - n_correct) if n > n_correct else None,
+                contribution_correct=sum_c / n,
+                contribution_wrong=sum_w / n,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One transition cell: its size, contribution to ΔL (nats) and mean Δℓ (nats)."""
+
+    n: int
+    contribution: float
+    mean_delta: float | None
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "contribution": self.contribution, "mean_delta": self.mean_delta}
+
+
+@dataclass(frozen=True)
+class ShiftShare:
+    """``ΔL = composition + correct_severity + wrong_severity`` (nats)."""
+
+    composition: float
+    correct_severity: float
+    wrong_severity: float
+
+    def to_dict(self) -> dict:
+        return {
+            "composition": self.composition,
+            "correct_severity": self.correct_severity,
+            "wrong_severity": self.wrong_severity,
+        }
+
+
+def transition_masks(stats: SplitStats, *, start: int, end: int) -> dict[str, np.ndarray]:
+    """Boolean masks of shape (n_samples_counted,) for the four cells, over samples valid at both."""
+    ia, ib = stats.epoch_index(start), stats.epoch_index(end)
+    valid = stats.valid[ia] & stats.valid[ib]
+    ca, cb = stats.correct[ia][valid], stats.correct[ib][valid]
+    return {
+        "correct_to_correct": ca & cb,
+        "correct_to_wrong": ca & ~cb,
+        "wrong_to_correct": ~ca & cb,
+        "wrong_to_wrong": ~ca & ~cb,
+    }
+
+
+def loss_deltas(stats: SplitStats, *, start: int, end: int) -> np.ndarray:
+    """``Δℓ_i = ℓ_i(end) − ℓ_i(start)`` for the samples valid at both, shape (n,), nats."""
+    ia, ib = stats.epoch_index(start), stats.epoch_index(end)
+    valid = stats.valid[ia] & stats.valid[ib]
+    return stats.loss[ib][valid] - stats.loss[ia][valid]
+
+
+def transitions(stats: SplitStats, *, start: int, end: int) -> dict[str, Cell]:
+    """The four transition cells from ``start`` to ``end`` (aligned runs only).
+
+    The contributions sum to ``ΔL`` up to floating-point rounding (they are the
+    same sum of Δℓ, grouped differently).
+    """
+    delta = loss_deltas(stats, start=start, end=end)
+    n = delta.shape[0]
+    out = {}
+    for name, mask in transition_masks(stats, start=start, end=end).items():
+        k = int(mask.sum())
+        total = float(delta[mask].sum())
+        out[name] = Cell(n=k, contribution=total / n, mean_delta=total / k if k else None)
+    return out
+
+
+def shift_share(a: EpochRow, b: EpochRow) -> ShiftShare:
+    """Shift-share decomposition of ``b.loss − a.loss`` (needs no alignment).
+
+    A group empty at one epoch takes its mean loss from the other epoch (so its
+    severity term is 0); a group empty at both contributes 0.
+    """
+
+    def pair(x: float | None, y: float | None) -> tuple[float, float]:
+        if x is None and y is None:
+            return 0.0, 0.0
+        if x is None:
+            return y, y  # type: ignore[return-value]
+        if y is None:
+            return x, x
+        return x, y
+
+    lc_a, lc_b = pair(a.loss_correct, b.loss_correct)
+    lw_a, lw_b = pair(a.loss_wrong, b.loss_wrong)
+    a_bar = (a.accuracy + b.accuracy) / 2
+    composition = (b.accuracy - a.accuracy) * ((lc_a + lc_b) / 2 - (lw_a + lw_b) / 2)
+    return ShiftShare(
+        composition=composition,
+        correct_severity=a_bar * (lc_b - lc_a),
+        wrong_severity=(1 - a_bar) * (lw_b - lw_a),
+    )
+
+
+def choose_comparison(
+    stats: SplitStats, *, start: str | int | None = None, end: str | int | None = None
+) -> tuple[int, int, str]:
+    """The compared epochs and why: ``(from, to, from_reason)`` per DESIGN.md §4.
+
+    ``to`` defaults to the last epoch; ``from`` to the epoch of lowest mean loss
+    up to ``to`` (``best_loss``), or the first epoch when that is ``to`` itself
+    (``first``); an explicit ``start`` gives ``given``.
+    """
+    to = resolve_epoch(stats, end if end is not None else "last", option="--to")
+    if start is not None:
+        if isinstance(start, str) and start.strip().lower() == "best":
+            return best_epoch(stats, upto=to), to, "given"
+        return resolve_epoch(stats, start, option="--from"), to, "given"
+    best = best_epoch(stats, upto=to)
+    if best == to:
+        return stats.epochs[0], to, "first"
+    return best, to, "best_loss"

@@ -30,7 +30,7 @@ KIND_CHOICE = click.Choice(["logits", "probs", "log_probs"])
 def _stdout_console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "100") or 100)
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "80") or 80)
     return Console(width=width, soft_wrap=False, highlight=False)
 
 
@@ -163,3 +163,95 @@ def inspect(run: str, fmt: str, split: str | None, input_kind: str | None, quiet
 
 
 __all__ = ["main", "fail", "handle_errors", "OptionError"]
+
+
+def _alpha(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise click.BadParameter("must be between 0 and 1 (exclusive)")
+    return value
+
+
+@main.command()
+@RUN_ARG
+@click.option("--from", "start", default=None, metavar="EPOCH",
+              help="Compare from this epoch: a label, first, best or last (default: best).")
+@click.option("--to", "end", default=None, metavar="EPOCH",
+              help="Compare to this epoch: a label, first, best or last (default: last).")
+@click.option("--alpha", default=0.05, show_default=True, type=float, callback=_alpha,
+              help="Significance level of the Wilcoxon test.")
+@click.option("--top", default=0, type=click.IntRange(min=0), metavar="K",
+              help="Also list the K samples whose loss rose most.")
+@click.option("--all-epochs", is_flag=True, help="Every epoch in the per-epoch table.")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Also write report.json, per_sample.csv and plots into this folder.")
+@click.option("--plot-format", type=click.Choice(["png", "svg", "pdf"]), default="png",
+              show_default=True, help="Format of the plots written with --out.")
+@click.option("--no-plots", is_flag=True, help="With --out, write no plots.")
+@common_options
+@handle_errors
+def analyze(
+    run: str,
+    start: str | None,
+    end: str | None,
+    alpha: float,
+    top: int,
+    all_epochs: bool,
+    out: Path | None,
+    plot_format: str,
+    no_plots: bool,
+    fmt: str,
+    split: str | None,
+    input_kind: str | None,
+    quiet: bool,
+) -> None:
+    """Split the change in loss into correct and wrong samples; test "wrong get more wrong".
+
+    Compares the epoch of lowest mean loss with the last epoch (change with
+    --from/--to), shows the four transition cells (correct/wrong at each epoch)
+    and their exact shares of the change, and gives a verdict.
+    """
+    from predaudit.analysis.analyze import analyze_run
+    from predaudit.output import check_out_dir
+    from predaudit.render.analyze import RENDERERS
+
+    if out is not None:
+        check_out_dir(out, Path(run))
+    stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
+    report = analyze_run(stats, start=start, end=end, alpha=alpha, top=top)
+    fmt_enum = OutputFormat(fmt)
+    rendered = RENDERERS[fmt_enum](report, all_epochs=all_epochs)
+    written: list[Path] = []
+    if out is not None:
+        written = write_analyze_outputs(report, out, plots=not no_plots, plot_format=plot_format)
+    emit(rendered)
+    if out is not None and fmt_enum is OutputFormat.TABLE:
+        click.echo(f"Wrote {len(written)} files to {out}/")
+    elif out is not None and not quiet:
+        click.echo(f"Wrote {len(written)} files to {out}/", err=True)
+
+
+def write_analyze_outputs(report: Any, out: Path, *, plots: bool, plot_format: str) -> list[Path]:
+    """report.json at the top of ``out``; per split (a sub-folder when several) per_sample.csv
+    and the figures."""
+    from predaudit.output import write_atomic
+    from predaudit.render import to_json
+    from predaudit.render.analyze import per_sample_csv
+
+    written = []
+    path = out / "report.json"
+    write_atomic(path, to_json(report))
+    written.append(path)
+    several = len(report.splits) > 1
+    for name, split in report.splits.items():
+        folder = out / name if several else out
+        if split.samples is not None:
+            path = folder / "per_sample.csv"
+            write_atomic(path, per_sample_csv(split))
+            written.append(path)
+        if plots:
+            try:
+                from predaudit.plots import write_analyze_figures
+            except ImportError:  # plots not available yet
+                continue
+            written.extend(write_analyze_figures(split, folder, fmt=plot_format))
+    return written

@@ -102,7 +102,7 @@ class ShiftShare:
 
 
 def transition_masks(stats: SplitStats, *, start: int, end: int) -> dict[str, np.ndarray]:
-    """Boolean masks of shape (n_samples_counted,) for the four cells, over samples valid at both."""
+    """Boolean masks (n_counted,) of the four cells, over the samples valid at both epochs."""
     ia, ib = stats.epoch_index(start), stats.epoch_index(end)
     valid = stats.valid[ia] & stats.valid[ib]
     ca, cb = stats.correct[ia][valid], stats.correct[ib][valid]

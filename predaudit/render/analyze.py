@@ -24,9 +24,9 @@ CELL_LABELS = {
 }
 VERDICT_STYLE = {"supported": "bold red", "rejected": "bold green", "not_applicable": "bold"}
 VERDICT_TITLE = {
-    "supported": "SUPPORTED: wrong predictions got more wrong",
-    "rejected": "REJECTED: the rise is not mainly wrong predictions getting more wrong",
-    "not_applicable": "NOT APPLICABLE",
+    "supported": "Verdict: SUPPORTED",
+    "rejected": "Verdict: REJECTED",
+    "not_applicable": "Verdict: NOT APPLICABLE",
 }
 MAX_ROWS = 12
 
@@ -40,6 +40,8 @@ def _f(x: float | None, digits: int = 3, signed: bool = False) -> str:
 def _pct(x: float | None, digits: int = 1, signed: bool = False) -> str:
     if x is None:
         return "–"
+    if round(100 * x, digits) == 0:
+        x = 0.0  # no "-0%"
     return f"{100 * x:+.{digits}f}%" if signed else f"{100 * x:.{digits}f}%"
 
 
@@ -75,12 +77,12 @@ def _marks(split: SplitAnalysis, epoch: int) -> str:
 
 
 def header_line(run: str, split: SplitAnalysis) -> str:
-    kind = f"{split.input_kind} ({'detected' if split.kind_detected else 'given'})"
+    kind = split.input_kind + ("" if split.kind_detected else " (given)")
     e = split.epochs
-    span = f"{len(e)} epochs ({e[0]}…{e[-1]})" if len(e) > 1 else f"1 epoch ({e[0]})"
+    span = f"epochs {e[0]}–{e[-1]}" if len(e) > 1 else f"1 epoch ({e[0]})"
     extra = f" · {split.n_ignored:,} ignored" if split.n_ignored else ""
     return (
-        f"{run} · split {split.name} · {split.n_samples:,} samples · {split.n_classes} classes"
+        f"{run} · {split.name} · {split.n_samples:,} samples · {split.n_classes} classes"
         f" · {span} · {kind}{extra}"
     )
 
@@ -91,7 +93,7 @@ def epoch_table(split: SplitAnalysis, all_epochs: bool = False) -> Table:
     if len(shown) < len(split.epochs):
         caption = f"{len(shown)} of {len(split.epochs)} epochs shown; --all-epochs for every row"
     t = Table(
-        title="Per epoch (loss in nats)",
+        title="Per epoch: mean loss (nats) of all, correct and wrong samples",
         title_justify="left",
         caption=caption,
         caption_justify="left",
@@ -99,10 +101,10 @@ def epoch_table(split: SplitAnalysis, all_epochs: bool = False) -> Table:
     t.add_column("epoch", justify="right")
     t.add_column("loss", justify="right")
     t.add_column("accuracy", justify="right")
-    t.add_column("loss correct", justify="right")
-    t.add_column("loss wrong", justify="right")
-    t.add_column("from wrong", justify="right")
-    t.add_column("", style="dim")
+    t.add_column("correct", justify="right")
+    t.add_column("wrong", justify="right")
+    t.add_column("wrong part", justify="right")
+    t.add_column("", no_wrap=True)
     for e in shown:
         r = split.row(e)
         marks = _marks(split, e)
@@ -258,7 +260,7 @@ def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
                 ]
             )
         out += _md_table(
-            ["epoch", "loss", "accuracy", "loss correct", "loss wrong", "from wrong", ""], rows
+            ["epoch", "loss", "accuracy", "loss correct", "loss wrong", "wrong part", ""], rows
         )
         out.append("")
         c = split.comparison

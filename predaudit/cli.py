@@ -173,19 +173,50 @@ def _alpha(ctx: click.Context, param: click.Parameter, value: float) -> float:
 
 @main.command()
 @RUN_ARG
-@click.option("--from", "start", default=None, metavar="EPOCH",
-              help="Compare from this epoch: a label, first, best or last (default: best).")
-@click.option("--to", "end", default=None, metavar="EPOCH",
-              help="Compare to this epoch: a label, first, best or last (default: last).")
-@click.option("--alpha", default=0.05, show_default=True, type=float, callback=_alpha,
-              help="Significance level of the Wilcoxon test.")
-@click.option("--top", default=0, type=click.IntRange(min=0), metavar="K",
-              help="Also list the K samples whose loss rose most.")
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    metavar="EPOCH",
+    help="Compare from this epoch: a label, first, best or last (default: best).",
+)
+@click.option(
+    "--to",
+    "end",
+    default=None,
+    metavar="EPOCH",
+    help="Compare to this epoch: a label, first, best or last (default: last).",
+)
+@click.option(
+    "--alpha",
+    default=0.05,
+    show_default=True,
+    type=float,
+    callback=_alpha,
+    help="Significance level of the Wilcoxon test.",
+)
+@click.option(
+    "--top",
+    default=0,
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="Also list the K samples whose loss rose most.",
+)
 @click.option("--all-epochs", is_flag=True, help="Every epoch in the per-epoch table.")
-@click.option("--out", "out", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Also write report.json, per_sample.csv and plots into this folder.")
-@click.option("--plot-format", type=click.Choice(["png", "svg", "pdf"]), default="png",
-              show_default=True, help="Format of the plots written with --out.")
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write report.json, per_sample.csv and plots into this folder.",
+)
+@click.option(
+    "--plot-format",
+    type=click.Choice(["png", "svg", "pdf"]),
+    default="png",
+    show_default=True,
+    help="Format of the plots written with --out.",
+)
 @click.option("--no-plots", is_flag=True, help="With --out, write no plots.")
 @common_options
 @handle_errors

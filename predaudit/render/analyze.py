@@ -37,6 +37,11 @@ def _f(x: float | None, digits: int = 3, signed: bool = False) -> str:
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
+def _prob(p: float) -> str:
+    """A probability in 5 characters: 0.281, or 3e-05 when tiny."""
+    return f"{p:.3f}" if p >= 1e-3 or p == 0 else f"{p:.0e}"
+
+
 def _pct(x: float | None, digits: int = 1, signed: bool = False) -> str:
     if x is None:
         return "–"
@@ -208,7 +213,7 @@ def top_table(split: SplitAnalysis) -> Table:
             str(s.label),
             f"{s.pred_from} → {s.pred_to}",
             f"{s.loss_from:.2f} → {s.loss_to:.2f}",
-            f"{s.p_true_from:.3f} → {s.p_true_to:.3f}",
+            f"{_prob(s.p_true_from)} → {_prob(s.p_true_to)}",
         )
     return t
 

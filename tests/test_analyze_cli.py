@@ -315,3 +315,8 @@ def test_all_ignored_at_an_epoch_is_an_input_error(tmp_path):
     assert res.stderr == (
         f"Error: {run / 'labels_epoch_2.npy'}: every sample is ignored (label -100) at epoch 2\n"
     )
+
+
+def test_readme_shows_the_real_output():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert (GOLDEN / "analyze_sample_test.txt").read_text(encoding="utf-8") in readme

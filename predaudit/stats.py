@@ -16,7 +16,8 @@ import numpy as np
 
 from predaudit.errors import InputError
 from predaudit.io.discover import SplitLayout, discover
-from predaudit.io.load import IGNORE_INDEX, SplitInfo, SplitReader
+from predaudit.io.load import IGNORE_INDEX, EpochPredictions, SplitInfo, SplitReader
+from predaudit.io.readers import BF16, bf16_to_float32
 from predaudit.reduce import KINDS, EpochStats, decide_kind, reduce_scores, scan_kind
 
 ProgressFn = Callable[[str, int, int], None]
@@ -84,9 +85,34 @@ class RunStats:
     splits: dict[str, SplitStats] = field(default_factory=dict)
 
 
-def _scan_error(path: Path, epoch: int, n_bad: int, kind: str | None) -> InputError:
-    what = kind if kind in ("logits", "probs", "log_probs") else "scores"
-    return InputError(path, f"{n_bad} {what} are NaN or +inf at epoch {epoch}")
+_KIND_NOUNS = {
+    "logits": ("logit", "logits"),
+    "probs": ("probability", "probabilities"),
+    "log_probs": ("log-probability", "log-probabilities"),
+}
+
+
+def _nonfinite_error(ep: EpochPredictions, kind: str | None) -> InputError:
+    """``epoch_7.npz: 2 logits are NaN and 1 is +inf at epoch 7 (...)``, counted in row chunks."""
+    n_nan = n_inf = 0
+    rows = max(1, (1 << 20) // max(1, int(np.prod(ep.scores.shape[1:], dtype=np.int64))))
+    for a in range(0, ep.scores.shape[0], rows):
+        chunk = ep.scores[a : a + rows]
+        x = bf16_to_float32(chunk) if ep.scores_dtype == BF16 else np.asarray(chunk)
+        n_nan += int(np.count_nonzero(np.isnan(x)))
+        n_inf += int(np.count_nonzero(x == np.inf))
+    one, many = _KIND_NOUNS.get(kind or "", ("score", "scores"))
+    parts = []
+    if n_nan:
+        parts.append(f"{n_nan} {one if n_nan == 1 else many} {'is' if n_nan == 1 else 'are'} NaN")
+    if n_inf:
+        noun = f"{one if n_inf == 1 else many} " if not parts else ""
+        parts.append(f"{n_inf} {noun}{'is' if n_inf == 1 else 'are'} +inf")
+    what = " and ".join(parts) or "scores are not finite"
+    return InputError(
+        ep.path,
+        f"{what} at epoch {ep.epoch} (only -inf is accepted, as an impossible class)",
+    )
 
 
 def compute_split(
@@ -108,7 +134,7 @@ def compute_split(
         for ep in reader:
             ev = scan_kind(ep.scores, dtype=ep.scores_dtype, threads=threads)
             if ev.n_nonfinite:
-                raise _scan_error(ep.path, ep.epoch, ev.n_nonfinite, None)
+                raise _nonfinite_error(ep, None)
             lo, hi = min(lo, ev.min), max(hi, ev.max)
         kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
     e_total, n = len(info.epochs), info.n_samples
@@ -123,17 +149,18 @@ def compute_split(
     ids: np.ndarray | None = None
     n_clipped = 0
     first_kind_epoch = None
+    first_kind_path: Path | None = None
     for i, ep in enumerate(reader):
         if not info.binary and input_kind is None:
             ev = scan_kind(ep.scores, dtype=ep.scores_dtype, threads=threads)
             if ev.n_nonfinite:
-                raise _scan_error(ep.path, ep.epoch, ev.n_nonfinite, kind)
+                raise _nonfinite_error(ep, kind)
             seen = decide_kind(ev, binary=False)
             if kind is None:
-                kind, first_kind_epoch = seen, ep.epoch
+                kind, first_kind_epoch, first_kind_path = seen, ep.epoch, ep.path
             elif seen != kind:
                 raise InputError(
-                    ep.path,
+                    ep.path if ep.path == first_kind_path else f"{first_kind_path}, {ep.path}",
                     f"scores look like {seen} at epoch {ep.epoch} but like {kind} at epoch "
                     f"{first_kind_epoch}; pass --input-kind to say which",
                 )
@@ -142,7 +169,7 @@ def compute_split(
             ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, threads=threads
         )
         if st.n_nonfinite:
-            raise _scan_error(ep.path, ep.epoch, st.n_nonfinite, kind)
+            raise _nonfinite_error(ep, kind)
         if st.n_dead_rows:
             raise InputError(
                 ep.path, f"{st.n_dead_rows} rows have every class at -inf at epoch {ep.epoch}"

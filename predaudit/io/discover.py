@@ -182,13 +182,19 @@ def _group(files: list[NamedFile]) -> dict[str | None, list[NamedFile]]:
         prefix = f.prefix
         # A container like run.npz names no split: its stem is not a prefix.
         if f.key is None and f.epoch is None:
-            prefix = None if len([g for g in files if g.key is None and g.epoch is None]) == 1 else prefix
+            prefix = (
+                None
+                if len([g for g in files if g.key is None and g.epoch is None]) == 1
+                else prefix
+            )
         groups.setdefault(prefix, []).append(f)
     # Split-level labels/ids without a prefix serve every prefixed split that lacks its own.
     shared = groups.get(None, [])
-    if shared and not any(f.key in SCORE_KEYS or f.key is None or f.epoch is not None for f in shared):
+    if shared and not any(
+        f.key in SCORE_KEYS or f.key is None or f.epoch is not None for f in shared
+    ):
         del groups[None]
-        for prefix, members in groups.items():
+        for members in groups.values():
             have = {f.key for f in members if f.epoch is None}
             for f in shared:
                 if f.key not in have:
@@ -203,9 +209,7 @@ def discover(path: str | Path) -> RunLayout:
         raise InputError(root, "does not exist")
     if root.is_file():
         if root.suffix.lower() not in SUFFIXES:
-            raise InputError(
-                root, f"is not a prediction file (expected {', '.join(SUFFIXES)})"
-            )
+            raise InputError(root, f"is not a prediction file (expected {', '.join(SUFFIXES)})")
         named = parse_name(root)
         if root.suffix.lower() == ".npy" and named.key not in SCORE_KEYS and named.epoch is None:
             raise InputError(root, "is not a scores file (name it logits.npy, probs.npy, …)")

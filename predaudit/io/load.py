@@ -25,7 +25,9 @@ from predaudit.io.readers import (
     SCORE_KEYS,
     Container,
     NpyContainer,
+    describe_dtype,
     open_container,
+    plural,
 )
 
 IGNORE_INDEX = -100
@@ -106,7 +108,9 @@ def _as_labels(raw: np.ndarray, path: Path, n_classes: int) -> tuple[np.ndarray,
     """Validate labels; return them (int64 indices or float64 targets) and their format."""
     dtype = raw.dtype
     if dtype.kind not in "fiub":
-        raise InputError(path, f"labels have the non-numeric dtype {dtype}")
+        raise InputError(
+            path, f"labels have the unsupported dtype {describe_dtype(dtype)}; expected integers"
+        )
     arr = np.asarray(raw)
     if arr.ndim == 1:
         as_float = arr.astype(np.float64)
@@ -118,10 +122,12 @@ def _as_labels(raw: np.ndarray, path: Path, n_classes: int) -> tuple[np.ndarray,
         bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= n_classes))
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
+            n_bad = int(bad.sum())
             raise InputError(
                 path,
-                f"{int(bad.sum())} labels are outside [0, {n_classes}) "
-                f"(e.g. {labels[first]} at row {first}); only -100 may mark an ignored sample",
+                f"{plural(n_bad, 'label')} {'is' if n_bad == 1 else 'are'} outside "
+                f"[0, {n_classes}) (e.g. {labels[first]} at row {first}); "
+                "only -100 may mark an ignored sample",
             )
         return labels, "index"
     if arr.ndim == 2:
@@ -154,8 +160,11 @@ def _check_ids(ids: np.ndarray, path: Path, n: int) -> np.ndarray:
     uniq, counts = np.unique(ids, return_counts=True)
     if uniq.shape[0] != n:
         dup = uniq[counts > 1]
+        n_dup = int((counts - 1).sum())
         raise InputError(
-            path, f"sample ids has {int((counts - 1).sum())} duplicated values (e.g. {dup[0]!r})"
+            path,
+            f"sample ids have {plural(n_dup, 'duplicated value')} (e.g. {_show(dup[0])}); "
+            "each sample needs its own id",
         )
     return ids
 
@@ -182,7 +191,9 @@ class SplitReader:
 
     # -- probing -------------------------------------------------------------------------
 
-    def _split_level(self, path: Path | None, keys: tuple[str, ...]) -> tuple[np.ndarray, Path] | None:
+    def _split_level(
+        self, path: Path | None, keys: tuple[str, ...]
+    ) -> tuple[np.ndarray, Path] | None:
         if path is None:
             return None
         c = open_container(path)
@@ -190,7 +201,11 @@ class SplitReader:
         if key is None:
             raise InputError(path, f"holds none of the keys {', '.join(keys)}")
         if not _is_numeric(c.dtype_name(key)) and keys is LABEL_KEYS:
-            raise InputError(path, f"labels have the non-numeric dtype {c.dtype_name(key)}")
+            raise InputError(
+                path,
+                f"labels have the unsupported dtype {describe_dtype(c.dtype_name(key))}; "
+                "expected integers",
+            )
         return np.asarray(c.read(key)), path
 
     def _probe(self) -> SplitInfo:
@@ -202,7 +217,7 @@ class SplitReader:
             key = _scores_key(c)
             shape = c.shape(key)
             dtype = c.dtype_name(key)
-            self._check_scores_dtype(lay.stacked, key, dtype, len(shape))
+            self._check_scores_dtype(lay.stacked, key, dtype, shape)
             if labels_raw is None:
                 lkey = _find_key(c, LABEL_KEYS, "label")
                 if lkey is None:
@@ -224,7 +239,7 @@ class SplitReader:
             key = _scores_key(c)
             shape = c.shape(key)
             dtype = c.dtype_name(key)
-            self._check_scores_dtype(first_path, key, dtype, len(shape))
+            self._check_scores_dtype(first_path, key, dtype, shape)
             if len(shape) > 2 and not (len(shape) == 3 and shape[0] == 1):
                 raise InputError(
                     first_path, f"per-epoch scores have shape {shape}; expected [N, C] or [N]"
@@ -241,7 +256,11 @@ class SplitReader:
         self._split_ids = ids_raw
         has_ids = ids_raw is not None or self._epoch_has_ids()
         label_format = "index"
-        if labels_raw is not None and labels_raw[0].ndim == 2 and not self._stacked_labels_per_epoch:
+        if (
+            labels_raw is not None
+            and labels_raw[0].ndim == 2
+            and not self._stacked_labels_per_epoch
+        ):
             label_format = _as_labels(labels_raw[0], labels_raw[1], n_classes)[1]
         elif labels_raw is None:
             label_format = self._first_epoch_label_format(n_classes)
@@ -288,13 +307,21 @@ class SplitReader:
             c.close()
 
     @staticmethod
-    def _check_scores_dtype(path: Path, key: str, dtype: str, rank: int) -> None:
+    def _check_scores_dtype(path: Path, key: str, dtype: str, shape: tuple[int, ...]) -> None:
         if not _is_numeric(dtype):
-            raise InputError(path, f"'{key}' has the non-numeric dtype {dtype}")
-        if rank > 3:
-            raise InputError(path, f"'{key}' has rank {rank}; scores must be of rank 1 to 3")
-        if rank == 0:
-            raise InputError(path, f"'{key}' is a scalar; expected an array of scores")
+            raise InputError(
+                path,
+                f"scores '{key}' have the unsupported dtype {describe_dtype(dtype)}; "
+                "expected real numbers",
+            )
+        if len(shape) > 3:
+            raise InputError(
+                path,
+                f"scores '{key}' have shape {tuple(shape)} (rank {len(shape)}); expected "
+                "[epochs, samples, classes], [epochs, samples], [samples, classes] or [samples]",
+            )
+        if len(shape) == 0:
+            raise InputError(path, f"scores '{key}' are a single number; expected an array")
 
     def _stacked_shape(
         self, shape: tuple[int, ...], labels: tuple[np.ndarray, Path], path: Path
@@ -311,9 +338,7 @@ class SplitReader:
             return e, n, (2 if binary else c), binary
         if len(shape) == 1:
             if lab.shape[0] != shape[0]:
-                raise InputError(
-                    both, f"labels has {lab.shape[0]} rows but scores have {shape[0]}"
-                )
+                raise InputError(both, f"labels has {lab.shape[0]} rows but scores have {shape[0]}")
             return 1, shape[0], 2, True
         a, b = shape
         if lab.ndim == 2 and lab.shape == (a, b) and np.issubdtype(lab.dtype, np.integer):
@@ -341,31 +366,32 @@ class SplitReader:
         ref_labels: np.ndarray | None = None
         ref_ids: np.ndarray | None = None
         ref_path: Path | None = None
+        first_path: Path | None = None
         info = self._info
         for epoch, path, scores, dtype, labels_raw, lpath, ids_raw, ipath in self._raw_epochs():
             scores = self._shape_scores(scores, path, epoch, dtype)
             n = scores.shape[0]
             n_classes = 2 if scores.ndim == 1 else scores.shape[1]
+            if first_path is None:
+                first_path = path
+            both = str(path) if path == first_path else f"{first_path}, {path}"
             if n_classes != info.n_classes:
                 raise InputError(
-                    path,
+                    both,
                     f"epoch {epoch} has {n_classes} classes but epoch {info.epochs[0]} "
                     f"has {info.n_classes}",
                 )
             if n != info.n_samples:
                 raise InputError(
-                    path,
-                    f"epoch {epoch} has {n} samples but epoch {info.epochs[0]} has {info.n_samples}",
+                    both,
+                    f"epoch {epoch} has {n} samples but epoch {info.epochs[0]} "
+                    f"has {info.n_samples}",
                 )
             if labels_raw.shape[0] != n:
                 both = str(path) if lpath == path else f"{lpath}, {path}"
-                raise InputError(
-                    both, f"labels has {labels_raw.shape[0]} rows but scores have {n}"
-                )
+                raise InputError(both, f"labels has {labels_raw.shape[0]} rows but scores have {n}")
             labels, fmt = _as_labels(labels_raw, lpath, info.n_classes)
-            if fmt != info.label_format and not (
-                {fmt, info.label_format} <= {"one_hot", "soft"}
-            ):
+            if fmt != info.label_format and not ({fmt, info.label_format} <= {"one_hot", "soft"}):
                 raise InputError(
                     lpath, f"labels are {fmt} at epoch {epoch} but {info.label_format} before"
                 )
@@ -383,18 +409,24 @@ class SplitReader:
                     if not np.array_equal(sorted_ids, ref_ids):
                         missing = np.setdiff1d(ref_ids, sorted_ids)
                         extra = np.setdiff1d(sorted_ids, ref_ids)
+                        detail = "; ".join(
+                            f"{vals.size} {what}, e.g. {_show(vals[0])}"
+                            for what, vals in (("missing", missing), ("new", extra))
+                            if vals.size
+                        )
                         raise InputError(
                             f"{ref_path}, {ipath}",
                             f"the sample ids differ between epochs {info.epochs[0]} and {epoch} "
-                            f"({missing.size} missing, {extra.size} new)",
+                            f"({detail})",
                         )
                     if not np.array_equal(canon, ref_labels):
                         changed = _n_changed(canon, ref_labels)
                         sample = ref_ids[_first_changed(canon, ref_labels)]
                         raise InputError(
                             f"{ref_path}, {lpath}",
-                            f"{changed} samples change label between epochs {info.epochs[0]} "
-                            f"and {epoch} (e.g. id {sample!r})",
+                            f"{plural(changed, 'sample')} "
+                            f"{'changes' if changed == 1 else 'change'} label between epochs "
+                            f"{info.epochs[0]} and {epoch} (e.g. id {_show(sample)})",
                         )
             else:
                 if info.has_ids:
@@ -416,7 +448,7 @@ class SplitReader:
             del scores
 
     def _shape_scores(self, scores: np.ndarray, path: Path, epoch: int, dtype: str) -> np.ndarray:
-        self._check_scores_dtype(path, "scores", dtype, scores.ndim)
+        self._check_scores_dtype(path, "scores", dtype, scores.shape)
         if scores.ndim == 2 and scores.shape[1] == 1:
             scores = scores[:, 0]
         if scores.ndim == 3 and scores.shape[0] == 1:
@@ -450,7 +482,7 @@ class SplitReader:
             try:
                 key = _scores_key(c)
                 dtype = c.dtype_name(key)
-                self._check_scores_dtype(path, key, dtype, len(c.shape(key)))
+                self._check_scores_dtype(path, key, dtype, c.shape(key))
                 scores = c.read(key)
                 if epoch in lay.epoch_labels:
                     lpath = lay.epoch_labels[epoch]
@@ -479,6 +511,12 @@ class SplitReader:
                 del scores
             finally:
                 c.close()
+
+
+def _show(value: object) -> str:
+    """A numpy scalar as a user wrote it: ``12`` or ``'a12'``, not ``np.int64(12)``."""
+    item = value.item() if isinstance(value, np.generic) else value
+    return repr(item)
 
 
 def _n_changed(a: np.ndarray, b: np.ndarray) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def _check_dtype(path: Path, key: str, dtype: np.dtype) -> None:
 
 
 def _npy_header(fp: Any, path: Path, key: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    """Read a ``.npy`` header from an open binary stream; return shape, order, dtype, data offset."""
+    """Read a ``.npy`` header from an open stream; return shape, order, dtype, data offset."""
     try:
         version = np.lib.format.read_magic(fp)
         if version == (1, 0):
@@ -82,6 +83,10 @@ def _npy_header(fp: Any, path: Path, key: str) -> tuple[tuple[int, ...], bool, n
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
         else:
             shape, fortran, dtype = np.lib.format._read_array_header(fp, version)  # type: ignore[attr-defined]
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # damage inside a .npz
+        raise InputError(
+            path, f"is corrupt: member '{key}' cannot be read ({_short(exc)})"
+        ) from exc
     except Exception as exc:  # numpy raises ValueError with varied texts
         what = "is not a valid .npy file" if not key else f"member '{key}' is not a valid array"
         raise InputError(path, f"{what} ({_short(exc)})") from exc
@@ -90,8 +95,37 @@ def _npy_header(fp: Any, path: Path, key: str) -> tuple[tuple[int, ...], bool, n
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    """The first sentence of an exception's text, short enough for a one-line message."""
+    text = " ".join(str(exc).split())
+    if not text:
+        return type(exc).__name__
+    end = text.find(". ")
+    if end >= 20:
+        text = text[:end]
+    text = text.rstrip(".")
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
+def plural(n: int, singular: str, plural_form: str | None = None) -> str:
+    """``plural(1, "label") == "1 label"``, ``plural(3, "label") == "3 labels"``."""
+    return f"{n} {singular if n == 1 else (plural_form or singular + 's')}"
+
+
+def describe_dtype(dtype: np.dtype | str) -> str:
+    """A dtype as users read it: ``<U3`` -> ``text (<U3)``, ``complex64`` -> ``complex64``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        return str(dtype)
+    if dt.kind in "US":
+        return f"text ({dt.str})"
+    if dt.kind == "O":
+        return "Python objects"
+    if dt.kind == "V":
+        return f"raw bytes ({dt.str})"
+    if dt.kind == "M" or dt.kind == "m":
+        return f"date/time ({dt})"
+    return str(dt)
 
 
 def key_from_stem(stem: str) -> str | None:
@@ -184,7 +218,9 @@ class NpzContainer(Container):
             except InputError:
                 raise
             except Exception as exc:
-                raise InputError(path, f"is corrupt: member '{key}' ({_short(exc)})") from exc
+                raise InputError(
+                    path, f"is corrupt: member '{key}' cannot be read ({_short(exc)})"
+                ) from exc
 
     def keys(self) -> list[str]:
         return list(self._members)
@@ -211,7 +247,9 @@ class NpzContainer(Container):
         except InputError:
             raise
         except Exception as exc:  # zlib.error, BadZipFile (CRC), EOFError
-            raise InputError(self.path, f"is corrupt: member '{key}' ({_short(exc)})") from exc
+            raise InputError(
+                self.path, f"is corrupt: member '{key}' cannot be read ({_short(exc)})"
+            ) from exc
         arr = np.frombuffer(data, dtype=dtype, count=n)
         return arr.reshape(shape, order="F" if fortran else "C")
 
@@ -231,7 +269,9 @@ class NpzContainer(Container):
         except InputError:
             raise
         except Exception as exc:
-            raise InputError(self.path, f"is corrupt: member '{key}' ({_short(exc)})") from exc
+            raise InputError(
+                self.path, f"is corrupt: member '{key}' cannot be read ({_short(exc)})"
+            ) from exc
 
     def close(self) -> None:
         self._zip.close()
@@ -246,6 +286,15 @@ def _torch() -> Any:
 
 
 _ALLOWED_LEAVES = (int, float, bool, str, type(None))
+_UNSAFE_GLOBAL = re.compile(r"GLOBAL ([A-Za-z_][\w.]*)")
+
+
+def _is_legacy_format_error(exc: BaseException) -> bool:
+    """Whether ``torch.load(mmap=True)`` failed only because the file is not a zip archive."""
+    text = str(exc)
+    return "mmap can only be used with files saved with" in text or (
+        "zip" in text.lower() and "central directory" not in text.lower()
+    )
 
 
 class PtContainer(Container):
@@ -264,28 +313,7 @@ class PtContainer(Container):
                 "is a PyTorch file but PyTorch is not installed; "
                 "install the extra: pip install 'predaudit[torch]'",
             )
-        try:
-            obj = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc) and "zip" not in str(exc).lower():
-                raise InputError(
-                    path, f"cannot be read as a PyTorch file ({_short(exc)})"
-                ) from exc
-            try:  # legacy (non-zip) serialisation cannot be memory-mapped
-                obj = torch.load(path, weights_only=True, map_location="cpu")
-            except Exception as exc2:
-                raise InputError(
-                    path, f"cannot be read as a PyTorch file ({_short(exc2)})"
-                ) from exc2
-        except Exception as exc:
-            text = str(exc)
-            if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
-                raise InputError(
-                    path,
-                    "holds objects other than tensors, numbers, strings, lists and dicts; "
-                    "refused, nothing in it was executed",
-                ) from exc
-            raise InputError(path, f"cannot be read as a PyTorch file ({_short(exc)})") from exc
+        obj = self._load(torch)
         self._check(obj, torch)
         if isinstance(obj, torch.Tensor):
             obj = {default_key: obj}
@@ -297,6 +325,28 @@ class PtContainer(Container):
                 self._arrays[str(k)] = v
             elif isinstance(v, list | tuple) and v and all(isinstance(x, int | float) for x in v):
                 self._arrays[str(k)] = torch.tensor(v)
+
+    def _load(self, torch: Any) -> Any:
+        """``torch.load`` memory-mapped (zip format) or not (legacy format), weights only."""
+        try:
+            try:
+                return torch.load(self.path, weights_only=True, map_location="cpu", mmap=True)
+            except RuntimeError as exc:
+                if not _is_legacy_format_error(exc):
+                    raise
+            # The legacy (non-zip) serialisation cannot be memory-mapped.
+            return torch.load(self.path, weights_only=True, map_location="cpu")
+        except Exception as exc:
+            text = " ".join(str(exc).split())
+            if "Weights only load failed" in text or "Unsupported global" in text:
+                found = _UNSAFE_GLOBAL.search(text)
+                what = f" ({found.group(1)})" if found else ""
+                raise InputError(
+                    self.path,
+                    f"holds objects other than tensors, numbers, strings, lists and dicts{what}; "
+                    "refused, nothing in it was executed",
+                ) from exc
+            raise InputError(self.path, f"is not a valid PyTorch file ({_short(exc)})") from exc
 
     def _check(self, obj: Any, torch: Any) -> None:
         stack = [obj]
@@ -350,7 +400,10 @@ _EPOCH_FIELD = re.compile(r"^logits_epoch_(\d+)$")
 
 
 class JsonlContainer(Container):
-    """Dataset Cartography's ``dynamics_epoch_N.jsonl``: fields ``guid``, ``logits_epoch_N``, ``gold``."""
+    """Dataset Cartography's ``dynamics_epoch_N.jsonl``.
+
+    One JSON object a line with the fields ``guid``, ``logits_epoch_N`` and ``gold``.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -367,7 +420,11 @@ class JsonlContainer(Container):
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(path, f"line {lineno} is not valid JSON ({exc.msg})") from exc
+                raise InputError(
+                    path,
+                    f"line {lineno} is not valid JSON "
+                    f"({exc.msg.removesuffix(' at')} at column {exc.colno})",
+                ) from exc
             if not isinstance(rec, dict):
                 raise InputError(path, f"line {lineno} is not a JSON object")
             field = next((k for k in rec if _EPOCH_FIELD.match(k)), None)

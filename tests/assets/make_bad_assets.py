@@ -1,0 +1,250 @@
+"""Write the small broken (and borderline) runs under ``tests/assets/``.
+
+Run from anywhere: ``python tests/assets/make_bad_assets.py``. The output is
+deterministic (fixed seeds); the files are committed so the tests need nothing
+but this folder. Each run holds a few rows only.
+
+``bad/<case>/`` — each must make ``predaudit inspect`` exit with code 3 and one
+error line (the expected lines live in ``tests/test_io_bad_input.py``).
+``ok/<case>/`` — borderline data that must be accepted.
+
+Two assets are armed pickles: unpickling them calls ``os.mkdir(MARKER)`` in the
+current directory. The tests assert the marker never appears.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+BAD = HERE / "bad"
+OK = HERE / "ok"
+MARKER = "PREDAUDIT_UNPICKLED_MARKER"
+
+E, N, C = 2, 4, 3
+LABELS = np.array([0, 1, 2, 1], dtype=np.int64)
+
+
+class Armed:
+    """Unpickling this object creates the folder ``MARKER`` in the current directory."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.mkdir, (MARKER,))
+
+
+def _logits(seed: int, n: int = N, c: int = C, e: int | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shape = (n, c) if e is None else (e, n, c)
+    return rng.normal(size=shape).astype(np.float32)
+
+
+def _fresh(folder: Path) -> Path:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _npz(path: Path, **arrays: np.ndarray) -> None:
+    np.savez(path, **arrays)
+
+
+def make_bad() -> None:
+    # A folder with files, none of which is a prediction file.
+    d = _fresh(BAD / "no_predictions")
+    (d / "notes.txt").write_text("training notes\n")
+    np.save(d / "weights.npy", np.zeros(3, dtype=np.float32))
+
+    # .npy whose data stops before the header's promise.
+    d = _fresh(BAD / "truncated_npy")
+    buf = io.BytesIO()
+    np.save(buf, _logits(1, e=E))
+    (d / "logits.npy").write_bytes(buf.getvalue()[:-20])
+    np.save(d / "labels.npy", LABELS)
+
+    # .npy that is not a .npy at all.
+    d = _fresh(BAD / "garbage_npy")
+    (d / "logits.npy").write_bytes(b"this is not an array\n")
+    np.save(d / "labels.npy", LABELS)
+
+    # .npz cut in half: not a zip archive any more.
+    d = _fresh(BAD / "corrupt_npz")
+    _npz(d / "epoch_1.npz", logits=_logits(2), labels=LABELS)
+    buf = io.BytesIO()
+    np.savez(buf, logits=_logits(3), labels=LABELS)
+    (d / "epoch_2.npz").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+    # .npz whose compressed member data is damaged (the zip directory is intact).
+    d = _fresh(BAD / "corrupt_npz_member")
+    buf = io.BytesIO()
+    big = np.random.default_rng(4).normal(size=(64, C)).astype(np.float32)
+    np.savez_compressed(buf, logits=big, labels=np.zeros(64, dtype=np.int64))
+    raw = bytearray(buf.getvalue())
+    start = raw.index(b"logits.npy") + 200
+    for i in range(start, start + 40):
+        raw[i] ^= 0x5A
+    (d / "epoch_1.npz").write_bytes(bytes(raw))
+
+    # .pt cut short.
+    import torch
+
+    d = _fresh(BAD / "corrupt_pt")
+    buf = io.BytesIO()
+    torch.save({"logits": torch.from_numpy(_logits(5)), "labels": torch.from_numpy(LABELS)}, buf)
+    (d / "epoch_1.pt").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+    # Object-dtype .npy: an armed pickle.
+    d = _fresh(BAD / "object_npy")
+    obj = np.empty((E, N, C), dtype=object)
+    obj[...] = 0.0
+    obj[0, 0, 0] = Armed()
+    np.save(d / "logits.npy", obj, allow_pickle=True)
+    np.save(d / "labels.npy", LABELS)
+
+    # .pt holding a non-tensor object: an armed pickle next to real tensors.
+    d = _fresh(BAD / "pt_object")
+    torch.save(
+        {
+            "logits": torch.from_numpy(_logits(6)),
+            "labels": torch.from_numpy(LABELS),
+            "meta": Armed(),
+        },
+        d / "epoch_1.pt",
+    )
+
+    # NaN scores at epoch 2 (2 of them); +inf at epoch 2 (1).
+    d = _fresh(BAD / "nan_scores")
+    _npz(d / "epoch_1.npz", logits=_logits(7), labels=LABELS)
+    x = _logits(8)
+    x[1, 2] = x[3, 0] = np.nan
+    _npz(d / "epoch_2.npz", logits=x, labels=LABELS)
+
+    d = _fresh(BAD / "posinf_scores")
+    _npz(d / "epoch_1.npz", logits=_logits(9), labels=LABELS)
+    x = _logits(10)
+    x[2, 1] = np.inf
+    _npz(d / "epoch_2.npz", logits=x, labels=LABELS)
+
+    # Labels outside [0, C) (3 with C = 3); -100 is fine.
+    d = _fresh(BAD / "label_out_of_range")
+    np.save(d / "logits.npy", _logits(11, e=E))
+    np.save(d / "labels.npy", np.array([0, -100, 3, 1], dtype=np.int64))
+
+    # Labels other than -100 that are negative.
+    d = _fresh(BAD / "label_negative")
+    np.save(d / "logits.npy", _logits(11, e=E))
+    np.save(d / "labels.npy", np.array([0, -1, 2, 1], dtype=np.int64))
+
+    # 5 labels for 4 score rows.
+    d = _fresh(BAD / "label_count_mismatch")
+    np.save(d / "logits.npy", _logits(12, e=E))
+    np.save(d / "labels.npy", np.array([0, 1, 2, 1, 0], dtype=np.int64))
+
+    # Same, inside one per-epoch file.
+    d = _fresh(BAD / "label_count_mismatch_npz")
+    _npz(d / "epoch_1.npz", logits=_logits(12), labels=np.array([0, 1, 2], dtype=np.int64))
+
+    # 3 classes at epoch 1, 4 at epoch 2.
+    d = _fresh(BAD / "class_count_changes")
+    _npz(d / "epoch_1.npz", logits=_logits(13), labels=LABELS)
+    _npz(d / "epoch_2.npz", logits=_logits(14, c=4), labels=LABELS)
+
+    # 4 samples at epoch 1, 5 at epoch 2.
+    d = _fresh(BAD / "sample_count_changes")
+    _npz(d / "epoch_1.npz", logits=_logits(15), labels=LABELS)
+    _npz(d / "epoch_2.npz", logits=_logits(16, n=5), labels=np.append(LABELS, 0))
+
+    # epoch_3.npz and epoch_03.npz both claim epoch 3.
+    d = _fresh(BAD / "duplicate_epoch")
+    _npz(d / "epoch_03.npz", logits=_logits(17), labels=LABELS)
+    _npz(d / "epoch_3.npz", logits=_logits(18), labels=LABELS)
+
+    ids = np.array([10, 11, 12, 13], dtype=np.int64)
+
+    # Duplicated ids (11 twice).
+    d = _fresh(BAD / "duplicated_ids")
+    _npz(d / "epoch_1.npz", logits=_logits(19), labels=LABELS, ids=np.array([10, 11, 11, 13]))
+
+    # Id sets differ: 13 at epoch 1, 99 at epoch 2.
+    d = _fresh(BAD / "id_sets_differ")
+    _npz(d / "epoch_1.npz", logits=_logits(20), labels=LABELS, ids=ids)
+    _npz(d / "epoch_2.npz", logits=_logits(21), labels=LABELS, ids=np.array([10, 11, 12, 99]))
+
+    # Sample 12 has label 2 at epoch 1 and 0 at epoch 2 (rows shuffled at epoch 2).
+    d = _fresh(BAD / "label_changes_with_ids")
+    _npz(d / "epoch_1.npz", logits=_logits(22), labels=LABELS, ids=ids)
+    perm = np.array([3, 2, 1, 0])
+    lab2 = LABELS.copy()
+    lab2[2] = 0
+    _npz(d / "epoch_2.npz", logits=_logits(23), labels=lab2[perm], ids=ids[perm])
+
+    # Non-numeric score dtypes.
+    d = _fresh(BAD / "string_scores")
+    np.save(d / "logits.npy", np.array([["0.1", "0.2", "0.7"]] * N))
+    np.save(d / "labels.npy", LABELS)
+
+    d = _fresh(BAD / "complex_scores")
+    np.save(d / "logits.npy", _logits(24, e=E).astype(np.complex64))
+    np.save(d / "labels.npy", LABELS)
+
+    # Non-numeric labels.
+    d = _fresh(BAD / "string_labels")
+    np.save(d / "logits.npy", _logits(24, e=E))
+    np.save(d / "labels.npy", np.array(["cat", "dog", "cat", "cow"]))
+
+    # Scores of rank 4.
+    d = _fresh(BAD / "rank4_scores")
+    np.save(d / "logits.npy", _logits(25, e=E)[..., None])
+    np.save(d / "labels.npy", LABELS)
+
+    # Every label -100 at epoch 2.
+    d = _fresh(BAD / "all_ignored")
+    _npz(d / "epoch_1.npz", logits=_logits(26), labels=LABELS)
+    _npz(d / "epoch_2.npz", logits=_logits(27), labels=np.full(N, -100, dtype=np.int64))
+
+    # Probabilities at epoch 1, logits at epoch 2.
+    d = _fresh(BAD / "kind_contradiction")
+    p = np.array([[0.2, 0.3, 0.5], [0.1, 0.8, 0.1], [1.0, 0.0, 0.0], [0.3, 0.3, 0.4]])
+    _npz(d / "epoch_1.npz", probs=p.astype(np.float32), labels=LABELS)
+    _npz(d / "epoch_2.npz", probs=_logits(28) * 3, labels=LABELS)
+
+    # A 2-D scores array that could be [E, N] or [N, C]: 4 x 4 with 4 labels.
+    d = _fresh(BAD / "ambiguous_2d")
+    np.save(d / "logits.npy", _logits(29, n=N, c=N))
+    np.save(d / "labels.npy", np.array([0, 1, 1, 0], dtype=np.int64))
+
+    # A scores file without labels.
+    d = _fresh(BAD / "no_labels")
+    _npz(d / "epoch_1.npz", logits=_logits(30))
+
+    # A Dataset Cartography file with a broken line.
+    d = _fresh(BAD / "bad_jsonl")
+    (d / "dynamics_epoch_0.jsonl").write_text(
+        '{"guid": 0, "logits_epoch_0": [0.1, 0.2], "gold": 1}\n{"guid": 1, "logits_epo\n'
+    )
+
+
+def make_ok() -> None:
+    # -inf is a masked class, not an error.
+    d = _fresh(OK / "neg_inf_masked")
+    for e in (1, 2):
+        x = _logits(40 + e)
+        x[:, 2] = -np.inf  # class 2 is masked for everyone ...
+        x[2, 2] = 0.5  # ... except the one sample whose label is 2
+        _npz(d / f"epoch_{e}.npz", logits=x, labels=LABELS)
+
+    # Without ids, labels that change between epochs mean "not aligned", not an error.
+    d = _fresh(OK / "unaligned_no_ids")
+    _npz(d / "epoch_1.npz", logits=_logits(50), labels=LABELS)
+    _npz(d / "epoch_2.npz", logits=_logits(51), labels=LABELS[::-1].copy())
+
+
+if __name__ == "__main__":
+    make_bad()
+    make_ok()
+    print(f"wrote {BAD} and {OK}")

@@ -286,3 +286,161 @@ def write_analyze_outputs(report: Any, out: Path, *, plots: bool, plot_format: s
                 continue
             written.extend(write_analyze_figures(split, folder, fmt=plot_format))
     return written
+
+
+# -- predaudit confusion -------------------------------------------------------------------
+
+
+def _read_class_names(path: Path, stats: Any) -> list[str]:
+    """The names in ``path`` (one a line, or a JSON list), one per class of every split."""
+    from predaudit.analysis.confusion import check_class_names, parse_class_names
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(
+            path, "not UTF-8 text: expected one class name a line or a JSON list"
+        ) from None
+    names = parse_class_names(text, source=str(path))
+    check_class_names(names, stats, source=str(path))
+    return names
+
+
+@main.command()
+@RUN_ARG
+@click.option(
+    "--epoch",
+    default=None,
+    metavar="EPOCH",
+    help="The epoch: a label, first, best or last (default: last).",
+)
+@click.option(
+    "--diff",
+    nargs=2,
+    default=None,
+    metavar="FROM TO",
+    help="Show the change between two epochs (labels, first, best or last).",
+)
+@click.option(
+    "--normalize",
+    type=click.Choice(["none", "true", "pred", "all"]),
+    default="none",
+    show_default=True,
+    help="Matrix values: counts, or fractions of the true class (rows), of the predicted "
+    "class (columns) or of all samples. The table always shows counts, with row % for none.",
+)
+@click.option(
+    "--class-names",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A file of class names: one a line, or a JSON list.",
+)
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="How many confused pairs (and grown/shrunk confusions) to list.",
+)
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write confusion.json and confusion_matrix.csv into this folder.",
+)
+@common_options
+@handle_errors
+def confusion(
+    run: str,
+    epoch: str | None,
+    diff: tuple[str, str] | None,
+    normalize: str,
+    class_names: Path | None,
+    top: int,
+    out: Path | None,
+    fmt: str,
+    split: str | None,
+    input_kind: str | None,
+    quiet: bool,
+) -> None:
+    """Confusion matrix, per-class precision/recall/F1 and loss, top confused pairs.
+
+    Rows are the true class, columns the predicted class; samples labelled -100
+    are left out. Precision, recall and F1 are scikit-learn's with
+    zero_division=0. Each class's "contribution" is its share of the mean loss
+    (they sum to it). Over 20 classes the matrix is not drawn: get it with
+    --format csv or --out.
+
+    With --diff FROM TO: the change in the matrix, the confusions that grew and
+    shrank most, and the change in mean loss split by true class.
+
+    A run with several splits is shown split by split; --format json then prints
+    {"schema", "run", "splits": {NAME: {"split", "epoch", ...}}} instead of one
+    object, and --format csv needs --split.
+    """
+    from predaudit.analysis.confusion import confusion_report
+    from predaudit.output import check_out_dir
+    from predaudit.render.confusion import RENDERERS
+
+    if diff is not None and epoch is not None:
+        raise click.UsageError("--epoch and --diff cannot be used together")
+    if out is not None:
+        check_out_dir(out, Path(run))
+    fmt_enum = OutputFormat(fmt)
+    if fmt_enum is OutputFormat.CSV and split is None:
+        from predaudit.io.discover import discover
+
+        names = list(discover(run).splits)
+        if len(names) > 1:
+            raise OptionError(
+                f"--format csv prints the matrix of one split; {run} has splits "
+                f"{', '.join(names)}: choose one with --split"
+            )
+    stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
+    names = _read_class_names(class_names, stats) if class_names is not None else None
+    report = confusion_report(
+        stats,
+        epoch=epoch or "last",
+        diff=diff,
+        normalize=normalize,
+        class_names=names,
+        top=top,
+    )
+    written: list[Path] = []
+    csv_paths: dict[str, str] = {}
+    if out is not None:
+        written, csv_paths = write_confusion_outputs(report, out)
+    emit(RENDERERS[fmt_enum](report, csv_paths=csv_paths))
+    if out is not None and fmt_enum is OutputFormat.TABLE:
+        click.echo(f"Wrote {len(written)} files to {out}/")
+    elif out is not None and not quiet:
+        click.echo(f"Wrote {len(written)} files to {out}/", err=True)
+
+
+def write_confusion_outputs(report: Any, out: Path) -> tuple[list[Path], dict[str, str]]:
+    """confusion.json at the top of ``out``; per split (a sub-folder when several)
+    confusion_matrix.csv, and confusion_matrix_diff.csv with --diff.
+
+    Returns the files written and, per split, where its matrix went.
+    """
+    from predaudit.output import write_atomic
+    from predaudit.render import to_json
+    from predaudit.render.confusion import matrix_csv
+
+    path = out / "confusion.json"
+    write_atomic(path, to_json(report))
+    written, csv_paths = [path], {}
+    several = len(report.splits) > 1
+    for name, split in report.splits.items():
+        folder = out / name if several else out
+        path = folder / "confusion_matrix.csv"
+        write_atomic(path, matrix_csv(split, diff=False))
+        written.append(path)
+        csv_paths[name] = str(path)
+        if split.diff is not None:
+            path = folder / "confusion_matrix_diff.csv"
+            write_atomic(path, matrix_csv(split, diff=True))
+            written.append(path)
+    return written, csv_paths

@@ -289,6 +289,23 @@ def test_many_classes(runs, tmp_path):
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert len(rows) == 26 and len(rows[0]) == 26
     assert sum(int(x) for r in rows[1:] for x in r[1:]) == d["n_samples"]
+    # --diff: the change goes to CSV; the loss change by class is sorted, largest first
+    res = run_cli("confusion", root / "many", "--diff", "1", "5", "--out", tmp_path / "d")
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.stdout.split())
+    diff_csv = tmp_path / "d" / "confusion_matrix_diff.csv"
+    assert (
+        f"The 25×25 change in the confusion matrix is not shown; it was written to {diff_csv}"
+        in out
+    )
+    assert "Change in mean loss by true class, epoch 1 → 5 (nats, largest first)" in out
+    d = json.loads(
+        run_cli("confusion", root / "many", "--format", "json", "--diff", "1", "5").stdout
+    )
+    delta = {str(c["label"]): c["delta_contribution"] for c in d["diff"]["per_class"]}
+    start = res.stdout.index("Change in mean loss")
+    shown = [delta[r.split()[0]] for r in res.stdout[start:].splitlines()[3 : 3 + 25]]
+    assert shown == sorted(shown, reverse=True)
 
 
 def test_out_writes_json_and_csv_atomically(runs, tmp_path):

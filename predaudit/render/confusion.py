@@ -125,7 +125,8 @@ def _show_matrix(s: SplitConfusion) -> bool:
 
 def _matrix_note(s: SplitConfusion, csv_paths: MatrixCsv | None) -> str:
     where = (csv_paths or {}).get(s.name)
-    what = f"The {s.n_classes}×{s.n_classes} confusion matrix is not shown"
+    matrix = "change in the confusion matrix" if s.diff is not None else "confusion matrix"
+    what = f"The {s.n_classes}×{s.n_classes} {matrix} is not shown"
     if where:
         return f"{what}; it was written to {where}."
     return f"{what}: print it with --format csv, or write it with --out DIR."

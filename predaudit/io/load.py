@@ -183,6 +183,7 @@ class SplitReader:
         self._stacked_key = ""
         self._stacked_epochs = 1
         self._stacked_labels_per_epoch = False
+        self._stacked_single_epoch = False  # scores [N, C] or [N]: one epoch, no epoch axis
         self._info = self._probe()
 
     @property
@@ -339,6 +340,7 @@ class SplitReader:
         if len(shape) == 1:
             if lab.shape[0] != shape[0]:
                 raise InputError(both, f"labels has {lab.shape[0]} rows but scores have {shape[0]}")
+            self._stacked_single_epoch = True
             return 1, shape[0], 2, True
         a, b = shape
         if lab.ndim == 2 and lab.shape == (a, b) and np.issubdtype(lab.dtype, np.integer):
@@ -356,6 +358,7 @@ class SplitReader:
         if as_epochs:
             return a, b, 2, True
         if as_samples:
+            self._stacked_single_epoch = True
             return 1, a, (2 if b == 1 else b), b == 1
         raise InputError(both, f"labels has {n} rows but scores have shape ({a}, {b})")
 
@@ -467,10 +470,9 @@ class SplitReader:
             c = self._stacked
             assert c is not None and split_labels is not None
             dtype = c.dtype_name(self._stacked_key)
-            shape = c.shape(self._stacked_key)
             lab, lpath = split_labels
             ids, ipath = split_ids if split_ids is not None else (None, lay.stacked)
-            if self._stacked_epochs == 1 and len(shape) < 3:
+            if self._stacked_single_epoch:
                 yield 1, lay.stacked, c.read(self._stacked_key), dtype, lab, lpath, ids, ipath
                 return
             for i, rows in enumerate(c.iter_rows(self._stacked_key)):

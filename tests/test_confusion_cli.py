@@ -412,3 +412,22 @@ def test_sample_data_matches_sklearn():
     table = run_cli("confusion", SAMPLE / "stacked", "--split", "test")
     assert table.exit_code == 0
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+
+def test_top_zero_and_a_perfect_epoch(tmp_path):
+    folder = tmp_path / "perfect"
+    y = np.array([0, 1, 2, 0, 1, 2])
+    logits = np.stack([np.eye(3)[y] * 5, np.eye(3)[(y + 1) % 3] * 5])  # epoch 2: all wrong
+    folder.mkdir()
+    np.save(folder / "logits.npy", logits)
+    np.save(folder / "labels.npy", y)
+    out = run_cli("confusion", folder, "--epoch", "1").stdout
+    assert "No confusions: every sample is predicted as its true class." in out
+    out = run_cli("confusion", folder, "--top", "0").stdout
+    assert "Top confusions: none listed (--top 0)." in out
+    out = run_cli("confusion", folder, "--diff", "1", "1", "--format", "markdown").stdout
+    assert "No confusion changed in count." in out
+    out = run_cli("confusion", folder, "--diff", "1", "2", "--top", "0").stdout
+    assert "Confusions that grew and shrank: none listed (--top 0)." in out
+    d = json.loads(run_cli("confusion", folder, "--format", "json").stdout)
+    assert d["accuracy"] == 0.0 and d["macro"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0}

@@ -246,7 +246,7 @@ def pairs_table(s: SplitConfusion) -> RenderableType:
     """The most frequent confusions: true → predicted, count, % of the true class, mean loss."""
     pairs = s.epoch.top_confusions
     if not pairs:
-        return Text("No confusions: every sample is predicted as its true class.")
+        return Text(_no_pairs(s))
     t = _table("Top confusions")
     t.add_column("true", no_wrap=True)
     t.add_column("", no_wrap=True)
@@ -289,10 +289,24 @@ def diff_matrix_table(s: SplitConfusion) -> RenderableType:
     return _titled(t)
 
 
+def _no_pairs(s: SplitConfusion) -> str:
+    if int(s.epoch.matrix.trace()) == s.epoch.n_samples:
+        return "No confusions: every sample is predicted as its true class."
+    return "Top confusions: none listed (--top 0)."
+
+
+def _no_changes(d: ConfusionDiff) -> str:
+    off = d.matrix.copy()
+    off.flat[:: off.shape[0] + 1] = 0
+    if not off.any():
+        return "No confusion changed in count."
+    return "Confusions that grew and shrank: none listed (--top 0)."
+
+
 def changes_table(d: ConfusionDiff) -> RenderableType:
     """The confusions that grew and shrank most."""
     if not d.grew and not d.shrank:
-        return Text("No confusion changed in count.")
+        return Text(_no_changes(d))
     t = _table("Confusions that grew and shrank most")
     t.add_column("true", no_wrap=True)
     t.add_column("", no_wrap=True)
@@ -492,11 +506,14 @@ def _md_split(report: ConfusionReport, s: SplitConfusion, csv_at: MatrixCsv | No
             [str(p.true), str(p.pred), str(p.count_from), str(p.count_to), _signed_int(p.change)]
             for p in (*d.grew, *d.shrank)
         ]
-        out += _md_table(
-            ["true", "predicted", f"epoch {d.from_epoch}", f"epoch {d.to_epoch}", "change"],
-            rows,
-            right=2,
-        )
+        if rows:
+            out += _md_table(
+                ["true", "predicted", f"epoch {d.from_epoch}", f"epoch {d.to_epoch}", "change"],
+                rows,
+                right=2,
+            )
+        else:
+            out += [_no_changes(d), ""]
         out += ["### Change in mean loss by true class (nats)", ""]
         rows = [
             [
@@ -564,7 +581,7 @@ def _md_split(report: ConfusionReport, s: SplitConfusion, csv_at: MatrixCsv | No
         ]
         out += _md_table(["true", "predicted", "count", "% of true", "mean loss"], rows, right=2)
     else:
-        out += ["No confusions: every sample is predicted as its true class.", ""]
+        out += [_no_pairs(s), ""]
     return out
 
 

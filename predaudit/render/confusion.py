@@ -555,7 +555,7 @@ def _md_split(report: ConfusionReport, s: SplitConfusion, csv_at: MatrixCsv | No
             ]
             cells[k] = f"**{cells[k]}**"
             rows.append([lab, *cells, str(int(e.matrix[k].sum()))])
-        out += _md_table(["true \\ pred", *names, "n"], rows)
+        out += _md_table(["true \\ pred", *names, "total"], rows)
     else:
         out += [_matrix_note(s, csv_at), ""]
     by_f1 = not _show_matrix(s)

@@ -1,16 +1,30 @@
 """Per-sample statistics from one epoch's scores (DESIGN.md §3), in nats.
 
-This is the only module that touches full ``[N, C]`` score arrays. It walks
-them in row chunks small enough to stay in cache, on a small thread pool
-(numpy releases the GIL), converting each chunk to float64 as it goes
-(float16 and bfloat16 included), and writes into preallocated per-sample
-arrays.
+This is the only module that touches full ``[N, C]`` score arrays. It makes one
+streaming pass per epoch: the rows are cut into chunks small enough to stay in
+the CPU cache, a small thread pool works on them (numpy releases the GIL), and
+every statistic (loss, prediction, true-class probability, confidence, margin)
+is written into preallocated per-sample arrays.
+
+Precision. float16 and bfloat16 chunks are widened to float32 and float32 chunks
+are worked on in float32 (``exp`` is vectorised there); float64 and integer
+scores are worked on in float64. What is accumulated is float64: row sums of
+``exp(z - max)``, the loss ``(max - z_y) + log1p(sum_{k != argmax} exp(z_k -
+max))`` (two non-negative terms, no cancellation, no ``log(1 + tiny)``), and
+every statistic returned. Rows whose loss is so small that float32 rounding of
+``exp`` could matter are recomputed in float64. The per-sample loss is within a
+relative 1e-6 of a float64 reference computed from the same values.
+
+Every row is computed on its own, so the result does not depend on the chunk
+size or on the number of threads (tests pin this bit for bit).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,7 +36,12 @@ EPS = 1e-7
 LOG_EPS = math.log(EPS)
 KINDS = ("logits", "probs", "log_probs")
 IGNORE_INDEX = -100
-_TARGET_CHUNK_BYTES = 1 << 18  # 256 KiB of float64 per chunk
+_TARGET_CHUNK_BYTES = 1 << 19  # 512 KiB of working floats per chunk: two buffers fit in L2
+_MAX_THREADS = 4
+# A row whose true class is the arg-max and whose other classes sum (after
+# exp(z - max)) to less than this is recomputed in float64: its loss is about
+# that sum, and float32 rounding of large |z - max| would show at 1e-6 relative.
+_F64_RECHECK = 1e-5
 
 
 @dataclass
@@ -35,7 +54,10 @@ class EpochStats:
     ``confidence`` the largest class probability, ``margin`` the true class's
     score minus the best other one (logits, or log-probabilities floored at
     ``log 1e-7``). ``n_clipped`` counts values clipped to ``[1e-7, 1 - 1e-7]``
-    (or -inf floored at ``log 1e-7``); ``n_nonfinite`` counts NaN and +inf scores.
+    (or -inf floored at ``log 1e-7``) among the samples that count;
+    ``n_nonfinite`` counts NaN and +inf scores; ``n_dead_rows`` rows whose
+    every class is -inf. When either of the last two is non-zero the other
+    fields are not meaningful (the caller reports an input error).
     """
 
     loss: np.ndarray
@@ -51,7 +73,12 @@ class EpochStats:
 
 @dataclass(frozen=True)
 class KindEvidence:
-    """What the score-kind rules of DESIGN.md §2 look at, gathered in one pass."""
+    """What the score-kind rules of DESIGN.md §2 look at, gathered in one pass.
+
+    ``max_rowsum_dev`` is ``inf`` unless every value is >= 0 (rows cannot be
+    probabilities otherwise), and ``max_lse_abs`` is ``inf`` unless every value
+    is <= 0; both are ``inf`` for a single score per sample.
+    """
 
     min: float
     max: float
@@ -60,30 +87,98 @@ class KindEvidence:
     n_nonfinite: int
 
 
-def _as_float(chunk: np.ndarray, dtype: str) -> np.ndarray:
-    if dtype == BF16:
-        return bf16_to_float32(chunk).astype(np.float64)
-    return np.asarray(chunk, dtype=np.float64)
+# -- chunking and threads ------------------------------------------------------------------
 
 
-def _chunk_rows(n_classes: int, chunk_rows: int | None) -> int:
+def _work_dtype(scores: np.ndarray, dtype: str) -> np.dtype:
+    """float32 for float16/bfloat16/float32 scores, float64 for everything else."""
+    if dtype == BF16 or scores.dtype in (np.float16, np.float32):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _chunk_rows(n_classes: int, chunk_rows: int | None, itemsize: int = 4) -> int:
     if chunk_rows is not None:
         return max(1, int(chunk_rows))
-    return max(64, _TARGET_CHUNK_BYTES // (8 * max(1, n_classes)))
+    return max(1, _TARGET_CHUNK_BYTES // (itemsize * max(1, n_classes)))
 
 
 def _threads(threads: int | None) -> int:
     if threads is not None:
         return max(1, int(threads))
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(1, min(_MAX_THREADS, os.cpu_count() or 1))
 
 
-def _run_chunks(n: int, rows: int, threads: int, fn) -> list:  # type: ignore[no-untyped-def]
+def _run_chunks(
+    n: int, rows: int, threads: int, make_worker: Callable[[], Callable[[int, int], object]]
+) -> list:  # type: ignore[type-arg]
+    """Call a worker on every row range ``[a, b)``; each thread gets its own worker.
+
+    ``make_worker()`` builds a worker with its own scratch buffers. Threads pull
+    the next chunk from a shared counter, so a thread slowed down by the rest of
+    the machine does not hold the others back. Returns the workers' results in
+    chunk order.
+    """
     starts = list(range(0, n, rows))
-    if threads == 1 or len(starts) <= 1:
-        return [fn(s, min(s + rows, n)) for s in starts]
+    results: list = [None] * len(starts)
+    threads = min(threads, len(starts))
+    if threads <= 1:
+        work = make_worker()
+        for i, a in enumerate(starts):
+            results[i] = work(a, min(a + rows, n))
+        return results
+    lock = threading.Lock()
+    next_index = iter(range(len(starts)))
+
+    def loop() -> None:
+        work = make_worker()
+        while True:
+            with lock:
+                i = next(next_index, None)
+            if i is None:
+                return
+            a = starts[i]
+            results[i] = work(a, min(a + rows, n))
+
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda s: fn(s, min(s + rows, n)), starts))
+        for f in [pool.submit(loop) for _ in range(threads)]:
+            f.result()
+    return results
+
+
+class _Converter:
+    """Turns a chunk of raw scores into a C-contiguous work-dtype array, reusing a buffer."""
+
+    def __init__(self, dtype: str, work: np.dtype, rows: int, n_classes: int) -> None:
+        self.bf16 = dtype == BF16
+        self.work = work
+        self.shape = (rows, n_classes)
+        self.buf: np.ndarray | None = None
+        self.bits: np.ndarray | None = None
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        m = raw.shape[0]
+        if not self.bf16 and raw.dtype == self.work and raw.flags.c_contiguous:
+            return raw
+        if self.buf is None:
+            self.buf = np.empty(self.shape[:1] + raw.shape[1:], dtype=self.work)
+        out = self.buf[:m]
+        if self.bf16:
+            if self.bits is None:
+                self.bits = self.buf.view(np.uint32)
+            bits = self.bits[:m]
+            np.left_shift(raw, 16, out=bits, dtype=np.uint32)
+            return out
+        np.copyto(out, raw, casting="unsafe")
+        return out
+
+
+def _count_bad(x: np.ndarray) -> int:
+    """Number of NaN and +inf values."""
+    return int(np.count_nonzero(np.isnan(x) | (x == np.inf)))
+
+
+# -- kind evidence -------------------------------------------------------------------------
 
 
 def scan_kind(
@@ -96,30 +191,50 @@ def scan_kind(
     """Gather the evidence for score-kind detection from ``scores`` (N, C) or (N,).
 
     Row sums and log-sum-exp only make sense for ``[N, C]`` scores; for a
-    single score per sample they are reported as ``inf``.
+    single score per sample they are reported as ``inf``. The pass reads the
+    data once (min and max per chunk); row sums and log-sum-exp are only
+    computed for chunks where they can still matter.
     """
     n = scores.shape[0]
     c = 1 if scores.ndim == 1 else scores.shape[1]
-    rows = _chunk_rows(c, chunk_rows)
+    work = _work_dtype(scores, dtype)
+    rows = _chunk_rows(c, chunk_rows, work.itemsize)
 
-    def work(a: int, b: int) -> tuple[float, float, float, float, int]:
-        x = _as_float(scores[a:b], dtype)
-        bad = int(np.count_nonzero(np.isnan(x) | (x == np.inf)))
-        if bad:
-            return math.inf, -math.inf, math.inf, math.inf, bad
-        lo, hi = float(x.min()), float(x.max())
-        if x.ndim == 1:
-            return lo, hi, math.inf, math.inf, 0
-        dev = float(np.max(np.abs(x.sum(axis=1) - 1.0))) if lo >= 0 else math.inf
-        lse_abs = math.inf
-        if hi <= 0:
-            mx = x.max(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                lse = mx[:, 0] + np.log(np.exp(x - mx).sum(axis=1))
-            lse_abs = float(np.max(np.abs(lse))) if np.all(np.isfinite(lse)) else math.inf
-        return lo, hi, dev, lse_abs, 0
+    def make_worker() -> Callable[[int, int], tuple[float, float, float, float, int]]:
+        conv = _Converter(dtype, work, rows, c)
 
-    parts = _run_chunks(n, rows, _threads(threads), work)
+        def run(a: int, b: int) -> tuple[float, float, float, float, int]:
+            x = conv(scores[a:b])
+            with np.errstate(all="ignore"):
+                lo, hi = float(x.min()), float(x.max())
+                if math.isnan(lo) or math.isnan(hi) or hi == math.inf:
+                    return math.inf, -math.inf, math.inf, math.inf, _count_bad(x)
+                if x.ndim == 1:
+                    return lo, hi, math.inf, math.inf, 0
+                dev = math.inf
+                if lo >= 0:
+                    dev = float(np.max(np.abs(x.sum(axis=1, dtype=np.float64) - 1.0)))
+                lse_abs = math.inf
+                if hi <= 0:
+                    lse_abs = _lse_abs(x)
+            return lo, hi, dev, lse_abs, 0
+
+        return run
+
+    parts = _run_chunks(n, rows, _threads(threads), make_worker)
+    return _merge_evidence(parts)
+
+
+def _lse_abs(x: np.ndarray) -> float:
+    """max |log-sum-exp| over the rows of ``x`` (inf if a row is all -inf)."""
+    mx = x.max(axis=1)
+    if np.any(mx == -np.inf):
+        return math.inf
+    s = np.exp(x - mx[:, None]).sum(axis=1, dtype=np.float64)
+    return float(np.max(np.abs(mx + np.log(s))))
+
+
+def _merge_evidence(parts: list) -> KindEvidence:  # type: ignore[type-arg]
     if not parts:
         return KindEvidence(0.0, 0.0, math.inf, math.inf, 0)
     return KindEvidence(
@@ -150,8 +265,309 @@ def decide_kind(ev: KindEvidence, *, binary: bool) -> str:
     return "logits"
 
 
-def _softplus(t: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, t)
+# -- the reduction -------------------------------------------------------------------------
+
+
+@dataclass
+class _Out:
+    """The preallocated per-sample arrays every chunk writes into."""
+
+    loss: np.ndarray
+    pred: np.ndarray
+    p_true: np.ndarray
+    confidence: np.ndarray
+    margin: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> _Out:
+        return cls(
+            loss=np.empty(n),
+            pred=np.empty(n, dtype=np.int64),
+            p_true=np.empty(n),
+            confidence=np.empty(n),
+            margin=np.empty(n),
+        )
+
+    def fill_nan(self, a: int, b: int) -> None:
+        for arr in (self.loss, self.p_true, self.confidence, self.margin):
+            arr[a:b] = np.nan
+        self.pred[a:b] = 0
+
+
+def _targets(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Class index per sample (0 where ignored), the ignored mask, soft targets or None.
+
+    One-hot rows are turned into indices, so they give exactly the statistics
+    of the same labels given as indices.
+    """
+    if labels.ndim == 2:
+        q = np.asarray(labels, dtype=np.float64)
+        y = q.argmax(axis=1).astype(np.int64)
+        ignored = np.zeros(q.shape[0], dtype=bool)
+        if bool(np.all((q == 0.0) | (q == 1.0))) and bool(np.all(q.sum(axis=1) == 1.0)):
+            return y, ignored, None
+        return y, ignored, q
+    lab = np.asarray(labels)
+    ignored = lab == IGNORE_INDEX
+    y = np.where(ignored, 0, lab).astype(np.int64)
+    return y, ignored, None
+
+
+_Evidence = tuple[float, float, float, float, int]
+
+
+def _bad_evidence(x: np.ndarray) -> _Evidence:
+    return math.inf, -math.inf, math.inf, math.inf, _count_bad(x)
+
+
+def _logits_chunk(
+    x: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    d: np.ndarray,
+    out: _Out,
+    a: int,
+    b: int,
+) -> tuple[int, int, _Evidence]:
+    """Logits kernel for rows ``[a, b)``: returns n_clipped, n_dead_rows, kind evidence.
+
+    ``x`` (m, C) is the chunk in the work dtype, ``d`` a scratch buffer of the
+    same dtype with at least m rows. Passes over the chunk: argmax, min,
+    subtract, second best, exp, row sum; everything else is per row.
+    """
+    m = x.shape[0]
+    r = np.arange(m)
+    am = np.argmax(x, axis=1)  # ties to the lower index; a NaN or +inf wins
+    mx = x[r, am]
+    lo = float(x.min())
+    hi = float(mx.max())
+    if math.isnan(lo) or hi == math.inf:
+        out.fill_nan(a, b)
+        return 0, 0, _bad_evidence(x)
+    n_dead = int(np.count_nonzero(mx == -np.inf))
+    if n_dead:
+        out.fill_nan(a, b)
+        return 0, n_dead, (lo, hi, math.inf, math.inf, 0)
+    d = d[:m]
+    np.subtract(x, mx[:, None], out=d)  # z - max <= 0
+    soft = None if q is None else _soft_dot(q, d)
+    d[r, am] = -np.inf
+    i2 = np.argmax(d, axis=1)  # the best class other than the arg-max
+    has_second = d[r, i2] != -np.inf
+    np.exp(d, out=d)
+    rest = d.sum(axis=1, dtype=np.float64)  # sum over k != argmax of exp(z_k - max)
+    mx64 = mx.astype(np.float64)
+    zy = x[r, y].astype(np.float64)
+    log_rest = np.log1p(rest)  # log-sum-exp = max + log_rest
+    if x.dtype != np.float64:
+        recheck = np.flatnonzero((zy == mx64) & (rest < _F64_RECHECK))
+        if recheck.size:
+            d64 = x[recheck].astype(np.float64) - mx64[recheck, None]
+            d64[np.arange(recheck.size), am[recheck]] = -np.inf
+            log_rest[recheck] = np.log1p(np.exp(d64).sum(axis=1))
+    true_masked = zy == -np.inf
+    loss = (mx64 - zy) + log_rest  # two terms >= 0; the gap is exact for float32 inputs
+    out.p_true[a:b] = np.exp(-loss)
+    # margin on logits: z_y - max_{k != y} z_k, exact. An -inf on either side is
+    # floored at log-sum-exp + log 1e-7 (log p = log 1e-7) so the margin stays finite.
+    floor = mx64 + log_rest + LOG_EPS
+    second = np.where(has_second, x[r, i2].astype(np.float64), floor)
+    best_other = np.where(am == y, second, mx64)
+    out.margin[a:b] = np.where(true_masked, floor, zy) - best_other
+    if soft is None:
+        clipped = int(np.count_nonzero(true_masked & valid))
+        out.loss[a:b] = np.where(true_masked, -LOG_EPS, loss)
+    else:
+        assert q is not None
+        # -sum_k q_k log p_k with log p_k = (z_k - max) - log_rest; a masked class
+        # with target mass has log p_k floored at log 1e-7.
+        dot, q_masked, clipped = soft
+        out.loss[a:b] = (q.sum(axis=1) - q_masked) * log_rest - dot - q_masked * LOG_EPS
+    out.pred[a:b] = am
+    out.confidence[a:b] = 1.0 / (1.0 + rest)
+    lse_abs = float(np.max(np.abs(mx64 + log_rest))) if hi <= 0 else math.inf
+    dev = math.inf
+    if lo >= 0:
+        dev = float(np.max(np.abs(x.sum(axis=1, dtype=np.float64) - 1.0)))
+    return clipped, 0, (lo, hi, dev, lse_abs, 0)
+
+
+def _soft_dot(q: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Soft targets ``q`` against ``d = z - max``, per row.
+
+    Returns the sum of ``q_k d_k`` over the finite classes, the target mass on
+    -inf classes, and how many (row, class) pairs have target mass on -inf.
+    """
+    pos = q > 0
+    masked = pos & (d == -np.inf)
+    terms = np.where(pos & ~masked, q * d, 0.0)
+    q_masked = np.where(masked, q, 0.0).sum(axis=1)
+    return terms.sum(axis=1), q_masked, int(np.count_nonzero(masked))
+
+
+def _neg_log_clipped(p: np.ndarray) -> np.ndarray:
+    """``-log(clip(p, 1e-7, 1 - 1e-7))``, the clipped ends exact."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nl = -np.log(p)
+    nl = np.where(p < EPS, -LOG_EPS, nl)
+    return np.where(p > 1.0 - EPS, -math.log1p(-EPS), nl)
+
+
+def _probs_chunk(
+    x: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    d: np.ndarray,
+    out: _Out,
+    a: int,
+    b: int,
+    *,
+    log_input: bool,
+) -> tuple[int, int, int]:
+    """Probabilities (``log_input`` False) or log-probabilities kernel.
+
+    Returns n_clipped, the NaN/+inf count and n_dead_rows.
+    """
+    m = x.shape[0]
+    r = np.arange(m)
+    am = np.argmax(x, axis=1)
+    mx = x[r, am].astype(np.float64)
+    if np.isnan(mx).any() or np.any(mx == np.inf):
+        out.fill_nan(a, b)
+        return 0, _count_bad(x), 0
+    n_dead = int(np.count_nonzero(mx == -np.inf)) if log_input else 0
+    if n_dead:
+        out.fill_nan(a, b)
+        return 0, 0, n_dead
+    zy = x[r, y].astype(np.float64)
+    if log_input:
+        bad_y = zy < LOG_EPS
+        lp_y = np.maximum(zy, LOG_EPS)
+        out.loss[a:b] = -lp_y
+        out.p_true[a:b] = np.exp(zy)
+        out.confidence[a:b] = np.exp(mx)
+    else:
+        bad_y = (zy < EPS) | (zy > 1.0 - EPS)
+        lp_y = np.log(np.maximum(zy, EPS))
+        out.loss[a:b] = _neg_log_clipped(zy)
+        out.p_true[a:b] = zy
+        out.confidence[a:b] = mx
+    # best other class: the max unless the true class is the (first) max
+    d = d[:m]
+    np.copyto(d, x)
+    d[r, y] = -np.inf
+    other = d.max(axis=1).astype(np.float64)
+    lp_other = np.maximum(other, LOG_EPS) if log_input else np.log(np.maximum(other, EPS))
+    out.margin[a:b] = lp_y - lp_other
+    out.pred[a:b] = am
+    if q is None:
+        return int(np.count_nonzero(bad_y & valid)), 0, 0
+    pos = q > 0
+    if log_input:
+        bad = x < LOG_EPS
+        logp = np.maximum(x, LOG_EPS)
+    else:
+        bad = (x < EPS) | (x > 1.0 - EPS)
+        logp = -_neg_log_clipped(x)
+    out.loss[a:b] = -np.where(pos, q * logp, 0.0).sum(axis=1)
+    return int(np.count_nonzero(bad & pos)), 0, 0
+
+
+def _reduce_multiclass(
+    scores: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    out: _Out,
+    *,
+    kind: str,
+    dtype: str,
+    chunk_rows: int | None,
+    threads: int | None,
+) -> tuple[int, int, int, KindEvidence | None]:
+    """Returns n_clipped, the NaN/+inf count, n_dead_rows and (logits only) the evidence."""
+    n, c = scores.shape
+    work = _work_dtype(scores, dtype)
+    rows = _chunk_rows(c, chunk_rows, work.itemsize)
+
+    def make_worker() -> Callable[[int, int], tuple[int, int, int, _Evidence | None]]:
+        conv = _Converter(dtype, work, rows, c)
+        scratch = np.empty((min(rows, n), c), dtype=work)
+
+        def run(a: int, b: int) -> tuple[int, int, int, _Evidence | None]:
+            x = conv(scores[a:b])
+            qc = None if q is None else q[a:b]
+            with np.errstate(all="ignore"):
+                if kind == "logits":
+                    clipped, dead, ev = _logits_chunk(x, y[a:b], valid[a:b], qc, scratch, out, a, b)
+                    return clipped, ev[4], dead, ev
+                log_input = kind == "log_probs"
+                clipped, bad, dead = _probs_chunk(
+                    x, y[a:b], valid[a:b], qc, scratch, out, a, b, log_input=log_input
+                )
+                return clipped, bad, dead, None
+
+        return run
+
+    parts = _run_chunks(n, rows, _threads(threads), make_worker)
+    n_clipped = sum(p[0] for p in parts)
+    n_bad = sum(p[1] for p in parts)
+    n_dead = sum(p[2] for p in parts)
+    ev = _merge_evidence([p[3] for p in parts]) if kind == "logits" else None
+    return n_clipped, n_bad, n_dead, ev
+
+
+def _reduce_binary(
+    scores: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    out: _Out,
+    *,
+    kind: str,
+    dtype: str,
+) -> tuple[int, int]:
+    """A single sigmoid output per sample; returns n_clipped and the NaN/+inf count."""
+    n = scores.shape[0]
+    s = bf16_to_float32(scores) if dtype == BF16 else scores
+    s = np.asarray(s, dtype=np.float64)
+    n_bad = _count_bad(s)
+    if n_bad:
+        out.fill_nan(0, n)
+        return 0, n_bad
+    pos = y == 1
+    with np.errstate(all="ignore"):
+        if kind == "logits":
+            out.pred[:] = s > 0
+            masked = s == -np.inf  # class 1 is impossible
+            log_p1 = np.where(masked, LOG_EPS, -np.logaddexp(0.0, -s))  # log sigmoid(s), floored
+            log_p0 = -np.logaddexp(0.0, s)  # log (1 - sigmoid(s))
+            out.confidence[:] = np.exp(-np.logaddexp(0.0, -np.abs(s)))
+            out.p_true[:] = np.where(pos, np.exp(-np.logaddexp(0.0, -s)), np.exp(log_p0))
+            # the margin of z = [0, s] as for several classes: -inf is floored at the
+            # log-sum-exp (0 when s == -inf) plus log 1e-7
+            margin = np.where(pos, s, -s)
+            out.margin[:] = np.where(masked, np.where(pos, LOG_EPS, -LOG_EPS), margin)
+            if q is None:
+                clipped = int(np.count_nonzero(masked & pos & valid))
+            else:
+                clipped = int(np.count_nonzero(masked & (q[:, 1] > 0)))
+        else:
+            p = s if kind == "probs" else np.exp(s)
+            out.pred[:] = p > 0.5
+            log_p1, log_p0 = -_neg_log_clipped(p), -_neg_log_clipped(1.0 - p)
+            out.confidence[:] = np.maximum(p, 1.0 - p)
+            out.p_true[:] = np.where(pos, p, 1.0 - p)
+            lp1, lp0 = np.log(np.maximum(p, EPS)), np.log(np.maximum(1.0 - p, EPS))
+            out.margin[:] = np.where(pos, lp1 - lp0, lp0 - lp1)
+            clipped = int(np.count_nonzero(((p < EPS) | (p > 1.0 - EPS)) & valid))
+        if q is None:
+            out.loss[:] = -np.where(pos, log_p1, log_p0)
+        else:
+            out.loss[:] = -(q[:, 1] * log_p1 + q[:, 0] * log_p0)
+    return clipped, 0
 
 
 def reduce_scores(
@@ -174,152 +590,112 @@ def reduce_scores(
     labels : ndarray of shape (n_samples,) or (n_samples, n_classes)
         Integer class indices (-100 = ignored) or one-hot / soft targets.
     kind : {"logits", "probs", "log_probs"}
+    chunk_rows, threads : int, optional
+        Rows per chunk and worker threads (defaults: chunks of about 512 KiB,
+        up to 4 threads). They change the speed, never the result.
 
     Returns
     -------
     EpochStats
         Losses in nats, accumulated in float64.
+
+    Examples
+    --------
+    >>> st = reduce_scores(np.array([[2.0, 0.0], [1e4, -1e4]]), np.array([0, 1]), kind="logits")
+    >>> st.loss.round(6).tolist(), st.pred.tolist(), st.correct.tolist()
+    ([0.126928, 20000.0], [0, 0], [True, False])
     """
+    stats, _ = _reduce(
+        scores, labels, kind=kind, dtype=dtype, chunk_rows=chunk_rows, threads=threads
+    )
+    return stats
+
+
+def reduce_detect(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    kind: str | None = None,
+    dtype: str = "",
+    chunk_rows: int | None = None,
+    threads: int | None = None,
+) -> tuple[str, EpochStats, KindEvidence]:
+    """Reduce one epoch and gather the score-kind evidence in the same pass.
+
+    With ``kind=None`` the kind is decided from this epoch alone
+    (:func:`decide_kind`) and the statistics are computed as that kind. Logits,
+    the common case, take a single pass over the data; probabilities and
+    log-probabilities a second one. For a single score per sample the kind must
+    be decided over every epoch (DESIGN.md §2), so pass ``kind`` there.
+
+    Returns
+    -------
+    (kind, stats, evidence)
+        ``evidence`` is what :func:`scan_kind` returns on the same scores.
+    """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if scores.ndim == 1:
+        ev = scan_kind(scores, dtype=dtype, chunk_rows=chunk_rows, threads=threads)
+        chosen = kind or decide_kind(ev, binary=True)
+        return chosen, reduce_scores(scores, labels, kind=chosen, dtype=dtype), ev
+    stats, found = _reduce(
+        scores, labels, kind="logits", dtype=dtype, chunk_rows=chunk_rows, threads=threads
+    )
+    assert found is not None
+    chosen = kind or decide_kind(found, binary=False)
+    if chosen != "logits" and not found.n_nonfinite:
+        stats, _ = _reduce(
+            scores, labels, kind=chosen, dtype=dtype, chunk_rows=chunk_rows, threads=threads
+        )
+    return chosen, stats, found
+
+
+def _reduce(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    kind: str,
+    dtype: str,
+    chunk_rows: int | None,
+    threads: int | None,
+) -> tuple[EpochStats, KindEvidence | None]:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     n = scores.shape[0]
-    binary = scores.ndim == 1
-    c = 2 if binary else scores.shape[1]
-    soft = labels.ndim == 2
-    loss = np.empty(n, dtype=np.float64)
-    pred = np.empty(n, dtype=np.int64)
-    p_true = np.empty(n, dtype=np.float64)
-    confidence = np.empty(n, dtype=np.float64)
-    margin = np.empty(n, dtype=np.float64)
-    y_all = labels.argmax(axis=1) if soft else labels
-    ignored = np.zeros(n, dtype=bool) if soft else (labels == IGNORE_INDEX)
-    y_all = np.where(ignored, 0, y_all).astype(np.int64)
-
-    def work(a: int, b: int) -> tuple[int, int, int]:
-        x = _as_float(scores[a:b], dtype)
-        y = y_all[a:b]
-        bad = np.isnan(x) | (x == np.inf)
-        if bad.any():
-            return 0, int(np.count_nonzero(bad)), 0
-        if binary:
-            return _binary(x, y, labels[a:b] if soft else None, a, b)
-        return _multiclass(x, y, labels[a:b] if soft else None, a, b)
-
-    def _multiclass(x: np.ndarray, y: np.ndarray, q: np.ndarray | None, a: int, b: int):  # type: ignore[no-untyped-def]
-        m = x.shape[0]
-        r = np.arange(m)
-        clipped = 0
-        mx = x.max(axis=1)
-        dead = int(np.count_nonzero(mx == -np.inf))
-        if dead:
-            return 0, 0, dead
-        pred[a:b] = x.argmax(axis=1)
-        if kind == "logits":
-            with np.errstate(under="ignore"):
-                s = np.exp(x - mx[:, None]).sum(axis=1)
-            lse = mx + np.log(s)
-            logp = x - lse[:, None] if q is not None else None
-            zy = x[r, y] - lse  # log-probability of the true class, exact
-            confidence[a:b] = 1.0 / s
-        elif kind == "probs":
-            clipped_mask = (x < EPS) | (x > 1.0 - EPS)
-            logp_full = np.log(np.clip(x, EPS, 1.0 - EPS))
-            logp = logp_full if q is not None else None
-            zy = logp_full[r, y]
-            clipped += int(np.count_nonzero(clipped_mask[r, y])) if q is None else int(
-                np.count_nonzero(clipped_mask & (q > 0))
-            )
-            confidence[a:b] = x.max(axis=1)
-        else:  # log_probs
-            floor_mask = x < LOG_EPS
-            logp_full = np.maximum(x, LOG_EPS)
-            logp = logp_full if q is not None else None
-            zy = logp_full[r, y]
-            clipped += int(np.count_nonzero(floor_mask[r, y])) if q is None else int(
-                np.count_nonzero(floor_mask & (q > 0))
-            )
-            confidence[a:b] = np.exp(mx)
-        if kind == "logits":
-            neg_inf = zy == -np.inf
-            if neg_inf.any():
-                clipped += int(np.count_nonzero(neg_inf))
-                zy = np.where(neg_inf, LOG_EPS, zy)
-        # margin: log p_y - max_{k != y} log p_k, both floored at log 1e-7 when -inf/clipped
-        other = x.copy() if kind == "logits" else np.maximum(
-            np.log(np.clip(x, EPS, 1.0 - EPS)) if kind == "probs" else x, LOG_EPS
+    y, ignored, q = _targets(labels)
+    valid = ~ignored
+    out = _Out.empty(n)
+    ev = None
+    if scores.ndim == 1:
+        n_clipped, n_bad = _reduce_binary(scores, y, valid, q, out, kind=kind, dtype=dtype)
+        n_dead = 0
+    else:
+        n_clipped, n_bad, n_dead, ev = _reduce_multiclass(
+            scores,
+            y,
+            valid,
+            q,
+            out,
+            kind=kind,
+            dtype=dtype,
+            chunk_rows=chunk_rows,
+            threads=threads,
         )
-        if kind == "logits":
-            other = other - lse[:, None]
-        other[r, y] = -np.inf
-        best_other = np.maximum(other.max(axis=1), LOG_EPS)
-        margin[a:b] = zy - best_other
-        p_true[a:b] = np.exp(zy) if kind != "probs" else x[r, y]
-        if kind == "logits":
-            with np.errstate(under="ignore"):
-                p_true[a:b] = np.exp(x[r, y] - lse)
-        if q is not None:
-            assert logp is not None
-            with np.errstate(invalid="ignore"):
-                terms = np.where(q > 0, q * logp, 0.0)
-            if kind == "logits" and np.any((q > 0) & (logp == -np.inf)):
-                masked = (q > 0) & (logp == -np.inf)
-                clipped += int(np.count_nonzero(masked))
-                terms = np.where(masked, q * LOG_EPS, terms)
-            loss[a:b] = -terms.sum(axis=1)
-        else:
-            loss[a:b] = -zy
-        return clipped, 0, 0
-
-    def _binary(x: np.ndarray, y: np.ndarray, q: np.ndarray | None, a: int, b: int):  # type: ignore[no-untyped-def]
-        clipped = 0
-        if kind == "logits":
-            pred[a:b] = (x > 0).astype(np.int64)
-            log_p1 = -_softplus(-x)  # log sigmoid(s)
-            log_p0 = -_softplus(x)  # log (1 - sigmoid(s))
-            neg_inf = x == -np.inf
-            if neg_inf.any():
-                log_p1 = np.where(neg_inf, LOG_EPS, log_p1)
-            confidence[a:b] = np.exp(-_softplus(-np.abs(x)))
-            sign = np.where(y == 1, x, -x)
-            margin[a:b] = np.where(np.isfinite(sign), sign, np.sign(sign) * -LOG_EPS * 2)
-            with np.errstate(under="ignore"):
-                p_true[a:b] = np.exp(np.where(y == 1, log_p1, log_p0))
-        else:
-            p = x if kind == "probs" else np.exp(x)
-            pred[a:b] = (p > 0.5).astype(np.int64)
-            pc = np.clip(p, EPS, 1.0 - EPS)
-            log_p1, log_p0 = np.log(pc), np.log1p(-pc)
-            confidence[a:b] = np.maximum(p, 1.0 - p)
-            py = np.where(y == 1, p, 1.0 - p)
-            p_true[a:b] = py
-            margin[a:b] = np.where(y == 1, log_p1 - log_p0, log_p0 - log_p1)
-            clip_mask = (p < EPS) | (p > 1.0 - EPS)
-            clipped += int(np.count_nonzero(clip_mask))
-        if q is not None:
-            loss[a:b] = -(q[:, 1] * log_p1 + q[:, 0] * log_p0)
-        else:
-            loss[a:b] = -np.where(y == 1, log_p1, log_p0)
-        return clipped, 0, 0
-
-    rows = _chunk_rows(c, chunk_rows)
-    parts = _run_chunks(n, rows, _threads(threads), work)
-    n_clipped = sum(p[0] for p in parts)
-    n_nonfinite = sum(p[1] for p in parts)
-    n_dead = sum(p[2] for p in parts)
-    correct = pred == y_all
+    correct = (out.pred == y) & valid
     if ignored.any():
-        loss[ignored] = np.nan
-        p_true[ignored] = np.nan
-        margin[ignored] = np.nan
-        correct &= ~ignored
-    return EpochStats(
-        loss=loss,
-        pred=pred,
+        out.loss[ignored] = np.nan
+        out.p_true[ignored] = np.nan
+        out.margin[ignored] = np.nan
+    stats = EpochStats(
+        loss=out.loss,
+        pred=out.pred,
         correct=correct,
-        p_true=p_true,
-        confidence=confidence,
-        margin=margin,
+        p_true=out.p_true,
+        confidence=out.confidence,
+        margin=out.margin,
         n_clipped=n_clipped,
-        n_nonfinite=n_nonfinite,
+        n_nonfinite=n_bad,
         n_dead_rows=n_dead,
     )
+    return stats, ev

@@ -17,7 +17,7 @@ import numpy as np
 from predaudit.errors import InputError
 from predaudit.io.discover import SplitLayout, discover
 from predaudit.io.load import IGNORE_INDEX, EpochPredictions, SplitInfo, SplitReader
-from predaudit.io.readers import BF16, bf16_to_float32
+from predaudit.io.readers import BF16, bf16_to_float32, plural
 from predaudit.reduce import KINDS, EpochStats, decide_kind, reduce_scores, scan_kind
 
 ProgressFn = Callable[[str, int, int], None]
@@ -136,6 +136,7 @@ def compute_split(
             if ev.n_nonfinite:
                 raise _nonfinite_error(ep, None)
             lo, hi = min(lo, ev.min), max(hi, ev.max)
+            del ep  # release this epoch's scores before the reader maps the next
         kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
     e_total, n = len(info.epochs), info.n_samples
     shape = (e_total, n)
@@ -150,7 +151,11 @@ def compute_split(
     n_clipped = 0
     first_kind_epoch = None
     first_kind_path: Path | None = None
-    for i, ep in enumerate(reader):
+    # No enumerate(): its cached result tuple would keep the previous epoch alive while
+    # the reader maps the next one.
+    i = -1
+    for ep in reader:
+        i += 1
         if not info.binary and input_kind is None:
             ev = scan_kind(ep.scores, dtype=ep.scores_dtype, threads=threads)
             if ev.n_nonfinite:
@@ -171,8 +176,11 @@ def compute_split(
         if st.n_nonfinite:
             raise _nonfinite_error(ep, kind)
         if st.n_dead_rows:
+            n_dead = st.n_dead_rows
             raise InputError(
-                ep.path, f"{st.n_dead_rows} rows have every class at -inf at epoch {ep.epoch}"
+                ep.path,
+                f"{plural(n_dead, 'row')} {'has' if n_dead == 1 else 'have'} every class at -inf "
+                f"at epoch {ep.epoch}; at least one class must be possible",
             )
         lab = ep.labels.argmax(axis=1) if ep.labels.ndim == 2 else ep.labels
         order = ep.order if ep.order is not None else slice(None)
@@ -186,6 +194,7 @@ def compute_split(
         if ep.ids is not None and ids is None:
             ids = ep.ids[ep.order]
         n_clipped += st.n_clipped
+        del ep  # release this epoch's scores before the reader maps the next
         if progress is not None:
             progress(info.name, i + 1, e_total)
     assert kind is not None

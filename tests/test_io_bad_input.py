@@ -114,6 +114,10 @@ EXPECTED = {
         f"expected {RANKS}"
     ),
     "all_ignored": "all_ignored/epoch_2.npz: every sample is ignored (label -100) at epoch 2",
+    "all_neg_inf_row": (
+        "all_neg_inf_row/epoch_2.npz: 1 row has every class at -inf at epoch 2; "
+        "at least one class must be possible"
+    ),
     "kind_contradiction": (
         "kind_contradiction/epoch_1.npz, kind_contradiction/epoch_2.npz: scores look like "
         "logits at epoch 2 but like probs at epoch 1; pass --input-kind to say which"

@@ -475,9 +475,14 @@ class SplitReader:
             if self._stacked_single_epoch:
                 yield 1, lay.stacked, c.read(self._stacked_key), dtype, lab, lpath, ids, ipath
                 return
-            for i, rows in enumerate(c.iter_rows(self._stacked_key)):
+            # No enumerate(): its cached result tuple would keep the previous epoch's map
+            # alive while the next one is made.
+            i = 0
+            for rows in c.iter_rows(self._stacked_key):
                 epoch_labels = lab[i] if self._stacked_labels_per_epoch else lab
                 yield i + 1, lay.stacked, rows, dtype, epoch_labels, lpath, ids, ipath
+                del rows  # release this epoch's map before the next one is made
+                i += 1
             return
         for epoch, path in lay.epoch_files:
             c = open_container(path)

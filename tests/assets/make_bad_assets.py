@@ -218,6 +218,13 @@ def make_bad() -> None:
     np.save(d / "logits.npy", _logits(29, n=N, c=N))
     np.save(d / "labels.npy", np.array([0, 1, 1, 0], dtype=np.int64))
 
+    # A row whose every class is -inf (no class possible) at epoch 2.
+    d = _fresh(BAD / "all_neg_inf_row")
+    _npz(d / "epoch_1.npz", logits=_logits(31), labels=LABELS)
+    x = _logits(32)
+    x[1] = -np.inf
+    _npz(d / "epoch_2.npz", logits=x, labels=LABELS)
+
     # A scores file without labels.
     d = _fresh(BAD / "no_labels")
     _npz(d / "epoch_1.npz", logits=_logits(30))

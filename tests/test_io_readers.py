@@ -242,8 +242,7 @@ def test_every_score_key(tmp_path: Path, data, key: str) -> None:  # type: ignor
     np.testing.assert_allclose(only(tmp_path).loss, ref_loss(x, y), rtol=1e-12)
 
 
-@pytest.mark.parametrize("label_key", LABEL_KEYS)
-@pytest.mark.parametrize("id_key", ID_KEYS)
+@pytest.mark.parametrize(("label_key", "id_key"), list(zip(LABEL_KEYS, ID_KEYS, strict=True)))
 def test_every_label_and_id_key(tmp_path: Path, data, label_key: str, id_key: str) -> None:  # type: ignore[no-untyped-def]
     x, y = data
     ids = np.array([30, 10, 60, 20, 0, 50, 40])

@@ -126,6 +126,11 @@ EXPECTED = {
         "ambiguous_2d/labels.npy, ambiguous_2d/logits.npy: scores of shape (4, 4) could be "
         "[epochs, samples] or [samples, classes]; save them as 3-D [epochs, samples, classes]"
     ),
+    "empty_scores": "empty_scores/logits.npy: scores 'logits' are empty: shape (2, 0, 3)",
+    "ragged_jsonl": (
+        "ragged_jsonl/dynamics_epoch_0.jsonl: record 2 has 1 logits but record 1 has 2; "
+        "every record needs one logit per class"
+    ),
     "no_labels": ("no_labels/epoch_1.npz: has scores but no labels (and no labels file beside it)"),
     "bad_jsonl": (
         "bad_jsonl/dynamics_epoch_0.jsonl: line 2 is not valid JSON "

@@ -164,6 +164,14 @@ def test_torch_legacy_serialisation(tmp_path: Path, data) -> None:  # type: igno
     np.testing.assert_allclose(s.loss, ref_loss(x[:1], y), rtol=1e-12)
 
 
+def test_torch_tensors_saved_with_requires_grad(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+    x, y = data
+    w = torch.ones(C, dtype=torch.float64, requires_grad=True)
+    logits = torch.from_numpy(x[0]) * w  # a non-leaf tensor of a graph, not detached
+    torch.save({"logits": logits, "labels": torch.from_numpy(y)}, tmp_path / "epoch_1.pt")
+    np.testing.assert_allclose(only(tmp_path).loss, ref_loss(x[:1], y), rtol=1e-12)
+
+
 def test_pt_container_keeps_only_arrays(tmp_path: Path) -> None:
     obj = {"logits": torch.zeros(2, 3), "labels": [0, 2], "name": "run 1", "lr": 0.1, "meta": {}}
     torch.save(obj, tmp_path / "x.pt")

@@ -323,6 +323,8 @@ class SplitReader:
             )
         if len(shape) == 0:
             raise InputError(path, f"scores '{key}' are a single number; expected an array")
+        if 0 in shape:
+            raise InputError(path, f"scores '{key}' are empty: shape {tuple(shape)}")
 
     def _stacked_shape(
         self, shape: tuple[int, ...], labels: tuple[np.ndarray, Path], path: Path

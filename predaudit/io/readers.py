@@ -378,6 +378,7 @@ class PtContainer(Container):
 
     def _to_numpy(self, t: Any) -> np.ndarray:
         torch = _torch()
+        t = t.detach()  # tensors saved from a graph keep requires_grad; numpy() refuses those
         if t.dtype == torch.bfloat16:
             return t.view(torch.int16).numpy().view(np.uint16)
         if t.is_complex() or t.dtype == torch.bool:
@@ -385,7 +386,11 @@ class PtContainer(Container):
         try:
             return t.numpy()
         except (TypeError, RuntimeError) as exc:
-            raise InputError(self.path, f"tensor of dtype {t.dtype} is not supported") from exc
+            raise InputError(
+                self.path,
+                f"holds a tensor of dtype {str(t.dtype).replace('torch.', '')}, "
+                f"which cannot be read ({_short(exc)})",
+            ) from exc
 
     def read(self, key: str) -> np.ndarray:
         return self._to_numpy(self._arrays[key])
@@ -437,6 +442,14 @@ class JsonlContainer(Container):
             gold.append(rec["gold"])
         if not logits:
             raise InputError(path, "holds no records")
+        lengths = [len(row) if isinstance(row, list) else -1 for row in logits]
+        if len(set(lengths)) > 1:
+            first = next(i for i, n in enumerate(lengths) if n != lengths[0])
+            raise InputError(
+                path,
+                f"record {first + 1} has {max(lengths[first], 0)} logits but record 1 has "
+                f"{max(lengths[0], 0)}; every record needs one logit per class",
+            )
         try:
             self._scores = np.asarray(logits, dtype=np.float64)
             self._labels = np.asarray(gold, dtype=np.float64)

@@ -225,6 +225,18 @@ def make_bad() -> None:
     x[1] = -np.inf
     _npz(d / "epoch_2.npz", logits=x, labels=LABELS)
 
+    # Scores with no samples.
+    d = _fresh(BAD / "empty_scores")
+    np.save(d / "logits.npy", np.zeros((E, 0, C), dtype=np.float32))
+    np.save(d / "labels.npy", np.zeros(0, dtype=np.int64))
+
+    # A Dataset Cartography file whose records have different numbers of logits.
+    d = _fresh(BAD / "ragged_jsonl")
+    (d / "dynamics_epoch_0.jsonl").write_text(
+        '{"guid": 0, "logits_epoch_0": [0.1, 0.2], "gold": 1}\n'
+        '{"guid": 1, "logits_epoch_0": [0.3], "gold": 0}\n'
+    )
+
     # A scores file without labels.
     d = _fresh(BAD / "no_labels")
     _npz(d / "epoch_1.npz", logits=_logits(30))

@@ -370,6 +370,10 @@ class PtContainer(Container):
     def keys(self) -> list[str]:
         return list(self._arrays)
 
+    def close(self) -> None:
+        # Drop the tensors: their memory-mapped storage goes once no array uses it.
+        self._arrays = {}
+
     def shape(self, key: str) -> tuple[int, ...]:
         return tuple(int(s) for s in self._arrays[key].shape)
 

@@ -27,6 +27,7 @@ class SplitInspection:
     n_clipped: int
     files: list[str]
     pattern: str
+    binary: bool = False
 
     @classmethod
     def from_stats(cls, s: SplitStats) -> SplitInspection:
@@ -45,6 +46,7 @@ class SplitInspection:
             n_clipped=s.n_clipped,
             files=list(s.files),
             pattern=s.pattern,
+            binary=s.binary,
         )
 
     def to_dict(self) -> dict:

@@ -193,7 +193,7 @@ def test_table_binary_with_given_kind(runs: Path) -> None:
     assert text.splitlines()[0].strip() == "binary · split test"
     rows = table_rows(text)
     assert (rows["classes"], rows["dtype"], rows["score kind"]) == (
-        "2",
+        "2 (one binary score per sample)",
         "float64",
         "logits (given)",
     )

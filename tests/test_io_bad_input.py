@@ -206,17 +206,18 @@ def test_debug_shows_a_traceback() -> None:
         text=True,
         timeout=120,
     )
-    assert proc.returncode != 0
+    assert proc.returncode == 3
     assert proc.stderr.startswith("Traceback (most recent call last):")
-    assert proc.stderr.rstrip("\n").endswith(
-        f"predaudit.errors.InputError: {EXPECTED['nan_scores']}"
-    )
+    lines = proc.stderr.rstrip("\n").splitlines()
+    assert lines[-2] == f"predaudit.errors.InputError: {EXPECTED['nan_scores']}"
+    assert lines[-1] == f"Error: {EXPECTED['nan_scores']}"
 
 
-def test_debug_lets_the_error_through_cli_runner(in_bad: Path) -> None:
+def test_debug_keeps_the_exit_code_cli_runner(in_bad: Path) -> None:
     result = CliRunner().invoke(main, ["inspect", "truncated_npy", "--debug"])
-    assert isinstance(result.exception, InputError)
-    assert str(result.exception) == EXPECTED["truncated_npy"]
+    assert result.exit_code == 3
+    assert "Traceback (most recent call last):" in result.stderr
+    assert result.stderr.endswith(f"Error: {EXPECTED['truncated_npy']}\n")
 
 
 @pytest.mark.parametrize("case", ["object_npy", "pt_object"])

@@ -28,7 +28,7 @@ def _rows(s: SplitInspection) -> list[tuple[str, str]]:
         ("files", s.pattern),
         ("epochs", _epochs_text(s.epochs)),
         ("samples", f"{s.n_samples:,}"),
-        ("classes", f"{s.n_classes}" + (" (single binary score)" if False else "")),
+        ("classes", f"{s.n_classes}" + (" (one binary score per sample)" if s.binary else "")),
         ("dtype", s.dtype),
         ("score kind", kind),
         ("labels", s.label_format),

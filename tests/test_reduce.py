@@ -129,19 +129,28 @@ def test_bfloat16_logits_match_torch() -> None:
     np.testing.assert_allclose(st.margin, margin_ref(values, y), rtol=1e-12)
 
 
+def confident_rows(n: int, c: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """float32 logits whose losses go down to 1e-25, with row maxima from -80 to 250."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c)) * rng.choice([0.5, 3.0, 10.0], size=(n, 1))
+    y = rng.integers(0, c, n)
+    x[np.arange(n), y] += rng.uniform(0, 60, n)
+    x += rng.choice([-80.0, -25.0, 0.0, 30.0, 80.0, 95.0, 250.0], size=(n, 1))
+    return x.astype(np.float32), y
+
+
 def test_confident_float32_rows_match_an_exact_reference() -> None:
     """Losses far below 1e-6 keep their relative precision (torch's float64 does not)."""
     mpmath = pytest.importorskip("mpmath")
-    rng = np.random.default_rng(5)
-    x = (rng.standard_normal((40, 50)) * 3).astype(np.float32)
-    y = rng.integers(0, 50, 40)
-    x[np.arange(40), y] += np.linspace(10, 60, 40).astype(np.float32)
-    st = reduce_scores(x, y, kind="logits")
-    mpmath.mp.dps = 40
-    for i in range(40):
+    x, y = confident_rows(70, 30, seed=5)
+    st = reduce_scores(x, y, kind="logits", chunk_rows=9)
+    assert st.loss.min() < 1e-20
+    mpmath.mp.dps = 50
+    for i in range(len(y)):
         row = [mpmath.mpf(float(v)) for v in x[i]]
-        exact = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in row)) - row[y[i]]
-        assert st.loss[i] == pytest.approx(float(exact), rel=RTOL, abs=0)
+        top = max(row)
+        exact = top + mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in row)) - row[y[i]]
+        assert st.loss[i] == pytest.approx(float(exact), rel=RTOL, abs=0), (i, x[i].max())
 
 
 # -- binary logits and probabilities ---------------------------------------------------------
@@ -420,6 +429,7 @@ def test_rows_with_every_class_masked_are_counted() -> None:
 
 def _inputs(case: str) -> tuple[np.ndarray, np.ndarray, str, str]:
     x, y = logits_data(301, 13, np.float32, seed=11)
+    x[::5], y[::5] = confident_rows(61, 13, seed=16)  # rows taking every float32 path
     y[::17] = -100
     if case == "logits32":
         return x, y, "logits", ""

@@ -171,6 +171,91 @@ def _alpha(ctx: click.Context, param: click.Parameter, value: float) -> float:
     return value
 
 
+# -- checks for CI jobs (--check, --baseline, GITHUB_STEP_SUMMARY) --------------------------
+
+
+def check_options(fn: F) -> F:
+    """``--check EXPR`` (repeatable) and ``--baseline REPORT`` (see predaudit.checks)."""
+    fn = click.option(
+        "--baseline",
+        default=None,
+        type=click.Path(path_type=str),
+        metavar="REPORT",
+        help="A JSON report written earlier by predaudit (or an --out folder): "
+        "the values of baseline.METRIC in --check.",
+    )(fn)
+    fn = click.option(
+        "--check",
+        "check_exprs",
+        multiple=True,
+        metavar="EXPR",
+        help="Fail (exit 1) unless [SPLIT:]METRIC OP VALUE holds, e.g. 'accuracy >= 0.9', "
+        "'loss <= baseline.loss + 0.02', 'hypothesis != supported'. Repeatable.",
+    )(fn)
+    return fn
+
+
+def prepare_checks(
+    exprs: tuple[str, ...], baseline: str | None, *, metrics: Any, schema: str
+) -> tuple[list[Any], Any]:
+    """Parse the check expressions (exit 2 when malformed) and read the baseline (exit 3)."""
+    from predaudit.checks import load_baseline, parse_checks
+
+    checks = parse_checks(exprs, metrics=metrics, has_baseline=baseline is not None)
+    base = load_baseline(baseline, schema=schema) if baseline is not None else None
+    return checks, base
+
+
+def emit_checked(
+    report: Any,
+    fmt: OutputFormat,
+    render: Callable[[OutputFormat], Any],
+    results: list[Any],
+    *,
+    baseline: Any,
+    checked: bool,
+) -> None:
+    """Print ``report`` in ``fmt`` with its check results, and append the Markdown summary to
+    ``$GITHUB_STEP_SUMMARY`` when set.
+
+    table: the checks table after the report; json: a top-level "checks" list (only when
+    there are checks, so the report is unchanged without --check);
+    markdown: status line, report, key metrics and checks; csv: stdout keeps the report's
+    own table and the checks go to stderr as a CSV table of their own.
+    """
+    from predaudit.checks import CheckedReport
+    from predaudit.render import to_json
+    from predaudit.render.checks import checks_csv, checks_table, ci_markdown
+
+    def markdown() -> str:
+        body = render(OutputFormat.MARKDOWN)
+        if not checked and baseline is None:
+            return body
+        return ci_markdown(body, report, results, baseline=baseline)
+
+    if fmt is OutputFormat.JSON and checked:
+        emit(to_json(CheckedReport(report, results)))
+    elif fmt is OutputFormat.MARKDOWN:
+        emit(markdown())
+    else:
+        emit(render(fmt))
+        if checked and fmt is OutputFormat.TABLE:
+            emit(checks_table(results))
+        elif checked and fmt is OutputFormat.CSV:
+            click.echo(checks_csv(results), err=True, nl=False)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown().rstrip("\n") + "\n\n")
+        except OSError as exc:
+            click.echo(
+                f"Warning: GITHUB_STEP_SUMMARY {summary}: {exc.strerror or exc}; "
+                "summary not written",
+                err=True,
+            )
+
+
 @main.command()
 @RUN_ARG
 @click.option(
@@ -218,6 +303,7 @@ def _alpha(ctx: click.Context, param: click.Parameter, value: float) -> float:
     help="Format of the plots written with --out.",
 )
 @click.option("--no-plots", is_flag=True, help="With --out, write no plots.")
+@check_options
 @common_options
 @handle_errors
 def analyze(
@@ -230,6 +316,8 @@ def analyze(
     out: Path | None,
     plot_format: str,
     no_plots: bool,
+    check_exprs: tuple[str, ...],
+    baseline: str | None,
     fmt: str,
     split: str | None,
     input_kind: str | None,
@@ -242,23 +330,36 @@ def analyze(
     and their exact shares of the change, and gives a verdict.
     """
     from predaudit.analysis.analyze import analyze_run
+    from predaudit.checks import ANALYZE_METRICS, ANALYZE_SCHEMA, all_passed, check_report
     from predaudit.output import check_out_dir
     from predaudit.render.analyze import RENDERERS
 
+    checks, base = prepare_checks(
+        check_exprs, baseline, metrics=ANALYZE_METRICS, schema=ANALYZE_SCHEMA
+    )
     if out is not None:
         check_out_dir(out, Path(run))
     stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
     report = analyze_run(stats, start=start, end=end, alpha=alpha, top=top)
+    results = check_report(report, checks, baseline=base)
     fmt_enum = OutputFormat(fmt)
-    rendered = RENDERERS[fmt_enum](report, all_epochs=all_epochs)
     written: list[Path] = []
     if out is not None:
         written = write_analyze_outputs(report, out, plots=not no_plots, plot_format=plot_format)
-    emit(rendered)
+    emit_checked(
+        report,
+        fmt_enum,
+        lambda f: RENDERERS[f](report, all_epochs=all_epochs),
+        results,
+        baseline=base,
+        checked=bool(checks),
+    )
     if out is not None and fmt_enum is OutputFormat.TABLE:
         click.echo(f"Wrote {len(written)} files to {out}/")
     elif out is not None and not quiet:
         click.echo(f"Wrote {len(written)} files to {out}/", err=True)
+    if not all_passed(results):
+        sys.exit(1)
 
 
 def write_analyze_outputs(report: Any, out: Path, *, plots: bool, plot_format: str) -> list[Path]:
@@ -350,6 +451,7 @@ def _read_class_names(path: Path, stats: Any) -> list[str]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write confusion.json and confusion_matrix.csv into this folder.",
 )
+@check_options
 @common_options
 @handle_errors
 def confusion(
@@ -360,6 +462,8 @@ def confusion(
     class_names: Path | None,
     top: int,
     out: Path | None,
+    check_exprs: tuple[str, ...],
+    baseline: str | None,
     fmt: str,
     split: str | None,
     input_kind: str | None,
@@ -381,11 +485,15 @@ def confusion(
     object, and --format csv needs --split.
     """
     from predaudit.analysis.confusion import confusion_report
+    from predaudit.checks import CONFUSION_METRICS, CONFUSION_SCHEMA, all_passed, check_report
     from predaudit.output import check_out_dir
     from predaudit.render.confusion import RENDERERS
 
     if diff is not None and epoch is not None:
         raise click.UsageError("--epoch and --diff cannot be used together")
+    checks, base = prepare_checks(
+        check_exprs, baseline, metrics=CONFUSION_METRICS, schema=CONFUSION_SCHEMA
+    )
     if out is not None:
         check_out_dir(out, Path(run))
     fmt_enum = OutputFormat(fmt)
@@ -408,15 +516,25 @@ def confusion(
         class_names=names,
         top=top,
     )
+    results = check_report(report, checks, baseline=base)
     written: list[Path] = []
     csv_paths: dict[str, str] = {}
     if out is not None:
         written, csv_paths = write_confusion_outputs(report, out)
-    emit(RENDERERS[fmt_enum](report, csv_paths=csv_paths))
+    emit_checked(
+        report,
+        fmt_enum,
+        lambda f: RENDERERS[f](report, csv_paths=csv_paths),
+        results,
+        baseline=base,
+        checked=bool(checks),
+    )
     if out is not None and fmt_enum is OutputFormat.TABLE:
         click.echo(f"Wrote {len(written)} files to {out}/")
     elif out is not None and not quiet:
         click.echo(f"Wrote {len(written)} files to {out}/", err=True)
+    if not all_passed(results):
+        sys.exit(1)
 
 
 def write_confusion_outputs(report: Any, out: Path) -> tuple[list[Path], dict[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,18 +56,17 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PredauditError as exc:
-            if debug:
-                raise
-            fail(" ".join(str(exc).split()), exc.exit_code)
+            error: BaseException = exc
+            message, code = " ".join(str(exc).split()), exc.exit_code
         except OSError as exc:
-            if debug:
-                raise
-            where = exc.filename or "input"
-            fail(f"{where}: {exc.strerror or exc}", InputError.exit_code)
-        except MemoryError:
-            if debug:
-                raise
-            fail("out of memory while reading the run", InputError.exit_code)
+            error, message = exc, f"{exc.filename or 'input'}: {exc.strerror or exc}"
+            code = InputError.exit_code
+        except MemoryError as exc:
+            error, message = exc, "out of memory while reading the run"
+            code = InputError.exit_code
+        if debug:  # the traceback first, then the usual line and exit code
+            traceback.print_exception(error, file=sys.stderr)
+        fail(message, code)
 
     return wrapper  # type: ignore[return-value]
 
@@ -427,8 +427,9 @@ def _read_class_names(path: Path, stats: Any) -> list[str]:
     type=click.Choice(["none", "true", "pred", "all"]),
     default="none",
     show_default=True,
-    help="Matrix values: counts, or fractions of the true class (rows), of the predicted "
-    "class (columns) or of all samples. The table always shows counts, with row % for none.",
+    help="Matrix values in json/csv: counts, or fractions of the true class (rows), of the "
+    "predicted class (columns) or of all samples. The table shows each count with that "
+    "percentage (row % for none).",
 )
 @click.option(
     "--class-names",
@@ -449,7 +450,8 @@ def _read_class_names(path: Path, stats: Any) -> list[str]:
     "out",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Also write confusion.json and confusion_matrix.csv into this folder.",
+    help="Also write confusion.json and confusion_matrix.csv (with --diff also "
+    "confusion_matrix_diff.csv) into this folder; a sub-folder per split when several.",
 )
 @check_options
 @common_options
@@ -541,7 +543,8 @@ def write_confusion_outputs(report: Any, out: Path) -> tuple[list[Path], dict[st
     """confusion.json at the top of ``out``; per split (a sub-folder when several)
     confusion_matrix.csv, and confusion_matrix_diff.csv with --diff.
 
-    Returns the files written and, per split, where its matrix went.
+    Returns the files written and, per split, where the matrix the table would show
+    went (the difference with --diff).
     """
     from predaudit.output import write_atomic
     from predaudit.render import to_json
@@ -561,4 +564,5 @@ def write_confusion_outputs(report: Any, out: Path) -> tuple[list[Path], dict[st
             path = folder / "confusion_matrix_diff.csv"
             write_atomic(path, matrix_csv(split, diff=True))
             written.append(path)
+            csv_paths[name] = str(path)
     return written, csv_paths

@@ -134,6 +134,19 @@ def emit(renderable: Any) -> None:
         _stdout_console().print(renderable)
 
 
+def plot_options(fn: F) -> F:
+    """--plot-format and --no-plots, for the commands that draw figures with --out."""
+    fn = click.option("--no-plots", is_flag=True, help="With --out, write no plots.")(fn)
+    fn = click.option(
+        "--plot-format",
+        type=click.Choice(["png", "svg", "pdf"]),
+        default="png",
+        show_default=True,
+        help="Format of the plots written with --out.",
+    )(fn)
+    return fn
+
+
 # Not click.Path(exists=True): a missing run is an input error (exit 3, DESIGN.md §6).
 RUN_ARG = click.argument("run", type=click.Path(path_type=str))
 
@@ -295,14 +308,7 @@ def emit_checked(
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write report.json, per_sample.csv and plots into this folder.",
 )
-@click.option(
-    "--plot-format",
-    type=click.Choice(["png", "svg", "pdf"]),
-    default="png",
-    show_default=True,
-    help="Format of the plots written with --out.",
-)
-@click.option("--no-plots", is_flag=True, help="With --out, write no plots.")
+@plot_options
 @check_options
 @common_options
 @handle_errors
@@ -381,10 +387,8 @@ def write_analyze_outputs(report: Any, out: Path, *, plots: bool, plot_format: s
             write_atomic(path, per_sample_csv(split))
             written.append(path)
         if plots:
-            try:
-                from predaudit.plots import write_analyze_figures
-            except ImportError:  # plots not available yet
-                continue
+            from predaudit.plots import write_analyze_figures
+
             written.extend(write_analyze_figures(split, folder, fmt=plot_format))
     return written
 
@@ -450,9 +454,11 @@ def _read_class_names(path: Path, stats: Any) -> list[str]:
     "out",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Also write confusion.json and confusion_matrix.csv (with --diff also "
-    "confusion_matrix_diff.csv) into this folder; a sub-folder per split when several.",
+    help="Also write confusion.json, confusion_matrix.csv (with --diff also "
+    "confusion_matrix_diff.csv) and confusion.png into this folder; a sub-folder per split "
+    "when several.",
 )
+@plot_options
 @check_options
 @common_options
 @handle_errors
@@ -464,6 +470,8 @@ def confusion(
     class_names: Path | None,
     top: int,
     out: Path | None,
+    plot_format: str,
+    no_plots: bool,
     check_exprs: tuple[str, ...],
     baseline: str | None,
     fmt: str,
@@ -522,7 +530,9 @@ def confusion(
     written: list[Path] = []
     csv_paths: dict[str, str] = {}
     if out is not None:
-        written, csv_paths = write_confusion_outputs(report, out)
+        written, csv_paths = write_confusion_outputs(
+            report, out, plots=not no_plots, plot_format=plot_format
+        )
     emit_checked(
         report,
         fmt_enum,
@@ -539,9 +549,11 @@ def confusion(
         sys.exit(1)
 
 
-def write_confusion_outputs(report: Any, out: Path) -> tuple[list[Path], dict[str, str]]:
+def write_confusion_outputs(
+    report: Any, out: Path, *, plots: bool = True, plot_format: str = "png"
+) -> tuple[list[Path], dict[str, str]]:
     """confusion.json at the top of ``out``; per split (a sub-folder when several)
-    confusion_matrix.csv, and confusion_matrix_diff.csv with --diff.
+    confusion_matrix.csv, confusion_matrix_diff.csv with --diff, and confusion.png.
 
     Returns the files written and, per split, where the matrix the table would show
     went (the difference with --diff).
@@ -565,4 +577,17 @@ def write_confusion_outputs(report: Any, out: Path) -> tuple[list[Path], dict[st
             write_atomic(path, matrix_csv(split, diff=True))
             written.append(path)
             csv_paths[name] = str(path)
+        if plots:
+            from predaudit.plots import write_confusion_figure
+
+            e = split.epoch
+            written.append(
+                write_confusion_figure(
+                    e.matrix,
+                    [str(label) for label in e.labels],
+                    folder / f"confusion.{plot_format}",
+                    fmt=plot_format,
+                    top_pairs=e.top_confusions,
+                )
+            )
     return written, csv_paths

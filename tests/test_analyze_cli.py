@@ -320,3 +320,19 @@ def test_all_ignored_at_an_epoch_is_an_input_error(tmp_path):
 def test_readme_shows_the_real_output():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert (GOLDEN / "analyze_sample_test.txt").read_text(encoding="utf-8") in readme
+
+
+def test_out_writes_the_figures_per_split(tmp_path):
+    out = tmp_path / "figs"
+    res = run_cli("analyze", "sample_data/stacked", "--out", str(out), "--plot-format", "svg")
+    assert res.exit_code == 0, res.output
+    figures = ["loss_accuracy.svg", "loss_distribution.svg", "loss_split.svg", "transitions.svg"]
+    for split in ("test", "train"):
+        assert sorted(p.name for p in (out / split).iterdir()) == sorted(
+            [*figures, "per_sample.csv"]
+        )
+        assert (out / split / "transitions.svg").read_text()[:200].count("<svg") == 1
+    assert res.stdout.rstrip().endswith(f"Wrote 11 files to {out}/")
+    single = tmp_path / "single"
+    run_cli("analyze", "sample_data/stacked", "--split", "test", "--out", str(single))
+    assert (single / "loss_split.png").read_bytes()[:4] == b"\x89PNG"

@@ -285,7 +285,8 @@ def test_many_classes(runs, tmp_path):
     assert res.exit_code == 0, res.output
     path = dest / "confusion_matrix.csv"
     assert f"it was written to {path}" in " ".join(res.stdout.split())
-    assert res.stdout.rstrip().endswith(f"Wrote 2 files to {dest}/")
+    assert res.stdout.rstrip().endswith(f"Wrote 3 files to {dest}/")
+    assert (dest / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert len(rows) == 26 and len(rows[0]) == 26
     assert sum(int(x) for r in rows[1:] for x in r[1:]) == d["n_samples"]
@@ -314,10 +315,18 @@ def test_out_writes_json_and_csv_atomically(runs, tmp_path):
     res = run_cli("confusion", root / "ten", "--format", "json", "--out", dest, "--diff", "1", "5")
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in dest.iterdir()) == [
-        "confusion.json", "confusion_matrix.csv", "confusion_matrix_diff.csv",
+        "confusion.json", "confusion.png", "confusion_matrix.csv", "confusion_matrix_diff.csv",
     ]  # fmt: skip
     assert (dest / "confusion.json").read_text(encoding="utf-8") == res.stdout
-    assert res.stderr == f"Wrote 3 files to {dest}/\n"
+    assert res.stderr == f"Wrote 4 files to {dest}/\n"
+    svg = tmp_path / "svg"
+    res = run_cli("confusion", root / "ten", "--out", svg, "--plot-format", "svg", "-q")
+    assert sorted(p.name for p in svg.iterdir()) == [
+        "confusion.json", "confusion.svg", "confusion_matrix.csv",
+    ]  # fmt: skip
+    nop = tmp_path / "nop"
+    res = run_cli("confusion", root / "ten", "--out", nop, "--no-plots", "-q")
+    assert not list(nop.glob("confusion.png"))
     inside = run_cli("confusion", root / "ten", "--out", root / "ten" / "out")
     assert inside.exit_code == 2
     assert "predaudit never writes there" in inside.stderr

@@ -65,13 +65,40 @@ def inspect_markdown(report: InspectReport) -> str:
 def inspect_csv(report: InspectReport) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    fields = ["split", "epochs", "first_epoch", "last_epoch", "n_samples", "n_classes", "dtype",
-              "input_kind", "kind_detected", "label_format", "has_ids", "aligned", "n_ignored"]
+    fields = [
+        "split",
+        "epochs",
+        "first_epoch",
+        "last_epoch",
+        "n_samples",
+        "n_classes",
+        "dtype",
+        "input_kind",
+        "kind_detected",
+        "label_format",
+        "has_ids",
+        "aligned",
+        "n_ignored",
+    ]
     w.writerow(fields)
     for name, s in report.splits.items():
-        w.writerow([name, len(s.epochs), s.epochs[0], s.epochs[-1], s.n_samples, s.n_classes,
-                    s.dtype, s.input_kind, s.kind_detected, s.label_format, s.has_ids,
-                    s.aligned, s.n_ignored])
+        w.writerow(
+            [
+                name,
+                len(s.epochs),
+                s.epochs[0],
+                s.epochs[-1],
+                s.n_samples,
+                s.n_classes,
+                s.dtype,
+                s.input_kind,
+                s.kind_detected,
+                s.label_format,
+                s.has_ids,
+                s.aligned,
+                s.n_ignored,
+            ]
+        )
     return buf.getvalue()
 
 

@@ -336,7 +336,7 @@ def analyze(
     and their exact shares of the change, and gives a verdict.
     """
     from predaudit.analysis.analyze import analyze_run
-    from predaudit.checks import ANALYZE_METRICS, ANALYZE_SCHEMA, all_passed, check_report
+    from predaudit.checks import ANALYZE_METRICS, ANALYZE_SCHEMA, check_report
     from predaudit.output import check_out_dir
     from predaudit.render.analyze import RENDERERS
 
@@ -352,15 +352,36 @@ def analyze(
     written: list[Path] = []
     if out is not None:
         written = write_analyze_outputs(report, out, plots=not no_plots, plot_format=plot_format)
-    emit_checked(
+    finish(
         report,
         fmt_enum,
         lambda f: RENDERERS[f](report, all_epochs=all_epochs),
         results,
-        baseline=base,
+        base,
         checked=bool(checks),
+        out=out,
+        written=written,
+        quiet=quiet,
     )
-    if out is not None and fmt_enum is OutputFormat.TABLE:
+
+
+def finish(
+    report: Any,
+    fmt: OutputFormat,
+    render: Callable[[OutputFormat], Any],
+    results: Any,
+    baseline: Any,
+    *,
+    checked: bool,
+    out: Path | None,
+    written: list[Path],
+    quiet: bool,
+) -> None:
+    """Print the report and its checks, say where --out files went, exit 1 on a failed check."""
+    from predaudit.checks import all_passed
+
+    emit_checked(report, fmt, render, results, baseline=baseline, checked=checked)
+    if out is not None and fmt is OutputFormat.TABLE:
         click.echo(f"Wrote {len(written)} files to {out}/")
     elif out is not None and not quiet:
         click.echo(f"Wrote {len(written)} files to {out}/", err=True)
@@ -495,7 +516,7 @@ def confusion(
     object, and --format csv needs --split.
     """
     from predaudit.analysis.confusion import confusion_report
-    from predaudit.checks import CONFUSION_METRICS, CONFUSION_SCHEMA, all_passed, check_report
+    from predaudit.checks import CONFUSION_METRICS, CONFUSION_SCHEMA, check_report
     from predaudit.output import check_out_dir
     from predaudit.render.confusion import RENDERERS
 
@@ -533,20 +554,17 @@ def confusion(
         written, csv_paths = write_confusion_outputs(
             report, out, plots=not no_plots, plot_format=plot_format
         )
-    emit_checked(
+    finish(
         report,
         fmt_enum,
         lambda f: RENDERERS[f](report, csv_paths=csv_paths),
         results,
-        baseline=base,
+        base,
         checked=bool(checks),
+        out=out,
+        written=written,
+        quiet=quiet,
     )
-    if out is not None and fmt_enum is OutputFormat.TABLE:
-        click.echo(f"Wrote {len(written)} files to {out}/")
-    elif out is not None and not quiet:
-        click.echo(f"Wrote {len(written)} files to {out}/", err=True)
-    if not all_passed(results):
-        sys.exit(1)
 
 
 def write_confusion_outputs(

@@ -119,16 +119,23 @@ def judge(
     the Δℓ of the wrong_to_wrong samples.
     """
     rise = f"{_fmt_signed(delta_loss)} nats"
-    if not aligned or cells is None or deltas_ww is None:
+
+    def not_applicable(reason: str, statement: str, driver: str | None = None) -> Hypothesis:
         return Hypothesis(
             verdict="not_applicable",
             share=None,
             p_value=None,
             ci95=None,
-            driver=None,
-            reason="not_aligned",
+            driver=driver,
+            reason=reason,
             alpha=alpha,
-            statement=(
+            statement=statement,
+        )
+
+    if not aligned or cells is None or deltas_ww is None:
+        return not_applicable(
+            "not_aligned",
+            (
                 "Cannot follow samples across epochs: labels differ between epochs and there "
                 "are no sample ids, so positions are not the same samples. Save sample ids "
                 "with the predictions."
@@ -136,32 +143,17 @@ def judge(
         )
     ww = cells["wrong_to_wrong"]
     if delta_loss <= 0:
-        return Hypothesis(
-            verdict="not_applicable",
-            share=None,
-            p_value=None,
-            ci95=None,
-            driver=None,
-            reason="loss_did_not_rise",
-            alpha=alpha,
-            statement=(
-                f"Mean loss did not rise from epoch {start} to {end} ({rise}): "
-                "there is no rise to explain."
-            ),
+        return not_applicable(
+            "loss_did_not_rise",
+            f"Mean loss did not rise from epoch {start} to {end} ({rise}): "
+            "there is no rise to explain.",
         )
     if ww.n == 0:
-        return Hypothesis(
-            verdict="not_applicable",
-            share=None,
-            p_value=None,
-            ci95=None,
+        return not_applicable(
+            "no_wrong_to_wrong",
+            f"No sample was wrong at both epoch {start} and epoch {end}; the {rise} rise "
+            f"comes mostly from {DRIVER_WORDS[_driver(cells)]}.",
             driver=_driver(cells),
-            reason="no_wrong_to_wrong",
-            alpha=alpha,
-            statement=(
-                f"No sample was wrong at both epoch {start} and epoch {end}; the {rise} rise "
-                f"comes mostly from {DRIVER_WORDS[_driver(cells)]}."
-            ),
         )
     share = ww.contribution / delta_loss
     p = wilcoxon_greater(deltas_ww)

@@ -143,10 +143,39 @@ def _run_chunks(
             a = starts[i]
             results[i] = work(a, min(a + rows, n))
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for f in [pool.submit(loop) for _ in range(threads)]:
-            f.result()
+    pool = _pool()
+    helpers = [pool.submit(loop) for _ in range(threads - 1)]
+    try:
+        loop()  # the calling thread works too
+    finally:
+        for f in helpers:
+            f.result()  # waits; re-raises a helper's error
     return results
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the process, started on first use (starting threads per call costs)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(
+                max_workers=max(_MAX_THREADS, os.cpu_count() or 1),
+                thread_name_prefix="predaudit-reduce",
+            )
+        return _POOL
+
+
+def _forget_pool() -> None:
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()  # a forked child has none of the threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 class _Converter:

@@ -726,7 +726,9 @@ def reduce_detect(
     Returns
     -------
     (kind, stats, evidence)
-        ``evidence`` is what :func:`scan_kind` returns on the same scores.
+        ``evidence`` is what :func:`scan_kind` returns on the same scores (``min``,
+        ``max`` and ``n_nonfinite`` identical; the row-sum and log-sum-exp
+        deviations equal up to rounding), so :func:`decide_kind` applies.
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

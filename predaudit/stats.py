@@ -18,7 +18,7 @@ from predaudit.errors import InputError
 from predaudit.io.discover import SplitLayout, discover
 from predaudit.io.load import IGNORE_INDEX, EpochPredictions, SplitInfo, SplitReader
 from predaudit.io.readers import BF16, bf16_to_float32, plural
-from predaudit.reduce import KINDS, EpochStats, decide_kind, reduce_scores, scan_kind
+from predaudit.reduce import KINDS, EpochStats, reduce_detect, reduce_scores, scan_kind
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``progress(split_name, epochs_done, epochs_total)``."""
@@ -156,11 +156,15 @@ def compute_split(
     i = -1
     for ep in reader:
         i += 1
+        st: EpochStats
         if not info.binary and input_kind is None:
-            ev = scan_kind(ep.scores, dtype=ep.scores_dtype, threads=threads)
+            # One pass reduces as logits and gathers the kind evidence; probabilities and
+            # log-probabilities take a second pass as that kind.
+            seen, st, ev = reduce_detect(
+                ep.scores, ep.labels, dtype=ep.scores_dtype, threads=threads
+            )
             if ev.n_nonfinite:
                 raise _nonfinite_error(ep, kind)
-            seen = decide_kind(ev, binary=False)
             if kind is None:
                 kind, first_kind_epoch, first_kind_path = seen, ep.epoch, ep.path
             elif seen != kind:
@@ -169,10 +173,11 @@ def compute_split(
                     f"scores look like {seen} at epoch {ep.epoch} but like {kind} at epoch "
                     f"{first_kind_epoch}; pass --input-kind to say which",
                 )
-        assert kind is not None
-        st: EpochStats = reduce_scores(
-            ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, threads=threads
-        )
+        else:
+            assert kind is not None
+            st = reduce_scores(
+                ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, threads=threads
+            )
         if st.n_nonfinite:
             raise _nonfinite_error(ep, kind)
         if st.n_dead_rows:

@@ -53,6 +53,7 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = kwargs.pop("debug", False)
+        kwargs.pop("no_cache", None)  # read by load() from the click context
         try:
             return fn(*args, **kwargs)
         except PredauditError as exc:
@@ -89,6 +90,11 @@ def common_options(fn: F) -> F:
         help="Output format on stdout.",
     )(fn)
     fn = click.option("-q", "--quiet", is_flag=True, help="No progress bar or notices.")(fn)
+    fn = click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Neither read nor write the cache of reduced statistics.",
+    )(fn)
     return fn
 
 
@@ -122,8 +128,11 @@ def progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
 def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool):  # type: ignore[no-untyped-def]
     from predaudit.stats import load_run
 
+    no_cache = click.get_current_context().params.get("no_cache", False)
     with progress_bar(quiet) as update:
-        return load_run(run, split=split, input_kind=input_kind, progress=update)
+        return load_run(
+            run, split=split, input_kind=input_kind, progress=update, use_cache=not no_cache
+        )
 
 
 def emit(renderable: Any) -> None:
@@ -609,3 +618,17 @@ def write_confusion_outputs(
                 )
             )
     return written, csv_paths
+
+
+@main.group()
+def cache() -> None:
+    """The cache of reduced per-sample statistics ($XDG_CACHE_HOME/predaudit)."""
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Delete every cache entry."""
+    from predaudit import cache as cache_mod
+
+    n = cache_mod.clear()
+    click.echo(f"Removed {n} cache {'entry' if n == 1 else 'entries'} from {cache_mod.cache_dir()}")

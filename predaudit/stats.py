@@ -236,8 +236,14 @@ def load_run(
     input_kind: str | None = None,
     progress: ProgressFn | None = None,
     threads: int | None = None,
+    use_cache: bool = False,
 ) -> RunStats:
-    """Discover, read and reduce the run at ``path``; every split unless ``split`` is given."""
+    """Discover, read and reduce the run at ``path``; every split unless ``split`` is given.
+
+    With ``use_cache`` the reduced statistics of each split are taken from, or
+    stored in, the cache of :mod:`predaudit.cache` (keyed by the files' paths,
+    sizes and modification times and by ``input_kind``).
+    """
     layout = discover(path)
     if split is not None and split not in layout.splits:
         from predaudit.errors import OptionError
@@ -248,7 +254,32 @@ def load_run(
     names = [split] if split is not None else list(layout.splits)
     run = RunStats(path=str(path))
     for name in names:
-        run.splits[name] = compute_split(
-            layout.splits[name], input_kind=input_kind, progress=progress, threads=threads
+        run.splits[name] = _split_stats(
+            layout.splits[name], input_kind, progress, threads, use_cache=use_cache
         )
     return run
+
+
+def _split_stats(
+    layout: SplitLayout,
+    input_kind: str | None,
+    progress: ProgressFn | None,
+    threads: int | None,
+    *,
+    use_cache: bool,
+) -> SplitStats:
+    if not use_cache:
+        return compute_split(layout, input_kind=input_kind, progress=progress, threads=threads)
+    from predaudit import cache
+
+    stats = cache.load_cached(layout, input_kind)
+    if stats is not None:
+        return stats
+    try:  # the files as they were before reading, so a change while reading is not cached
+        before = cache.fingerprint(layout)
+    except OSError:
+        before = None
+    stats = compute_split(layout, input_kind=input_kind, progress=progress, threads=threads)
+    if before is not None:
+        cache.store(layout, input_kind, stats, fingerprint_before=before)
+    return stats

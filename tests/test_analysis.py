@@ -334,3 +334,29 @@ def test_ignored_samples_are_left_out(tmp_path):
     assert a.pop("n_ignored") == 10 and b.pop("n_ignored") == 0
     assert a["n_samples"] == 70
     assert a == b
+
+
+def test_bootstrap_normal_limit_agrees_with_exact_for_large_cells():
+    rng = np.random.default_rng(11)
+    n = 20000
+    cell = rng.gamma(2.0, 1.5, 1000) - 1.0  # skewed, as loss changes are
+    # many replicates, so that Monte Carlo noise is well below the tolerance
+    exact = bootstrap_ci(cell, n, replicates=20000, max_exact_draws=10**9)
+    approx = bootstrap_ci(cell, n, replicates=20000, max_exact_draws=0)
+    width = exact[1] - exact[0]
+    assert approx[0] == pytest.approx(exact[0], abs=0.02 * width)
+    assert approx[1] == pytest.approx(exact[1], abs=0.02 * width)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_wilcoxon_matches_scipy(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([3, 8, 13, 20, 50, 51, 200]))
+    d = rng.normal(rng.normal(0, 0.5), 1, n)
+    if seed % 3 == 0:
+        d = np.round(d, 1)  # ties
+    if seed % 5 == 0:
+        d[: n // 4] = 0.0  # zeros are dropped
+    nonzero = d[d != 0]
+    ref = wilcoxon(nonzero, alternative="greater").pvalue
+    assert wilcoxon_greater(d) == pytest.approx(ref, rel=1e-12, abs=1e-300)

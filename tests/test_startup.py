@@ -35,12 +35,16 @@ def imported_by(args: list[str]) -> set[str]:
         ["analyze", "--help"],
         ["inspect", "sample_data/stacked"],
         ["confusion", "sample_data/stacked", "--split", "test"],
+        ["analyze", "sample_data/stacked"],
     ],
 )
 def test_no_heavy_imports(args):
     assert imported_by(args) == set()
 
 
-def test_analyze_imports_only_scipy_for_its_test():
-    # the Wilcoxon test needs scipy; tables need neither pandas nor matplotlib
-    assert imported_by(["analyze", "sample_data/stacked"]) == {"scipy"}
+def test_out_imports_pandas_and_matplotlib_only_then(tmp_path):
+    out = tmp_path / "o"
+    assert imported_by(["analyze", "sample_data/stacked", "--out", str(out)]) == {
+        "matplotlib",
+        "pandas",
+    }

@@ -98,15 +98,27 @@ def common_options(fn: F) -> F:
     return fn
 
 
+PROGRESS_DELAY = 0.5
+"""Seconds of work before the progress bar appears (short runs stay silent)."""
+
+
+def show_progress(quiet: bool) -> bool:
+    """A progress bar only on a terminal (stdout and stderr), never in CI or with --quiet."""
+    return not (quiet or os.environ.get("CI") or not sys.stderr.isatty() or not sys.stdout.isatty())
+
+
 @contextmanager
 def progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
-    """A Rich progress bar over epochs on a terminal (stderr); nothing otherwise."""
-    if quiet or not sys.stderr.isatty() or os.environ.get("CI"):
+    """A transient Rich progress bar over epochs on stderr, shown once reading has taken
+    more than :data:`PROGRESS_DELAY` seconds; ``None`` (no bar) when not on a terminal."""
+    if not show_progress(quiet):
         yield None
         return
+    import time
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
+    prog = Progress(
         TextColumn("reading {task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -114,15 +126,21 @@ def progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
         TimeElapsedColumn(),
         console=_stderr_console(),
         transient=True,
-    ) as prog:
-        tasks: dict[str, Any] = {}
+    )
+    tasks: dict[str, Any] = {}
+    start = time.monotonic()
 
-        def update(split: str, done: int, total: int) -> None:
-            if split not in tasks:
-                tasks[split] = prog.add_task(split, total=total)
-            prog.update(tasks[split], completed=done)
+    def update(split: str, done: int, total: int) -> None:
+        if split not in tasks:
+            tasks[split] = prog.add_task(split, total=total)
+        prog.update(tasks[split], completed=done)
+        if not prog.live.is_started and time.monotonic() - start > PROGRESS_DELAY:
+            prog.start()
 
+    try:
         yield update
+    finally:
+        prog.stop()
 
 
 def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool):  # type: ignore[no-untyped-def]

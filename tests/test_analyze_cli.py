@@ -336,3 +336,24 @@ def test_out_writes_the_figures_per_split(tmp_path):
     single = tmp_path / "single"
     run_cli("analyze", "sample_data/stacked", "--split", "test", "--out", str(single))
     assert (single / "loss_split.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_top_samples_against_torch(sample_test):
+    logits, y = sample_test
+    losses = ce(logits, y)
+    delta = losses[29] - losses[6]
+    expected = np.argsort(-delta, kind="stable")[:5]
+    res = run_cli(
+        "analyze", "sample_data/stacked", "--split", "test", "--top", "5", "--format", "json"
+    )
+    top = json.loads(res.stdout)["splits"]["test"]["top"]
+    assert [t["id"] for t in top] == expected.tolist()
+    probs = torch.softmax(torch.tensor(logits, dtype=torch.float64), -1).numpy()
+    for t in top:
+        i = t["id"]
+        assert t["label"] == y[i]
+        assert (t["pred_from"], t["pred_to"]) == (logits[6, i].argmax(), logits[29, i].argmax())
+        assert t["loss_from"] == pytest.approx(losses[6, i], rel=1e-6)
+        assert t["loss_to"] == pytest.approx(losses[29, i], rel=1e-6)
+        assert t["p_true_from"] == pytest.approx(probs[6, i, y[i]], rel=1e-5, abs=1e-300)
+        assert t["p_true_to"] == pytest.approx(probs[29, i, y[i]], rel=1e-5, abs=1e-300)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from predaudit.analysis.decomposition import Cell, EpochRow, ShiftShare
+from predaudit.analysis.hypothesis import Hypothesis
 from predaudit.stats import RunStats, SplitStats
 
 
@@ -91,9 +93,6 @@ class InspectReport:
 
 
 # -- predaudit analyze -------------------------------------------------------------------
-
-from predaudit.analysis.decomposition import Cell, EpochRow, ShiftShare  # noqa: E402
-from predaudit.analysis.hypothesis import Hypothesis  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from rich.table import Table
 from rich.text import Text
 
 from predaudit.analysis.decomposition import CELLS
-from predaudit.analysis.epochs import EPOCH_WORDS  # noqa: F401 - re-exported for the CLI help
 from predaudit.render import OutputFormat, to_json
 from predaudit.report import AnalyzeReport, SplitAnalysis
 

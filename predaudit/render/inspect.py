@@ -7,7 +7,6 @@ import io
 
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
 from predaudit.render import OutputFormat, to_json
 from predaudit.report import InspectReport, SplitInspection
@@ -108,5 +107,3 @@ RENDERERS = {
     OutputFormat.MARKDOWN: inspect_markdown,
     OutputFormat.CSV: inspect_csv,
 }
-
-__all__ = ["RENDERERS", "Text"]

@@ -1,0 +1,436 @@
+"""Streaming per-sample training dynamics over the epochs of a run.
+
+:class:`DynamicsAccumulator` takes one epoch at a time (the per-sample
+statistics predaudit stores per epoch) and keeps O(N) state: a fixed set of
+arrays of shape ``(n_samples,)`` allocated once, so memory does not grow with
+the number of epochs. :meth:`DynamicsAccumulator.result` returns a frozen
+:class:`DynamicsResult`; it does not change the state and may be called again
+after more updates.
+
+Definitions, per sample, over the E epochs passed to ``update`` (in that order):
+
+``confidence``
+    mean of ``p_true`` (Swayamdipta et al. 2020, Dataset Cartography).
+``variability``
+    population standard deviation (ddof 0) of ``p_true``, by Welford's update.
+``correct_epochs`` / ``correctness``
+    number / fraction of epochs where ``correct`` is True.
+``forgetting_events``
+    number of correct -> wrong changes between consecutive epochs (Toneva et
+    al. 2019). A sample never correct has 0 events and ``never_learned`` True;
+    no sentinel (Cartography's 1000, Toneva's E) is mixed into the counts.
+``first_learned``
+    label of the first epoch where ``correct`` is True. Where ``never_learned``
+    is True it holds ``last_epoch + 1`` ("not learned by the last epoch seen",
+    a censored time, so sorting puts those samples last); read it with the mask.
+``aum``
+    mean of ``margin`` (true-class logit minus the largest other logit; Pleiss
+    et al. 2020). Only for ``input_kind="logits"``.
+``el2n``
+    ``sqrt(brier)`` at one epoch (Paul et al. 2021), default the first epoch.
+``suspect_*``
+    evidence for a label problem: a Boyer-Moore majority vote over the classes
+    predicted at the sample's *wrong* epochs. ``suspect_class`` is the final
+    candidate: whenever one class is predicted at more than half of the wrong
+    epochs it is that class. ``suspect_epochs`` counts the epochs, from the
+    candidate's last adoption on, at which the prediction was that class (a
+    lower bound on its total count; equal to it when the candidate never
+    changed). ``suspect_mean_confidence`` and ``suspect_slope`` are the mean and
+    the least-squares slope (per unit of epoch label) of ``confidence`` (the
+    predicted class's probability) over those epochs.
+
+Invalid samples (``valid`` False, e.g. label -100): a sample counts only if it
+is valid at every epoch passed; the others are dropped from the result and
+listed in ``excluded`` (``n_excluded``). While streaming, their entries are
+replaced by neutral values so the state stays finite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+INPUT_KINDS = ("logits", "probs", "log_probs")
+
+_AUM_REFUSED = (
+    "margin given for input_kind={kind!r}: AUM (Pleiss et al. 2020) is the mean over epochs of "
+    "the logit margin, true-class logit minus the largest other logit, which is unbounded. A "
+    "margin taken from probabilities (p_y - max p_other, or a log-ratio clipped at 1e-7) is "
+    "bounded and saturates for confident samples, so its mean ranks samples differently and is "
+    "not AUM. Pass margin=None (no AUM), or accumulate from the logits (input_kind='logits')."
+)
+
+
+@dataclass(frozen=True)
+class DynamicsResult:
+    """Per-sample training dynamics of the samples valid at every epoch.
+
+    Every per-sample array has shape ``(n_included,)``, is read-only and is
+    aligned with ``index``, the samples' positions in ``0 .. n_samples - 1``.
+
+    Attributes
+    ----------
+    n_samples : int
+        N, the number of samples given to the accumulator.
+    n_epochs : int
+        E, the number of epochs accumulated.
+    first_epoch, last_epoch : int
+        Labels of the first and last epoch accumulated.
+    input_kind : str
+        ``"logits"``, ``"probs"`` or ``"log_probs"``.
+    index : int64 array
+        Positions of the included samples (valid at every epoch), ascending.
+    excluded : int64 array, shape (n_excluded,)
+        Positions of the samples invalid at some epoch.
+    labels : int64 array or None
+        The labels given to ``update`` (None if none were given).
+    confidence : float64 array
+        Mean of ``p_true`` over the epochs, probability.
+    variability : float64 array
+        Population std (ddof 0) of ``p_true`` over the epochs, probability.
+    correct_epochs : int64 array
+        Number of epochs where the prediction was correct.
+    correctness : float64 array
+        ``correct_epochs / n_epochs``.
+    forgetting_events : int64 array
+        Number of correct -> wrong changes between consecutive epochs.
+    never_learned : bool array
+        True where the sample was correct at no epoch.
+    first_learned : int64 array
+        Label of the first correct epoch; ``last_epoch + 1`` where ``never_learned``.
+    aum : float64 array or None
+        Mean margin (logit units); None unless margins were given (logits only).
+    el2n : float64 array or None
+        ``sqrt(brier)`` at epoch ``el2n_epoch``; None if no brier was given there.
+    el2n_epoch : int or None
+        The epoch label of ``el2n`` (None when ``el2n`` is None).
+    suspect_class : int64 array
+        Boyer-Moore candidate among the wrongly predicted classes; -1 where the
+        sample was never wrong (``suspect_epochs == 0``).
+    suspect_epochs : int64 array
+        Epochs predicting ``suspect_class`` since it was last adopted as candidate.
+    suspect_mean_confidence : float64 array
+        Mean ``confidence`` (probability of the predicted class) over those
+        epochs; NaN where ``suspect_epochs == 0``.
+    suspect_slope : float64 array
+        Least-squares slope of that confidence against the epoch label,
+        probability per epoch; NaN where ``suspect_epochs < 2``.
+    """
+
+    n_samples: int
+    n_epochs: int
+    first_epoch: int
+    last_epoch: int
+    input_kind: str
+    index: NDArray[np.int64]
+    excluded: NDArray[np.int64]
+    labels: NDArray[np.int64] | None
+    confidence: NDArray[np.float64]
+    variability: NDArray[np.float64]
+    correct_epochs: NDArray[np.int64]
+    correctness: NDArray[np.float64]
+    forgetting_events: NDArray[np.int64]
+    never_learned: NDArray[np.bool_]
+    first_learned: NDArray[np.int64]
+    aum: NDArray[np.float64] | None
+    el2n: NDArray[np.float64] | None
+    el2n_epoch: int | None
+    suspect_class: NDArray[np.int64]
+    suspect_epochs: NDArray[np.int64]
+    suspect_mean_confidence: NDArray[np.float64]
+    suspect_slope: NDArray[np.float64]
+
+    @property
+    def n_included(self) -> int:
+        """Number of samples valid at every epoch (the length of every per-sample array)."""
+        return int(self.index.size)
+
+    @property
+    def n_excluded(self) -> int:
+        """Number of samples invalid at some epoch, left out of the result."""
+        return int(self.excluded.size)
+
+    @property
+    def wrong_epochs(self) -> NDArray[np.int64]:
+        """Number of epochs where the prediction was wrong, ``n_epochs - correct_epochs``."""
+        return self.n_epochs - self.correct_epochs
+
+
+class DynamicsAccumulator:
+    """Accumulate per-sample training dynamics one epoch at a time, in O(N) memory.
+
+    Parameters
+    ----------
+    n_samples : int
+        N; every array passed to :meth:`update` has shape ``(n_samples,)`` and
+        position i is the same sample at every epoch.
+    input_kind : {"logits", "probs", "log_probs"}
+        What the scores were. Margins (hence AUM) are accepted for logits only.
+    el2n_epoch : int or None
+        Epoch label at which ``sqrt(brier)`` is kept as EL2N; None: the first
+        epoch passed.
+
+    State: 123 bytes per sample (fixed-size arrays allocated here), however many
+    epochs are passed; :meth:`state_nbytes` reports it.
+    """
+
+    def __init__(self, n_samples: int, *, input_kind: str, el2n_epoch: int | None = None) -> None:
+        if not _is_int(n_samples) or n_samples < 0:
+            raise ValueError(f"n_samples must be a non-negative int, got {n_samples!r}")
+        if input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
+        if el2n_epoch is not None and not _is_int(el2n_epoch):
+            raise ValueError(f"el2n_epoch must be an int epoch label or None, got {el2n_epoch!r}")
+        n = int(n_samples)
+        self.n_samples = n
+        self.input_kind = input_kind
+        self.el2n_epoch = None if el2n_epoch is None else int(el2n_epoch)
+        self.n_epochs = 0
+        self.first_epoch: int | None = None
+        self.last_epoch: int | None = None
+        self._has_margin: bool | None = None  # decided at the first update
+        self._has_labels: bool | None = None
+        self._el2n_seen: int | None = None
+        # Fixed-size state, shape (n,) each.
+        self._valid_all = np.ones(n, dtype=bool)
+        self._labels = np.zeros(n, dtype=np.int64)
+        self._p_mean = np.zeros(n)  # Welford mean of p_true
+        self._p_m2 = np.zeros(n)  # Welford sum of squared deviations of p_true
+        self._correct_epochs = np.zeros(n, dtype=np.int64)
+        self._forgetting = np.zeros(n, dtype=np.int64)
+        self._prev_correct = np.zeros(n, dtype=bool)
+        self._learned = np.zeros(n, dtype=bool)
+        self._first_learned = np.zeros(n, dtype=np.int64)
+        self._margin_sum = np.zeros(n)
+        self._el2n = np.zeros(n)
+        self._bm_class = np.full(n, -1, dtype=np.int64)  # Boyer-Moore candidate
+        self._bm_count = np.zeros(n, dtype=np.int64)  # Boyer-Moore counter
+        self._s_n = np.zeros(n, dtype=np.int64)  # epochs predicting the candidate
+        self._s_mean_t = np.zeros(n)  # their mean epoch label
+        self._s_mean_x = np.zeros(n)  # their mean confidence
+        self._s_m2_t = np.zeros(n)  # sum of squared deviations of the epoch label
+        self._s_c_tx = np.zeros(n)  # co-moment of epoch label and confidence
+
+    def state_nbytes(self) -> int:
+        """Total bytes of the per-sample state arrays (constant over updates)."""
+        return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
+
+    def update(
+        self,
+        epoch_label: int,
+        *,
+        p_true: ArrayLike,
+        correct: ArrayLike,
+        pred: ArrayLike,
+        confidence: ArrayLike,
+        valid: ArrayLike,
+        margin: ArrayLike | None = None,
+        labels: ArrayLike | None = None,
+        brier: ArrayLike | None = None,
+    ) -> None:
+        """Add one epoch. Every array has shape ``(n_samples,)``.
+
+        Parameters
+        ----------
+        epoch_label : int
+            Larger than the previous update's label.
+        p_true : float array
+            Probability of the (given) true class, in [0, 1].
+        correct : bool array
+            ``pred == label``.
+        pred : int array
+            Arg-max class.
+        confidence : float array
+            Largest class probability (the probability of ``pred``).
+        valid : bool array
+            False for samples that do not count (label -100); a sample invalid
+            at any epoch is left out of the result.
+        margin : float array or None
+            True-class logit minus the largest other logit (logits only); give
+            it at every epoch or at none.
+        labels : int array or None
+            The labels; give them at every epoch or at none. They must not
+            change between epochs and must agree with ``correct == (pred == labels)``.
+        brier : float array or None
+            ``sum_k (p_k - onehot_k)^2``; used only at the EL2N epoch.
+
+        Raises ValueError on a bad shape, a non-increasing epoch label, a
+        non-finite value of a valid sample, or margins for probabilities.
+        """
+        if not _is_int(epoch_label):
+            raise ValueError(f"epoch_label must be an int, got {epoch_label!r}")
+        t = int(epoch_label)
+        if self.last_epoch is not None and t <= self.last_epoch:
+            raise ValueError(f"epoch labels must increase: got {t} after {self.last_epoch}")
+        if margin is not None and self.input_kind != "logits":
+            raise ValueError(_AUM_REFUSED.format(kind=self.input_kind))
+        self._check_every_or_none("margin", margin, self._has_margin)
+        self._check_every_or_none("labels", labels, self._has_labels)
+
+        v = self._vec(valid, "valid", bool)
+        p = self._finite(self._vec(p_true, "p_true", np.float64), v, "p_true")
+        c = self._vec(correct, "correct", bool) & v
+        pr = self._vec(pred, "pred", np.int64)
+        conf = self._finite(self._vec(confidence, "confidence", np.float64), v, "confidence")
+        m = (
+            None
+            if margin is None
+            else self._finite(self._vec(margin, "margin", np.float64), v, "margin")
+        )
+        lab = None if labels is None else self._vec(labels, "labels", np.int64)
+        take_el2n = self._el2n_seen is None and (
+            t == self.el2n_epoch if self.el2n_epoch is not None else self.n_epochs == 0
+        )
+        b = None
+        if take_el2n and brier is not None:
+            b = self._finite(self._vec(brier, "brier", np.float64), v, "brier")
+        elif take_el2n and self.el2n_epoch is not None:
+            raise ValueError(f"el2n_epoch={self.el2n_epoch}: no brier given at that epoch")
+        if lab is not None:
+            if self._has_labels and np.any((lab != self._labels) & v & self._valid_all):
+                raise ValueError(f"epoch {t}: labels differ from the earlier epochs'")
+            if np.any(((pr == lab) != c) & v):
+                raise ValueError(f"epoch {t}: correct disagrees with pred == labels")
+
+        # -- everything checked: change the state ------------------------------------------
+        first = self.n_epochs == 0
+        self.n_epochs += 1
+        k = self.n_epochs
+        if first:
+            self.first_epoch = t
+            self._has_margin = m is not None
+            self._has_labels = lab is not None
+        self.last_epoch = t
+        if lab is not None and first:
+            self._labels[:] = lab
+        self._valid_all &= v
+
+        # Welford on p_true; an invalid entry is replaced by the running mean (no change).
+        x = np.where(v, p, self._p_mean)
+        delta = x - self._p_mean
+        self._p_mean += delta / k
+        self._p_m2 += delta * (x - self._p_mean)
+
+        self._correct_epochs += c
+        if not first:
+            self._forgetting += self._prev_correct & ~c
+        self._prev_correct[:] = c
+        newly = c & ~self._learned
+        self._first_learned[newly] = t
+        self._learned |= c
+
+        if m is not None:
+            self._margin_sum += np.where(v, m, 0.0)
+        if b is not None:
+            np.sqrt(np.where(v, b, 0.0), out=self._el2n)
+            self._el2n_seen = t
+
+        self._vote(t, v & ~c, pr, np.where(v, conf, 0.0))
+
+    def _vote(
+        self, t: int, wrong: NDArray[np.bool_], pred: NDArray[np.int64], conf: NDArray[np.float64]
+    ) -> None:
+        """Boyer-Moore step on the wrong predictions; least-squares sums for the candidate."""
+        same = wrong & (self._bm_count > 0) & (pred == self._bm_class)
+        adopt = wrong & (self._bm_count == 0)
+        other = wrong & (self._bm_count > 0) & (pred != self._bm_class)
+        self._bm_count[same] += 1
+        self._bm_count[other] -= 1
+        self._bm_count[adopt] = 1
+        self._bm_class[adopt] = pred[adopt]
+        # A new candidate starts its sums afresh.
+        self._s_n[adopt] = 0
+        self._s_mean_t[adopt] = 0.0
+        self._s_mean_x[adopt] = 0.0
+        self._s_m2_t[adopt] = 0.0
+        self._s_c_tx[adopt] = 0.0
+        # Welford co-moment update for the epochs that predict the candidate.
+        hit = same | adopt
+        n1 = self._s_n + hit
+        safe = np.maximum(n1, 1)
+        dt = np.where(hit, t - self._s_mean_t, 0.0)
+        dx = np.where(hit, conf - self._s_mean_x, 0.0)
+        self._s_mean_t += dt / safe
+        self._s_mean_x += dx / safe
+        self._s_m2_t += dt * np.where(hit, t - self._s_mean_t, 0.0)
+        self._s_c_tx += dt * np.where(hit, conf - self._s_mean_x, 0.0)
+        self._s_n = n1
+
+    def result(self) -> DynamicsResult:
+        """The dynamics so far, for the samples valid at every epoch (state unchanged)."""
+        if self.n_epochs == 0 or self.first_epoch is None or self.last_epoch is None:
+            raise ValueError("no epoch accumulated yet: call update() first")
+        keep = self._valid_all
+        index = np.flatnonzero(keep).astype(np.int64)
+        excluded = np.flatnonzero(~keep).astype(np.int64)
+        e = self.n_epochs
+        never = ~self._learned[keep]
+        first_learned = np.where(never, self.last_epoch + 1, self._first_learned[keep])
+        s_n = self._s_n[keep]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_x = np.where(s_n > 0, self._s_mean_x[keep], np.nan)
+            slope = np.where(s_n > 1, self._s_c_tx[keep] / self._s_m2_t[keep], np.nan)
+        wrong_any = s_n > 0
+        out = DynamicsResult(
+            n_samples=self.n_samples,
+            n_epochs=e,
+            first_epoch=self.first_epoch,
+            last_epoch=self.last_epoch,
+            input_kind=self.input_kind,
+            index=index,
+            excluded=excluded,
+            labels=self._labels[keep].copy() if self._has_labels else None,
+            confidence=self._p_mean[keep].copy(),
+            variability=np.sqrt(self._p_m2[keep] / e),
+            correct_epochs=self._correct_epochs[keep].copy(),
+            correctness=self._correct_epochs[keep] / e,
+            forgetting_events=self._forgetting[keep].copy(),
+            never_learned=never,
+            first_learned=first_learned.astype(np.int64),
+            aum=self._margin_sum[keep] / e if self._has_margin else None,
+            el2n=self._el2n[keep].copy() if self._el2n_seen is not None else None,
+            el2n_epoch=self._el2n_seen,
+            suspect_class=np.where(wrong_any, self._bm_class[keep], -1).astype(np.int64),
+            suspect_epochs=s_n.copy(),
+            suspect_mean_confidence=mean_x,
+            suspect_slope=slope,
+        )
+        for value in vars(out).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+        return out
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _vec(self, a: ArrayLike, name: str, dtype: type) -> np.ndarray:
+        arr = np.asarray(a)
+        if arr.shape != (self.n_samples,):
+            raise ValueError(f"{name} must have shape ({self.n_samples},), got {arr.shape}")
+        if dtype is bool and arr.dtype != np.bool_:
+            raise ValueError(f"{name} must be a bool array, got dtype {arr.dtype}")
+        if dtype is np.int64 and not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        return arr.astype(dtype, copy=False)
+
+    @staticmethod
+    def _finite(arr: NDArray[np.float64], valid: NDArray[np.bool_], name: str) -> np.ndarray:
+        bad = ~np.isfinite(arr) & valid
+        if bad.any():
+            raise ValueError(f"{name}: {int(bad.sum())} valid samples are NaN or infinite")
+        return arr
+
+    def _check_every_or_none(self, name: str, given: object, before: bool | None) -> None:
+        if before is None:
+            return
+        if before != (given is not None):
+            had = "given" if before else "not given"
+            raise ValueError(
+                f"{name} must be given at every epoch or at none; it was {had} at the first epoch"
+            )
+
+
+def _is_int(x: object) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)

@@ -5,7 +5,7 @@ Pure numpy, no I/O: feed :class:`DynamicsAccumulator` one epoch at a time
 and a :func:`summarize` of the :class:`DynamicsResult`.
 """
 
-from predaudit.dynamics.accumulate import INPUT_KINDS, DynamicsAccumulator, DynamicsResult
+from predaudit.dynamics.accumulate import INPUT_KINDS, DynamicsAccumulator
 from predaudit.dynamics.labels import LabelProblems, label_problem_score, likely_label_problems
 from predaudit.dynamics.regions import (
     REGION_NAMES,
@@ -14,6 +14,7 @@ from predaudit.dynamics.regions import (
     quantile_thresholds,
     regions,
 )
+from predaudit.dynamics.result import DynamicsResult
 from predaudit.dynamics.summary import (
     DynamicsSummary,
     region_counts,

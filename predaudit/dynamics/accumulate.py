@@ -29,15 +29,19 @@ Definitions, per sample, over the E epochs passed to ``update`` (in that order):
 ``el2n``
     ``sqrt(brier)`` at one epoch (Paul et al. 2021), default the first epoch.
 ``suspect_*``
-    evidence for a label problem: a Boyer-Moore majority vote over the classes
-    predicted at the sample's *wrong* epochs. ``suspect_class`` is the final
-    candidate: whenever one class is predicted at more than half of the wrong
-    epochs it is that class. ``suspect_epochs`` counts the epochs, from the
-    candidate's last adoption on, at which the prediction was that class (a
-    lower bound on its total count; equal to it when the candidate never
-    changed). ``suspect_mean_confidence`` and ``suspect_slope`` are the mean and
-    the least-squares slope (per unit of epoch label) of ``confidence`` (the
-    predicted class's probability) over those epochs.
+    evidence for a label problem, from a Misra-Gries summary with two slots of
+    the classes predicted at the sample's *wrong* epochs: a predicted class
+    already in a slot adds to it; another takes a slot whose vote counter is 0
+    (starting afresh), or else cancels one vote of each slot. Any class predicted
+    at more than a third of the wrong epochs is in a slot at the end. Each slot
+    counts exactly the epochs predicting its class since the class entered the
+    slot, so when the wrong predictions went to at most two classes the counts
+    are exact (``suspect_exact`` True); otherwise they are lower bounds.
+    ``suspect_class`` is the slot class with more counted epochs (then more
+    votes, then the lower class), ``suspect_epochs`` its count, and
+    ``suspect_mean_confidence`` and ``suspect_slope`` the mean and least-squares
+    slope (per unit of epoch label) of ``confidence`` (the predicted class's
+    probability) over those epochs (Welford co-moment updates).
 
 Invalid samples (``valid`` False, e.g. label -100): a sample counts only if it
 is valid at every epoch passed; the others are dropped from the result and
@@ -47,10 +51,10 @@ replaced by neutral values so the state stays finite.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from predaudit.dynamics.result import DynamicsResult
 
 INPUT_KINDS = ("logits", "probs", "log_probs")
 
@@ -61,101 +65,6 @@ _AUM_REFUSED = (
     "bounded and saturates for confident samples, so its mean ranks samples differently and is "
     "not AUM. Pass margin=None (no AUM), or accumulate from the logits (input_kind='logits')."
 )
-
-
-@dataclass(frozen=True)
-class DynamicsResult:
-    """Per-sample training dynamics of the samples valid at every epoch.
-
-    Every per-sample array has shape ``(n_included,)``, is read-only and is
-    aligned with ``index``, the samples' positions in ``0 .. n_samples - 1``.
-
-    Attributes
-    ----------
-    n_samples : int
-        N, the number of samples given to the accumulator.
-    n_epochs : int
-        E, the number of epochs accumulated.
-    first_epoch, last_epoch : int
-        Labels of the first and last epoch accumulated.
-    input_kind : str
-        ``"logits"``, ``"probs"`` or ``"log_probs"``.
-    index : int64 array
-        Positions of the included samples (valid at every epoch), ascending.
-    excluded : int64 array, shape (n_excluded,)
-        Positions of the samples invalid at some epoch.
-    labels : int64 array or None
-        The labels given to ``update`` (None if none were given).
-    confidence : float64 array
-        Mean of ``p_true`` over the epochs, probability.
-    variability : float64 array
-        Population std (ddof 0) of ``p_true`` over the epochs, probability.
-    correct_epochs : int64 array
-        Number of epochs where the prediction was correct.
-    correctness : float64 array
-        ``correct_epochs / n_epochs``.
-    forgetting_events : int64 array
-        Number of correct -> wrong changes between consecutive epochs.
-    never_learned : bool array
-        True where the sample was correct at no epoch.
-    first_learned : int64 array
-        Label of the first correct epoch; ``last_epoch + 1`` where ``never_learned``.
-    aum : float64 array or None
-        Mean margin (logit units); None unless margins were given (logits only).
-    el2n : float64 array or None
-        ``sqrt(brier)`` at epoch ``el2n_epoch``; None if no brier was given there.
-    el2n_epoch : int or None
-        The epoch label of ``el2n`` (None when ``el2n`` is None).
-    suspect_class : int64 array
-        Boyer-Moore candidate among the wrongly predicted classes; -1 where the
-        sample was never wrong (``suspect_epochs == 0``).
-    suspect_epochs : int64 array
-        Epochs predicting ``suspect_class`` since it was last adopted as candidate.
-    suspect_mean_confidence : float64 array
-        Mean ``confidence`` (probability of the predicted class) over those
-        epochs; NaN where ``suspect_epochs == 0``.
-    suspect_slope : float64 array
-        Least-squares slope of that confidence against the epoch label,
-        probability per epoch; NaN where ``suspect_epochs < 2``.
-    """
-
-    n_samples: int
-    n_epochs: int
-    first_epoch: int
-    last_epoch: int
-    input_kind: str
-    index: NDArray[np.int64]
-    excluded: NDArray[np.int64]
-    labels: NDArray[np.int64] | None
-    confidence: NDArray[np.float64]
-    variability: NDArray[np.float64]
-    correct_epochs: NDArray[np.int64]
-    correctness: NDArray[np.float64]
-    forgetting_events: NDArray[np.int64]
-    never_learned: NDArray[np.bool_]
-    first_learned: NDArray[np.int64]
-    aum: NDArray[np.float64] | None
-    el2n: NDArray[np.float64] | None
-    el2n_epoch: int | None
-    suspect_class: NDArray[np.int64]
-    suspect_epochs: NDArray[np.int64]
-    suspect_mean_confidence: NDArray[np.float64]
-    suspect_slope: NDArray[np.float64]
-
-    @property
-    def n_included(self) -> int:
-        """Number of samples valid at every epoch (the length of every per-sample array)."""
-        return int(self.index.size)
-
-    @property
-    def n_excluded(self) -> int:
-        """Number of samples invalid at some epoch, left out of the result."""
-        return int(self.excluded.size)
-
-    @property
-    def wrong_epochs(self) -> NDArray[np.int64]:
-        """Number of epochs where the prediction was wrong, ``n_epochs - correct_epochs``."""
-        return self.n_epochs - self.correct_epochs
 
 
 class DynamicsAccumulator:
@@ -172,7 +81,7 @@ class DynamicsAccumulator:
         Epoch label at which ``sqrt(brier)`` is kept as EL2N; None: the first
         epoch passed.
 
-    State: 123 bytes per sample (fixed-size arrays allocated here), however many
+    State: 180 bytes per sample (fixed-size arrays allocated here), however many
     epochs are passed; :meth:`state_nbytes` reports it.
     """
 
@@ -205,13 +114,18 @@ class DynamicsAccumulator:
         self._first_learned = np.zeros(n, dtype=np.int64)
         self._margin_sum = np.zeros(n)
         self._el2n = np.zeros(n)
-        self._bm_class = np.full(n, -1, dtype=np.int64)  # Boyer-Moore candidate
-        self._bm_count = np.zeros(n, dtype=np.int64)  # Boyer-Moore counter
-        self._s_n = np.zeros(n, dtype=np.int64)  # epochs predicting the candidate
-        self._s_mean_t = np.zeros(n)  # their mean epoch label
-        self._s_mean_x = np.zeros(n)  # their mean confidence
-        self._s_m2_t = np.zeros(n)  # sum of squared deviations of the epoch label
-        self._s_c_tx = np.zeros(n)  # co-moment of epoch label and confidence
+        # Two-slot Misra-Gries summary of the wrong predictions, shape (2, n) each: the
+        # slot's class and vote counter, and for the epochs predicting the slot's class
+        # since it entered the slot their number, mean epoch label, mean confidence, sum
+        # of squared epoch-label deviations and epoch-label x confidence co-moment.
+        self._slot_class = np.full((2, n), -1, dtype=np.int64)
+        self._slot_votes = np.zeros((2, n), dtype=np.int64)
+        self._slot_n = np.zeros((2, n), dtype=np.int64)
+        self._slot_mean_t = np.zeros((2, n))
+        self._slot_mean_x = np.zeros((2, n))
+        self._slot_m2_t = np.zeros((2, n))
+        self._slot_c_tx = np.zeros((2, n))
+        self._lossy = np.zeros(n, dtype=bool)  # a third wrong class was seen
 
     def state_nbytes(self) -> int:
         """Total bytes of the per-sample state arrays (constant over updates)."""
@@ -288,6 +202,8 @@ class DynamicsAccumulator:
             b = self._finite(self._vec(brier, "brier", np.float64), v, "brier")
         elif take_el2n and self.el2n_epoch is not None:
             raise ValueError(f"el2n_epoch={self.el2n_epoch}: no brier given at that epoch")
+        if np.any((pr < 0) & v):
+            raise ValueError(f"pred: {int(np.count_nonzero((pr < 0) & v))} valid samples are < 0")
         if lab is not None:
             if self._has_labels and np.any((lab != self._labels) & v & self._valid_all):
                 raise ValueError(f"epoch {t}: labels differ from the earlier epochs'")
@@ -332,31 +248,35 @@ class DynamicsAccumulator:
     def _vote(
         self, t: int, wrong: NDArray[np.bool_], pred: NDArray[np.int64], conf: NDArray[np.float64]
     ) -> None:
-        """Boyer-Moore step on the wrong predictions; least-squares sums for the candidate."""
-        same = wrong & (self._bm_count > 0) & (pred == self._bm_class)
-        adopt = wrong & (self._bm_count == 0)
-        other = wrong & (self._bm_count > 0) & (pred != self._bm_class)
-        self._bm_count[same] += 1
-        self._bm_count[other] -= 1
-        self._bm_count[adopt] = 1
-        self._bm_class[adopt] = pred[adopt]
-        # A new candidate starts its sums afresh.
-        self._s_n[adopt] = 0
-        self._s_mean_t[adopt] = 0.0
-        self._s_mean_x[adopt] = 0.0
-        self._s_m2_t[adopt] = 0.0
-        self._s_c_tx[adopt] = 0.0
-        # Welford co-moment update for the epochs that predict the candidate.
-        hit = same | adopt
-        n1 = self._s_n + hit
-        safe = np.maximum(n1, 1)
-        dt = np.where(hit, t - self._s_mean_t, 0.0)
-        dx = np.where(hit, conf - self._s_mean_x, 0.0)
-        self._s_mean_t += dt / safe
-        self._s_mean_x += dx / safe
-        self._s_m2_t += dt * np.where(hit, t - self._s_mean_t, 0.0)
-        self._s_c_tx += dt * np.where(hit, conf - self._s_mean_x, 0.0)
-        self._s_n = n1
+        """Misra-Gries step (two counters) on the wrong predictions, with per-slot sums."""
+        cls, votes, cnt = self._slot_class, self._slot_votes, self._slot_n
+        in0 = wrong & (pred == cls[0])
+        in1 = wrong & (pred == cls[1]) & ~in0
+        rest = wrong & ~in0 & ~in1
+        free0, free1 = votes[0] == 0, votes[1] == 0
+        put0 = rest & free0 & (~free1 | (cnt[0] <= cnt[1]))
+        put1 = rest & ~put0 & free1
+        drop = rest & ~put0 & ~put1  # both slots taken: cancel one vote of each
+        self._lossy |= drop | (put0 & (cnt[0] > 0)) | (put1 & (cnt[1] > 0))
+        votes[:, drop] -= 1
+        for j, (hit_class, put) in enumerate(((in0, put0), (in1, put1))):
+            # a class entering a slot starts its sums afresh
+            cls[j, put] = pred[put]
+            votes[j, put] = 0
+            for arr in (cnt, self._slot_mean_t, self._slot_mean_x, self._slot_m2_t):
+                arr[j, put] = 0
+            self._slot_c_tx[j, put] = 0.0
+            hit = hit_class | put
+            votes[j] += hit
+            cnt[j] += hit
+            safe = np.maximum(cnt[j], 1)
+            dt = np.where(hit, t - self._slot_mean_t[j], 0.0)
+            dx = np.where(hit, conf - self._slot_mean_x[j], 0.0)
+            self._slot_mean_t[j] += dt / safe
+            self._slot_mean_x[j] += dx / safe
+            # Welford co-moments: old deviation of t times new deviation of t (or x)
+            self._slot_m2_t[j] += dt * np.where(hit, t - self._slot_mean_t[j], 0.0)
+            self._slot_c_tx[j] += dt * np.where(hit, conf - self._slot_mean_x[j], 0.0)
 
     def result(self) -> DynamicsResult:
         """The dynamics so far, for the samples valid at every epoch (state unchanged)."""
@@ -368,10 +288,21 @@ class DynamicsAccumulator:
         e = self.n_epochs
         never = ~self._learned[keep]
         first_learned = np.where(never, self.last_epoch + 1, self._first_learned[keep])
-        s_n = self._s_n[keep]
+        # suspect: the slot with more counted epochs (then more votes, then the lower class)
+        cnt = self._slot_n[:, keep]
+        votes = self._slot_votes[:, keep]
+        cls = self._slot_class[:, keep]
+        pick1 = (cnt[1] > cnt[0]) | (
+            (cnt[1] == cnt[0])
+            & ((votes[1] > votes[0]) | ((votes[1] == votes[0]) & (cls[1] < cls[0])))
+        )
+        j = pick1.astype(np.intp)
+        cols = np.arange(j.size)
+        s_n = cnt[j, cols]
+        m2_t = self._slot_m2_t[:, keep][j, cols]
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean_x = np.where(s_n > 0, self._s_mean_x[keep], np.nan)
-            slope = np.where(s_n > 1, self._s_c_tx[keep] / self._s_m2_t[keep], np.nan)
+            mean_x = np.where(s_n > 0, self._slot_mean_x[:, keep][j, cols], np.nan)
+            slope = np.where(s_n > 1, self._slot_c_tx[:, keep][j, cols] / m2_t, np.nan)
         wrong_any = s_n > 0
         out = DynamicsResult(
             n_samples=self.n_samples,
@@ -392,8 +323,9 @@ class DynamicsAccumulator:
             aum=self._margin_sum[keep] / e if self._has_margin else None,
             el2n=self._el2n[keep].copy() if self._el2n_seen is not None else None,
             el2n_epoch=self._el2n_seen,
-            suspect_class=np.where(wrong_any, self._bm_class[keep], -1).astype(np.int64),
-            suspect_epochs=s_n.copy(),
+            suspect_class=np.where(wrong_any, cls[j, cols], -1).astype(np.int64),
+            suspect_epochs=s_n.astype(np.int64),
+            suspect_exact=~self._lossy[keep],
             suspect_mean_confidence=mean_x,
             suspect_slope=slope,
         )

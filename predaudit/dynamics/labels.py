@@ -9,7 +9,7 @@ with a high (often growing) probability. From a
     ``1 - correctness``, the fraction of epochs with a wrong prediction.
 ``consistency``
     ``suspect_epochs / n_epochs``, the fraction of all epochs predicting the
-    suspect class (the Boyer-Moore candidate among the wrong predictions).
+    suspect class (the class most of the wrong predictions went to).
 ``score``
     ``consistency * suspect_mean_confidence``: high when the sample is
     predicted as one other class at nearly every epoch with a high probability.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from predaudit.dynamics.accumulate import DynamicsResult
+from predaudit.dynamics.result import DynamicsResult
 
 DEFAULT_MIN_WRONG_FRACTION = 0.8
 DEFAULT_MIN_CONSISTENCY = 0.5

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from predaudit.dynamics.accumulate import DynamicsResult
 from predaudit.dynamics.regions import RegionResult, RegionThresholds, regions
+from predaudit.dynamics.result import DynamicsResult
 
 
 @dataclass(frozen=True)

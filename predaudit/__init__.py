@@ -1,13 +1,18 @@
 """predaudit: why did test loss rise while accuracy stayed flat?
 
->>> import predaudit
->>> run = predaudit.load_run("sample_data/stacked")  # doctest: +SKIP
+>>> import numpy as np, predaudit
+>>> scores = np.array([[[3.0, 0.0], [0.0, 2.0], [1.0, 0.0]], [[4.0, 0.0], [0.0, 1.0], [3.0, 0.0]]])
+>>> run = predaudit.from_arrays(scores, np.array([0, 1, 1]))
+>>> report = predaudit.analyze(run, start="first")
+>>> round(report.splits["default"].comparison.delta_loss, 4)
+0.6304
 """
 
+from predaudit.api import analyze, confusion, inspect
 from predaudit.errors import InputError, OptionError, PredauditError
-from predaudit.stats import RunStats, SplitStats, load_run
-
-__version__ = "0.1.0"
+from predaudit.store import RunStats, SplitStats
+from predaudit.store.build import from_arrays, load_run
+from predaudit.version import __version__
 
 __all__ = [
     "InputError",
@@ -16,5 +21,9 @@ __all__ = [
     "RunStats",
     "SplitStats",
     "__version__",
+    "analyze",
+    "confusion",
+    "from_arrays",
+    "inspect",
     "load_run",
 ]

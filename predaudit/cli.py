@@ -2,7 +2,8 @@
 
 It parses options, calls the library, prints what the renderers return and
 turns :class:`predaudit.errors.PredauditError` into one line on stderr and an
-exit code (0 ok, 1 a check failed, 2 usage error, 3 input error).
+exit code (0 ok, 1 a check failed, 2 usage error, 3 input error, 4 internal error).
+Commands are entries of :mod:`predaudit.registry`.
 """
 
 from __future__ import annotations
@@ -18,14 +19,27 @@ from typing import Any, TypeVar
 
 import click
 
-from predaudit import __version__
 from predaudit.errors import InputError, OptionError, PredauditError
+from predaudit.registry import by_name
 from predaudit.render import OutputFormat
+from predaudit.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 FORMAT_CHOICE = click.Choice([f.value for f in OutputFormat])
 KIND_CHOICE = click.Choice(["logits", "probs", "log_probs"])
+
+PARAM_OPTIONS = {
+    "start": "--from",
+    "end": "--to",
+    "epoch": "--epoch",
+    "diff": "--diff",
+    "check": "--check",
+    "out": "--out",
+    "baseline": "--baseline",
+    "split": "--split",
+}
+"""Library parameter names and the options that set them, for error messages."""
 
 
 def _stdout_console():  # type: ignore[no-untyped-def]
@@ -56,8 +70,11 @@ def handle_errors(fn: F) -> F:
         kwargs.pop("no_cache", None)  # read by load() from the click context
         try:
             return fn(*args, **kwargs)
-        except PredauditError as exc:
+        except OptionError as exc:
             error: BaseException = exc
+            message, code = " ".join(exc.for_option(PARAM_OPTIONS).split()), exc.exit_code
+        except PredauditError as exc:
+            error = exc
             message, code = " ".join(str(exc).split()), exc.exit_code
         except OSError as exc:
             error, message = exc, f"{exc.filename or 'input'}: {exc.strerror or exc}"
@@ -65,11 +82,23 @@ def handle_errors(fn: F) -> F:
         except MemoryError as exc:
             error, message = exc, "out of memory while reading the run"
             code = InputError.exit_code
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: exit 4, never 1 (which means "a check failed")
+            error = exc
+            message = (
+                f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+                "rerun with --debug and report it"
+            )
+            code = INTERNAL_ERROR
         if debug:  # the traceback first, then the usual line and exit code
             traceback.print_exception(error, file=sys.stderr)
         fail(message, code)
 
     return wrapper  # type: ignore[return-value]
+
+
+INTERNAL_ERROR = 4
 
 
 def common_options(fn: F) -> F:
@@ -144,7 +173,7 @@ def progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
 
 
 def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool):  # type: ignore[no-untyped-def]
-    from predaudit.stats import load_run
+    from predaudit.store.build import load_run
 
     no_cache = click.get_current_context().params.get("no_cache", False)
     with progress_bar(quiet) as update:
@@ -195,11 +224,9 @@ def main() -> None:
 @handle_errors
 def inspect(run: str, fmt: str, split: str | None, input_kind: str | None, quiet: bool) -> None:
     """Show what predaudit finds in RUN: splits, epochs, shapes, score kind, labels, ids."""
-    from predaudit.render.inspect import RENDERERS
-    from predaudit.report import InspectReport
-
+    command = by_name("inspect")
     stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
-    emit(RENDERERS[OutputFormat(fmt)](InspectReport.from_run(stats)))
+    emit(command.renderer_table()[OutputFormat(fmt)](command.analyze()(stats)))
 
 
 __all__ = ["main", "fail", "handle_errors", "OptionError"]
@@ -362,27 +389,27 @@ def analyze(
     --from/--to), shows the four transition cells (correct/wrong at each epoch)
     and their exact shares of the change, and gives a verdict.
     """
-    from predaudit.analysis.analyze import analyze_run
-    from predaudit.checks import ANALYZE_METRICS, ANALYZE_SCHEMA, check_report
+    from predaudit.checks import check_report
     from predaudit.output import check_out_dir
-    from predaudit.render.analyze import RENDERERS
 
+    command = by_name("analyze")
     checks, base = prepare_checks(
-        check_exprs, baseline, metrics=ANALYZE_METRICS, schema=ANALYZE_SCHEMA
+        check_exprs, baseline, metrics=command.metrics, schema=command.schema
     )
     if out is not None:
         check_out_dir(out, Path(run))
     stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
-    report = analyze_run(stats, start=start, end=end, alpha=alpha, top=top)
+    report = command.analyze()(stats, start=start, end=end, alpha=alpha, top=top)
     results = check_report(report, checks, baseline=base)
     fmt_enum = OutputFormat(fmt)
     written: list[Path] = []
     if out is not None:
-        written = write_analyze_outputs(report, out, plots=not no_plots, plot_format=plot_format)
+        written = write_outputs(command, report, out, no_plots, plot_format).written
+    renderers = command.renderer_table()
     finish(
         report,
         fmt_enum,
-        lambda f: RENDERERS[f](report, all_epochs=all_epochs),
+        lambda f: renderers[f](report, all_epochs=all_epochs),
         results,
         base,
         checked=bool(checks),
@@ -416,29 +443,11 @@ def finish(
         sys.exit(1)
 
 
-def write_analyze_outputs(report: Any, out: Path, *, plots: bool, plot_format: str) -> list[Path]:
-    """report.json at the top of ``out``; per split (a sub-folder when several) per_sample.csv
-    and the figures."""
-    from predaudit.output import write_atomic
-    from predaudit.render import to_json
-    from predaudit.render.analyze import per_sample_csv
+def write_outputs(command: Any, report: Any, out: Path, no_plots: bool, plot_format: str) -> Any:
+    """The ``--out`` bundle of ``command`` (:func:`predaudit.bundle.write_bundle`)."""
+    from predaudit.bundle import write_bundle
 
-    written = []
-    path = out / "report.json"
-    write_atomic(path, to_json(report))
-    written.append(path)
-    several = len(report.splits) > 1
-    for name, split in report.splits.items():
-        folder = out / name if several else out
-        if split.samples is not None:
-            path = folder / "per_sample.csv"
-            write_atomic(path, per_sample_csv(split))
-            written.append(path)
-        if plots:
-            from predaudit.plots import write_analyze_figures
-
-            written.extend(write_analyze_figures(split, folder, fmt=plot_format))
-    return written
+    return write_bundle(command, report, out, plots=not no_plots, plot_format=plot_format)
 
 
 # -- predaudit confusion -------------------------------------------------------------------
@@ -446,7 +455,7 @@ def write_analyze_outputs(report: Any, out: Path, *, plots: bool, plot_format: s
 
 def _read_class_names(path: Path, stats: Any) -> list[str]:
     """The names in ``path`` (one a line, or a JSON list), one per class of every split."""
-    from predaudit.analysis.confusion import check_class_names, parse_class_names
+    from predaudit.analysis.classnames import check_class_names, parse_class_names
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -539,18 +548,17 @@ def confusion(
     shrank most, and the change in mean loss split by true class.
 
     A run with several splits is shown split by split; --format json then prints
-    {"schema", "run", "splits": {NAME: {"split", "epoch", ...}}} instead of one
-    object, and --format csv needs --split.
+    {"schema", "run", "splits": {NAME: {"split", "epoch", ...}}} (the same shape as
+    for one split), and --format csv needs --split.
     """
-    from predaudit.analysis.confusion import confusion_report
-    from predaudit.checks import CONFUSION_METRICS, CONFUSION_SCHEMA, check_report
+    from predaudit.checks import check_report
     from predaudit.output import check_out_dir
-    from predaudit.render.confusion import RENDERERS
 
+    command = by_name("confusion")
     if diff is not None and epoch is not None:
         raise click.UsageError("--epoch and --diff cannot be used together")
     checks, base = prepare_checks(
-        check_exprs, baseline, metrics=CONFUSION_METRICS, schema=CONFUSION_SCHEMA
+        check_exprs, baseline, metrics=command.metrics, schema=command.schema
     )
     if out is not None:
         check_out_dir(out, Path(run))
@@ -566,7 +574,7 @@ def confusion(
             )
     stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
     names = _read_class_names(class_names, stats) if class_names is not None else None
-    report = confusion_report(
+    report = command.analyze()(
         stats,
         epoch=epoch or "last",
         diff=diff,
@@ -578,13 +586,17 @@ def confusion(
     written: list[Path] = []
     csv_paths: dict[str, str] = {}
     if out is not None:
-        written, csv_paths = write_confusion_outputs(
-            report, out, plots=not no_plots, plot_format=plot_format
-        )
+        bundle = write_outputs(command, report, out, no_plots, plot_format)
+        written = bundle.written
+        for name, paths in bundle.paths.items():  # the CSV of the matrix the table shows
+            shown = paths.get("matrix_diff", paths.get("matrix"))
+            if shown is not None:
+                csv_paths[name] = str(shown)
+    renderers = command.renderer_table()
     finish(
         report,
         fmt_enum,
-        lambda f: RENDERERS[f](report, csv_paths=csv_paths),
+        lambda f: renderers[f](report, csv_paths=csv_paths),
         results,
         base,
         checked=bool(checks),
@@ -592,50 +604,6 @@ def confusion(
         written=written,
         quiet=quiet,
     )
-
-
-def write_confusion_outputs(
-    report: Any, out: Path, *, plots: bool = True, plot_format: str = "png"
-) -> tuple[list[Path], dict[str, str]]:
-    """confusion.json at the top of ``out``; per split (a sub-folder when several)
-    confusion_matrix.csv, confusion_matrix_diff.csv with --diff, and confusion.png.
-
-    Returns the files written and, per split, where the matrix the table would show
-    went (the difference with --diff).
-    """
-    from predaudit.output import write_atomic
-    from predaudit.render import to_json
-    from predaudit.render.confusion import matrix_csv
-
-    path = out / "confusion.json"
-    write_atomic(path, to_json(report))
-    written, csv_paths = [path], {}
-    several = len(report.splits) > 1
-    for name, split in report.splits.items():
-        folder = out / name if several else out
-        path = folder / "confusion_matrix.csv"
-        write_atomic(path, matrix_csv(split, diff=False))
-        written.append(path)
-        csv_paths[name] = str(path)
-        if split.diff is not None:
-            path = folder / "confusion_matrix_diff.csv"
-            write_atomic(path, matrix_csv(split, diff=True))
-            written.append(path)
-            csv_paths[name] = str(path)
-        if plots:
-            from predaudit.plots import write_confusion_figure
-
-            e = split.epoch
-            written.append(
-                write_confusion_figure(
-                    e.matrix,
-                    [str(label) for label in e.labels],
-                    folder / f"confusion.{plot_format}",
-                    fmt=plot_format,
-                    top_pairs=e.top_confusions,
-                )
-            )
-    return written, csv_paths
 
 
 @main.group()
@@ -646,7 +614,7 @@ def cache() -> None:
 @cache.command("clear")
 def cache_clear() -> None:
     """Delete every cache entry."""
-    from predaudit import cache as cache_mod
+    from predaudit.store import cache as cache_mod
 
     n = cache_mod.clear()
     click.echo(f"Removed {n} cache {'entry' if n == 1 else 'entries'} from {cache_mod.cache_dir()}")

@@ -1,7 +1,7 @@
 """The one exception hierarchy of predaudit.
 
-Library functions raise these; only the CLI turns them into a line on stderr
-and an exit code (DESIGN.md §6).
+Library functions raise these (all are ``ValueError`` subclasses); only the CLI
+turns them into one line on stderr and an exit code (see ``docs/design.md``).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 
-class PredauditError(Exception):
+class PredauditError(ValueError):
     """Base class of every error predaudit raises on purpose."""
 
-    exit_code = 1
+    exit_code = 4
 
 
 class InputError(PredauditError):
@@ -33,7 +33,38 @@ class InputError(PredauditError):
 class OptionError(PredauditError):
     """A well-formed option whose value does not fit the data (exit code 2).
 
-    For example ``--from 99`` on a run whose epochs are 1..30.
+    In library terms the message names the parameter, ``start=99: split 'test'
+    has no epoch 99 (epochs 1..30)``; the CLI shows the same problem under its
+    option name, ``--from 99: ...`` (:meth:`for_option`). ``cli_problem``, when
+    given, is the wording of the problem on the command line (where it names
+    other options).
     """
 
     exit_code = 2
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        param: str | None = None,
+        value: str | None = None,
+        cli_problem: str | None = None,
+        joiner: str = ": ",
+    ) -> None:
+        self.problem = problem
+        self.param = param
+        self.value = value
+        self.cli_problem = cli_problem
+        self.joiner = joiner
+        head = f"{param}={value}{joiner}" if param is not None else ""
+        super().__init__(head + problem)
+
+    def for_option(self, options: dict[str, str]) -> str:
+        """The message with the parameter shown as its command-line option (``options[param]``)."""
+        problem = self.cli_problem or self.problem
+        if self.param is None:
+            return problem
+        name = options.get(self.param, self.param)
+        if self.value is None:
+            return f"{name}{self.joiner}{problem}"
+        return f"{name} {self.value}{self.joiner}{problem}"

@@ -16,8 +16,11 @@ def check_out_dir(out: Path, run_path: Path) -> Path:
     run_dir = run_abs if run_abs.is_dir() else run_abs.parent
     if out_abs == run_dir or run_dir in out_abs.parents:
         raise OptionError(
-            f"--out {out} is inside the input run folder {run_path}; "
-            "predaudit never writes there: choose another folder"
+            f"is inside the input run folder {run_path}; "
+            "predaudit never writes there: choose another folder",
+            param="out",
+            value=str(out),
+            joiner=" ",
         )
     return out
 

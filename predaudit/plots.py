@@ -41,11 +41,14 @@ from matplotlib.ticker import (
 )
 
 from predaudit.output import write_atomic
+from predaudit.report.vocab import CELL_LABELS
+from predaudit.report.vocab import CELLS as CELL_ORDER
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from predaudit.report import SplitAnalysis
+    from predaudit.report.analyze import SplitAnalysis
+    from predaudit.report.confusion import SplitConfusion
 
 # -- palette (Okabe & Ito, colour-blind safe) -----------------------------------------------
 
@@ -70,14 +73,6 @@ CELL_COLORS = {
     "wrong_to_correct": WRONG_TO_CORRECT,
     "wrong_to_wrong": WRONG,
 }
-CELL_LABELS = {
-    "correct_to_correct": "correct → correct",
-    "correct_to_wrong": "correct → wrong",
-    "wrong_to_correct": "wrong → correct",
-    "wrong_to_wrong": "wrong → wrong",
-}
-"""How a cell is named in titles and on the bars."""
-CELL_ORDER = ("correct_to_correct", "correct_to_wrong", "wrong_to_correct", "wrong_to_wrong")
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 100
@@ -988,3 +983,22 @@ def write_confusion_figure(
     out_path = Path(out_path).with_suffix(f".{fmt}")
     fig = plot_confusion(matrix, labels, title=title, top_pairs=top_pairs)
     return _write_and_close(fig, out_path, fmt, dpi)
+
+
+def analyze_figures_for(split: SplitAnalysis, folder: Path, *, fmt: str = "png") -> list[Path]:
+    """The figures ``analyze --out`` writes for one split."""
+    return write_analyze_figures(split, folder, fmt=fmt)
+
+
+def confusion_figures_for(split: SplitConfusion, folder: Path, *, fmt: str = "png") -> list[Path]:
+    """The figures ``confusion --out`` writes for one split."""
+    e = split.epoch
+    return [
+        write_confusion_figure(
+            e.matrix,
+            [str(label) for label in e.labels],
+            folder / f"confusion.{fmt}",
+            fmt=fmt,
+            top_pairs=e.top_confusions,
+        )
+    ]

@@ -13,14 +13,14 @@ from predaudit.analysis.decomposition import (
     transitions,
 )
 from predaudit.analysis.hypothesis import judge
-from predaudit.report import (
+from predaudit.report.analyze import (
     AnalyzeReport,
     Comparison,
     SampleDeltas,
     SplitAnalysis,
     TopSample,
 )
-from predaudit.stats import RunStats, SplitStats
+from predaudit.store import RunStats, SplitStats
 
 NOT_ALIGNED = (
     "labels differ between epochs and there are no sample ids, so positions are not the "

@@ -1,4 +1,4 @@
-"""The loss decomposition of DESIGN.md §4 (all losses in nats).
+"""The loss decomposition of docs/design.md (all losses in nats).
 
 * per-epoch split: ``L(e) = contribution_correct(e) + contribution_wrong(e)``;
 * transitions a -> b: four cells by correctness at a and at b, whose
@@ -8,42 +8,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from predaudit.analysis.epochs import best_epoch, resolve_epoch
-from predaudit.stats import SplitStats
-
-CELLS = ("correct_to_correct", "correct_to_wrong", "wrong_to_correct", "wrong_to_wrong")
-
-
-@dataclass(frozen=True)
-class EpochRow:
-    """Mean loss and its split into correct and wrong samples at one epoch."""
-
-    epoch: int
-    n_samples: int
-    loss: float
-    accuracy: float
-    n_correct: int
-    loss_correct: float | None
-    loss_wrong: float | None
-    contribution_correct: float
-    contribution_wrong: float
-
-    def to_dict(self) -> dict:
-        return {
-            "epoch": self.epoch,
-            "loss": self.loss,
-            "accuracy": self.accuracy,
-            "n_correct": self.n_correct,
-            "loss_correct": self.loss_correct,
-            "loss_wrong": self.loss_wrong,
-            "contribution_correct": self.contribution_correct,
-            "contribution_wrong": self.contribution_wrong,
-            "n_samples": self.n_samples,
-        }
+from predaudit.report.analyze import Cell, EpochRow, ShiftShare
+from predaudit.report.vocab import CellName, FromReason
+from predaudit.store import SplitStats
 
 
 def per_epoch(stats: SplitStats) -> list[EpochRow]:
@@ -73,35 +43,7 @@ def per_epoch(stats: SplitStats) -> list[EpochRow]:
     return rows
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One transition cell: its size, contribution to ΔL (nats) and mean Δℓ (nats)."""
-
-    n: int
-    contribution: float
-    mean_delta: float | None
-
-    def to_dict(self) -> dict:
-        return {"n": self.n, "contribution": self.contribution, "mean_delta": self.mean_delta}
-
-
-@dataclass(frozen=True)
-class ShiftShare:
-    """``ΔL = composition + correct_severity + wrong_severity`` (nats)."""
-
-    composition: float
-    correct_severity: float
-    wrong_severity: float
-
-    def to_dict(self) -> dict:
-        return {
-            "composition": self.composition,
-            "correct_severity": self.correct_severity,
-            "wrong_severity": self.wrong_severity,
-        }
-
-
-def transition_masks(stats: SplitStats, *, start: int, end: int) -> dict[str, np.ndarray]:
+def transition_masks(stats: SplitStats, *, start: int, end: int) -> dict[CellName, np.ndarray]:
     """Boolean masks (n_counted,) of the four cells, over the samples valid at both epochs."""
     ia, ib = stats.epoch_index(start), stats.epoch_index(end)
     valid = stats.valid[ia] & stats.valid[ib]
@@ -121,7 +63,7 @@ def loss_deltas(stats: SplitStats, *, start: int, end: int) -> np.ndarray:
     return stats.loss[ib][valid] - stats.loss[ia][valid]
 
 
-def transitions(stats: SplitStats, *, start: int, end: int) -> dict[str, Cell]:
+def transitions(stats: SplitStats, *, start: int, end: int) -> dict[CellName, Cell]:
     """The four transition cells from ``start`` to ``end`` (aligned runs only).
 
     The contributions sum to ``ΔL`` up to floating-point rounding (they are the
@@ -166,18 +108,18 @@ def shift_share(a: EpochRow, b: EpochRow) -> ShiftShare:
 
 def choose_comparison(
     stats: SplitStats, *, start: str | int | None = None, end: str | int | None = None
-) -> tuple[int, int, str]:
-    """The compared epochs and why: ``(from, to, from_reason)`` per DESIGN.md §4.
+) -> tuple[int, int, FromReason]:
+    """The compared epochs and why: ``(from, to, from_reason)`` per docs/design.md.
 
     ``to`` defaults to the last epoch; ``from`` to the epoch of lowest mean loss
     up to ``to`` (``best_loss``), or the first epoch when that is ``to`` itself
     (``first``); an explicit ``start`` gives ``given``.
     """
-    to = resolve_epoch(stats, end if end is not None else "last", option="--to")
+    to = resolve_epoch(stats, end if end is not None else "last", param="end")
     if start is not None:
         if isinstance(start, str) and start.strip().lower() == "best":
             return best_epoch(stats, upto=to), to, "given"
-        return resolve_epoch(stats, start, option="--from"), to, "given"
+        return resolve_epoch(stats, start, param="start"), to, "given"
     best = best_epoch(stats, upto=to)
     if best == to:
         return stats.epochs[0], to, "first"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from predaudit.errors import OptionError
-from predaudit.stats import SplitStats
+from predaudit.store import SplitStats
 
 EPOCH_WORDS = ("first", "best", "last")
 
@@ -28,7 +28,7 @@ def best_epoch(stats: SplitStats, *, upto: int | None = None) -> int:
     return stats.epochs[int(np.argmin(losses[:stop]))]
 
 
-def resolve_epoch(stats: SplitStats, spec: str | int, *, option: str = "--epoch") -> int:
+def resolve_epoch(stats: SplitStats, spec: str | int, *, param: str = "epoch") -> int:
     """Turn ``first``/``best``/``last`` or an epoch label into an epoch label.
 
     Raises :class:`OptionError` (exit 2) for a label the run does not have.
@@ -45,11 +45,15 @@ def resolve_epoch(stats: SplitStats, spec: str | int, *, option: str = "--epoch"
             spec = int(word)
         except ValueError:
             raise OptionError(
-                f"{option} {spec!r}: expected an epoch label or one of {', '.join(EPOCH_WORDS)}"
+                f"expected an epoch label or one of {', '.join(EPOCH_WORDS)}",
+                param=param,
+                value=repr(spec),
             ) from None
     if spec not in stats.epochs:
         raise OptionError(
-            f"{option} {spec}: split '{stats.name}' has no epoch {spec} "
-            f"(epochs {stats.epochs[0]}..{stats.epochs[-1]})"
+            f"split '{stats.name}' has no epoch {spec} "
+            f"(epochs {stats.epochs[0]}..{stats.epochs[-1]})",
+            param=param,
+            value=str(spec),
         )
     return int(spec)

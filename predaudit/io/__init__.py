@@ -1,7 +1,8 @@
 """Reading layer: discover run layouts, one reader per format, id alignment."""
 
 from predaudit.io.discover import RunLayout, SplitLayout, discover
-from predaudit.io.load import EpochPredictions, SplitInfo, SplitReader
+from predaudit.io.load import SplitReader
+from predaudit.io.records import EpochPredictions, SplitInfo
 
 __all__ = [
     "EpochPredictions",

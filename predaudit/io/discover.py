@@ -1,4 +1,4 @@
-"""Find the splits and epochs of a run folder (DESIGN.md §2, layouts).
+"""Find the splits and epochs of a run folder (the layouts of docs/design.md).
 
 Discovery only looks at file names (and, for stacked arrays, at nothing else
 yet); reading and validation happen in :mod:`predaudit.io.load`.
@@ -6,15 +6,21 @@ yet); reading and validation happen in :mod:`predaudit.io.load`.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from predaudit.errors import InputError
-from predaudit.io.readers import ID_KEYS, LABEL_KEYS, SCORE_KEYS, SUFFIXES, key_from_stem
-
-_EPOCH_IN_NAME = re.compile(r"(?:^|[_-])?epoch[_-]?(\d+)$", re.IGNORECASE)
-CONTAINERS = (".npz", ".pt", ".pth")
+from predaudit.io.container import Container
+from predaudit.io.naming import (
+    CONTAINERS,
+    EPOCH_IN_NAME,
+    ID_KEYS,
+    LABEL_KEYS,
+    SCORE_KEYS,
+    SUFFIXES,
+    key_from_stem,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class SplitLayout:
     ids_file: Path | None = None
     epoch_labels: dict[int, Path] = field(default_factory=dict)
     epoch_ids: dict[int, Path] = field(default_factory=dict)
+    containers: Mapping[Path, Container] = field(default_factory=dict, compare=False, repr=False)
+    """In-memory arrays (``from_arrays``) standing in for the files of those paths."""
 
     @property
     def files(self) -> list[Path]:
@@ -94,7 +102,7 @@ def parse_name(path: Path) -> NamedFile:
     """
     stem = path.stem
     epoch = None
-    m = _EPOCH_IN_NAME.search(stem)
+    m = EPOCH_IN_NAME.search(stem)
     if m is not None:
         epoch = int(m.group(1))
         stem = stem[: m.start()].rstrip("_-")

@@ -11,162 +11,29 @@ every epoch, labels that do not change for a given id.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from predaudit.dtypes import describe_dtype
 from predaudit.errors import InputError
+from predaudit.io.container import Container, open_container
 from predaudit.io.discover import SplitLayout
-from predaudit.io.readers import (
-    BF16,
-    ID_KEYS,
-    LABEL_KEYS,
-    SCORE_KEYS,
-    Container,
-    NpyContainer,
-    describe_dtype,
-    open_container,
-    plural,
+from predaudit.io.naming import ID_KEYS, LABEL_KEYS
+from predaudit.io.npy import NpyContainer
+from predaudit.io.records import EpochPredictions, SplitInfo
+from predaudit.io.validate import (
+    _as_labels,
+    _check_ids,
+    _find_key,
+    _first_changed,
+    _is_numeric,
+    _n_changed,
+    _scores_key,
+    _show,
 )
-
-IGNORE_INDEX = -100
-LABEL_FORMATS = ("index", "one_hot", "soft")
-
-
-@dataclass
-class EpochPredictions:
-    """One epoch of one split, validated.
-
-    scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
-        As stored (possibly memory-mapped); bfloat16 arrives as its ``uint16``
-        bit pattern with ``scores_dtype == "bfloat16"``.
-    labels : ndarray
-        ``int64`` of shape (n_samples,) with -100 for ignored samples, or
-        ``float64`` targets of shape (n_samples, n_classes) (one-hot or soft).
-    order : ndarray of shape (n_samples,) or None
-        The permutation that puts this epoch's rows in the canonical order
-        (sorted sample ids); None when there are no ids.
-    """
-
-    epoch: int
-    path: Path
-    scores: np.ndarray
-    scores_dtype: str
-    labels: np.ndarray
-    ids: np.ndarray | None
-    order: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class SplitInfo:
-    """What a split holds, known before its scores are read."""
-
-    name: str
-    epochs: list[int]
-    n_samples: int
-    n_classes: int
-    binary: bool
-    dtype: str
-    label_format: str
-    has_ids: bool
-    files: list[Path]
-    pattern: str
-
-
-def _is_numeric(dtype_name: str) -> bool:
-    if dtype_name == BF16:
-        return True
-    try:
-        dt = np.dtype(dtype_name)
-    except TypeError:
-        return False
-    return dt.kind in "fiu"
-
-
-def _find_key(c: Container, keys: tuple[str, ...], what: str) -> str | None:
-    found = [k for k in c.keys() if k in keys]
-    if len(found) > 1:
-        raise InputError(c.path, f"holds several {what} arrays ({', '.join(found)}); keep one")
-    return found[0] if found else None
-
-
-def _scores_key(c: Container) -> str:
-    if isinstance(c, NpyContainer):
-        return c.keys()[0]
-    key = _find_key(c, SCORE_KEYS, "score")
-    if key is None:
-        raise InputError(
-            c.path,
-            f"holds no scores: none of the keys {', '.join(SCORE_KEYS)} "
-            f"(found: {', '.join(c.keys()) or 'nothing'})",
-        )
-    return key
-
-
-def _as_labels(raw: np.ndarray, path: Path, n_classes: int) -> tuple[np.ndarray, str]:
-    """Validate labels; return them (int64 indices or float64 targets) and their format."""
-    dtype = raw.dtype
-    if dtype.kind not in "fiub":
-        raise InputError(
-            path, f"labels have the unsupported dtype {describe_dtype(dtype)}; expected integers"
-        )
-    arr = np.asarray(raw)
-    if arr.ndim == 1:
-        as_float = arr.astype(np.float64)
-        if not np.all(np.isfinite(as_float)):
-            raise InputError(path, "labels contain NaN or infinite values")
-        if np.any(as_float != np.round(as_float)):
-            raise InputError(path, "labels are not integers (class indices expected)")
-        labels = as_float.astype(np.int64)
-        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= n_classes))
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            n_bad = int(bad.sum())
-            raise InputError(
-                path,
-                f"{plural(n_bad, 'label')} {'is' if n_bad == 1 else 'are'} outside "
-                f"[0, {n_classes}) (e.g. {labels[first]} at row {first}); "
-                "only -100 may mark an ignored sample",
-            )
-        return labels, "index"
-    if arr.ndim == 2:
-        targets = arr.astype(np.float64)
-        if targets.shape[1] != n_classes:
-            raise InputError(
-                path, f"labels have {targets.shape[1]} columns but scores have {n_classes} classes"
-            )
-        if not np.all(np.isfinite(targets)) or np.any(targets < 0):
-            raise InputError(path, "label rows must be non-negative probabilities")
-        sums = targets.sum(axis=1)
-        if np.any(np.abs(sums - 1.0) > 1e-3):
-            row = int(np.flatnonzero(np.abs(sums - 1.0) > 1e-3)[0])
-            raise InputError(
-                path, f"label row {row} sums to {sums[row]:.4g}; one-hot or soft rows must sum to 1"
-            )
-        one_hot = bool(np.all((targets == 0) | (targets == 1)))
-        return targets, "one_hot" if one_hot else "soft"
-    raise InputError(path, f"labels have rank {arr.ndim}; expected [N] or [N, C]")
-
-
-def _check_ids(ids: np.ndarray, path: Path, n: int) -> np.ndarray:
-    ids = np.asarray(ids)
-    if ids.ndim != 1:
-        raise InputError(path, f"sample ids have rank {ids.ndim}; expected [N]")
-    if ids.shape[0] != n:
-        raise InputError(path, f"sample ids has {ids.shape[0]} rows but scores have {n}")
-    if ids.dtype.kind not in "iuU" and ids.dtype.kind != "f":
-        raise InputError(path, f"sample ids have the unsupported dtype {ids.dtype}")
-    uniq, counts = np.unique(ids, return_counts=True)
-    if uniq.shape[0] != n:
-        dup = uniq[counts > 1]
-        n_dup = int((counts - 1).sum())
-        raise InputError(
-            path,
-            f"sample ids have {plural(n_dup, 'duplicated value')} (e.g. {_show(dup[0])}); "
-            "each sample needs its own id",
-        )
-    return ids
+from predaudit.report.vocab import IGNORE_INDEX
+from predaudit.text import plural
 
 
 class SplitReader:
@@ -186,6 +53,10 @@ class SplitReader:
         self._stacked_single_epoch = False  # scores [N, C] or [N]: one epoch, no epoch axis
         self._info = self._probe()
 
+    def _open(self, path: Path) -> Container:
+        """The in-memory container of ``from_arrays`` for ``path``, or the file's reader."""
+        return self.layout.containers.get(path) or open_container(path)
+
     @property
     def info(self) -> SplitInfo:
         return self._info
@@ -197,7 +68,7 @@ class SplitReader:
     ) -> tuple[np.ndarray, Path] | None:
         if path is None:
             return None
-        c = open_container(path)
+        c = self._open(path)
         key = c.keys()[0] if isinstance(c, NpyContainer) else _find_key(c, keys, "matching")
         if key is None:
             raise InputError(path, f"holds none of the keys {', '.join(keys)}")
@@ -214,7 +85,7 @@ class SplitReader:
         labels_raw = self._split_level(lay.labels_file, LABEL_KEYS)
         ids_raw = self._split_level(lay.ids_file, ID_KEYS)
         if lay.stacked is not None:
-            c = open_container(lay.stacked)
+            c = self._open(lay.stacked)
             key = _scores_key(c)
             shape = c.shape(key)
             dtype = c.dtype_name(key)
@@ -236,7 +107,7 @@ class SplitReader:
         else:
             epochs = [e for e, _ in lay.epoch_files]
             first_path = lay.epoch_files[0][1]
-            c = open_container(first_path)
+            c = self._open(first_path)
             key = _scores_key(c)
             shape = c.shape(key)
             dtype = c.dtype_name(key)
@@ -284,7 +155,7 @@ class SplitReader:
             return True
         if lay.stacked is not None or not lay.epoch_files:
             return False
-        c = open_container(lay.epoch_files[0][1])
+        c = self._open(lay.epoch_files[0][1])
         try:
             return _find_key(c, ID_KEYS, "id") is not None
         finally:
@@ -296,9 +167,9 @@ class SplitReader:
             return "index"
         epoch, path = lay.epoch_files[0]
         if epoch in lay.epoch_labels:
-            raw = np.asarray(open_container(lay.epoch_labels[epoch]).read("labels"))
+            raw = np.asarray(self._open(lay.epoch_labels[epoch]).read("labels"))
             return _as_labels(raw, lay.epoch_labels[epoch], n_classes)[1]
-        c = open_container(path)
+        c = self._open(path)
         try:
             lkey = _find_key(c, LABEL_KEYS, "label")
             if lkey is None:
@@ -487,7 +358,7 @@ class SplitReader:
                 i += 1
             return
         for epoch, path in lay.epoch_files:
-            c = open_container(path)
+            c = self._open(path)
             try:
                 key = _scores_key(c)
                 dtype = c.dtype_name(key)
@@ -495,7 +366,7 @@ class SplitReader:
                 scores = c.read(key)
                 if epoch in lay.epoch_labels:
                     lpath = lay.epoch_labels[epoch]
-                    lab = np.asarray(open_container(lpath).read("labels"))
+                    lab = np.asarray(self._open(lpath).read("labels"))
                 else:
                     lkey = _find_key(c, LABEL_KEYS, "label")
                     if lkey is not None:
@@ -507,7 +378,7 @@ class SplitReader:
                 ids: np.ndarray | None
                 if epoch in lay.epoch_ids:
                     ipath = lay.epoch_ids[epoch]
-                    ids = np.asarray(open_container(ipath).read("ids"))
+                    ids = np.asarray(self._open(ipath).read("ids"))
                 else:
                     ikey = _find_key(c, ID_KEYS, "id")
                     if ikey is not None:
@@ -520,21 +391,3 @@ class SplitReader:
                 del scores
             finally:
                 c.close()
-
-
-def _show(value: object) -> str:
-    """A numpy scalar as a user wrote it: ``12`` or ``'a12'``, not ``np.int64(12)``."""
-    item = value.item() if isinstance(value, np.generic) else value
-    return repr(item)
-
-
-def _n_changed(a: np.ndarray, b: np.ndarray) -> int:
-    diff = a != b
-    return int(diff.any(axis=1).sum()) if diff.ndim == 2 else int(diff.sum())
-
-
-def _first_changed(a: np.ndarray, b: np.ndarray) -> int:
-    diff = a != b
-    if diff.ndim == 2:
-        diff = diff.any(axis=1)
-    return int(np.flatnonzero(diff)[0])

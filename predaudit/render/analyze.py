@@ -11,16 +11,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from predaudit.analysis.decomposition import CELLS
 from predaudit.render import OutputFormat, to_json
-from predaudit.report import AnalyzeReport, SplitAnalysis
+from predaudit.report.analyze import AnalyzeReport, SplitAnalysis
+from predaudit.report.vocab import CELL_LABELS, CELLS
 
-CELL_LABELS = {
-    "correct_to_correct": "correct → correct",
-    "correct_to_wrong": "correct → wrong",
-    "wrong_to_correct": "wrong → correct",
-    "wrong_to_wrong": "wrong → wrong",
-}
 VERDICT_STYLE = {"supported": "bold red", "rejected": "bold green", "not_applicable": "bold"}
 VERDICT_TITLE = {
     "supported": "Verdict: SUPPORTED",
@@ -378,3 +372,10 @@ RENDERERS = {
     OutputFormat.MARKDOWN: analyze_markdown,
     OutputFormat.CSV: lambda r, **_: analyze_csv(r),
 }
+
+
+def bundle_files(split: SplitAnalysis) -> list[tuple[str, str, str]]:
+    """The data files ``--out`` writes for one split: ``(role, file name, text)``."""
+    if split.samples is None:
+        return []
+    return [("per_sample", "per_sample.csv", per_sample_csv(split))]

@@ -17,8 +17,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from predaudit.checks import Baseline, CheckResult, Value, report_metrics
+from predaudit.checks import Baseline, CheckResult
 from predaudit.errors import InputError
+from predaudit.report.protocol import Value
 
 CSV_HEADER = ("expression", "split", "metric", "value", "op", "threshold", "passed")
 
@@ -93,7 +94,7 @@ def checks_markdown(results: Sequence[CheckResult]) -> str:
 
 def key_metrics_markdown(report: Any, baseline: Baseline | None = None) -> str:
     """The check metrics of every split as a Markdown table, beside the baseline's when given."""
-    current = report_metrics(report.to_dict())
+    current = report.metrics()
     names = list(current)
     header = ["metric"]
     for name in names:

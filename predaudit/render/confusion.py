@@ -18,7 +18,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from predaudit.analysis.confusion import (
+from predaudit.render import OutputFormat, to_json
+from predaudit.report.confusion import (
     ClassChange,
     ClassRow,
     ConfusionDiff,
@@ -28,7 +29,6 @@ from predaudit.analysis.confusion import (
     SplitConfusion,
     normalize_matrix,
 )
-from predaudit.render import OutputFormat, to_json
 
 MATRIX_MAX_CLASSES = 20
 """Above this many classes the matrix is not drawn in the terminal or in Markdown."""
@@ -609,3 +609,14 @@ RENDERERS: dict[OutputFormat, Renderer] = {
 }
 
 __all__ = ["RENDERERS", "matrix_csv", "shorten", "pct"]
+
+
+def bundle_files(split: SplitConfusion) -> list[tuple[str, str, str]]:
+    """The data files ``--out`` writes for one split: ``(role, file name, text)``.
+
+    ``matrix`` is the matrix at the epoch; with a diff also ``matrix_diff``.
+    """
+    files = [("matrix", "confusion_matrix.csv", matrix_csv(split, diff=False))]
+    if split.diff is not None:
+        files.append(("matrix_diff", "confusion_matrix_diff.csv", matrix_csv(split, diff=True)))
+    return files

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from predaudit.render import OutputFormat, to_json
-from predaudit.report import InspectReport, SplitInspection
+from predaudit.report.inspect import InspectReport, SplitInspection
 
 
 def _epochs_text(epochs: list[int]) -> str:

@@ -1,0 +1,131 @@
+"""Validation at the boundary: one place checks labels, ids and score dtypes and says what it got.
+
+Readers hand arrays here; what passes is well-formed, so the core trusts it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from predaudit.dtypes import BF16, describe_dtype
+from predaudit.errors import InputError
+from predaudit.io.container import Container
+from predaudit.io.naming import SCORE_KEYS
+from predaudit.io.npy import NpyContainer
+from predaudit.report.vocab import IGNORE_INDEX, LabelFormat
+from predaudit.text import plural
+
+
+def _is_numeric(dtype_name: str) -> bool:
+    if dtype_name == BF16:
+        return True
+    try:
+        dt = np.dtype(dtype_name)
+    except TypeError:
+        return False
+    return dt.kind in "fiu"
+
+
+def _find_key(c: Container, keys: tuple[str, ...], what: str) -> str | None:
+    found = [k for k in c.keys() if k in keys]
+    if len(found) > 1:
+        raise InputError(c.path, f"holds several {what} arrays ({', '.join(found)}); keep one")
+    return found[0] if found else None
+
+
+def _scores_key(c: Container) -> str:
+    if isinstance(c, NpyContainer):
+        return c.keys()[0]
+    key = _find_key(c, SCORE_KEYS, "score")
+    if key is None:
+        raise InputError(
+            c.path,
+            f"holds no scores: none of the keys {', '.join(SCORE_KEYS)} "
+            f"(found: {', '.join(c.keys()) or 'nothing'})",
+        )
+    return key
+
+
+def _as_labels(raw: np.ndarray, path: Path, n_classes: int) -> tuple[np.ndarray, LabelFormat]:
+    """Validate labels; return them (int64 indices or float64 targets) and their format."""
+    dtype = raw.dtype
+    if dtype.kind not in "fiub":
+        raise InputError(
+            path, f"labels have the unsupported dtype {describe_dtype(dtype)}; expected integers"
+        )
+    arr = np.asarray(raw)
+    if arr.ndim == 1:
+        as_float = arr.astype(np.float64)
+        if not np.all(np.isfinite(as_float)):
+            raise InputError(path, "labels contain NaN or infinite values")
+        if np.any(as_float != np.round(as_float)):
+            raise InputError(path, "labels are not integers (class indices expected)")
+        labels = as_float.astype(np.int64)
+        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= n_classes))
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            n_bad = int(bad.sum())
+            raise InputError(
+                path,
+                f"{plural(n_bad, 'label')} {'is' if n_bad == 1 else 'are'} outside "
+                f"[0, {n_classes}) (e.g. {labels[first]} at row {first}); "
+                "only -100 may mark an ignored sample",
+            )
+        return labels, "index"
+    if arr.ndim == 2:
+        targets = arr.astype(np.float64)
+        if targets.shape[1] != n_classes:
+            raise InputError(
+                path, f"labels have {targets.shape[1]} columns but scores have {n_classes} classes"
+            )
+        if not np.all(np.isfinite(targets)) or np.any(targets < 0):
+            raise InputError(path, "label rows must be non-negative probabilities")
+        sums = targets.sum(axis=1)
+        if np.any(np.abs(sums - 1.0) > 1e-3):
+            row = int(np.flatnonzero(np.abs(sums - 1.0) > 1e-3)[0])
+            raise InputError(
+                path, f"label row {row} sums to {sums[row]:.4g}; one-hot or soft rows must sum to 1"
+            )
+        one_hot = bool(np.all((targets == 0) | (targets == 1)))
+        return targets, "one_hot" if one_hot else "soft"
+    raise InputError(path, f"labels have rank {arr.ndim}; expected [N] or [N, C]")
+
+
+def _check_ids(ids: np.ndarray, path: Path, n: int) -> np.ndarray:
+    ids = np.asarray(ids)
+    if ids.ndim != 1:
+        raise InputError(path, f"sample ids have rank {ids.ndim}; expected [N]")
+    if ids.shape[0] != n:
+        raise InputError(path, f"sample ids has {ids.shape[0]} rows but scores have {n}")
+    if ids.dtype.kind not in "iuU" and ids.dtype.kind != "f":
+        raise InputError(path, f"sample ids have the unsupported dtype {ids.dtype}")
+    uniq, counts = np.unique(ids, return_counts=True)
+    if uniq.shape[0] != n:
+        dup = uniq[counts > 1]
+        n_dup = int((counts - 1).sum())
+        raise InputError(
+            path,
+            f"sample ids have {plural(n_dup, 'duplicated value')} (e.g. {_show(dup[0])}); "
+            "each sample needs its own id",
+        )
+    return ids
+
+
+def _show(value: object) -> str:
+    """A numpy scalar as a user wrote it: ``12`` or ``'a12'``, not ``np.int64(12)``."""
+    item = value.item() if isinstance(value, np.generic) else value
+    return repr(item)
+
+
+def _n_changed(a: np.ndarray, b: np.ndarray) -> int:
+    diff = a != b
+    return int(diff.any(axis=1).sum()) if diff.ndim == 2 else int(diff.sum())
+
+
+def _first_changed(a: np.ndarray, b: np.ndarray) -> int:
+    diff = a != b
+    if diff.ndim == 2:
+        diff = diff.any(axis=1)
+    return int(np.flatnonzero(diff)[0])

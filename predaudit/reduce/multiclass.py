@@ -1,0 +1,208 @@
+"""The multiclass reduction: the logits kernel and the probability kernels over row chunks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from predaudit.reduce.chunks import (
+    _F64_RECHECK,
+    _UNSHIFTED_HI,
+    _UNSHIFTED_LO,
+    LOG_EPS,
+    _bad_evidence,
+    _Evidence,
+    _Out,
+    _probs_chunk,
+    _soft_dot,
+)
+from predaudit.reduce.kind import KindEvidence, _merge_evidence
+from predaudit.reduce.pool import (
+    _chunk_rows,
+    _Converter,
+    _run_chunks,
+    _threads,
+    _work_dtype,
+)
+
+
+def _reduce_logits(
+    scores: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    out: _Out,
+    *,
+    dtype: str,
+    chunk_rows: int | None,
+    threads: int | None,
+) -> tuple[int, int, int, KindEvidence]:
+    """Logits: returns n_clipped, the NaN/+inf count, n_dead_rows and the kind evidence.
+
+    With ``M = max_k z_k`` and ``R = sum_{k != argmax} exp(z_k - M)`` the loss
+    is ``(M - z_y) + log1p(R)``: two non-negative terms, no cancellation. The
+    chunks only make the passes over ``[m, C]`` data (argmax, min, shift, second
+    best, exp, row sum) and leave per-row results (max, true-class score, best
+    other score, ``R``) in per-sample arrays; the rest is vectorised over the
+    epoch at the end.
+
+    float32 precision: rows whose max lies in ``[-20, 88]`` take ``exp(z_k)``
+    unshifted (``z_k`` is exact, so every term is within an ulp whatever its gap
+    to the max) and divide the sum by ``exp(M)``; other rows are shifted by
+    their max (exact, by Sterbenz's lemma, for the terms that matter once
+    ``|M| >= 60``), and those of them with ``R < 1e-5`` where the true class is
+    the max are recomputed in float64.
+    """
+    n, c = scores.shape
+    work = _work_dtype(scores, dtype)
+    rows = _chunk_rows(c, chunk_rows, work.itemsize)
+    f32 = work == np.float32
+    mx = np.empty(n)
+    zy = np.empty(n)
+    second = np.empty(n)
+    rest = np.empty(n)
+    soft_dot = None if q is None else np.empty(n)
+    q_masked = None if q is None else np.empty(n)
+    pred = out.pred
+
+    def make_worker() -> Callable[[int, int], tuple[_Evidence, int, int]]:
+        conv = _Converter(dtype, work, rows, c)
+        scratch = np.empty((min(rows, n), c), dtype=work)
+        r_all = np.arange(rows)
+
+        def run(a: int, b: int) -> tuple[_Evidence, int, int]:
+            x = conv(scores[a:b])
+            m = b - a
+            r = r_all[:m]
+            d = scratch[:m]
+            with np.errstate(all="ignore"):
+                am = np.argmax(x, axis=1, out=pred[a:b])  # ties to the lower index
+                top = x[r, am]  # a NaN or +inf wins the argmax
+                lo = float(x.min())
+                hi = float(top.max())
+                if math.isnan(lo) or hi == math.inf:
+                    return _bad_evidence(x), 0, 0
+                n_dead = int(np.count_nonzero(top == -np.inf))
+                if n_dead:
+                    mx[a:b] = zy[a:b] = second[a:b] = rest[a:b] = np.nan
+                    return (lo, hi, math.inf, math.inf, 0), n_dead, 0
+                mx[a:b] = top
+                zy[a:b] = x[r, y[a:b]]
+                shifted = (top < _UNSHIFTED_LO) | (top > _UNSHIFTED_HI) if f32 else None
+                if shifted is None:
+                    np.subtract(x, top[:, None], out=d)
+                else:
+                    np.subtract(x, np.where(shifted, top, 0)[:, None], out=d)
+                t = d[r, am]  # M - shift: M when unshifted, else 0
+                d[r, am] = -np.inf
+                i2 = np.argmax(d, axis=1)  # the best class other than the arg-max
+                second[a:b] = np.where(d[r, i2] == -np.inf, -np.inf, x[r, i2])
+                np.exp(d, out=d)
+                rb = rest[a:b]
+                np.sum(d, axis=1, dtype=np.float64, out=rb)
+                rb /= np.exp(t)  # relative to exp(M - shift)
+                n_masked = 0
+                if q is not None:
+                    assert soft_dot is not None and q_masked is not None
+                    dot, qm, n_masked = _soft_dot(q[a:b], x.astype(np.float64) - mx[a:b, None])
+                    soft_dot[a:b], q_masked[a:b] = dot, qm
+                if shifted is not None and shifted.any():
+                    _recheck(x, am, mx[a:b], zy[a:b], rb, shifted)
+                dev = math.inf
+                if lo >= 0:
+                    dev = float(np.max(np.abs(x.sum(axis=1, dtype=np.float64) - 1.0)))
+            return (lo, hi, dev, math.inf, 0), 0, n_masked
+
+        return run
+
+    parts = _run_chunks(n, rows, _threads(threads), make_worker)
+    ev = _merge_evidence([p[0] for p in parts])
+    n_dead = sum(p[1] for p in parts)
+    if ev.n_nonfinite or n_dead:
+        out.fill_nan(0, n)
+        return 0, ev.n_nonfinite, n_dead, ev
+    with np.errstate(all="ignore"):
+        log_rest = np.log1p(rest)  # log-sum-exp = M + log_rest
+        true_masked = zy == -np.inf
+        loss = (mx - zy) + log_rest  # the gap is exact for float32 inputs
+        np.exp(-loss, out=out.p_true)
+        # margin on logits: z_y - max_{k != y} z_k, exact. An -inf on either side is
+        # floored at log-sum-exp + log 1e-7 (log p = log 1e-7), so it stays finite.
+        floor = mx + log_rest + LOG_EPS
+        best_other = np.where(pred == y, np.where(second == -np.inf, floor, second), mx)
+        np.subtract(np.where(true_masked, floor, zy), best_other, out=out.margin)
+        if q is None:
+            n_clipped = int(np.count_nonzero(true_masked & valid))
+            np.copyto(out.loss, np.where(true_masked, -LOG_EPS, loss))
+        else:
+            # -sum_k q_k log p_k with log p_k = (z_k - M) - log_rest; a masked class
+            # with target mass has log p_k floored at log 1e-7.
+            assert soft_dot is not None and q_masked is not None
+            n_clipped = sum(p[2] for p in parts)
+            qs = q.sum(axis=1) - q_masked
+            np.copyto(out.loss, qs * log_rest - soft_dot - q_masked * LOG_EPS)
+        np.divide(1.0, 1.0 + rest, out=out.confidence)
+        lse_abs = float(np.max(np.abs(mx + log_rest), initial=0.0)) if ev.max <= 0 else math.inf
+    ev = KindEvidence(ev.min, ev.max, ev.max_rowsum_dev, lse_abs, 0)
+    return n_clipped, 0, 0, ev
+
+
+def _recheck(
+    x: np.ndarray,
+    am: np.ndarray,
+    mx: np.ndarray,
+    zy: np.ndarray,
+    rest: np.ndarray,
+    shifted: np.ndarray,
+) -> None:
+    """Recompute ``rest`` in float64 for shifted rows whose loss is about ``rest`` alone."""
+    rows = np.flatnonzero(shifted & (zy == mx) & (rest < _F64_RECHECK))
+    if rows.size:
+        d64 = x[rows].astype(np.float64) - mx[rows, None]
+        d64[np.arange(rows.size), am[rows]] = -np.inf
+        rest[rows] = np.exp(d64).sum(axis=1)
+
+
+def _reduce_multiclass(
+    scores: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    out: _Out,
+    *,
+    kind: str,
+    dtype: str,
+    chunk_rows: int | None,
+    threads: int | None,
+) -> tuple[int, int, int, KindEvidence | None]:
+    """Returns n_clipped, the NaN/+inf count, n_dead_rows and (logits only) the evidence."""
+    if kind == "logits":
+        return _reduce_logits(
+            scores, y, valid, q, out, dtype=dtype, chunk_rows=chunk_rows, threads=threads
+        )
+    n, c = scores.shape
+    work = _work_dtype(scores, dtype)
+    rows = _chunk_rows(c, chunk_rows, work.itemsize)
+    log_input = kind == "log_probs"
+
+    def make_worker() -> Callable[[int, int], tuple[int, int, int]]:
+        conv = _Converter(dtype, work, rows, c)
+        scratch = np.empty((min(rows, n), c), dtype=work)
+
+        def run(a: int, b: int) -> tuple[int, int, int]:
+            x = conv(scores[a:b])
+            qc = None if q is None else q[a:b]
+            with np.errstate(all="ignore"):
+                return _probs_chunk(
+                    x, y[a:b], valid[a:b], qc, scratch, out, a, b, log_input=log_input
+                )
+
+        return run
+
+    parts = _run_chunks(n, rows, _threads(threads), make_worker)
+    n_clipped = sum(p[0] for p in parts)
+    n_bad = sum(p[1] for p in parts)
+    n_dead = sum(p[2] for p in parts)
+    return n_clipped, n_bad, n_dead, None

@@ -1,0 +1,66 @@
+"""What every report object offers: a schema id, ``to_dict()`` and its ``--check`` metrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol
+
+Value = float | str | None
+"""A metric value: a number, a verdict word, or None (n/a)."""
+
+MetricKind = Literal["number", "verdict"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A value ``--check`` can test: its name, kind and meaning."""
+
+    name: str
+    kind: MetricKind
+    description: str
+
+
+def metric_table(*items: Metric) -> dict[str, Metric]:
+    """The metrics by name, in the given order."""
+    return {m.name: m for m in items}
+
+
+class MalformedReport(Exception):
+    """A report dict lacks a field or has one of the wrong type; the message names it."""
+
+
+class Report(Protocol):
+    """A report of one command over every split of a run."""
+
+    SCHEMA: ClassVar[str]
+    METRICS: ClassVar[Mapping[str, Metric]]
+    run: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (schema ``SCHEMA``)."""
+        ...
+
+    def metrics(self) -> dict[str, dict[str, Value]]:
+        """The values of ``METRICS`` per split."""
+        ...
+
+
+def get_field(d: Any, key: str, where: str) -> Any:
+    """``d[key]``; raise :class:`MalformedReport` naming ``where.key`` when ``d`` lacks it."""
+    if not isinstance(d, Mapping):
+        raise MalformedReport(f"{where or 'the report'} is not an object")
+    if key not in d:
+        raise MalformedReport(f"{where}.{key} is missing" if where else f"no {key!r} field")
+    return d[key]
+
+
+def number_field(x: Any, where: str, *, nullable: bool = True) -> float | None:
+    """``x`` as a float (None when null or not finite); raise :class:`MalformedReport` otherwise."""
+    if x is None and nullable:
+        return None
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise MalformedReport(f"{where} is not a number")
+    x = float(x)
+    return x if math.isfinite(x) else None

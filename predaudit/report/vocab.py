@@ -1,0 +1,49 @@
+"""The vocabulary every layer shares, each word defined once.
+
+Cell names and their order, verdicts, score kinds, label formats, the ignore
+index and the schema ids of the JSON outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+IGNORE_INDEX = -100
+"""A label of -100 marks a sample that does not count (the PyTorch/Hugging Face convention)."""
+
+CellName = Literal["correct_to_correct", "correct_to_wrong", "wrong_to_correct", "wrong_to_wrong"]
+CELLS: tuple[CellName, ...] = get_args(CellName)
+"""The four transition cells, in the order every table and figure shows them."""
+
+CELL_LABELS: dict[CellName, str] = {
+    "correct_to_correct": "correct → correct",
+    "correct_to_wrong": "correct → wrong",
+    "wrong_to_correct": "wrong → correct",
+    "wrong_to_wrong": "wrong → wrong",
+}
+"""How a cell is named in tables, titles and on bars."""
+
+CELL_PHRASES: dict[CellName, str] = {
+    "correct_to_correct": "correct predictions lost confidence",
+    "correct_to_wrong": "predictions flipped from correct to wrong",
+    "wrong_to_correct": "predictions flipped from wrong to correct",
+    "wrong_to_wrong": "wrong predictions got more wrong",
+}
+"""What a cell driving the rise means, in words."""
+
+Verdict = Literal["supported", "rejected", "not_applicable"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+
+InputKind = Literal["logits", "probs", "log_probs"]
+KINDS: tuple[InputKind, ...] = get_args(InputKind)
+
+LabelFormat = Literal["index", "one_hot", "soft"]
+LABEL_FORMATS: tuple[LabelFormat, ...] = get_args(LabelFormat)
+
+FromReason = Literal["best_loss", "first", "given"]
+
+HYPOTHESIS_ID = "wrong_get_more_wrong"
+
+ANALYZE_SCHEMA = "predaudit.analyze/1"
+CONFUSION_SCHEMA = "predaudit.confusion/1"
+INSPECT_SCHEMA = "predaudit.inspect/1"

@@ -1,0 +1,265 @@
+"""From files or arrays to per-sample statistics: ``load_run(path)``, ``from_arrays(...)``.
+
+For each split: read epochs one at a time (:mod:`predaudit.io`), detect or
+confirm the score kind, reduce to per-sample statistics
+(:mod:`predaudit.reduce`), and put every epoch's samples in the canonical
+order (sorted sample ids, or file order without ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predaudit.dtypes import BF16, bf16_to_float32
+from predaudit.errors import InputError, OptionError
+from predaudit.io.arrays import ARRAYS, arrays_layout
+from predaudit.io.discover import SplitLayout, discover
+from predaudit.io.load import SplitReader
+from predaudit.io.records import EpochPredictions, SplitInfo
+from predaudit.reduce import EpochStats, reduce_detect, reduce_scores, scan_kind
+from predaudit.report.vocab import IGNORE_INDEX, KINDS, InputKind
+from predaudit.store import cache
+from predaudit.store.stats import RunStats, SplitStats
+from predaudit.text import plural
+
+ProgressFn = Callable[[str, int, int], None]
+"""Called as ``progress(split_name, epochs_done, epochs_total)``."""
+
+
+_KIND_NOUNS = {
+    "logits": ("logit", "logits"),
+    "probs": ("probability", "probabilities"),
+    "log_probs": ("log-probability", "log-probabilities"),
+}
+
+
+def _nonfinite_error(ep: EpochPredictions, kind: str | None) -> InputError:
+    """``epoch_7.npz: 2 logits are NaN and 1 is +inf at epoch 7 (...)``, counted in row chunks."""
+    n_nan = n_inf = 0
+    rows = max(1, (1 << 20) // max(1, int(np.prod(ep.scores.shape[1:], dtype=np.int64))))
+    for a in range(0, ep.scores.shape[0], rows):
+        chunk = ep.scores[a : a + rows]
+        x = bf16_to_float32(chunk) if ep.scores_dtype == BF16 else np.asarray(chunk)
+        n_nan += int(np.count_nonzero(np.isnan(x)))
+        n_inf += int(np.count_nonzero(x == np.inf))
+    one, many = _KIND_NOUNS.get(kind or "", ("score", "scores"))
+    parts = []
+    if n_nan:
+        parts.append(f"{n_nan} {one if n_nan == 1 else many} {'is' if n_nan == 1 else 'are'} NaN")
+    if n_inf:
+        noun = f"{one if n_inf == 1 else many} " if not parts else ""
+        parts.append(f"{n_inf} {noun}{'is' if n_inf == 1 else 'are'} +inf")
+    what = " and ".join(parts) or "scores are not finite"
+    return InputError(
+        ep.path,
+        f"{what} at epoch {ep.epoch} (only -inf is accepted, as an impossible class)",
+    )
+
+
+def compute_split(
+    layout: SplitLayout,
+    *,
+    input_kind: InputKind | None = None,
+    progress: ProgressFn | None = None,
+    threads: int | None = None,
+) -> SplitStats:
+    """Read and reduce one split. Raises :class:`InputError` on bad data."""
+    if input_kind is not None and input_kind not in KINDS:
+        raise ValueError(f"input_kind must be one of {KINDS}")
+    reader = SplitReader(layout)
+    info: SplitInfo = reader.info
+    kind = input_kind
+    if kind is None and info.binary:
+        # A single score is a probability only when every epoch lies in [0, 1].
+        lo, hi = np.inf, -np.inf
+        for ep in reader:
+            ev = scan_kind(ep.scores, dtype=ep.scores_dtype, threads=threads)
+            if ev.n_nonfinite:
+                raise _nonfinite_error(ep, None)
+            lo, hi = min(lo, ev.min), max(hi, ev.max)
+            del ep  # release this epoch's scores before the reader maps the next
+        kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
+    e_total, n = len(info.epochs), info.n_samples
+    shape = (e_total, n)
+    loss = np.empty(shape)
+    pred = np.empty(shape, dtype=np.int64)
+    correct = np.empty(shape, dtype=bool)
+    p_true = np.empty(shape)
+    confidence = np.empty(shape)
+    margin = np.empty(shape)
+    labels = np.empty(shape, dtype=np.int64)
+    ids: np.ndarray | None = None
+    n_clipped = 0
+    first_kind_epoch = None
+    first_kind_path: Path | None = None
+    # No enumerate(): its cached result tuple would keep the previous epoch alive while
+    # the reader maps the next one.
+    i = -1
+    for ep in reader:
+        i += 1
+        st: EpochStats
+        if not info.binary and input_kind is None:
+            # One pass reduces as logits and gathers the kind evidence; probabilities and
+            # log-probabilities take a second pass as that kind.
+            seen, st, ev = reduce_detect(
+                ep.scores, ep.labels, dtype=ep.scores_dtype, threads=threads
+            )
+            if ev.n_nonfinite:
+                raise _nonfinite_error(ep, kind)
+            if kind is None:
+                kind, first_kind_epoch, first_kind_path = seen, ep.epoch, ep.path
+            elif seen != kind:
+                raise InputError(
+                    ep.path if ep.path == first_kind_path else f"{first_kind_path}, {ep.path}",
+                    f"scores look like {seen} at epoch {ep.epoch} but like {kind} at epoch "
+                    f"{first_kind_epoch}; pass --input-kind to say which",
+                )
+        else:
+            assert kind is not None
+            st = reduce_scores(
+                ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, threads=threads
+            )
+        if st.n_nonfinite:
+            raise _nonfinite_error(ep, kind)
+        if st.n_dead_rows:
+            n_dead = st.n_dead_rows
+            raise InputError(
+                ep.path,
+                f"{plural(n_dead, 'row')} {'has' if n_dead == 1 else 'have'} every class at -inf "
+                f"at epoch {ep.epoch}; at least one class must be possible",
+            )
+        lab = ep.labels.argmax(axis=1) if ep.labels.ndim == 2 else ep.labels
+        order = ep.order if ep.order is not None else slice(None)
+        loss[i], pred[i], correct[i] = st.loss[order], st.pred[order], st.correct[order]
+        p_true[i], confidence[i], margin[i] = (
+            st.p_true[order],
+            st.confidence[order],
+            st.margin[order],
+        )
+        labels[i] = lab[order]
+        if ep.ids is not None and ids is None:
+            ids = ep.ids[ep.order]
+        n_clipped += st.n_clipped
+        del ep  # release this epoch's scores before the reader maps the next
+        if progress is not None:
+            progress(info.name, i + 1, e_total)
+    assert kind is not None
+    return SplitStats(
+        name=info.name,
+        epochs=list(info.epochs),
+        n_classes=info.n_classes,
+        input_kind=kind,
+        kind_detected=input_kind is None,
+        label_format=info.label_format,
+        dtype=info.dtype,
+        has_ids=info.has_ids,
+        aligned=reader.aligned,
+        n_clipped=n_clipped,
+        files=[str(p) for p in info.files],
+        pattern=info.pattern,
+        ids=ids,
+        labels=labels,
+        valid=labels != IGNORE_INDEX,
+        loss=loss,
+        pred=pred,
+        correct=correct,
+        p_true=p_true,
+        confidence=confidence,
+        margin=margin,
+        binary=info.binary,
+    )
+
+
+def load_run(
+    path: str | Path,
+    *,
+    split: str | None = None,
+    input_kind: InputKind | None = None,
+    progress: ProgressFn | None = None,
+    threads: int | None = None,
+    use_cache: bool = False,
+) -> RunStats:
+    """Discover, read and reduce the run at ``path``; every split unless ``split`` is given.
+
+    With ``use_cache`` the reduced statistics of each split are taken from, or
+    stored in, the cache of :mod:`predaudit.cache` (keyed by the files' paths,
+    sizes and modification times and by ``input_kind``).
+    """
+    layout = discover(path)
+    if split is not None and split not in layout.splits:
+        raise OptionError(
+            f"no split named '{split}' in {path} (splits: {', '.join(layout.splits)})"
+        )
+    names = [split] if split is not None else list(layout.splits)
+    run = RunStats(path=str(path))
+    for name in names:
+        run.splits[name] = _split_stats(
+            layout.splits[name], input_kind, progress, threads, use_cache=use_cache
+        )
+    return run
+
+
+def _split_stats(
+    layout: SplitLayout,
+    input_kind: InputKind | None,
+    progress: ProgressFn | None,
+    threads: int | None,
+    *,
+    use_cache: bool,
+) -> SplitStats:
+    if not use_cache:
+        return compute_split(layout, input_kind=input_kind, progress=progress, threads=threads)
+    stats = cache.load_cached(layout, input_kind)
+    if stats is not None:
+        return stats
+    try:  # the files as they were before reading, so a change while reading is not cached
+        before = cache.fingerprint(layout)
+    except OSError:
+        before = None
+    stats = compute_split(layout, input_kind=input_kind, progress=progress, threads=threads)
+    if before is not None:
+        cache.store(layout, input_kind, stats, fingerprint_before=before)
+    return stats
+
+
+def from_arrays(
+    scores: Any,
+    labels: Any,
+    *,
+    ids: Any = None,
+    epochs: Sequence[int] | None = None,
+    input_kind: InputKind | None = None,
+    split: str = "default",
+    threads: int | None = None,
+) -> RunStats:
+    """Per-sample statistics of predictions held in memory; no file is written or read.
+
+    The arrays go through the same validators as files, so they get the same
+    errors. ``scores`` is one array (``[E, N, C]``, ``[E, N]``, ``[N, C]`` or
+    ``[N]``: numpy, a torch tensor on any device, or anything ``np.asarray``
+    takes) or a list of per-epoch arrays; ``labels`` and ``ids`` are one array for
+    every epoch or a list with one per epoch; ``epochs`` labels the epochs
+    (default 1, 2, ...).
+
+    >>> import numpy as np, predaudit
+    >>> run = predaudit.from_arrays(np.array([[[2.0, 0.0], [0.0, 1.0]]]), np.array([0, 1]))
+    >>> run.splits["default"].loss.round(4).tolist()
+    [[0.1269, 0.3133]]
+    """
+    if input_kind is not None and input_kind not in KINDS:
+        raise ValueError(f"input_kind must be one of {', '.join(KINDS)}, not {input_kind!r}")
+    if epochs is not None and not isinstance(scores, list | tuple):
+        arr = np.asarray(scores) if not hasattr(scores, "detach") else scores
+        if len(arr.shape) != 3:
+            raise ValueError(
+                f"epochs labels the first axis of [E, N, C] scores or a list of per-epoch "
+                f"arrays; scores have shape {tuple(arr.shape)}"
+            )
+        scores = [arr[i] for i in range(arr.shape[0])]
+    layout = arrays_layout(scores, labels, ids=ids, epochs=epochs, split=split)
+    stats = compute_split(layout, input_kind=input_kind, threads=threads)
+    return RunStats(path=str(ARRAYS), splits={split: stats})

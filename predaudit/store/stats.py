@@ -1,0 +1,70 @@
+"""The store: per-sample statistics of every split, the one thing analyses read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from predaudit.report.vocab import InputKind, LabelFormat
+
+
+@dataclass
+class SplitStats:
+    """Per-sample statistics of one split, arrays of shape (n_epochs, n_rows).
+
+    Rows are in canonical order (sorted ids when ids exist). ``valid`` is False
+    where the label is -100 (ignored); ``loss`` is NaN there. ``labels`` holds
+    class indices (the argmax of one-hot/soft targets).
+    """
+
+    name: str
+    epochs: list[int]
+    n_classes: int
+    input_kind: InputKind
+    kind_detected: bool
+    label_format: LabelFormat
+    dtype: str
+    has_ids: bool
+    aligned: bool
+    n_clipped: int
+    files: list[str]
+    pattern: str
+    ids: np.ndarray | None
+    labels: np.ndarray
+    valid: np.ndarray
+    loss: np.ndarray
+    pred: np.ndarray
+    correct: np.ndarray
+    p_true: np.ndarray
+    confidence: np.ndarray
+    margin: np.ndarray
+    binary: bool = False
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.loss.shape[1])
+
+    @property
+    def n_samples(self) -> int:
+        """Samples that count (label not -100), at the first epoch."""
+        return int(self.valid[0].sum())
+
+    @property
+    def n_ignored(self) -> int:
+        return int((~self.valid[0]).sum())
+
+    def epoch_index(self, epoch: int) -> int:
+        return self.epochs.index(epoch)
+
+    def sample_ids(self) -> np.ndarray:
+        """Sample ids, or positions 0..N-1 when the run has none."""
+        return self.ids if self.ids is not None else np.arange(self.n_rows)
+
+
+@dataclass
+class RunStats:
+    """Every split of a run, by name."""
+
+    path: str
+    splits: dict[str, SplitStats] = field(default_factory=dict)

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -23,6 +23,10 @@ from predaudit.errors import InputError, OptionError, PredauditError
 from predaudit.registry import by_name
 from predaudit.render import OutputFormat
 from predaudit.version import __version__
+
+if TYPE_CHECKING:
+    from predaudit.report.vocab import InputKind
+    from predaudit.store import RunStats
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -172,13 +176,17 @@ def progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
         prog.stop()
 
 
-def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool):  # type: ignore[no-untyped-def]
+def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool) -> RunStats:
     from predaudit.store.build import load_run
 
     no_cache = click.get_current_context().params.get("no_cache", False)
     with progress_bar(quiet) as update:
         return load_run(
-            run, split=split, input_kind=input_kind, progress=update, use_cache=not no_cache
+            run,
+            split=split,
+            input_kind=cast("InputKind | None", input_kind),
+            progress=update,
+            use_cache=not no_cache,
         )
 
 
@@ -566,14 +574,16 @@ def confusion(
     if fmt_enum is OutputFormat.CSV and split is None:
         from predaudit.io.discover import discover
 
-        names = list(discover(run).splits)
-        if len(names) > 1:
+        split_names = list(discover(run).splits)
+        if len(split_names) > 1:
             raise OptionError(
                 f"--format csv prints the matrix of one split; {run} has splits "
-                f"{', '.join(names)}: choose one with --split"
+                f"{', '.join(split_names)}: choose one with --split"
             )
     stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
-    names = _read_class_names(class_names, stats) if class_names is not None else None
+    names: list[str] | None = None
+    if class_names is not None:
+        names = _read_class_names(class_names, stats)
     report = command.analyze()(
         stats,
         epoch=epoch or "last",

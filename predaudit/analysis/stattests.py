@@ -85,6 +85,7 @@ def bootstrap_ci(
     if k == 0:
         return 0.0, 0.0
     rng = np.random.default_rng(seed)
+    sums: np.ndarray
     counts = rng.binomial(n_total, k / n_total, size=replicates)
     if int(counts.sum()) <= max_exact_draws:
         draws = rng.integers(0, k, size=int(counts.sum()))
@@ -92,6 +93,8 @@ def bootstrap_ci(
         sums = np.bincount(owner, weights=deltas_in_cell[draws], minlength=replicates)
     else:
         mean, sd = float(deltas_in_cell.mean()), float(deltas_in_cell.std())
-        sums = counts * mean + np.sqrt(counts) * sd * rng.standard_normal(replicates)
+        sums = counts.astype(np.float64) * mean + np.sqrt(counts) * sd * rng.standard_normal(
+            replicates
+        )
     lo, hi = np.percentile(sums / n_total, [2.5, 97.5])
     return float(lo), float(hi)

@@ -32,7 +32,7 @@ from predaudit.io.validate import (
     _scores_key,
     _show,
 )
-from predaudit.report.vocab import IGNORE_INDEX
+from predaudit.report.vocab import IGNORE_INDEX, LabelFormat
 from predaudit.text import plural
 
 
@@ -127,7 +127,7 @@ class SplitReader:
         self._split_labels = labels_raw
         self._split_ids = ids_raw
         has_ids = ids_raw is not None or self._epoch_has_ids()
-        label_format = "index"
+        label_format: LabelFormat = "index"
         if (
             labels_raw is not None
             and labels_raw[0].ndim == 2
@@ -161,7 +161,7 @@ class SplitReader:
         finally:
             c.close()
 
-    def _first_epoch_label_format(self, n_classes: int) -> str:
+    def _first_epoch_label_format(self, n_classes: int) -> LabelFormat:
         lay = self.layout
         if lay.stacked is not None or not lay.epoch_files:
             return "index"
@@ -279,7 +279,7 @@ class SplitReader:
                 order = np.argsort(ids, kind="stable")
                 sorted_ids = ids[order]
                 canon = labels[order]
-                if ref_ids is None:
+                if ref_ids is None or ref_labels is None:
                     ref_ids, ref_labels, ref_path = sorted_ids, canon, ipath
                 else:
                     if not np.array_equal(sorted_ids, ref_ids):
@@ -344,6 +344,7 @@ class SplitReader:
             assert c is not None and split_labels is not None
             dtype = c.dtype_name(self._stacked_key)
             lab, lpath = split_labels
+            ids: np.ndarray | None
             ids, ipath = split_ids if split_ids is not None else (None, lay.stacked)
             if self._stacked_single_epoch:
                 yield 1, lay.stacked, c.read(self._stacked_key), dtype, lab, lpath, ids, ipath
@@ -375,7 +376,6 @@ class SplitReader:
                         lab, lpath = split_labels
                     else:
                         raise InputError(path, "has scores but no labels (and no labels file)")
-                ids: np.ndarray | None
                 if epoch in lay.epoch_ids:
                     ipath = lay.epoch_ids[epoch]
                     ids = np.asarray(self._open(ipath).read("ids"))

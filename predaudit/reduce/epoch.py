@@ -11,7 +11,7 @@ from predaudit.reduce.chunks import EPS, LOG_EPS, _neg_log_clipped, _Out, _targe
 from predaudit.reduce.kind import KindEvidence, decide_kind, scan_kind
 from predaudit.reduce.multiclass import _reduce_multiclass
 from predaudit.reduce.pool import _count_bad
-from predaudit.report.vocab import KINDS
+from predaudit.report.vocab import KINDS, InputKind
 
 
 @dataclass
@@ -141,7 +141,7 @@ def reduce_detect(
     dtype: str = "",
     chunk_rows: int | None = None,
     threads: int | None = None,
-) -> tuple[str, EpochStats, KindEvidence]:
+) -> tuple[InputKind, EpochStats, KindEvidence]:
     """Reduce one epoch and gather the score-kind evidence in the same pass.
 
     With ``kind=None`` the kind is decided from this epoch alone

@@ -16,6 +16,7 @@ from predaudit.reduce.pool import (
     _threads,
     _work_dtype,
 )
+from predaudit.report.vocab import InputKind
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _merge_evidence(parts: list) -> KindEvidence:  # type: ignore[type-arg]
     )
 
 
-def decide_kind(ev: KindEvidence, *, binary: bool) -> str:
+def decide_kind(ev: KindEvidence, *, binary: bool) -> InputKind:
     """Apply DESIGN.md §2: probabilities, then log-probabilities, else logits.
 
     >>> decide_kind(KindEvidence(0.0, 1.0, 1e-6, float("inf"), 0), binary=False)

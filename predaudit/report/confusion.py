@@ -346,11 +346,13 @@ def split_metrics(split: Mapping[str, Any], *, where: str = "") -> dict[str, Val
     per_class = get_field(split, "per_class", where)
     if not isinstance(per_class, list):
         raise MalformedReport(f"{dot}per_class is not a list")
-    recalls = []
+    recalls: list[float] = []
     for i, row in enumerate(per_class):
         w = f"{dot}per_class[{i}]"
         if number_field(get_field(row, "support", w), f"{w}.support", nullable=False):
-            recalls.append(number_field(get_field(row, "recall", w), f"{w}.recall", nullable=False))
+            recall = number_field(get_field(row, "recall", w), f"{w}.recall", nullable=False)
+            if recall is not None:
+                recalls.append(recall)
     return {
         "accuracy": number_field(get_field(split, "accuracy", where), f"{dot}accuracy"),
         "macro_f1": number_field(get_field(macro, "f1", f"{dot}macro"), f"{dot}macro.f1"),

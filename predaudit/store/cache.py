@@ -207,7 +207,8 @@ def store(
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{_HEADER: np.frombuffer(blob, dtype=np.uint8)}, **arrays)
+            members: dict[str, Any] = {_HEADER: np.frombuffer(blob, dtype=np.uint8), **arrays}
+            np.savez(fh, **members)
         os.replace(tmp, path)
         tmp = None
         return True

@@ -19,8 +19,9 @@ min_consistency`` (and, if given, ``suspect_slope >= min_slope``), and are ranke
 by ``score`` (descending; ties: lower position first). The slope is reported but
 not required by default: the predicted class's probability saturates within a
 few epochs and memorisation of the given label later pulls it down, so "growing
-confidence" as a filter drops many real label flips (on a digits MLP run with 5 %
-flipped labels, half of the flipped samples had a slope below 0.001 per epoch).
+confidence" as a filter drops many real label flips: on the digits MLP run of
+``tests/dynamics`` (30 epochs, 89 flipped labels) a third of the flipped samples
+have a negative slope, and ``min_slope=0`` keeps 58 of them instead of 84.
 """
 
 from __future__ import annotations

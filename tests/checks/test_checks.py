@@ -330,7 +330,8 @@ def test_unknown_split_is_a_usage_error():
     with pytest.raises(OptionError) as info:
         evaluate([parse_check("val:loss < 1")], CURRENT, source="runs/a")
     assert (
-        info.value.for_option(PARAM_OPTIONS) == "--check 'val:loss < 1': no split 'val' in runs/a (splits: test, train)"
+        info.value.for_option(PARAM_OPTIONS)
+        == "--check 'val:loss < 1': no split 'val' in runs/a (splits: test, train)"
     )
 
 

@@ -28,7 +28,6 @@ DESIGN_FIELDS = {"schema", "run", "split", "epoch", "labels", "matrix", "per_cla
                  "accuracy", "macro", "weighted", "top_confusions"}  # fmt: skip
 
 
-
 def one_split(text: str) -> dict:
     """The JSON of a one-split confusion report, checked to be nested under "splits" like
     every report, as one flat dict (schema, run and the split's fields) for the assertions."""
@@ -37,6 +36,7 @@ def one_split(text: str) -> dict:
     assert len(d["splits"]) == 1
     (split,) = d["splits"].values()
     return {"schema": d["schema"], "run": d["run"], **split}
+
 
 def run_cli(*args: object):
     return CliRunner().invoke(main, [str(a) for a in args], env={"COLUMNS": "80", "NO_COLOR": "1"})
@@ -138,9 +138,7 @@ def test_normalize(runs, how):
     rows = list(csv.reader(io.StringIO(res.stdout)))
     got = np.array([[float(x) for x in r[1:]] for r in rows[1:]])
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
-    d = one_split(
-        run_cli("confusion", root / "ten", "--format", "json", "--normalize", how).stdout
-    )
+    d = one_split(run_cli("confusion", root / "ten", "--format", "json", "--normalize", how).stdout)
     assert d["normalize"] == how
     np.testing.assert_allclose(d["matrix_normalized"], ref, rtol=0, atol=1e-12)
     assert (
@@ -176,9 +174,7 @@ def test_class_names_both_formats(runs, tmp_path):
     as_json = tmp_path / "names.json"
     as_json.write_text(json.dumps(names), encoding="utf-8")
     outs = [
-        one_split(
-            run_cli("confusion", root / "ten", "--format", "json", "--class-names", f).stdout
-        )
+        one_split(run_cli("confusion", root / "ten", "--format", "json", "--class-names", f).stdout)
         for f in (lines, as_json)
     ]
     assert outs[0] == outs[1]

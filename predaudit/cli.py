@@ -211,7 +211,7 @@ def plot_options(fn: F) -> F:
     return fn
 
 
-# Not click.Path(exists=True): a missing run is an input error (exit 3, DESIGN.md §6).
+# Not click.Path(exists=True): a missing run is an input error (exit 3, docs/design.md).
 RUN_ARG = click.argument("run", type=click.Path(path_type=str))
 
 

@@ -47,7 +47,7 @@ def save(folder: Path, logits: np.ndarray, y: np.ndarray) -> Path:
 
 
 def reference(logits: np.ndarray, y: np.ndarray) -> dict:
-    """The check metrics computed directly with numpy/scipy, by DESIGN.md §4-5."""
+    """The check metrics computed directly with numpy/scipy, by docs/design.md."""
     n = y.shape[0]
     per_sample = logsumexp(logits, axis=-1) - logits[:, np.arange(n), y]  # [E, N]
     losses = per_sample.mean(axis=1)

@@ -1,10 +1,10 @@
-"""The ``Container`` interface every format reader implements, and the suffix registry."""
+"""The ``Container`` interface every format reader implements, and helpers they share."""
 
 from __future__ import annotations
 
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,33 +78,3 @@ def _short(exc: BaseException) -> str:
         text = text[:end]
     text = text.rstrip(".")
     return text if len(text) <= 160 else text[:159] + "…"
-
-
-Opener = Callable[[Path], Container]
-_OPENERS: dict[str, Opener] = {}
-
-
-def register(*suffixes: str) -> Callable[[Opener], Opener]:
-    """Register a reader for files with these suffixes (lower case, with the dot)."""
-
-    def deco(opener: Opener) -> Opener:
-        for s in suffixes:
-            _OPENERS[s] = opener
-        return opener
-
-    return deco
-
-
-def open_container(path: Path) -> Container:
-    """Open ``path`` with the reader its suffix names."""
-    _load_readers()
-    suffix = path.suffix.lower()
-    opener = _OPENERS.get(suffix)
-    if opener is None:
-        raise InputError(path, f"has an unknown format '{suffix}'")
-    return opener(path)
-
-
-def _load_readers() -> None:
-    """Import the reader modules (each registers itself); torch is imported only on use."""
-    from predaudit.io import jsonl, npy, npz, pt  # noqa: F401

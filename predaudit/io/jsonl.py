@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _short, register
+from predaudit.io.container import Container, _short
 
 _EPOCH_FIELD = re.compile(r"^logits_epoch_(\d+)$")
 
@@ -87,6 +87,5 @@ class JsonlContainer(Container):
         return self._get(key)
 
 
-@register(".jsonl")
 def open_jsonl(path: Path) -> JsonlContainer:
     return JsonlContainer(path)

@@ -1,4 +1,4 @@
-"""Read one split epoch by epoch, validating at the boundary (DESIGN.md §2).
+"""Read one split epoch by epoch, validating at the boundary (docs/design.md).
 
 ``SplitReader(layout)`` opens the first epoch to learn the shapes, then
 iterating it yields one :class:`EpochPredictions` at a time: never more than
@@ -17,8 +17,9 @@ import numpy as np
 
 from predaudit.dtypes import describe_dtype
 from predaudit.errors import InputError
-from predaudit.io.container import Container, open_container
+from predaudit.io.container import Container
 from predaudit.io.discover import SplitLayout
+from predaudit.io.formats import open_container
 from predaudit.io.naming import ID_KEYS, LABEL_KEYS
 from predaudit.io.npy import NpyContainer
 from predaudit.io.records import EpochPredictions, SplitInfo

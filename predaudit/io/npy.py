@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _npy_header, _short, register
+from predaudit.io.container import Container, _npy_header, _short
 from predaudit.io.naming import key_from_stem, strip_epoch
 
 
@@ -72,6 +72,5 @@ class NpyContainer(Container):
             del mm  # the consumer drops its references too; the mapping then goes
 
 
-@register(".npy")
 def open_npy(path: Path) -> NpyContainer:
     return NpyContainer(path, key_from_stem(strip_epoch(path.stem)) or "scores")

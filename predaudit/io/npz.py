@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _npy_header, _short, register
+from predaudit.io.container import Container, _npy_header, _short
 
 
 class NpzContainer(Container):
@@ -93,6 +93,5 @@ class NpzContainer(Container):
         self._zip.close()
 
 
-@register(".npz")
 def open_npz(path: Path) -> NpzContainer:
     return NpzContainer(path)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _short, register
+from predaudit.io.container import Container, _short
 from predaudit.io.naming import key_from_stem, strip_epoch
 
 
@@ -142,6 +142,5 @@ class PtContainer(Container):
             yield self._to_numpy(t[i])
 
 
-@register(".pt", ".pth")
 def open_pt(path: Path) -> PtContainer:
     return PtContainer(path, key_from_stem(strip_epoch(path.stem)) or "scores")

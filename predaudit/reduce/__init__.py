@@ -1,4 +1,4 @@
-"""Per-sample statistics from one epoch's scores (DESIGN.md §3), in nats.
+"""Per-sample statistics from one epoch's scores (docs/design.md), in nats.
 
 This is the only module that touches full ``[N, C]`` score arrays. It makes one
 streaming pass per epoch: the rows are cut into chunks small enough to stay in

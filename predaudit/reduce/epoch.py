@@ -148,7 +148,7 @@ def reduce_detect(
     (:func:`decide_kind`) and the statistics are computed as that kind. Logits,
     the common case, take a single pass over the data; probabilities and
     log-probabilities a second one. For a single score per sample the kind must
-    be decided over every epoch (DESIGN.md §2), so pass ``kind`` there.
+    be decided over every epoch (docs/design.md), so pass ``kind`` there.
 
     Returns
     -------

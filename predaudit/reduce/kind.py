@@ -21,7 +21,7 @@ from predaudit.report.vocab import InputKind
 
 @dataclass(frozen=True)
 class KindEvidence:
-    """What the score-kind rules of DESIGN.md §2 look at, gathered in one pass.
+    """What the score-kind rules of docs/design.md look at, gathered in one pass.
 
     ``max_rowsum_dev`` is ``inf`` unless every value is >= 0 (rows cannot be
     probabilities otherwise), and ``max_lse_abs`` is ``inf`` unless every value
@@ -101,7 +101,7 @@ def _merge_evidence(parts: list) -> KindEvidence:  # type: ignore[type-arg]
 
 
 def decide_kind(ev: KindEvidence, *, binary: bool) -> InputKind:
-    """Apply DESIGN.md §2: probabilities, then log-probabilities, else logits.
+    """Apply docs/design.md: probabilities, then log-probabilities, else logits.
 
     >>> decide_kind(KindEvidence(0.0, 1.0, 1e-6, float("inf"), 0), binary=False)
     'probs'

@@ -1,4 +1,4 @@
-"""Run layouts (DESIGN.md §2): stacked, per-epoch, splits, single files, label formats,
+"""Run layouts (docs/design.md): stacked, per-epoch, splits, single files, label formats,
 and the property that one set of predictions saved in every layout loads the same.
 """
 

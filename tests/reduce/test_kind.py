@@ -1,4 +1,4 @@
-"""Score-kind detection on borderline data (DESIGN.md §2; issue 2, point 8)."""
+"""Score-kind detection on borderline data (docs/design.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The per-sample reduction (DESIGN.md §3) against independent references.
+"""The per-sample reduction (docs/design.md) against independent references.
 
 PyTorch's ``cross_entropy`` / ``binary_cross_entropy_with_logits`` and
 scikit-learn's ``log_loss`` are computed in float64 from the very values

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from predaudit.report.protocol import Metric, Value
+from predaudit.report.protocol import MalformedReport, Metric, Value, get_field
 from predaudit.report.vocab import INSPECT_SCHEMA, InputKind, LabelFormat
 
 
@@ -70,4 +70,8 @@ class InspectReport:
 
     @staticmethod
     def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
-        return {}
+        """No metrics, per split of a ``predaudit.inspect/1`` dict."""
+        splits = get_field(report, "splits", "")
+        if not isinstance(splits, Mapping):
+            raise MalformedReport("splits is not an object")
+        return {str(name): {} for name in splits}

@@ -78,12 +78,9 @@ def run_json(*args: str, code: int = 0) -> dict[str, Any]:
 
 
 def nested(doc: dict[str, Any]) -> dict[str, Any]:
-    """A confusion report in the nested shape (today one split is flattened to the top)."""
-    if "splits" in doc:
-        return doc
-    top = {k: doc[k] for k in ("schema", "run", "checks") if k in doc}
-    inner = {k: v for k, v in doc.items() if k not in top}
-    return {**top, "splits": {inner["split"]: inner}}
+    """A confusion report, which is nested under "splits" for one split as for several."""
+    assert "splits" in doc
+    return doc
 
 
 # -- small runs ---------------------------------------------------------------------------
@@ -377,9 +374,6 @@ def test_confusion_failing_check_still_valid():
     assert_valid("confusion", doc)
 
 
-@pytest.mark.xfail(
-    strict=False, reason="confusion single-split nesting lands with the architecture change"
-)
 @pytest.mark.parametrize(
     "args",
     [

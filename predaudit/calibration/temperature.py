@@ -238,7 +238,7 @@ def fit_temperature(
         # Every label is among its row's maxima: each loss falls as T -> 0, so the
         # minimum is beyond the lower bound (its derivative underflows to 0 first).
         low = at(u_lo)
-        return _fit(low, "converged" if t_lo == 1.0 else "lower_bound", nll1, 0, passes + 1)
+        return _fit(low, "lower_bound", nll1, 0, passes + 1)
     u, lo, hi = 0.0, u_lo, u_hi
     seen_lo, seen_hi = u_lo == 0.0, u_hi == 0.0
     best = cur

@@ -408,14 +408,15 @@ class AUMCalculator:
 # =====================================================================================
 
 
-def cartography_input(logits: np.ndarray, gold: np.ndarray) -> dict:
+def cartography_input(logits: np.ndarray, gold: np.ndarray, guids) -> dict:
     """``read_training_dynamics`` output: guid -> {"gold", "logits": one list per epoch}.
 
-    ``logits`` is [E, N, C]; values become Python lists as after their JSON round trip.
+    ``logits`` is [E, N, C], ``gold`` [N]; the samples ``guids`` (positions) are taken,
+    their values as Python lists, as after the JSON round trip.
     """
     return {
-        guid: {"gold": int(gold[guid]), "logits": logits[:, guid, :].tolist()}
-        for guid in range(logits.shape[1])
+        int(guid): {"gold": int(gold[guid]), "logits": logits[:, guid, :].tolist()}
+        for guid in guids
     }
 
 

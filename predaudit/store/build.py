@@ -21,9 +21,10 @@ from predaudit.io.discover import SplitLayout, discover
 from predaudit.io.load import SplitReader
 from predaudit.io.records import EpochPredictions, SplitInfo
 from predaudit.reduce import EpochStats, reduce_detect, reduce_scores, scan_kind
+from predaudit.reduce.calibrate import calibrate_epoch
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, InputKind
 from predaudit.store import cache
-from predaudit.store.stats import RunStats, SplitStats
+from predaudit.store.stats import FIT_STATUS, RunStats, SplitStats
 from predaudit.text import plural
 
 ProgressFn = Callable[[str, int, int], None]
@@ -66,8 +67,13 @@ def compute_split(
     input_kind: InputKind | None = None,
     progress: ProgressFn | None = None,
     threads: int | None = None,
+    calibration: bool | Sequence[float] = False,
 ) -> SplitStats:
-    """Read and reduce one split. Raises :class:`InputError` on bad data."""
+    """Read and reduce one split. Raises :class:`InputError` on bad data.
+
+    ``calibration`` also fits a temperature per epoch (True) or takes one per epoch
+    (a sequence), and stores the per-sample loss at it and the Brier score.
+    """
     if input_kind is not None and input_kind not in KINDS:
         raise ValueError(f"input_kind must be one of {KINDS}")
     reader = SplitReader(layout)
@@ -94,6 +100,16 @@ def compute_split(
     labels = np.empty(shape, dtype=np.int64)
     ids: np.ndarray | None = None
     n_clipped = 0
+    cal: dict[str, np.ndarray] | None = None
+    if calibration is not False:
+        if calibration is not True and len(list(calibration)) != e_total:  # type: ignore[arg-type]
+            raise ValueError(f"calibration: {e_total} temperatures needed, one per epoch")
+        cal = {
+            "temperature": np.empty(e_total),
+            "temperature_fit": np.empty((e_total, 2), dtype=np.int64),
+            "loss_at_t": np.empty(shape),
+            "brier": np.empty(shape),
+        }
     first_kind_epoch = None
     first_kind_path: Path | None = None
     # No enumerate(): its cached result tuple would keep the previous epoch alive while
@@ -144,6 +160,18 @@ def compute_split(
         if ep.ids is not None and ids is None:
             ids = ep.ids[ep.order]
         n_clipped += st.n_clipped
+        if cal is not None:
+            assert kind is not None
+            given = None if calibration is True else float(list(calibration)[i])  # type: ignore[arg-type]
+            c = calibrate_epoch(
+                ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, temperature=given
+            )
+            cal["temperature"][i] = c.temperature
+            cal["temperature_fit"][i] = (
+                (c.fit.iterations, FIT_STATUS.index(c.fit.status)) if c.fit else (0, 0)
+            )
+            cal["loss_at_t"][i] = c.loss_at_t[order]
+            cal["brier"][i] = c.brier[order]
         del ep  # release this epoch's scores before the reader maps the next
         if progress is not None:
             progress(info.name, i + 1, e_total)
@@ -171,6 +199,7 @@ def compute_split(
         confidence=confidence,
         margin=margin,
         binary=info.binary,
+        **(cal or {}),
     )
 
 
@@ -182,12 +211,14 @@ def load_run(
     progress: ProgressFn | None = None,
     threads: int | None = None,
     use_cache: bool = False,
+    calibration: bool | Sequence[float] = False,
 ) -> RunStats:
     """Discover, read and reduce the run at ``path``; every split unless ``split`` is given.
 
     With ``use_cache`` the reduced statistics of each split are taken from, or
     stored in, the cache of :mod:`predaudit.cache` (keyed by the files' paths,
-    sizes and modification times and by ``input_kind``).
+    sizes and modification times, by ``input_kind`` and by ``calibration``).
+    ``calibration`` is passed to :func:`compute_split`.
     """
     layout = discover(path)
     if split is not None and split not in layout.splits:
@@ -198,7 +229,12 @@ def load_run(
     run = RunStats(path=str(path))
     for name in names:
         run.splits[name] = _split_stats(
-            layout.splits[name], input_kind, progress, threads, use_cache=use_cache
+            layout.splits[name],
+            input_kind,
+            progress,
+            threads,
+            use_cache=use_cache,
+            calibration=calibration,
         )
     return run
 
@@ -210,19 +246,30 @@ def _split_stats(
     threads: int | None,
     *,
     use_cache: bool,
+    calibration: bool | Sequence[float] = False,
 ) -> SplitStats:
+    def compute() -> SplitStats:
+        return compute_split(
+            layout,
+            input_kind=input_kind,
+            progress=progress,
+            threads=threads,
+            calibration=calibration,
+        )
+
     if not use_cache:
-        return compute_split(layout, input_kind=input_kind, progress=progress, threads=threads)
-    stats = cache.load_cached(layout, input_kind)
+        return compute()
+    options = {"calibration": calibration if isinstance(calibration, bool) else list(calibration)}
+    stats = cache.load_cached(layout, input_kind, options=options)
     if stats is not None:
         return stats
     try:  # the files as they were before reading, so a change while reading is not cached
         before = cache.fingerprint(layout)
     except OSError:
         before = None
-    stats = compute_split(layout, input_kind=input_kind, progress=progress, threads=threads)
+    stats = compute()
     if before is not None:
-        cache.store(layout, input_kind, stats, fingerprint_before=before)
+        cache.store(layout, input_kind, stats, fingerprint_before=before, options=options)
     return stats
 
 

@@ -86,7 +86,9 @@ def fingerprint(layout: SplitLayout) -> list[list[Any]]:
     return out
 
 
-def _identity(layout: SplitLayout, input_kind: str | None) -> dict[str, Any]:
+def _identity(
+    layout: SplitLayout, input_kind: str | None, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     fields = [f.name for f in dataclasses.fields(_stats_class())]
     return {
         "cache_version": CACHE_VERSION,
@@ -95,23 +97,28 @@ def _identity(layout: SplitLayout, input_kind: str | None) -> dict[str, Any]:
         "split": layout.name,
         "sources": _sources(layout),
         "input_kind": input_kind,
+        "options": options or {},
     }
 
 
-def entry_path(layout: SplitLayout, input_kind: str | None) -> Path:
-    """Where the entry for this split and option lives (it may not exist)."""
-    text = json.dumps(_identity(layout, input_kind), sort_keys=True)
+def entry_path(
+    layout: SplitLayout, input_kind: str | None, *, options: dict[str, Any] | None = None
+) -> Path:
+    """Where the entry for this split and these options lives (it may not exist)."""
+    text = json.dumps(_identity(layout, input_kind, options), sort_keys=True)
     return cache_dir() / (hashlib.sha256(text.encode()).hexdigest()[:40] + _SUFFIX)
 
 
-def load_cached(layout: SplitLayout, input_kind: str | None) -> SplitStats | None:
+def load_cached(
+    layout: SplitLayout, input_kind: str | None, *, options: dict[str, Any] | None = None
+) -> SplitStats | None:
     """The cached :class:`~predaudit.store.SplitStats` of this split, or None.
 
     None when there is no entry, or it is stale (a file changed size or
     modification time), corrupt or from another version; such an entry is
     deleted.
     """
-    path = entry_path(layout, input_kind)
+    path = entry_path(layout, input_kind, options=options)
     try:
         current = fingerprint(layout)
     except OSError:
@@ -120,7 +127,7 @@ def load_cached(layout: SplitLayout, input_kind: str | None) -> SplitStats | Non
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             header = json.loads(bytes(npz[_HEADER]).decode())
             if header.get("identity") != json.loads(
-                json.dumps(_identity(layout, input_kind), sort_keys=True)
+                json.dumps(_identity(layout, input_kind, options), sort_keys=True)
             ):
                 raise ValueError("identity")
             if header.get("fingerprint") != current:
@@ -170,6 +177,7 @@ def store(
     stats: SplitStats,
     *,
     fingerprint_before: list[list[Any]] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> bool:
     """Write the statistics of this split to the cache, atomically; True on success.
 
@@ -192,7 +200,7 @@ def store(
         else:
             values[f.name] = v
     header = {
-        "identity": _identity(layout, input_kind),
+        "identity": _identity(layout, input_kind, options),
         "fingerprint": fp,
         "arrays": sorted(arrays),
         "values": values,
@@ -201,7 +209,7 @@ def store(
         blob = json.dumps(header, sort_keys=True, default=_plain).encode()
     except (TypeError, ValueError):
         return False
-    path = entry_path(layout, input_kind)
+    path = entry_path(layout, input_kind, options=options)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

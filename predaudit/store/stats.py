@@ -8,6 +8,17 @@ import numpy as np
 
 from predaudit.report.vocab import InputKind, LabelFormat
 
+FIT_STATUS = (
+    "given",
+    "converged",
+    "flat",
+    "lower_bound",
+    "upper_bound",
+    "not_converged",
+    "no_samples",
+)
+"""Codes of ``SplitStats.temperature_fit[:, 1]``: how each epoch's temperature came about."""
+
 
 @dataclass
 class SplitStats:
@@ -40,6 +51,14 @@ class SplitStats:
     confidence: np.ndarray
     margin: np.ndarray
     binary: bool = False
+    temperature: np.ndarray | None = None
+    """With ``calibration``: the temperature per epoch, shape (n_epochs,) (fitted, or given)."""
+    temperature_fit: np.ndarray | None = None
+    """Per epoch: iterations of the fit, and its status code (see ``FIT_STATUS``), (n_epochs, 2)."""
+    loss_at_t: np.ndarray | None = None
+    """Cross-entropy (nats) at that epoch's temperature, (n_epochs, n_rows); NaN where ignored."""
+    brier: np.ndarray | None = None
+    """Brier score sum_k (p_k - onehot_k)^2 at T = 1, (n_epochs, n_rows); NaN where ignored."""
 
     @property
     def n_rows(self) -> int:

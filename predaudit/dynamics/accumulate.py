@@ -2,8 +2,8 @@
 
 :class:`DynamicsAccumulator` takes one epoch at a time (the per-sample
 statistics predaudit stores per epoch) and keeps O(N) state: a fixed set of
-arrays of shape ``(n_samples,)`` allocated once, so memory does not grow with
-the number of epochs. :meth:`DynamicsAccumulator.result` returns a frozen
+arrays of shape ``(n_samples,)`` or ``(2, n_samples)`` allocated once, so memory
+does not grow with the number of epochs. :meth:`DynamicsAccumulator.result` returns a frozen
 :class:`DynamicsResult`; it does not change the state and may be called again
 after more updates.
 
@@ -102,7 +102,7 @@ class DynamicsAccumulator:
         self._has_margin: bool | None = None  # decided at the first update
         self._has_labels: bool | None = None
         self._el2n_seen: int | None = None
-        # Fixed-size state, shape (n,) each.
+        # Fixed-size state, shape (n,) each (the vote slots below: (2, n)).
         self._valid_all = np.ones(n, dtype=bool)
         self._labels = np.zeros(n, dtype=np.int64)
         self._p_mean = np.zeros(n)  # Welford mean of p_true

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from predaudit.cli import main
@@ -227,13 +228,11 @@ def test_armed_assets_are_live(case: str, tmp_path: Path, monkeypatch: pytest.Mo
     if case == "object_npy":
         np.load(BAD / case / "logits.npy", allow_pickle=True)
     else:
-        torch = pytest.importorskip("torch")
         torch.load(BAD / case / "epoch_1.pt", weights_only=False)
     assert (tmp_path / MARKER).is_dir()
 
 
 def test_pt_without_torch_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = pytest.importorskip("torch")
     run = tmp_path / "run"
     run.mkdir()
     torch.save({"logits": torch.zeros(3, 2), "labels": torch.tensor([0, 1, 1])}, run / "e_1.pt")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,6 @@ from predaudit import load_run
 from predaudit.errors import InputError
 from predaudit.io.discover import discover, parse_name
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 E, N, C = 3, 6, 4

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from predaudit import load_run
 from predaudit.errors import InputError
@@ -20,7 +21,6 @@ from predaudit.io.npy import NpyContainer
 from predaudit.io.npz import NpzContainer
 from predaudit.io.pt import PtContainer
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 E, N, C = 3, 7, 4

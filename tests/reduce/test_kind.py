@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from predaudit import load_run
 from predaudit.cli import main
 from predaudit.errors import InputError
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 Y = np.array([0, 2, 1, 2, 0])

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
+import torch
+from sklearn.metrics import log_loss
 
 from predaudit.reduce import (
     EpochStats,
@@ -24,9 +27,7 @@ from predaudit.reduce import (
 )
 from predaudit.reduce.chunks import EPS, LOG_EPS
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
-log_loss = pytest.importorskip("sklearn.metrics").log_loss
 
 RTOL = 1e-6
 FIELDS = ("loss", "pred", "correct", "p_true", "confidence", "margin")
@@ -140,7 +141,6 @@ def confident_rows(n: int, c: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_confident_float32_rows_match_an_exact_reference() -> None:
     """Losses far below 1e-6 keep their relative precision (torch's float64 does not)."""
-    mpmath = pytest.importorskip("mpmath")
     x, y = confident_rows(70, 30, seed=5)
     st = reduce_scores(x, y, kind="logits", chunk_rows=9)
     assert st.loss.min() < 1e-20

@@ -42,6 +42,9 @@ PARAM_OPTIONS = {
     "out": "--out",
     "baseline": "--baseline",
     "split": "--split",
+    "fit_on": "--fit-on",
+    "n_bins": "--bins",
+    "binning": "--binning",
 }
 """Library parameter names and the options that set them, for error messages."""
 
@@ -614,6 +617,170 @@ def confusion(
         written=written,
         quiet=quiet,
     )
+
+
+# -- predaudit calibration -----------------------------------------------------------------
+
+
+def _load_calibrated(
+    run: str, *, split: str | None, input_kind: str | None, quiet: bool, fit_on: str | None
+) -> tuple[RunStats, str | None]:
+    """The run with per-epoch temperatures: fitted on each split, or on split ``fit_on``."""
+    from predaudit.analysis.calibration import fit_on_temperatures
+    from predaudit.io.discover import discover
+    from predaudit.store import RunStats as Run
+    from predaudit.store.build import load_run
+
+    no_cache = click.get_current_context().params.get("no_cache", False)
+    kind = cast("InputKind | None", input_kind)
+    with progress_bar(quiet) as update:
+        if fit_on is None:
+            stats = load_run(
+                run, split=split, input_kind=kind, progress=update, use_cache=not no_cache,
+                calibration=True,
+            )  # fmt: skip
+            return stats, None
+        names = list(discover(run).splits)
+        if fit_on not in names:
+            raise OptionError(
+                f"no split named '{fit_on}' in {run} (splits: {', '.join(names)})",
+                param="fit_on",
+                value=fit_on,
+            )
+        fit = load_run(
+            run, split=fit_on, input_kind=kind, progress=update, use_cache=not no_cache,
+            calibration=True,
+        ).splits[fit_on]  # fmt: skip
+        out = Run(path=run)
+        for name in [split] if split is not None else [n for n in names if n != fit_on]:
+            epochs = load_run(run, split=name, input_kind=kind, use_cache=not no_cache)
+            temps = fit_on_temperatures(fit, epochs.splits[name].epochs, target=name)
+            out.splits[name] = load_run(
+                run, split=name, input_kind=kind, progress=update, use_cache=not no_cache,
+                calibration=temps,
+            ).splits[name]  # fmt: skip
+        if not out.splits:
+            raise OptionError(
+                f"split '{fit_on}' is the only split of {run}: nothing to apply it to",
+                param="fit_on",
+                value=fit_on,
+            )
+        out.path = run
+        return out, fit_on
+
+
+@main.command()
+@RUN_ARG
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    metavar="EPOCH",
+    help="Compare from this epoch: a label, first, best or last (default: best).",
+)
+@click.option(
+    "--to",
+    "end",
+    default=None,
+    metavar="EPOCH",
+    help="Compare to this epoch: a label, first, best or last (default: last).",
+)
+@click.option(
+    "--bins", "n_bins", default=15, show_default=True, type=int, help="Number of bins."
+)
+@click.option(
+    "--binning",
+    type=click.Choice(["uniform", "quantile"]),
+    default="uniform",
+    show_default=True,
+    help="Equal-width or equal-mass bins.",
+)
+@click.option(
+    "--fit-on",
+    "fit_on",
+    default=None,
+    metavar="SPLIT",
+    help="Fit the temperature of each epoch on this split (e.g. val) and apply it to the "
+    "analysed split(s) (default: fitted on the analysed split itself, a diagnosis).",
+)
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write calibration.json, calibration_per_epoch.csv, reliability diagrams "
+    "and the temperature plot into this folder.",
+)
+@plot_options
+@check_options
+@common_options
+@handle_errors
+def calibration(
+    run: str,
+    start: str | None,
+    end: str | None,
+    n_bins: int,
+    binning: str,
+    fit_on: str | None,
+    out: Path | None,
+    plot_format: str,
+    no_plots: bool,
+    check_exprs: tuple[str, ...],
+    baseline: str | None,
+    fmt: str,
+    split: str | None,
+    input_kind: str | None,
+    quiet: bool,
+) -> None:
+    """Calibration per epoch (ECE, MCE, RMSCE, smECE, Brier, NLL, temperature) and how much
+    of a loss rise a single temperature would undo.
+
+    Between the compared epochs: ΔL = Δ(loss at T*) + Δ(calibration gap), with
+    the temperature share Δgap/ΔL, in total and per transition cell. Without
+    --fit-on the temperature is fitted on the analysed split itself: a
+    diagnosis, not a deployable calibration.
+    """
+    from predaudit.analysis.calibration import check_bins
+    from predaudit.checks import check_report
+    from predaudit.output import check_out_dir
+
+    command = by_name("calibration")
+    check_bins(n_bins, binning)
+    if fit_on is not None and split is not None and fit_on == split:
+        raise OptionError(
+            "is the analysed split; fit on another split (e.g. val)", param="fit_on", value=fit_on
+        )
+    checks, base = prepare_checks(
+        check_exprs, baseline, metrics=command.metrics, schema=command.schema
+    )
+    if out is not None:
+        check_out_dir(out, Path(run))
+    stats, fitted_on = _load_calibrated(
+        run, split=split, input_kind=input_kind, quiet=quiet, fit_on=fit_on
+    )
+    report = command.analyze()(
+        stats, start=start, end=end, n_bins=n_bins, binning=binning, fitted_on=fitted_on
+    )
+    results = check_report(report, checks, baseline=base)
+    fmt_enum = OutputFormat(fmt)
+    written: list[Path] = []
+    if out is not None:
+        written = write_outputs(command, report, out, no_plots, plot_format).written
+    renderers = command.renderer_table()
+    finish(
+        report,
+        fmt_enum,
+        lambda f: renderers[f](report),
+        results,
+        base,
+        checked=bool(checks),
+        out=out,
+        written=written,
+        quiet=quiet,
+    )
+
+
+# -- end of predaudit calibration ----------------------------------------------------------
 
 
 @main.group()

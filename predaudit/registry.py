@@ -20,7 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from predaudit.report.vocab import ANALYZE_SCHEMA, CONFUSION_SCHEMA, INSPECT_SCHEMA
+from predaudit.report.vocab import (
+    ANALYZE_SCHEMA,
+    CALIBRATION_SCHEMA,
+    CONFUSION_SCHEMA,
+    INSPECT_SCHEMA,
+)
 
 
 def load_object(path: str) -> Any:
@@ -37,7 +42,9 @@ class Command:
     each output format to ``render(report, **render_options)``; ``files`` (or
     None) returns the data files of ``--out`` as ``(relative path, text)``;
     ``figures`` (or None) writes the figures into an output folder and returns
-    their paths; ``json_name`` is the name of the JSON report in ``--out``.
+    their paths; ``json_name`` is the name of the JSON report in ``--out``;
+    ``load_calibration`` says the run must be loaded with ``calibration=True``
+    (per-epoch temperatures, loss at them and Brier score).
     """
 
     name: str
@@ -49,6 +56,7 @@ class Command:
     json_name: str | None = None
     files: str | None = None
     figures: str | None = None
+    load_calibration: bool = False
 
     def report_class(self) -> Any:
         return load_object(self.report)
@@ -100,6 +108,18 @@ COMMANDS: dict[str, Command] = {
             json_name="confusion.json",
             files="predaudit.render.confusion:bundle_files",
             figures="predaudit.plots:confusion_figures_for",
+        ),
+        Command(
+            name="calibration",
+            schema=CALIBRATION_SCHEMA,
+            summary="calibration per epoch, and how much of a loss rise a temperature undoes",
+            analysis="predaudit.analysis.calibration:calibration_run",
+            report="predaudit.report.calibration:CalibrationReport",
+            renderers="predaudit.render.calibration:RENDERERS",
+            json_name="calibration.json",
+            files="predaudit.render.calibration:bundle_files",
+            figures="predaudit.plots.calibration:calibration_figures_for",
+            load_calibration=True,
         ),
     )
 }

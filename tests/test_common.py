@@ -35,6 +35,11 @@ FILE_FIELDS = {"run", "files", "pattern"}
 COUNT_FIELDS = {"n_ignored"}
 
 
+def load_options(name: str) -> dict[str, Any]:
+    """How the run must be loaded for this analysis (temperatures for calibration)."""
+    return {"calibration": True} if COMMANDS[name].load_calibration else {}
+
+
 def report_of(name: str, run: predaudit.RunStats) -> Any:
     return COMMANDS[name].analyze()(run, **OPTIONS.get(name, {}))
 
@@ -91,7 +96,9 @@ def data() -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", COMMAND_NAMES)
 def test_shuffling_samples_with_their_ids_changes_nothing(name, data):
-    run = predaudit.from_arrays(data["logits"], data["labels"], ids=data["ids"])
+    run = predaudit.from_arrays(
+        data["logits"], data["labels"], ids=data["ids"], **load_options(name)
+    )
     rng = np.random.default_rng(1)
     per_epoch = []
     for k in range(data["logits"].shape[0]):  # every epoch in its own order
@@ -101,6 +108,7 @@ def test_shuffling_samples_with_their_ids_changes_nothing(name, data):
         [s for s, _, _ in per_epoch],
         [y for _, y, _ in per_epoch],
         ids=[i for _, _, i in per_epoch],
+        **load_options(name),
     )
     assert_same(plain(report_of(name, run)), plain(report_of(name, shuffled)))
 
@@ -124,14 +132,16 @@ def test_stacked_and_per_epoch_files_give_the_same_report(name, data, tmp_path):
             labels=data["labels"][o],
             ids=data["ids"][o],
         )
-    a = report_of(name, predaudit.load_run(stacked))
-    b = report_of(name, predaudit.load_run(per_epoch))
+    a = report_of(name, predaudit.load_run(stacked, **load_options(name)))
+    b = report_of(name, predaudit.load_run(per_epoch, **load_options(name)))
     assert_same(plain(a), plain(b))
 
 
 @pytest.mark.parametrize("name", COMMAND_NAMES)
 def test_ignored_samples_are_left_out(name, data):
-    run = predaudit.from_arrays(data["logits"], data["labels"], ids=data["ids"])
+    run = predaudit.from_arrays(
+        data["logits"], data["labels"], ids=data["ids"], **load_options(name)
+    )
     rng = np.random.default_rng(3)
     extra = 40
     e, _, c = data["logits"].shape
@@ -139,7 +149,7 @@ def test_ignored_samples_are_left_out(name, data):
     logits = np.concatenate([data["logits"], noise], axis=1)
     labels = np.concatenate([data["labels"], np.full(extra, -100)])
     ids = np.concatenate([data["ids"], np.arange(extra) + 1])
-    with_ignored = predaudit.from_arrays(logits, labels, ids=ids)
+    with_ignored = predaudit.from_arrays(logits, labels, ids=ids, **load_options(name))
     a = plain(report_of(name, run), FILE_FIELDS | COUNT_FIELDS)
     b = plain(report_of(name, with_ignored), FILE_FIELDS | COUNT_FIELDS)
     assert_same(a, b)
@@ -163,7 +173,12 @@ def _walk_items(x: Any) -> list[tuple[str, Any]]:
 @pytest.mark.parametrize("name", COMMAND_NAMES)
 def test_json_round_trips_validates_and_gives_the_same_metrics(name, data):
     command = COMMANDS[name]
-    report = report_of(name, predaudit.from_arrays(data["logits"], data["labels"], ids=data["ids"]))
+    report = report_of(
+        name,
+        predaudit.from_arrays(
+            data["logits"], data["labels"], ids=data["ids"], **load_options(name)
+        ),
+    )
     assert report.SCHEMA == command.schema
     doc = json.loads(to_json(report))
     assert doc["schema"] == command.schema
@@ -177,9 +192,12 @@ def test_json_round_trips_validates_and_gives_the_same_metrics(name, data):
 @pytest.mark.parametrize("name", COMMAND_NAMES)
 def test_from_arrays_and_files_give_identical_reports_on_the_sample_run(name):
     folder = ROOT / "sample_data" / "stacked"
-    from_files = predaudit.load_run(folder, split="test")
+    from_files = predaudit.load_run(folder, split="test", **load_options(name))
     from_memory = predaudit.from_arrays(
-        np.load(folder / "test_logits.npy"), np.load(folder / "test_labels.npy"), split="test"
+        np.load(folder / "test_logits.npy"),
+        np.load(folder / "test_labels.npy"),
+        split="test",
+        **load_options(name),
     )
     assert plain(report_of(name, from_files)) == plain(report_of(name, from_memory))
 

@@ -27,11 +27,13 @@ STACKED = SAMPLE / "stacked"
 OK = Path(__file__).resolve().parent / "assets" / "ok"
 SCHEMA_FILES = {
     "analyze": "analyze.schema.json",
+    "calibration": "calibration.schema.json",
     "confusion": "confusion.schema.json",
     "inspect": "inspect.schema.json",
 }
 SCHEMA_IDS = {
     "analyze": "predaudit.analyze/1",
+    "calibration": "predaudit.calibration/1",
     "confusion": "predaudit.confusion/1",
     "inspect": "predaudit.inspect/1",
 }

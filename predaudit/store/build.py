@@ -282,6 +282,7 @@ def from_arrays(
     input_kind: InputKind | None = None,
     split: str = "default",
     threads: int | None = None,
+    calibration: bool | Sequence[float] = False,
 ) -> RunStats:
     """Per-sample statistics of predictions held in memory; no file is written or read.
 
@@ -290,7 +291,8 @@ def from_arrays(
     ``[N]``: numpy, a torch tensor on any device, or anything ``np.asarray``
     takes) or a list of per-epoch arrays; ``labels`` and ``ids`` are one array for
     every epoch or a list with one per epoch; ``epochs`` labels the epochs
-    (default 1, 2, ...).
+    (default 1, 2, ...). ``calibration`` is passed to :func:`compute_split`
+    (True: fit a temperature per epoch; a sequence: one given temperature per epoch).
 
     >>> import numpy as np, predaudit
     >>> run = predaudit.from_arrays(np.array([[[2.0, 0.0], [0.0, 1.0]]]), np.array([0, 1]))
@@ -308,5 +310,5 @@ def from_arrays(
             )
         scores = [arr[i] for i in range(arr.shape[0])]
     layout = arrays_layout(scores, labels, ids=ids, epochs=epochs, split=split)
-    stats = compute_split(layout, input_kind=input_kind, threads=threads)
+    stats = compute_split(layout, input_kind=input_kind, threads=threads, calibration=calibration)
     return RunStats(path=str(ARRAYS), splits={split: stats})

@@ -19,12 +19,10 @@ probability, or log-probability) of class 1, read as the two classes
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
-Kind = Literal["logits", "log_probs", "probs"]
-IGNORE_INDEX = -100
+from predaudit.report.vocab import IGNORE_INDEX
+from predaudit.report.vocab import InputKind as Kind
 
 
 def _floor_log(dtype: np.dtype) -> float:

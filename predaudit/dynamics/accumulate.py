@@ -55,8 +55,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from predaudit.dynamics.result import DynamicsResult
+from predaudit.report.vocab import KINDS
 
-INPUT_KINDS = ("logits", "probs", "log_probs")
+INPUT_KINDS = KINDS
 
 _AUM_REFUSED = (
     "margin given for input_kind={kind!r}: AUM (Pleiss et al. 2020) is the mean over epochs of "

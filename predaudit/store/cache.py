@@ -10,9 +10,9 @@ entry is an uncompressed ``.npz`` holding the arrays of a
   name, its files' resolved paths (with the epoch each came from) and the
   ``input_kind`` option. Inside, the entry records each file's size and
   modification time in nanoseconds; if any differs now, the entry is stale.
-- **Writes are atomic**: a temporary file in the same folder, then
-  ``os.replace``. Readers never see half an entry; a crash leaves at most a
-  ``*.tmp`` file that :func:`clear` removes.
+- **Writes are atomic** (:func:`predaudit.output.write_atomic`: a temporary file
+  in the same folder, then ``os.replace``). Readers never see half an entry; a
+  crash leaves at most a ``*.tmp`` file that :func:`clear` removes.
 - **Corrupt or stale entries are ignored** (and deleted); the caller recomputes
   and stores again. No cache failure ever stops an analysis: :func:`store`
   returns False when it cannot write.
@@ -25,15 +25,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from predaudit.io.discover import SplitLayout
+from predaudit.output import write_atomic
 from predaudit.store.stats import SplitStats
 from predaudit.version import __version__
 
@@ -210,21 +211,14 @@ def store(
     except (TypeError, ValueError):
         return False
     path = entry_path(layout, input_kind, options=options)
-    tmp = None
+    members: dict[str, Any] = {_HEADER: np.frombuffer(blob, dtype=np.uint8), **arrays}
+    buf = io.BytesIO()
+    np.savez(buf, **members)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            members: dict[str, Any] = {_HEADER: np.frombuffer(blob, dtype=np.uint8), **arrays}
-            np.savez(fh, **members)
-        os.replace(tmp, path)
-        tmp = None
+        write_atomic(path, buf.getbuffer().tobytes())
         return True
     except OSError:
         return False
-    finally:
-        if tmp is not None:
-            _unlink(Path(tmp))
 
 
 def _plain(value: Any) -> Any:

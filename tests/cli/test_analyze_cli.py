@@ -94,9 +94,9 @@ def test_json_schema_exact_keys():
         "comparison",
         "hypothesis",
     }
-    assert required <= set(split)
+    assert set(split) == required | {"kind_detected", "n_ignored", "has_ids", "note"}
     assert (split["n_samples"], split["n_classes"], split["input_kind"]) == (450, 10, "logits")
-    assert set(split["per_epoch"][0]) >= {
+    assert set(split["per_epoch"][0]) == {"n_samples"} | {
         "epoch",
         "loss",
         "accuracy",
@@ -107,7 +107,7 @@ def test_json_schema_exact_keys():
         "contribution_wrong",
     }
     comp = split["comparison"]
-    assert set(comp) >= {
+    assert set(comp) == {"transitions_reason"} | {
         "from",
         "to",
         "from_reason",
@@ -124,7 +124,7 @@ def test_json_schema_exact_keys():
     }
     assert set(comp["transitions"]["wrong_to_wrong"]) == {"n", "contribution", "mean_delta"}
     assert set(comp["shift_share"]) == {"composition", "correct_severity", "wrong_severity"}
-    assert set(split["hypothesis"]) >= {
+    assert set(split["hypothesis"]) == {"reason", "alpha"} | {
         "id",
         "verdict",
         "share",

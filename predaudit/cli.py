@@ -685,9 +685,7 @@ def _load_calibrated(
     metavar="EPOCH",
     help="Compare to this epoch: a label, first, best or last (default: last).",
 )
-@click.option(
-    "--bins", "n_bins", default=15, show_default=True, type=int, help="Number of bins."
-)
+@click.option("--bins", "n_bins", default=15, show_default=True, type=int, help="Number of bins.")
 @click.option(
     "--binning",
     type=click.Choice(["uniform", "quantile"]),

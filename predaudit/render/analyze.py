@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Callable
 
 import numpy as np
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from predaudit.render import OutputFormat, to_json
-from predaudit.report.analyze import AnalyzeReport, SplitAnalysis
+from predaudit.render import OutputFormat, markdown, to_json
+from predaudit.render.analyze_csv import analyze_csv, per_sample_csv
+from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob
+from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
 from predaudit.report.vocab import CELL_LABELS, CELLS
 
 VERDICT_STYLE = {"supported": "bold red", "rejected": "bold green", "not_applicable": "bold"}
@@ -22,25 +23,6 @@ VERDICT_TITLE = {
     "not_applicable": "Verdict: NOT APPLICABLE",
 }
 MAX_ROWS = 12
-
-
-def _f(x: float | None, digits: int = 3, signed: bool = False) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "–"
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
-
-
-def _prob(p: float) -> str:
-    """A probability in 5 characters: 0.281, or 3e-05 when tiny."""
-    return f"{p:.3f}" if p >= 1e-3 or p == 0 else f"{p:.0e}"
-
-
-def _pct(x: float | None, digits: int = 1, signed: bool = False) -> str:
-    if x is None:
-        return "–"
-    if round(100 * x, digits) == 0:
-        x = 0.0  # no "-0%"
-    return f"{100 * x:+.{digits}f}%" if signed else f"{100 * x:.{digits}f}%"
 
 
 def shown_epochs(split: SplitAnalysis, all_epochs: bool = False) -> list[int]:
@@ -75,17 +57,19 @@ def _marks(split: SplitAnalysis, epoch: int) -> str:
 
 
 def header_line(run: str, split: SplitAnalysis) -> str:
+    """``run · split · N samples · C classes · epochs A–B · kind`` (and the ignored count)."""
     kind = split.input_kind + ("" if split.kind_detected else " (given)")
     e = split.epochs
     span = f"epochs {e[0]}–{e[-1]}" if len(e) > 1 else f"1 epoch ({e[0]})"
-    extra = f" · {split.n_ignored:,} ignored" if split.n_ignored else ""
+    extra = f" · {count(split.n_ignored)} ignored" if split.n_ignored else ""
     return (
-        f"{run} · {split.name} · {split.n_samples:,} samples · {split.n_classes} classes"
+        f"{run} · {split.name} · {count(split.n_samples)} samples · {split.n_classes} classes"
         f" · {span} · {kind}{extra}"
     )
 
 
 def epoch_table(split: SplitAnalysis, all_epochs: bool = False) -> Table:
+    """Mean loss of all, correct and wrong samples per shown epoch (see :func:`shown_epochs`)."""
     shown = shown_epochs(split, all_epochs)
     caption = None
     if len(shown) < len(split.epochs):
@@ -108,11 +92,11 @@ def epoch_table(split: SplitAnalysis, all_epochs: bool = False) -> Table:
         marks = _marks(split, e)
         t.add_row(
             str(e),
-            _f(r.loss),
-            _pct(r.accuracy),
-            _f(r.loss_correct),
-            _f(r.loss_wrong),
-            _f(r.contribution_wrong),
+            fixed_finite(r.loss),
+            pct_fixed(r.accuracy),
+            fixed_finite(r.loss_correct),
+            fixed_finite(r.loss_wrong),
+            fixed_finite(r.contribution_wrong),
             marks,
             style="bold" if "from" in marks or "to" in marks else None,
         )
@@ -120,6 +104,7 @@ def epoch_table(split: SplitAnalysis, all_epochs: bool = False) -> Table:
 
 
 def transition_table(split: SplitAnalysis) -> Table | Text:
+    """The four transition cells and their parts of ΔL, or why they are not available."""
     c = split.comparison
     assert c is not None
     if c.transitions is None:
@@ -140,45 +125,48 @@ def transition_table(split: SplitAnalysis) -> Table | Text:
         share = cell.contribution / c.delta_loss if c.delta_loss != 0 else None
         t.add_row(
             CELL_LABELS[name],
-            f"{cell.n:,}",
-            _pct(cell.n / n_total if n_total else None),
-            _f(cell.contribution, signed=True),
-            _pct(share, 0) if share is not None else "–",
-            _f(cell.mean_delta, 2, signed=True),
+            count(cell.n),
+            pct_fixed(cell.n / n_total if n_total else None),
+            fixed_finite(cell.contribution, signed=True),
+            pct_fixed(share, 0),
+            fixed_finite(cell.mean_delta, 2, signed=True),
             style="bold" if split.hypothesis and split.hypothesis.driver == name else None,
         )
     t.add_section()
     t.add_row(
         "all (ΔL)",
-        f"{n_total:,}",
+        count(n_total),
         "100.0%",
-        _f(c.delta_loss, signed=True),
-        "100%" if c.delta_loss != 0 else "–",
-        _f(c.delta_loss, 2, signed=True),
+        fixed_finite(c.delta_loss, signed=True),
+        "100%" if c.delta_loss != 0 else DASH,
+        fixed_finite(c.delta_loss, 2, signed=True),
     )
     return t
 
 
 def shift_share_line(split: SplitAnalysis) -> Text:
+    """ΔL as composition plus the severity of correct and of wrong samples."""
     c = split.comparison
     assert c is not None
     s = c.shift_share
     return Text(
-        f"Shift-share: fewer/more wrong samples {_f(s.composition, signed=True)}, "
-        f"correct got worse {_f(s.correct_severity, signed=True)}, "
-        f"wrong got worse {_f(s.wrong_severity, signed=True)} "
-        f"(sum {_f(c.delta_loss, signed=True)} = ΔL)"
+        f"Shift-share: fewer/more wrong samples {fixed_finite(s.composition, signed=True)}, "
+        f"correct got worse {fixed_finite(s.correct_severity, signed=True)}, "
+        f"wrong got worse {fixed_finite(s.wrong_severity, signed=True)} "
+        f"(sum {fixed_finite(c.delta_loss, signed=True)} = ΔL)"
     )
 
 
 def verdict_panel(split: SplitAnalysis) -> Panel:
+    """The hypothesis verdict, its statement and bootstrap interval, in a coloured box."""
     h = split.hypothesis
     assert h is not None
     body = h.statement
     if h.ci95 is not None:
         body += (
             f"\n95% bootstrap interval of the wrong → wrong part of ΔL: "
-            f"[{_f(h.ci95[0], signed=True)}, {_f(h.ci95[1], signed=True)}] nats."
+            f"[{fixed_finite(h.ci95[0], signed=True)}, "
+            f"{fixed_finite(h.ci95[1], signed=True)}] nats."
         )
     return Panel(
         Text(body),
@@ -189,6 +177,7 @@ def verdict_panel(split: SplitAnalysis) -> Panel:
 
 
 def top_table(split: SplitAnalysis) -> Table:
+    """The samples whose loss rose most (``--top``)."""
     c = split.comparison
     assert c is not None
     t = Table(
@@ -205,14 +194,15 @@ def top_table(split: SplitAnalysis) -> Table:
             str(s.id),
             str(s.label),
             f"{s.pred_from} → {s.pred_to}",
-            f"{s.loss_from:.2f} → {s.loss_to:.2f}",
-            f"{_prob(s.p_true_from)} → {_prob(s.p_true_to)}",
+            f"{fixed(s.loss_from, 2)} → {fixed(s.loss_to, 2)}",
+            f"{prob(s.p_true_from)} → {prob(s.p_true_to)}",
         )
     return t
 
 
 def analyze_table(report: AnalyzeReport, *, all_epochs: bool = False) -> Group:
-    parts: list = []
+    """Every split in turn: header, per-epoch table, transitions, shift-share, top, verdict."""
+    parts: list[RenderableType] = []
     for split in report.splits.values():
         if parts:
             parts.append(Text(""))
@@ -229,14 +219,38 @@ def analyze_table(report: AnalyzeReport, *, all_epochs: bool = False) -> Group:
     return Group(*parts)
 
 
-def _md_table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
-    out = ["| " + " | ".join(header) + " |"]
-    out.append("| " + " | ".join(align or ["---:"] * len(header)) + " |")
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out
+def _md_transitions(c: Comparison) -> list[str]:
+    """The transition table of a comparison, or why there is none."""
+    if c.transitions is None:
+        return [f"Transitions: not available: {c.transitions_reason}.", ""]
+    n_total = sum(x.n for x in c.transitions.values())
+    rows = []
+    for name in CELLS:
+        cell = c.transitions[name]
+        share = cell.contribution / c.delta_loss if c.delta_loss else None
+        rows.append(
+            [
+                CELL_LABELS[name],
+                count(cell.n),
+                pct_fixed(cell.n / n_total),
+                fixed_finite(cell.contribution, signed=True),
+                pct_fixed(share, 0),
+                fixed_finite(cell.mean_delta, 2, signed=True),
+            ]
+        )
+    total = fixed_finite(c.delta_loss, signed=True)
+    rows.append(["**all (ΔL)**", count(n_total), "100.0%", total, "100%", ""])
+    header = ["samples were", "n", "% of n", "adds to ΔL", "% of ΔL", "mean Δloss"]
+    return [
+        f"Transitions, epoch {c.from_epoch} → {c.to_epoch}:",
+        "",
+        *markdown.table(header, rows, "lrrrrr"),
+        "",
+    ]
 
 
 def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
+    """Every split in turn: header, verdict, per-epoch table, transitions, shift-share."""
     out: list[str] = [f"## predaudit analyze `{report.run}`", ""]
     for split in report.splits.values():
         out += [f"### split `{split.name}`", "", header_line(report.run, split), ""]
@@ -249,126 +263,37 @@ def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
             rows.append(
                 [
                     str(e),
-                    _f(r.loss),
-                    _pct(r.accuracy),
-                    _f(r.loss_correct),
-                    _f(r.loss_wrong),
-                    _f(r.contribution_wrong),
+                    fixed_finite(r.loss),
+                    pct_fixed(r.accuracy),
+                    fixed_finite(r.loss_correct),
+                    fixed_finite(r.loss_wrong),
+                    fixed_finite(r.contribution_wrong),
                     _marks(split, e),
                 ]
             )
-        out += _md_table(
-            ["epoch", "loss", "accuracy", "loss correct", "loss wrong", "wrong part", ""], rows
-        )
-        out.append("")
+        header = ["epoch", "loss", "accuracy", "loss correct", "loss wrong", "wrong part", ""]
+        out += [*markdown.table(header, rows), ""]
         c = split.comparison
         if c is None:
             out += [split.note or "No comparison.", ""]
             continue
-        if c.transitions is not None:
-            n_total = sum(x.n for x in c.transitions.values())
-            trows = []
-            for name in CELLS:
-                cell = c.transitions[name]
-                share = cell.contribution / c.delta_loss if c.delta_loss else None
-                trows.append(
-                    [
-                        CELL_LABELS[name],
-                        f"{cell.n:,}",
-                        _pct(cell.n / n_total),
-                        _f(cell.contribution, signed=True),
-                        _pct(share, 0),
-                        _f(cell.mean_delta, 2, signed=True),
-                    ]
-                )
-            trows.append(
-                [
-                    "**all (ΔL)**",
-                    f"{n_total:,}",
-                    "100.0%",
-                    _f(c.delta_loss, signed=True),
-                    "100%",
-                    "",
-                ]
-            )
-            out.append(f"Transitions, epoch {c.from_epoch} → {c.to_epoch}:")
-            out.append("")
-            out += _md_table(
-                ["samples were", "n", "% of n", "adds to ΔL", "% of ΔL", "mean Δloss"],
-                trows,
-                ["---", "---:", "---:", "---:", "---:", "---:"],
-            )
-        else:
-            out.append(f"Transitions: not available: {c.transitions_reason}.")
-        out += ["", shift_share_line(split).plain, ""]
+        out += _md_transitions(c)
+        out += [shift_share_line(split).plain, ""]
     return "\n".join(out)
 
 
-def analyze_csv(report: AnalyzeReport) -> str:
-    """The per-epoch table of every split."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(
-        [
-            "split",
-            "epoch",
-            "n_samples",
-            "loss",
-            "accuracy",
-            "n_correct",
-            "loss_correct",
-            "loss_wrong",
-            "contribution_correct",
-            "contribution_wrong",
-        ]
-    )
-    for split in report.splits.values():
-        for r in split.per_epoch:
-            w.writerow(
-                [
-                    split.name,
-                    r.epoch,
-                    r.n_samples,
-                    repr(r.loss),
-                    repr(r.accuracy),
-                    r.n_correct,
-                    "" if r.loss_correct is None else repr(r.loss_correct),
-                    "" if r.loss_wrong is None else repr(r.loss_wrong),
-                    repr(r.contribution_correct),
-                    repr(r.contribution_wrong),
-                ]
-            )
-    return buf.getvalue()
+Renderer = Callable[..., RenderableType]
+"""``render(report, *, all_epochs=False)``: a Rich renderable or a string."""
 
 
-def per_sample_csv(split: SplitAnalysis) -> str:
-    """Per sample at the compared epochs: id, label, loss/pred/correct at both, Δloss, cell."""
-    import pandas as pd
-
-    s = split.samples
-    c = split.comparison
-    assert s is not None and c is not None
-    a, b = c.from_epoch, c.to_epoch
-    frame = pd.DataFrame(
-        {
-            "id": s.ids,
-            "label": s.labels,
-            f"loss_{a}": s.loss_from,
-            f"loss_{b}": s.loss_to,
-            f"pred_{a}": s.pred_from,
-            f"pred_{b}": s.pred_to,
-            f"correct_{a}": s.correct_from,
-            f"correct_{b}": s.correct_to,
-            "delta_loss": s.delta,
-            "cell": s.cell,
-        }
-    )
-    return frame.to_csv(index=False, lineterminator="\n", float_format="%.17g")
+def analyze_json(report: AnalyzeReport, **_: object) -> str:
+    """``report.to_dict()`` as JSON (schema ``predaudit.analyze/1``)."""
+    return to_json(report)
 
 
-RENDERERS = {
+RENDERERS: dict[OutputFormat, Renderer] = {
     OutputFormat.TABLE: analyze_table,
-    OutputFormat.JSON: lambda r, **_: to_json(r),
+    OutputFormat.JSON: analyze_json,
     OutputFormat.MARKDOWN: analyze_markdown,
     OutputFormat.CSV: lambda r, **_: analyze_csv(r),
 }

@@ -19,18 +19,12 @@ from rich.text import Text
 
 from predaudit.checks import Baseline, CheckResult
 from predaudit.errors import InputError
-from predaudit.report.protocol import Value
+from predaudit.render import markdown
+from predaudit.render.numbers import DASH, metric_csv
+from predaudit.render.numbers import metric_value as fmt_value
+from predaudit.report.protocol import Report
 
 CSV_HEADER = ("expression", "split", "metric", "value", "op", "threshold", "passed")
-
-
-def fmt_value(x: Value) -> str:
-    """A metric value for people: 6 significant digits, verdict words as is, None as n/a."""
-    if x is None:
-        return "n/a"
-    if isinstance(x, str):
-        return x
-    return f"{x:.6g}"
 
 
 def summary_line(results: Sequence[CheckResult]) -> str:
@@ -68,10 +62,6 @@ def checks_table(results: Sequence[CheckResult]) -> Group:
     return Group(t, Text(summary_line(results), style="green" if ok else "bold red"))
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def status_markdown(results: Sequence[CheckResult]) -> str:
     """One bold line for the top of a pull-request comment."""
     ok = all(r.passed for r in results)
@@ -80,19 +70,21 @@ def status_markdown(results: Sequence[CheckResult]) -> str:
 
 def checks_markdown(results: Sequence[CheckResult]) -> str:
     """Checks as a Markdown table."""
-    out = [
-        "| check | split | value | threshold | result |",
-        "| --- | --- | ---: | ---: | --- |",
+    rows = [
+        [
+            f"`{markdown.cell(r.expression)}`",
+            markdown.cell(r.split),
+            fmt_value(r.value),
+            fmt_value(r.threshold),
+            "✅ pass" if r.passed else "❌ **FAIL**",
+        ]
+        for r in results
     ]
-    for r in results:
-        out.append(
-            f"| `{_md_cell(r.expression)}` | {_md_cell(r.split)} | {fmt_value(r.value)} | "
-            f"{fmt_value(r.threshold)} | {'✅ pass' if r.passed else '❌ **FAIL**'} |"
-        )
-    return "\n".join(out)
+    header = ["check", "split", "value", "threshold", "result"]
+    return "\n".join(markdown.table(header, rows, "llrrl"))
 
 
-def key_metrics_markdown(report: Any, baseline: Baseline | None = None) -> str:
+def key_metrics_markdown(report: Report, baseline: Baseline | None = None) -> str:
     """The check metrics of every split as a Markdown table, beside the baseline's when given."""
     current = report.metrics()
     names = list(current)
@@ -107,21 +99,21 @@ def key_metrics_markdown(report: Any, baseline: Baseline | None = None) -> str:
             matched[name] = baseline.match(name, current_splits=names) if baseline else None
         except InputError:  # an unmatched split shows no baseline here; checks report it
             matched[name] = None
-    out = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    rows = []
     for m in next(iter(current.values())):
         row = [m]
         for name in names:
             row.append(fmt_value(current[name][m]))
             if baseline is not None:
                 b = matched[name]
-                row.append(fmt_value(baseline.splits[b][m]) if b is not None else "–")
-        out.append("| " + " | ".join(row) + " |")
-    return "\n".join(out)
+                row.append(fmt_value(baseline.splits[b][m]) if b is not None else DASH)
+        rows.append(row)
+    return "\n".join(markdown.table(header, rows, markdown.align(1, len(header))))
 
 
 def ci_markdown(
     body: str,
-    report: Any,
+    report: Report,
     results: Sequence[CheckResult],
     *,
     baseline: Baseline | None = None,
@@ -141,12 +133,6 @@ def ci_markdown(
     return "\n".join(parts)
 
 
-def _csv_value(x: Value) -> str:
-    if x is None:
-        return ""
-    return x if isinstance(x, str) else repr(float(x))
-
-
 def checks_csv(results: Sequence[CheckResult]) -> str:
     """Checks as CSV: one header row, then one row per check and split.
 
@@ -162,9 +148,9 @@ def checks_csv(results: Sequence[CheckResult]) -> str:
                 r.expression,
                 r.split,
                 r.metric,
-                _csv_value(r.value),
+                metric_csv(r.value),
                 r.op,
-                _csv_value(r.threshold),
+                metric_csv(r.threshold),
                 "true" if r.passed else "false",
             ]
         )
@@ -173,6 +159,5 @@ def checks_csv(results: Sequence[CheckResult]) -> str:
 
 def metric_table_markdown(metrics: Mapping[str, Any]) -> str:
     """The README table of metrics: name and meaning (``metrics`` from predaudit.checks)."""
-    out = ["| metric | meaning |", "| --- | --- |"]
-    out += [f"| `{m.name}` | {m.description} |" for m in metrics.values()]
-    return "\n".join(out)
+    rows = [[f"`{m.name}`", m.description] for m in metrics.values()]
+    return "\n".join(markdown.table(["metric", "meaning"], rows, "ll"))

@@ -8,7 +8,7 @@ import io
 from rich.console import Group
 from rich.table import Table
 
-from predaudit.render import OutputFormat, to_json
+from predaudit.render import OutputFormat, markdown, to_json
 from predaudit.report.inspect import InspectReport, SplitInspection
 
 
@@ -55,9 +55,8 @@ def inspect_table(report: InspectReport) -> Group:
 def inspect_markdown(report: InspectReport) -> str:
     out = [f"# predaudit inspect `{report.run}`", ""]
     for name, s in report.splits.items():
-        out += [f"## split `{name}`", "", "| field | value |", "| --- | --- |"]
-        out += [f"| {k} | {v} |" for k, v in _rows(s)]
-        out.append("")
+        out += [f"## split `{name}`", ""]
+        out += [*markdown.table(["field", "value"], _rows(s), "ll"), ""]
     return "\n".join(out)
 
 

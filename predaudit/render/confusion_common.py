@@ -1,0 +1,88 @@
+"""What the terminal and the Markdown renderers of a confusion report share.
+
+Constants, titles, the notes shown instead of a matrix or an empty list, and the
+row orders of the per-class tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from predaudit.report.confusion import (
+    ClassChange,
+    ClassRow,
+    ConfusionDiff,
+    ConfusionReport,
+    SplitConfusion,
+)
+
+MATRIX_MAX_CLASSES = 20
+"""Above this many classes the matrix is not drawn in the terminal or in Markdown."""
+ROW_LABEL_WIDTH = 12
+"""Widest class name in the first column of a table (longer names are shortened)."""
+CELL_WIDTH = 5
+"""Widest class name heading a matrix column (at least the width of the numbers)."""
+NORMALIZE_TEXT = {
+    "none": "% of the true class",
+    "true": "% of the true class",
+    "pred": "% of the predicted class",
+    "all": "% of all samples",
+}
+
+MatrixCsv = dict[str, str]
+"""Split name -> where its full matrix was written as CSV."""
+
+
+def title(report: ConfusionReport, s: SplitConfusion) -> str:
+    """``run · split NAME · epoch E`` (with a diff: ``epoch A → B``)."""
+    if s.diff is not None:
+        when = f"epoch {s.diff.from_epoch} → {s.diff.to_epoch}"
+    else:
+        when = f"epoch {s.epoch.epoch}"
+    return f"{report.run} · split {s.name} · {when}"
+
+
+def show_matrix(s: SplitConfusion) -> bool:
+    """Whether the matrix is drawn (at most ``MATRIX_MAX_CLASSES`` classes)."""
+    return s.n_classes <= MATRIX_MAX_CLASSES
+
+
+def matrix_note(s: SplitConfusion, csv_paths: MatrixCsv | None) -> str:
+    """What is said instead of a matrix too large to draw, and where to find it."""
+    where = (csv_paths or {}).get(s.name)
+    matrix = "change in the confusion matrix" if s.diff is not None else "confusion matrix"
+    what = f"The {s.n_classes}×{s.n_classes} {matrix} is not shown"
+    if where:
+        return f"{what}; it was written to {where}."
+    return f"{what}: print it with --format csv, or write it with --out DIR."
+
+
+def class_order(rows: Sequence[ClassRow], by_f1: bool) -> list[ClassRow]:
+    """The per-class rows in class order, or by F1, worst first."""
+    return sorted(rows, key=lambda r: (r.f1, r.index)) if by_f1 else list(rows)
+
+
+def class_changes(s: SplitConfusion) -> list[ClassChange]:
+    """The per-class loss changes: in class order, or largest contribution first when the
+    matrix is not drawn."""
+    d = s.diff
+    assert d is not None
+    if show_matrix(s):
+        return list(d.per_class)
+    return sorted(d.per_class, key=lambda c: (-c.delta_contribution, c.index))
+
+
+def no_pairs(s: SplitConfusion) -> str:
+    """What is said instead of an empty list of top confusions."""
+    if int(s.epoch.matrix.trace()) == s.epoch.n_samples:
+        return "No confusions: every sample is predicted as its true class."
+    return "Top confusions: none listed (--top 0)."
+
+
+def no_changes(d: ConfusionDiff) -> str:
+    """What is said instead of an empty list of confusions that grew and shrank."""
+    off = d.matrix.copy()
+    off.flat[:: off.shape[0] + 1] = 0
+    if not off.any():
+        return "No confusion changed in count."
+    return "Confusions that grew and shrank: none listed (--top 0)."

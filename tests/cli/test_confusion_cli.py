@@ -5,24 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from confusion_runs import write_run
-from rich.console import Console
+from golden.cases import CASES, GOLDEN
 from sklearn.metrics import classification_report, confusion_matrix
 
 import predaudit
-from predaudit.analysis.confusion import confusion_report
 from predaudit.cli import main
 from predaudit.render import OutputFormat
 from predaudit.render.confusion import RENDERERS
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 SAMPLE = ROOT / "sample_data"
 DESIGN_FIELDS = {"schema", "run", "split", "epoch", "labels", "matrix", "per_class",
                  "accuracy", "macro", "weighted", "top_confusions"}  # fmt: skip
@@ -370,40 +367,11 @@ def test_several_splits(runs, tmp_path):
 # -- golden: a small fixed case read at 80 columns ----------------------------------------
 
 
-def small_run(folder: Path) -> None:
-    """3 classes (one long name), 12 samples (one ignored), 2 epochs; fixed numbers."""
-    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, -100])
-    e1 = np.array([0, 0, 1, 2, 1, 1, 0, 1, 2, 0, 1, 0])  # predicted class at epoch 1
-    e2 = np.array([0, 0, 0, 1, 1, 1, 1, 0, 2, 2, 1, 2])  # and at epoch 2
-    logits = np.zeros((2, 12, 3))
-    for k, pred in enumerate((e1, e2)):
-        logits[k, np.arange(12), pred] = 2.0 + k
-        logits[k, np.arange(12), (pred + 1) % 3] = 0.5
-    folder.mkdir(parents=True)
-    np.save(folder / "logits.npy", logits)
-    np.save(folder / "labels.npy", y)
-
-
-def render_80(report) -> str:
-    console = Console(width=80, color_system=None, record=True, file=io.StringIO())
-    console.print(RENDERERS[OutputFormat.TABLE](report))
-    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
-
-
-@pytest.mark.parametrize(
-    ("name", "options"),
-    [("confusion_small.txt", {}), ("confusion_small_diff.txt", {"diff": ("first", "last")})],
-)
-def test_table_golden(tmp_path, monkeypatch, name, options):
-    small_run(tmp_path / "small")
-    monkeypatch.chdir(tmp_path)
-    names = ["cat", "dog", "a_rather_long_class_name"]
-    report = confusion_report(predaudit.load_run("small"), class_names=names, **options)
-    text = render_80(report)
-    golden = GOLDEN / name
-    if os.environ.get("PREDAUDIT_UPDATE_GOLDEN"):
-        golden.write_text(text, encoding="utf-8")
-    assert text == golden.read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["confusion_small.txt", "confusion_small_diff.txt"])
+def test_table_golden(tmp_path, name):
+    """The table of tests/golden/cases.py's small run; scripts/update_goldens.py rewrites it."""
+    text = CASES[name](tmp_path)
+    assert text == (GOLDEN / name).read_text(encoding="utf-8")
     assert max(len(line) for line in text.splitlines()) <= 80
 
 

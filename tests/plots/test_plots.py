@@ -2,7 +2,9 @@
 
 No pixel comparisons: the tests read back what each Figure holds (line data, bar
 heights, area outlines, texts) and compare it with the SplitAnalysis it was drawn
-from; text overlap is checked on the rendered bounding boxes.
+from; text overlap is checked on the rendered bounding boxes. Expected values are
+computed independently of predaudit.plots: from the report's fields, with numpy on the
+underlying arrays, or by hand (the hand-made run below, whose titles are written out).
 """
 
 from __future__ import annotations
@@ -93,6 +95,47 @@ def write_unaligned(path: Path, *, n: int = 60, classes: int = 3) -> Path:
     return path
 
 
+# The Okabe–Ito colours, written out: the same colour means the same thing in every figure.
+VERMILLION, BLUE, ORANGE, SKY_BLUE = "#D55E00", "#0072B2", "#E69F00", "#56B4E9"
+CELL_COLOR = {
+    "correct_to_correct": BLUE,
+    "correct_to_wrong": ORANGE,
+    "wrong_to_correct": SKY_BLUE,
+    "wrong_to_wrong": VERMILLION,
+}
+CELLS = ("correct_to_correct", "correct_to_wrong", "wrong_to_correct", "wrong_to_wrong")
+
+# The hand-made run: 4 samples, 2 classes, 2 epochs, and the loss (nats) of every sample is
+# chosen. The scores are log-probabilities, [log p, log(1 - p)] with p = exp(-loss) on the
+# true class, so a sample is correct iff p > 1/2, i.e. iff its loss < ln 2 = 0.693:
+#
+#   sample              s0      s1      s2      s3
+#   epoch 1 loss       0.1     0.5     1.0     1.5      correct: s0 s1   wrong: s2 s3
+#   epoch 2 loss       0.2     1.0     0.3     3.1      correct: s0 s2   wrong: s1 s3
+#   cell              C→C     C→W     W→C     W→W
+#   Δloss             +0.1    +0.5    −0.7    +1.6
+#
+# Mean loss 3.1/4 = 0.775 → 4.6/4 = 1.15, so ΔL = +0.375 (best epoch 1 → last epoch 2);
+# accuracy 2/4 = 50% at both. Each cell's contribution is its Δloss / 4: +0.025, +0.125,
+# −0.175, +0.4 (sum 0.375), i.e. +6.7%, +33.3%, −46.7%, +106.7% of ΔL. The wrong samples'
+# mean (and median) loss goes (1.0 + 1.5)/2 = 1.25 → (1.0 + 3.1)/2 = 2.05; at epoch 1 they
+# carry (1.0 + 1.5)/4 = 0.625 of the 0.775 mean loss, 80.6%.
+HAND_LOSS = np.array([[0.1, 0.5, 1.0, 1.5], [0.2, 1.0, 0.3, 3.1]])
+HAND_LABELS = np.array([0, 1, 0, 1])
+
+
+def write_hand_made(path: Path, epochs: int = 2) -> Path:
+    loss = HAND_LOSS[:epochs]
+    p = np.exp(-loss)
+    scores = np.empty((*loss.shape, 2))
+    scores[:, np.arange(4), HAND_LABELS] = np.log(p)
+    scores[:, np.arange(4), 1 - HAND_LABELS] = np.log1p(-p)
+    path.mkdir(parents=True, exist_ok=True)
+    np.save(path / "logits.npy", scores.astype(np.float32))
+    np.save(path / "labels.npy", HAND_LABELS)
+    return path
+
+
 def split_of(path: Path) -> SplitAnalysis:
     run = predaudit.load_run(path)
     (stats,) = run.splits.values()
@@ -109,6 +152,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SplitAnalysis]:
         "long": split_of(write_run(root / "long", epochs=200, n=150, classes=3)),
         "zero": split_of(write_run(root / "zero", epochs=6, n=200, zero_loss=30)),
         "unaligned": split_of(write_unaligned(root / "unaligned")),
+        "hand": split_of(write_hand_made(root / "hand")),
+        "hand_one": split_of(write_hand_made(root / "hand_one", epochs=1)),
     }
 
 
@@ -172,9 +217,49 @@ def assert_readable(fig: Figure) -> None:
         assert not shrunk1.overlaps(shrunk2), f"overlap: {t1.get_text()!r} / {t2.get_text()!r}"
 
 
+def one_line(text: str) -> str:
+    """A title as one line (long titles are wrapped to fit)."""
+    return " ".join(text.split())
+
+
 def suptitle(fig: Figure) -> str:
-    """The figure's title as one line (long titles are wrapped to fit)."""
-    return " ".join(fig.get_suptitle().split())
+    """The figure's title as one line."""
+    return one_line(fig.get_suptitle())
+
+
+def rgb(artist_color) -> tuple[float, float, float]:
+    return tuple(matplotlib.colors.to_rgb(artist_color))
+
+
+def with_gid(artists, gid: str) -> list:
+    return [a for a in artists if a.get_gid() == gid]
+
+
+def hand_made_arrays() -> dict[str, np.ndarray]:
+    """What the figures of the hand-made run show, computed with numpy from HAND_LOSS."""
+    n = HAND_LOSS.shape[1]
+    correct = HAND_LOSS < np.log(2)
+    delta = HAND_LOSS[1] - HAND_LOSS[0]
+    cell_masks = {
+        "correct_to_correct": correct[0] & correct[1],
+        "correct_to_wrong": correct[0] & ~correct[1],
+        "wrong_to_correct": ~correct[0] & correct[1],
+        "wrong_to_wrong": ~correct[0] & ~correct[1],
+    }
+    return {
+        "loss": HAND_LOSS.mean(axis=1),
+        "accuracy": 100 * correct.mean(axis=1),
+        "contribution_correct": np.where(correct, HAND_LOSS, 0).sum(axis=1) / n,
+        "contribution_wrong": np.where(~correct, HAND_LOSS, 0).sum(axis=1) / n,
+        "loss_correct": np.array([HAND_LOSS[e][correct[e]].mean() for e in (0, 1)]),
+        "loss_wrong": np.array([HAND_LOSS[e][~correct[e]].mean() for e in (0, 1)]),
+        "cells": np.array([delta[cell_masks[k]].sum() / n for k in CELLS]),
+        "delta_loss": np.array(delta.mean()),
+        "wrong_from": HAND_LOSS[0][~correct[0]],
+        "wrong_to": HAND_LOSS[1][~correct[1]],
+        "correct_from": HAND_LOSS[0][correct[0]],
+        "correct_to": HAND_LOSS[1][correct[1]],
+    }
 
 
 # -- the synthetic runs tell the story ----------------------------------------------------
@@ -185,6 +270,69 @@ def test_rising_run_is_the_story(runs):
     assert s.comparison is not None and s.comparison.transitions is not None
     assert s.comparison.delta_loss > 0
     assert s.hypothesis is not None and s.hypothesis.verdict == "supported"
+
+
+def test_the_hand_made_run_is_as_computed(runs):
+    """The report of the hand-made run holds the numbers worked out above."""
+    s = runs["hand"]
+    expected = hand_made_arrays()
+    np.testing.assert_allclose([r.loss for r in s.per_epoch], [0.775, 1.15], rtol=1e-6)
+    np.testing.assert_allclose(expected["loss"], [0.775, 1.15])
+    np.testing.assert_allclose(expected["cells"], [0.025, 0.125, -0.175, 0.4], atol=1e-12)
+    assert s.comparison is not None and s.comparison.transitions is not None
+    assert (s.comparison.from_epoch, s.comparison.to_epoch) == (1, 2)
+    assert [s.comparison.transitions[k].n for k in CELLS] == [1, 1, 1, 1]
+
+
+# -- titles state the finding: literal titles for the hand-made run -----------------------
+
+
+def test_titles_of_the_hand_made_run(runs):
+    s = runs["hand"]
+    fig = plots.plot_loss_accuracy(s)
+    assert one_line(fig.axes[0].get_title()) == (
+        "Loss rose 0.375 nats (epoch 1 → 2) while accuracy stayed at 50%"
+    )
+    assert suptitle(plots.plot_loss_split(s)) == (
+        "Wrong samples' mean loss rose from 1.25 to 2.05 nats; error rate stayed at 50%"
+    )
+    fig = plots.plot_transitions(s)
+    # 0.4 / 0.375 = 106.7%: the wrong → wrong cell is more than the whole rise
+    assert one_line(fig.axes[0].get_title()) == (
+        "Wrong → wrong samples account for 107% of the 0.375-nat rise"
+    )
+    assert [t.get_text() for t in by_gid(fig, "bar_note", Text)] == [
+        "+0.0250 (+7%)\nn = 1",
+        "+0.125 (+33%)\nn = 1",
+        "−0.175 (−47%)\nn = 1",
+        "+0.400 (+107%)\nn = 1",
+        "+0.375\nn = 4",
+    ]
+    assert one(fig, "delta_loss_label", Text).get_text() == " ΔL = +0.375"
+    fig = plots.plot_loss_distribution(s)
+    assert suptitle(fig) == (
+        "Median loss of wrong samples rose from 1.25 to 2.05 nats (epoch 1 → 2)"
+    )
+    # medians: wrong 1.25 → 2.05; correct (0.1, 0.5) → 0.3 and (0.2, 0.3) → 0.25
+    panel_titles = [ax.get_title() for ax in fig.axes]
+    assert panel_titles == [
+        "Wrong samples: median 1.25 → 2.05 nats",
+        "Correct samples: median 0.300 → 0.250 nats",
+    ]
+    (top,) = plots.plot_loss_accuracy(s).axes[0].child_axes
+    assert [t.get_text() for t in top.get_xticklabels()] == ["best 1", "last 2"]
+
+
+def test_titles_of_the_hand_made_run_at_one_epoch(runs):
+    s = runs["hand_one"]
+    assert s.comparison is None
+    fig = plots.plot_loss_accuracy(s)
+    assert one_line(fig.axes[0].get_title()) == "Epoch 1: mean loss 0.775 nats, accuracy 50%"
+    # the wrong samples carry 0.625 of 0.775 nats = 80.6%
+    assert suptitle(plots.plot_loss_split(s)) == (
+        "Epoch 1: wrong samples (50%) carry 81% of the 0.775-nat mean loss"
+    )
+    assert plots.plot_transitions(s).axes[0].get_title() == "No transitions: nothing to compare"
 
 
 # -- loss_accuracy -----------------------------------------------------------------------
@@ -204,9 +352,9 @@ def test_loss_accuracy_draws_the_report(runs):
     assert one(fig, "compared_to", Line2D).get_xdata()[0] == comp.to_epoch
     top_labels = [t.get_text() for a in fig.axes[0].child_axes for t in a.get_xticklabels()]
     assert top_labels == [f"best {comp.from_epoch}", f"last {comp.to_epoch}"]
-    title = fig.axes[0].get_title()
-    assert title.startswith(f"Loss rose {plots._num(comp.delta_loss)} nats")
-    assert "accuracy" in title
+    title = one_line(fig.axes[0].get_title())
+    assert title.startswith("Loss rose ")
+    assert f" nats (epoch {comp.from_epoch} → {comp.to_epoch}) while accuracy " in title
     assert fig.axes[0].get_ylabel() == "mean loss (nats)"
     assert fig.axes[1].get_ylabel() == "accuracy (%)"
     assert_readable(fig)
@@ -265,23 +413,17 @@ def test_loss_split_areas_sum_to_the_loss(runs):
     np.testing.assert_allclose(area_top(wrong_area, x), cc + cw)
     np.testing.assert_allclose(area_top(wrong_area, x), loss)  # the stack is the loss curve
     np.testing.assert_allclose(one(fig, "loss", Line2D).get_ydata(), loss)
-    assert correct_area.get_facecolor()[0][:3] == pytest.approx(
-        matplotlib.colors.to_rgb(plots.CORRECT)
-    )
-    assert wrong_area.get_facecolor()[0][:3] == pytest.approx(matplotlib.colors.to_rgb(plots.WRONG))
+    assert correct_area.get_facecolor()[0][:3] == pytest.approx(rgb(BLUE))
+    assert wrong_area.get_facecolor()[0][:3] == pytest.approx(rgb(VERMILLION))
 
     wrong = one(fig, "loss_wrong", Line2D)
     correct = one(fig, "loss_correct", Line2D)
     np.testing.assert_allclose(wrong.get_ydata(), [r.loss_wrong for r in s.per_epoch])
     np.testing.assert_allclose(correct.get_ydata(), [r.loss_correct for r in s.per_epoch])
-    assert wrong.get_color() == plots.WRONG and correct.get_color() == plots.CORRECT
+    assert wrong.get_color() == VERMILLION and correct.get_color() == BLUE
     assert wrong.axes.get_yscale() == "log"
     assert "nats" in wrong.axes.get_ylabel()
-    comp = s.comparison
-    assert suptitle(fig).startswith(
-        f"Wrong samples' mean loss rose from {plots._num(s.row(comp.from_epoch).loss_wrong)} "
-        f"to {plots._num(s.row(comp.to_epoch).loss_wrong)} nats"
-    )
+    assert suptitle(fig).startswith("Wrong samples' mean loss rose from ")
     assert_readable(fig)
 
 
@@ -290,7 +432,7 @@ def test_loss_split_floors_zero_losses_on_the_log_axis(runs):
     assert min(r.loss_correct for r in s.per_epoch) >= 0
     fig = plots.plot_loss_split(s)
     y = one(fig, "loss_correct", Line2D).get_ydata()
-    assert np.all(y >= plots.LOSS_FLOOR)
+    assert np.all(y >= 1e-12)  # the documented floor of the log axis
     low, _ = one(fig, "loss_correct", Line2D).axes.get_ylim()
     assert low > 0
     assert_readable(fig)
@@ -304,15 +446,19 @@ def test_transitions_bars_are_the_cells(runs):
     comp = s.comparison
     fig = plots.plot_transitions(s)
     heights = {}
-    for key in plots.CELL_ORDER:
+    d = s.samples
+    for key in CELLS:
         bar = one(fig, key, Rectangle)
         heights[key] = bar.get_height()
         assert bar.get_height() == pytest.approx(comp.transitions[key].contribution)
-        assert bar.get_facecolor()[:3] == pytest.approx(
-            matplotlib.colors.to_rgb(plots.CELL_COLORS[key])
-        )
-    assert plots.CELL_COLORS["wrong_to_wrong"] == plots.WRONG
-    assert plots.CELL_COLORS["correct_to_correct"] == plots.CORRECT
+        assert bar.get_facecolor()[:3] == pytest.approx(rgb(CELL_COLOR[key]))
+    # the same bars from the per-sample losses: each cell's Σ Δloss / N
+    from_ok, to_ok = d.correct_from, d.correct_to
+    masks = [from_ok & to_ok, from_ok & ~to_ok, ~from_ok & to_ok, ~from_ok & ~to_ok]
+    delta = d.loss_to.astype(float) - d.loss_from
+    np.testing.assert_allclose(
+        [heights[k] for k in CELLS], [delta[m].sum() / delta.size for m in masks], atol=1e-9
+    )
     assert one(fig, "delta_loss", Rectangle).get_height() == pytest.approx(comp.delta_loss)
     assert sum(heights.values()) == pytest.approx(comp.delta_loss)
     line = one(fig, "delta_loss_line", Line2D)
@@ -320,16 +466,13 @@ def test_transitions_bars_are_the_cells(runs):
 
     notes = [t.get_text() for t in by_gid(fig, "bar_note", Text)]
     assert len(notes) == 5
-    for key, note in zip(plots.CELL_ORDER, notes, strict=False):
-        assert f"n = {comp.transitions[key].n:,}" in note
-    assert notes[-1].endswith(f"n = {sum(c.n for c in comp.transitions.values()):,}")
-    ww = comp.transitions["wrong_to_wrong"]
-    share = ww.contribution / comp.delta_loss
-    assert notes[3].startswith(f"{plots._signed(ww.contribution)} (+{100 * share:.0f}%)")
-    assert fig.axes[0].get_title() == (
-        f"Wrong → wrong samples account for {share:.0%} of the "
-        f"{plots._num(comp.delta_loss)}-nat rise"
-    )
+    for mask, note in zip(masks, notes, strict=False):
+        assert note.endswith(f"n = {int(mask.sum()):,}")
+    assert notes[-1].endswith(f"n = {delta.size:,}")
+    # the exact wording and numbers are pinned on the hand-made run
+    title = one_line(fig.axes[0].get_title())
+    assert title.startswith("Wrong → wrong samples account for ")
+    assert title.endswith("-nat rise")
     assert fig.axes[0].get_ylabel() == "contribution to ΔL (nats)"
     assert_readable(fig)
 
@@ -367,9 +510,7 @@ def test_loss_distribution_counts_every_sample(runs):
         median = one(fig, f"{gid}_median", Line2D).get_xdata()[0]
         assert median == pytest.approx(np.median(values))
         assert step.axes.get_xscale() == "log"
-    assert one(fig, "wrong_to", StepPatch).get_facecolor()[:3] == pytest.approx(
-        matplotlib.colors.to_rgb(plots.WRONG)
-    )
+    assert one(fig, "wrong_to", StepPatch).get_facecolor()[:3] == pytest.approx(rgb(VERMILLION))
     assert suptitle(fig).startswith("Median loss of wrong samples rose from")
     assert_readable(fig)
 
@@ -382,7 +523,7 @@ def test_loss_distribution_handles_zero_losses(runs):
     step = one(fig, "correct_to", StepPatch)
     counts, edges, _ = step.get_data()
     assert counts.sum() == int(d.correct_to.sum())
-    assert edges[0] == pytest.approx(plots.LOSS_FLOOR)
+    assert edges[0] == pytest.approx(1e-12)  # zeros are counted at the documented floor
     assert np.all(np.isfinite(edges)) and edges[0] > 0
     assert "below 1e-12 counted in the first bin" in step.axes.get_xlabel()
     assert_readable(fig)
@@ -439,25 +580,117 @@ def test_binary_run(runs):
     s = runs["binary"]
     assert s.n_classes == 2
     fig = plots.plot_transitions(s)
-    for key in plots.CELL_ORDER:
+    for key in CELLS:
         assert one(fig, key, Rectangle).get_height() == pytest.approx(
             s.comparison.transitions[key].contribution
         )
 
 
-def test_given_axes_are_used(runs):
-    s = runs["rising"]
+# -- drawing into given axes -------------------------------------------------------------
+# A plot given ``ax``/``axes`` draws there and returns that axes' (root) figure: the
+# expected data below are computed with numpy from HAND_LOSS, not read from the report.
+
+
+@pytest.mark.parametrize("in_subfigure", [False, True])
+def test_loss_accuracy_draws_into_the_given_axes(runs, in_subfigure):
+    expected = hand_made_arrays()
+    fig = Figure()
+    parent = fig.subfigures(1, 2)[1] if in_subfigure else fig
+    ax = parent.add_subplot()
+    assert plots.plot_loss_accuracy(runs["hand"], ax=ax) is fig
+    (loss,) = with_gid(ax.get_lines(), "loss")
+    np.testing.assert_array_equal(loss.get_xdata(), [1, 2])
+    np.testing.assert_allclose(loss.get_ydata(), expected["loss"], rtol=1e-6)
+    (twin,) = [a for a in fig.axes if a is not ax]  # the accuracy axes, and no other
+    assert twin.get_shared_x_axes().joined(ax, twin)
+    (acc,) = with_gid(twin.get_lines(), "accuracy")
+    np.testing.assert_allclose(acc.get_ydata(), expected["accuracy"])  # [50, 50]
+    assert [line.get_xdata()[0] for line in with_gid(ax.get_lines(), "compared_from")] == [1]
+    assert one_line(ax.get_title()).startswith("Loss rose 0.375 nats")
+    assert ax.get_legend() is not None and fig.legends == []
+    assert fig.get_suptitle() == ""
+
+
+def test_loss_split_draws_into_the_given_axes(runs):
+    expected = hand_made_arrays()
+    fig = Figure(figsize=(8, 6.5))
+    top, bottom = fig.subplots(2, 1)
+    assert plots.plot_loss_split(runs["hand"], axes=(top, bottom)) is fig
+    assert fig.axes == [top, bottom]
+    x = np.array([1.0, 2.0])
+    (correct_area,) = with_gid(top.collections, "contribution_correct")
+    (wrong_area,) = with_gid(top.collections, "contribution_wrong")
+    cc, cw = expected["contribution_correct"], expected["contribution_wrong"]  # [0.15, 0.125]
+    np.testing.assert_allclose(area_top(correct_area, x), cc, rtol=1e-6)
+    np.testing.assert_allclose(area_top(wrong_area, x), cc + cw, rtol=1e-6)
+    (loss,) = with_gid(top.get_lines(), "loss")
+    np.testing.assert_allclose(loss.get_ydata(), expected["loss"], rtol=1e-6)
+    (wrong,) = with_gid(bottom.get_lines(), "loss_wrong")
+    (correct,) = with_gid(bottom.get_lines(), "loss_correct")
+    np.testing.assert_allclose(wrong.get_ydata(), expected["loss_wrong"], rtol=1e-6)
+    np.testing.assert_allclose(correct.get_ydata(), expected["loss_correct"], rtol=1e-6)
+    assert bottom.get_yscale() == "log" and top.get_yscale() == "linear"
+    assert with_gid(top.get_lines(), "loss_wrong") == []
+    # a given pair gets the finding as the top panel's title, no figure title
+    assert one_line(top.get_title()).startswith("Wrong samples' mean loss rose from 1.25 to 2.05")
+    assert fig.get_suptitle() == ""
+    with pytest.raises(ValueError, match="pair"):
+        plots.plot_loss_split(runs["hand"], axes=[top])
+
+
+def test_transitions_draws_into_the_given_axes(runs):
+    expected = hand_made_arrays()
+    fig = Figure(figsize=(8, 4.8))
+    ax = fig.add_subplot()
+    assert plots.plot_transitions(runs["hand"], ax=ax) is fig
+    assert fig.axes == [ax]
+    bars = [with_gid(ax.patches, key) for key in CELLS]
+    assert all(len(b) == 1 for b in bars)
+    # [+0.025, +0.125, −0.175, +0.4]
+    np.testing.assert_allclose([b.get_height() for (b,) in bars], expected["cells"], atol=1e-7)
+    (total,) = with_gid(ax.patches, "delta_loss")
+    assert total.get_height() == pytest.approx(float(expected["delta_loss"]), abs=1e-7)
+    (line,) = with_gid(ax.get_lines(), "delta_loss_line")
+    assert line.get_ydata()[0] == pytest.approx(0.375, abs=1e-7)
+    assert len(with_gid(ax.texts, "bar_note")) == 5
+    assert one_line(ax.get_title()).startswith("Wrong → wrong samples account for 107%")
+
+
+def test_transitions_says_why_in_the_given_axes(runs):
     fig = Figure()
     ax = fig.add_subplot()
-    assert plots.plot_loss_accuracy(s, ax=ax) is fig
-    assert plots.plot_transitions(s, ax=Figure().add_subplot()) is not fig
-    fig2 = Figure()
-    pair = fig2.subplots(1, 2)
-    assert plots.plot_loss_distribution(s, axes=pair) is fig2
-    fig3 = Figure()
-    assert plots.plot_loss_split(s, axes=fig3.subplots(2, 1)) is fig3
+    assert plots.plot_transitions(runs["hand_one"], ax=ax) is fig
+    assert fig.axes == [ax] and not ax.axison
+    assert ax.get_title() == "No transitions: nothing to compare"
+    (message,) = with_gid(ax.texts, "message")
+    assert message.get_text() == runs["hand_one"].note  # the report's own words
+    assert message.get_text().startswith("only one epoch")
+
+
+def test_loss_distribution_draws_into_the_given_axes(runs):
+    expected = hand_made_arrays()
+    fig = Figure(figsize=(9.5, 4.6))
+    left, right = fig.subplots(1, 2)
+    assert plots.plot_loss_distribution(runs["hand"], axes=(left, right)) is fig
+    assert fig.axes == [left, right]
+    for ax, group in ((left, "wrong"), (right, "correct")):
+        for when in ("from", "to"):
+            gid = f"{group}_{when}"
+            values = expected[gid]  # wrong: [1.0, 1.5] → [1.0, 3.1]; correct: [0.1, 0.5] → …
+            (step,) = with_gid(ax.patches, gid)
+            counts, edges, _ = step.get_data()
+            reference, _ = np.histogram(values, bins=edges)
+            np.testing.assert_array_equal(counts, reference)
+            assert counts.sum() == 2
+            (median,) = with_gid(ax.get_lines(), f"{gid}_median")
+            assert median.get_xdata()[0] == pytest.approx(np.median(values), rel=1e-6)
+        other = "correct" if group == "wrong" else "wrong"
+        assert with_gid(ax.patches, f"{other}_from") == []
+        assert ax.get_xscale() == "log"
+    assert one_line(left.get_title()).startswith("Median loss of wrong samples rose from 1.25")
+    assert fig.get_suptitle() == ""
     with pytest.raises(ValueError, match="pair"):
-        plots.plot_loss_split(s, axes=[ax])
+        plots.plot_loss_distribution(runs["hand"], axes=[left, right, left])
 
 
 # -- confusion ---------------------------------------------------------------------------
@@ -481,6 +714,24 @@ def test_confusion_small_annotates_integer_counts():
     assert_readable(fig)
 
 
+def test_confusion_draws_into_the_given_axes():
+    matrix = np.array([[5, 1, 2], [0, 6, 0], [3, 0, 4]])
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plots.plot_confusion(matrix, ["a", "b", "c"], ax=ax) is fig
+    assert fig.axes == [ax]  # no colour bar in a given axes
+    (image,) = ax.get_images()
+    assert image.get_gid() == "share"
+    rows = np.array([[8], [6], [7]])
+    np.testing.assert_allclose(image.get_array(), matrix / rows)
+    assert [t.get_text() for t in with_gid(ax.texts, "count")] == [
+        "5", "1", "2", "0", "6", "0", "3", "0", "4"
+    ]  # fmt: skip
+    # accuracy 15/21 = 71.4%; largest off-diagonal cell c → a, 3 of c's 7 samples = 42.9%
+    assert ax.get_title() == "Accuracy 71%; most confused: c → a (3 samples, 43% of c)"
+    assert fig.get_suptitle() == ""
+
+
 def test_confusion_binary_and_empty_rows():
     fig = plots.plot_confusion(np.array([[914, 43], [0, 0]]), ["neg", "pos"])
     np.testing.assert_allclose(
@@ -502,11 +753,29 @@ def test_confusion_many_classes_lists_top_pairs():
     listing = one(fig, "top_pairs", Text).get_text()
     assert "class_17 → class_42: 30" in listing
     assert listing.index("class_17 → class_42") < listing.index("class_3 → class_99")
-    assert len(by_gid(fig, "top_pair", Rectangle)) == plots.TOP_PAIRS
+    outlined = by_gid(fig, "top_pair", Rectangle)
+    assert len(outlined) == 10  # the documented TOP_PAIRS
+    cells = {(round(r.get_y() + 0.5), round(r.get_x() + 0.5)) for r in outlined}  # (true, pred)
+    assert {(17, 42), (3, 99)} <= cells
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    others = [off[i, j] for i in range(c) for j in range(c) if i != j and (i, j) not in cells]
+    assert min(off[i, j] for i, j in cells) >= max(others)
     ax = one(fig, "share", AxesImage).axes
     assert len(ax.get_xticks()) <= 25
     assert "class_17 → class_42" in suptitle(fig)
     assert_readable(fig)
+
+    # in a given axes there is no side panel: the top three pairs go into the title
+    given = Figure(figsize=(9, 9)).add_subplot()
+    fig = plots.plot_confusion(matrix, labels, ax=given)
+    assert fig is given.figure and fig.axes == [given]
+    assert by_gid(fig, "top_pairs") == []
+    assert (
+        given.get_title()
+        .split("\n")[1]
+        .startswith("Top confusions: class_17 → class_42 (30); class_3 → class_99 (25); ")
+    )
 
 
 def test_confusion_top_pairs_given():
@@ -542,16 +811,15 @@ MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
 
 @pytest.fixture
 def made_figures(monkeypatch) -> list[weakref.ref]:
-    """Weak references to every figure predaudit.plots creates during the test."""
+    """Weak references to every Figure created during the test (by predaudit.plots)."""
     made: list[weakref.ref] = []
-    new_figure = plots._new_figure
+    init = Figure.__init__
 
-    def tracking(figsize):
-        fig = new_figure(figsize)
-        made.append(weakref.ref(fig))
-        return fig
+    def tracking(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(weakref.ref(self))
 
-    monkeypatch.setattr(plots, "_new_figure", tracking)
+    monkeypatch.setattr(Figure, "__init__", tracking)
     return made
 
 
@@ -574,6 +842,12 @@ def test_write_analyze_figures(runs, tmp_path, made_figures):
 
 
 def test_analyze_figures_skips_what_cannot_be_drawn(runs, tmp_path):
+    assert list(plots.ANALYZE_FIGURES) == [
+        "loss_accuracy",
+        "loss_split",
+        "transitions",
+        "loss_distribution",
+    ]
     assert plots.analyze_figures(runs["rising"]) == list(plots.ANALYZE_FIGURES)
     assert plots.analyze_figures(runs["one"]) == ["loss_accuracy", "loss_split"]
     assert plots.analyze_figures(runs["unaligned"]) == [

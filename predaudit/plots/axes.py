@@ -1,0 +1,164 @@
+"""Figure and axes plumbing shared by the figures: new figures, given axes, titles, epochs.
+
+Figures are built with the object-oriented API (:class:`matplotlib.figure.Figure`,
+never ``pyplot``), so nothing is registered globally and nothing is shown.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, MaxNLocator
+
+from predaudit.plots.style import DPI, LOSS_FLOOR, MARK, MARKERS_MAX_EPOCHS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from predaudit.report.analyze import SplitAnalysis
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    return Figure(figsize=figsize, dpi=DPI, layout="constrained")
+
+
+def _root(fig: Any) -> Figure:
+    """The top-level Figure of an Axes' figure (which may be a SubFigure)."""
+    while not isinstance(fig, Figure):
+        fig = fig.figure
+    return fig
+
+
+def _single_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes, bool]:
+    """``(figure, axes, owned)``: a new figure when ``ax`` is None."""
+    if ax is None:
+        fig = _new_figure(figsize)
+        return fig, fig.add_subplot(), True
+    return _root(ax.figure), ax, False
+
+
+def _pair_axes(
+    axes: Sequence[Axes] | None,
+    figsize: tuple[float, float],
+    *,
+    rows: int,
+    sharex: bool,
+    height_ratios: Sequence[float] | None = None,
+) -> tuple[Figure, tuple[Axes, Axes], bool]:
+    if axes is None:
+        fig = _new_figure(figsize)
+        grid = fig.subplots(
+            rows,
+            3 - rows,
+            sharex=sharex,
+            gridspec_kw={"height_ratios": height_ratios} if height_ratios else None,
+        )
+        return fig, (grid[0], grid[1]), True
+    if len(axes) != 2:
+        raise ValueError(f"axes must be a pair of Axes, got {len(axes)}")
+    return _root(axes[0].figure), (axes[0], axes[1]), False
+
+
+def _wrap(text: str, width_in: float, size_pt: float = 12.0) -> str:
+    """Wrap ``text`` to lines that fit ``width_in`` inches at ``size_pt`` points."""
+    chars = max(int(width_in * 72 / (0.6 * size_pt)), 20)
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
+def _title(fig: Figure, ax: Axes, owned: bool, text: str, *, suptitle: bool = False) -> None:
+    """The finding as the title: the figure's suptitle when we own a multi-panel figure."""
+    width = float(fig.get_figwidth())
+    if suptitle and owned:
+        fig.suptitle(_wrap(text, width), fontsize="large")
+    else:
+        share = 1.0 if owned else ax.get_position().width
+        ax.set_title(_wrap(text, width * share), fontsize="large")
+
+
+def _message_figure(title: str, message: str, ax: Axes | None = None) -> Figure:
+    """A figure that says plainly why there is nothing to draw."""
+    fig, ax, _ = _single_axes(ax, (8, 2.6))
+    ax.set_axis_off()
+    ax.set_title(title, fontsize="large")
+    ax.text(
+        0.5,
+        0.5,
+        textwrap.fill(message, 80),
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        gid="message",
+    )
+    return fig
+
+
+def _epoch_axis(ax: Axes, epochs: Sequence[int]) -> None:
+    """Integer epoch ticks, thinned to fit; a single epoch gets one tick."""
+    lo, hi = min(epochs), max(epochs)
+    if lo == hi:
+        ax.set_xlim(lo - 1, hi + 1)
+        ax.xaxis.set_major_locator(FixedLocator([lo]))
+    else:
+        pad = 0.02 * (hi - lo)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
+    ax.set_xlabel("epoch")
+
+
+def compared_labels(split: SplitAnalysis) -> tuple[str, str] | None:
+    """Labels of the compared epochs, e.g. ``("best 7", "last 30")``; None without a comparison."""
+    comp = split.comparison
+    if comp is None:
+        return None
+    word = {"best_loss": "best", "first": "first"}.get(comp.from_reason, "from")
+    end_word = "last" if comp.to_epoch == split.epochs[-1] else "to"
+    return f"{word} {comp.from_epoch}", f"{end_word} {comp.to_epoch}"
+
+
+def _mark_compared(ax: Axes, split: SplitAnalysis, *, label: bool) -> None:
+    """Dashed grey lines at the compared epochs, labelled along the top edge."""
+    names = compared_labels(split)
+    if names is None or split.comparison is None:
+        return
+    a, b = split.comparison.from_epoch, split.comparison.to_epoch
+    for e, gid in ((a, "compared_from"), (b, "compared_to")):
+        ax.axvline(e, color=MARK, linestyle="--", linewidth=1, zorder=1.5, gid=gid)
+    if not label:
+        return
+    top = ax.secondary_xaxis("top")
+    top.tick_params(axis="x", length=3, colors=MARK, labelsize="small")
+    if a == b:
+        top.set_xticks([a], labels=[f"{names[0]} = {names[1]}"])
+        return
+    top.set_xticks([a, b], labels=list(names))
+    lo, hi = ax.get_xlim()
+    if (b - a) / (hi - lo) < 0.2:  # close together: push the labels apart
+        first, second = top.get_xticklabels()
+        first.set_horizontalalignment("right")
+        second.set_horizontalalignment("left")
+
+
+def _legend_below(fig: Figure, ax: Axes, owned: bool, handles: list[Any], ncols: int) -> None:
+    """A legend outside the data: below the axes (or the best free corner of a given ``ax``)."""
+    if owned:
+        fig.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=ncols,
+            frameon=False,
+            fontsize="small",
+        )
+    else:
+        ax.legend(handles=handles, loc="best", fontsize="small")
+
+
+def _marker(epochs: Sequence[int]) -> str | None:
+    return "o" if len(epochs) <= MARKERS_MAX_EPOCHS else None
+
+
+def _floor(values: np.ndarray) -> np.ndarray:
+    return np.maximum(values, LOSS_FLOOR)

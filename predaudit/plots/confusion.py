@@ -1,0 +1,225 @@
+"""The figure of ``confusion``: :func:`plot_confusion`, a row-normalised heatmap."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.colors import PowerNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import PercentFormatter
+
+from predaudit.plots.axes import _new_figure, _root, _wrap
+from predaudit.plots.style import ANNOTATE_MAX_CLASSES, TOP_PAIRS, WRONG
+from predaudit.plots.text import _count, _pct
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+# -- confusion ----------------------------------------------------------------------------
+
+
+def top_confusions(matrix: np.ndarray, k: int = 10) -> list[tuple[int, int, int]]:
+    """The ``k`` largest off-diagonal cells as ``(true, pred, count)``, count > 0, largest first.
+
+    Ties go to the lower (true, pred) index.
+    """
+    m = np.asarray(matrix)
+    off = m.astype(np.int64, copy=True)
+    np.fill_diagonal(off, 0)
+    flat = off.ravel()
+    order = np.argsort(-flat, kind="stable")[:k]
+    c = m.shape[0]
+    return [(int(i // c), int(i % c), int(flat[i])) for i in order if flat[i] > 0]
+
+
+def _pairs(
+    matrix: np.ndarray, names: list[str], top_pairs: Iterable[Any] | None, k: int
+) -> list[tuple[str, str, int, float | None]]:
+    """Top pairs as ``(true name, pred name, count, share of the true class)``.
+
+    ``top_pairs`` items may be ``(true, pred, count)`` tuples, ``{"true", "pred",
+    "count"}`` dicts, or objects with ``true_index``, ``pred_index`` and ``count``
+    (:class:`predaudit.analysis.confusion.Confusion`); ``true``/``pred`` are class
+    indices (ints) or names.
+    """
+    raw: list[tuple[Any, Any, int]]
+    if top_pairs is None:
+        raw = list(top_confusions(matrix, k))
+    else:
+        raw = []
+        for p in top_pairs:
+            if hasattr(p, "true_index"):
+                raw.append((int(p.true_index), int(p.pred_index), int(p.count)))
+            elif isinstance(p, dict):
+                raw.append((p["true"], p["pred"], int(p["count"])))
+            else:
+                t, q, n = p
+                raw.append((t, q, int(n)))
+
+    def index(x: Any) -> int | None:
+        if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+            return int(x)
+        return names.index(str(x)) if str(x) in names else None
+
+    rows = matrix.sum(axis=1)
+    out = []
+    for t, q, n in raw[:k]:
+        ti, qi = index(t), index(q)
+        share = n / rows[ti] if ti is not None and rows[ti] > 0 else None
+        out.append(
+            (
+                names[ti] if ti is not None else str(t),
+                names[qi] if qi is not None else str(q),
+                n,
+                share,
+            )
+        )
+    return out
+
+
+def _confusion_title(matrix: np.ndarray, pairs: list[tuple[str, str, int, float | None]]) -> str:
+    total = int(matrix.sum())
+    if total == 0:
+        return "No samples"
+    acc = f"Accuracy {_pct(float(np.trace(matrix)) / total)}"
+    if not pairs:
+        return f"{acc}: no confusions"
+    t, q, n, share = pairs[0]
+    of = f", {_pct(share)} of {t}" if share is not None else ""
+    return f"{acc}; most confused: {t} → {q} ({_count(n)} samples{of})"
+
+
+def plot_confusion(
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    *,
+    title: str | None = None,
+    top_pairs: Iterable[Any] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Confusion heatmap: rows = true class, columns = predicted class.
+
+    ``matrix`` is an array of shape (n_classes, n_classes) of counts; ``labels``
+    the class names (length n_classes). Colour is the share of the row (true
+    class), on a square-root scale so that small confusions show; the image's
+    data (``AxesImage.get_array()``) is that share. Up to
+    :data:`ANNOTATE_MAX_CLASSES` classes the counts are written in the cells as
+    integers (texts with gid ``"count"``). With more classes every k-th class is
+    named and the top confused pairs are listed in a side panel (or, when ``ax``
+    is given, in the title). ``top_pairs`` are ``(true, pred, count)`` tuples or
+    ``{"true", "pred", "count"}`` dicts with class indices or names; by default
+    the largest off-diagonal cells. The default title states the accuracy and
+    the most confused pair.
+    """
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {m.shape}")
+    c = m.shape[0]
+    if len(labels) != c:
+        raise ValueError(f"labels has {len(labels)} names but matrix has {c} classes")
+    m = np.rint(m).astype(np.int64)
+    names = [str(x) for x in labels]
+    annotate = c <= ANNOTATE_MAX_CLASSES
+    pairs = _pairs(m, names, top_pairs, TOP_PAIRS)
+
+    panel = None
+    if ax is None:
+        if annotate:
+            side = max(4.8, 0.42 * c + 2.6)
+            fig = _new_figure((side + 1.2, side))
+            ax = fig.add_subplot()
+        else:
+            fig = _new_figure((13, 9.5))
+            grid = fig.add_gridspec(1, 2, width_ratios=(4.2, 1.6))
+            ax = fig.add_subplot(grid[0])
+            panel = fig.add_subplot(grid[1])
+        owned = True
+    else:
+        fig, owned = _root(ax.figure), False
+
+    rows = m.sum(axis=1, keepdims=True)
+    share = np.divide(m, rows, out=np.zeros(m.shape, dtype=float), where=rows > 0)
+    norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
+    im = ax.imshow(share, cmap="Blues", norm=norm, interpolation="nearest", aspect="equal")
+    im.set_gid("share")
+    if owned:
+        bar = fig.colorbar(im, ax=ax, shrink=0.8 if annotate else 0.6, pad=0.02)
+        bar.set_label("share of the true class (%)")
+        bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+
+    if annotate:
+        digits = max(len(str(int(m.max()))) if m.size else 1, 1)
+        size = float(np.clip(42 / digits, 6, 10)) if c > 8 else 10.0
+        for i in range(c):
+            for j in range(c):
+                ax.text(
+                    j,
+                    i,
+                    f"{m[i, j]:d}",
+                    ha="center",
+                    va="center",
+                    fontsize=size,
+                    color="white" if norm(share[i, j]) > 0.6 else "black",
+                    gid="count",
+                )
+        ticks = list(range(c))
+        tick_size: Any = "medium" if c <= 10 else "small"
+    else:
+        step = math.ceil(c / 25)
+        ticks = list(range(0, c, step))
+        tick_size = 8
+    ax.set_xticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
+    ax.set_yticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
+    longest = max((len(names[i]) for i in ticks), default=0)
+    if not annotate or longest * len(ticks) > 40:
+        ax.tick_params(axis="x", labelrotation=90 if not annotate else 45)
+        if annotate:
+            for text in ax.get_xticklabels():
+                text.set_horizontalalignment("right")
+                text.set_rotation_mode("anchor")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.tick_params(length=2 if not annotate else 0)
+
+    if not annotate:  # outline the top confused cells, in the colour of wrong samples
+        index = {name: i for i, name in enumerate(names)}
+        for t, q, _, _ in pairs:
+            if t in index and q in index:
+                ax.add_patch(
+                    Rectangle(
+                        (index[q] - 0.5, index[t] - 0.5),
+                        1,
+                        1,
+                        fill=False,
+                        edgecolor=WRONG,
+                        linewidth=1.2,
+                        gid="top_pair",
+                    )
+                )
+    heading = title if title is not None else _confusion_title(m, pairs)
+    if panel is not None:
+        panel.set_axis_off()
+        lines = [
+            "Most confused pairs (outlined)",
+            "true → predicted: count (share of true)",
+            "",
+        ]
+        for t, q, n, sh in pairs:
+            share_txt = f" ({_pct(sh)})" if sh is not None else ""
+            lines.append(f"{t} → {q}: {_count(n)}{share_txt}")
+        if not pairs:
+            lines.append("none: every sample is on the diagonal")
+        panel.text(0, 1, "\n".join(lines), va="top", ha="left", gid="top_pairs")
+    elif not annotate and pairs and title is None:
+        listed = "; ".join(f"{t} → {q} ({_count(n)})" for t, q, n, _ in pairs[:3])
+        heading = f"{heading}\nTop confusions: {listed}"
+    if owned:
+        fig.suptitle(_wrap(heading, float(fig.get_figwidth())), fontsize="large")
+    else:
+        ax.set_title(heading, fontsize="medium")
+    return fig

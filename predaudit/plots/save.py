@@ -1,0 +1,134 @@
+"""Writing figures: atomically, byte-stable, and the figures each command writes with ``--out``."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.figure import Figure
+
+from predaudit.output import write_atomic
+from predaudit.plots.cells import plot_loss_distribution, plot_transitions
+from predaudit.plots.confusion import plot_confusion
+from predaudit.plots.curves import plot_loss_accuracy, plot_loss_split
+from predaudit.plots.style import DPI, FORMATS
+
+if TYPE_CHECKING:
+    from predaudit.report.analyze import SplitAnalysis
+    from predaudit.report.confusion import SplitConfusion
+
+# Byte-stable output (committed README images do not change when nothing changed).
+_METADATA: dict[str, dict[str, Any]] = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+}
+
+
+def _check_format(fmt: str) -> str:
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"plot format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return fmt
+
+
+def save_figure(fig: Figure, path: Path, *, fmt: str = "png", dpi: int = DPI) -> Path:
+    """Save ``fig`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    fmt = _check_format(fmt)
+    buf = io.BytesIO()
+    with mpl.rc_context({"svg.hashsalt": "predaudit"}):
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+def _write_and_close(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:
+    try:
+        return save_figure(fig, path, fmt=fmt, dpi=dpi)
+    finally:
+        fig.clear()
+
+
+def analyze_figures(split: SplitAnalysis) -> list[str]:
+    """The names of the figures that can be drawn for ``split``, in order.
+
+    One epoch (no comparison): only ``loss_accuracy`` and ``loss_split``; samples
+    not aligned: no ``loss_distribution`` (``transitions`` then says why there are
+    no transitions).
+    """
+    names = ["loss_accuracy", "loss_split"]
+    if split.comparison is not None:
+        names.append("transitions")
+        if split.samples is not None:
+            names.append("loss_distribution")
+    return names
+
+
+_ANALYZE_PLOTTERS: dict[str, Callable[[SplitAnalysis], Figure]] = {
+    "loss_accuracy": plot_loss_accuracy,
+    "loss_split": plot_loss_split,
+    "transitions": plot_transitions,
+    "loss_distribution": plot_loss_distribution,
+}
+
+
+def write_analyze_figures(
+    split: SplitAnalysis, out_dir: Path, *, fmt: str = "png", dpi: int = DPI
+) -> list[Path]:
+    """Write the analyze figures of one split into ``out_dir`` (created if needed).
+
+    Files are ``loss_accuracy.<fmt>``, ``loss_split.<fmt>``, ``transitions.<fmt>``,
+    ``loss_distribution.<fmt>`` — those :func:`analyze_figures` says can be drawn —
+    each written atomically; returns their paths in that order.
+    """
+    fmt = _check_format(fmt)
+    out_dir = Path(out_dir)
+    paths = []
+    for name in analyze_figures(split):
+        fig = _ANALYZE_PLOTTERS[name](split)
+        paths.append(_write_and_close(fig, out_dir / f"{name}.{fmt}", fmt, dpi))
+    return paths
+
+
+def write_confusion_figure(
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    out_path: Path,
+    *,
+    fmt: str = "png",
+    top_pairs: Iterable[Any] | None = None,
+    title: str | None = None,
+    dpi: int = DPI,
+) -> Path:
+    """Write :func:`plot_confusion` to ``out_path`` atomically; returns the path written.
+
+    The file's suffix is set to ``.<fmt>`` (``confusion.png`` becomes
+    ``confusion.svg`` with ``fmt="svg"``).
+    """
+    fmt = _check_format(fmt)
+    out_path = Path(out_path).with_suffix(f".{fmt}")
+    fig = plot_confusion(matrix, labels, title=title, top_pairs=top_pairs)
+    return _write_and_close(fig, out_path, fmt, dpi)
+
+
+def analyze_figures_for(split: SplitAnalysis, folder: Path, *, fmt: str = "png") -> list[Path]:
+    """The figures ``analyze --out`` writes for one split."""
+    return write_analyze_figures(split, folder, fmt=fmt)
+
+
+def confusion_figures_for(split: SplitConfusion, folder: Path, *, fmt: str = "png") -> list[Path]:
+    """The figures ``confusion --out`` writes for one split."""
+    e = split.epoch
+    return [
+        write_confusion_figure(
+            e.matrix,
+            [str(label) for label in e.labels],
+            folder / f"confusion.{fmt}",
+            fmt=fmt,
+            top_pairs=e.top_confusions,
+        )
+    ]

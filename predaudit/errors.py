@@ -7,6 +7,8 @@ turns them into one line on stderr and an exit code (see ``docs/design.md``).
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 
 
 class PredauditError(ValueError):
@@ -50,7 +52,11 @@ class OptionError(PredauditError):
         value: str | None = None,
         cli_problem: str | None = None,
         joiner: str = ": ",
+        template: str | None = None,
     ) -> None:
+        self.template = template
+        if template is not None:  # "{start}best and {end}5 ...": parameters named in place
+            problem = _fill(template, lambda p: f"{p}=")
         self.problem = problem
         self.param = param
         self.value = value
@@ -61,6 +67,8 @@ class OptionError(PredauditError):
 
     def for_option(self, options: dict[str, str]) -> str:
         """The message with the parameter shown as its command-line option (``options[param]``)."""
+        if self.template is not None:
+            return _fill(self.template, lambda p: f"{options.get(p, p)} ")
         problem = self.cli_problem or self.problem
         if self.param is None:
             return problem
@@ -68,3 +76,8 @@ class OptionError(PredauditError):
         if self.value is None:
             return f"{name}{self.joiner}{problem}"
         return f"{name} {self.value}{self.joiner}{problem}"
+
+
+def _fill(template: str, name: Callable[[str], str]) -> str:
+    """Replace each ``{param}`` of ``template`` by ``name(param)``."""
+    return re.sub(r"\{(\w+)\}", lambda m: name(m.group(1)), template)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from predaudit.analysis.epochs import resolve_epoch
+from predaudit.analysis.epochs import resolve_epoch, resolve_pair
 from predaudit.report.confusion import (
     NORMALIZE,
     Average,
@@ -261,8 +261,7 @@ def split_confusion(
         raise ValueError(f"normalize must be one of {NORMALIZE}, not {normalize!r}")
     d = None
     if diff is not None:
-        e_from = resolve_epoch(stats, diff[0], param="diff")
-        e_to = resolve_epoch(stats, diff[1], param="diff")
+        e_from, e_to = resolve_pair(stats, diff[0], diff[1], params=("diff", "diff"))
         a = epoch_confusion(stats, e_from, class_names=class_names, top=top)
         b = epoch_confusion(stats, e_to, class_names=class_names, top=top)
         d = confusion_diff(a, b, top=top)

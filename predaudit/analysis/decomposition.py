@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from predaudit.analysis.epochs import best_epoch, resolve_epoch
+from predaudit.analysis.epochs import best_epoch, resolve_epoch, resolve_pair
+from predaudit.errors import OptionError
 from predaudit.report.analyze import Cell, EpochRow, ShiftShare
 from predaudit.report.vocab import CellName, FromReason
 from predaudit.store import SplitStats
@@ -115,11 +116,16 @@ def choose_comparison(
     up to ``to`` (``best_loss``), or the first epoch when that is ``to`` itself
     (``first``); an explicit ``start`` gives ``given``.
     """
-    to = resolve_epoch(stats, end if end is not None else "last", param="end")
     if start is not None:
-        if isinstance(start, str) and start.strip().lower() == "best":
-            return best_epoch(stats, upto=to), to, "given"
-        return resolve_epoch(stats, start, param="start"), to, "given"
+        a, b = resolve_pair(stats, start, end if end is not None else "last")
+        return a, b, "given"
+    to = resolve_epoch(stats, end if end is not None else "last", param="end")
+    if to == stats.epochs[0]:
+        raise OptionError(
+            "",
+            template=f"{{end}}{end} is the first epoch ({to}): there is no earlier epoch to "
+            "compare it with",
+        )
     best = best_epoch(stats, upto=to)
     if best == to:
         return stats.epochs[0], to, "first"

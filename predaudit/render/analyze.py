@@ -16,9 +16,15 @@ from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
 from predaudit.report.vocab import CELL_LABELS, CELLS
 
-VERDICT_STYLE = {"supported": "bold red", "rejected": "bold green", "not_applicable": "bold"}
+VERDICT_STYLE = {
+    "supported": "bold red",
+    "inconclusive": "bold yellow",
+    "rejected": "bold green",
+    "not_applicable": "bold",
+}
 VERDICT_TITLE = {
     "supported": "Verdict: SUPPORTED",
+    "inconclusive": "Verdict: INCONCLUSIVE",
     "rejected": "Verdict: REJECTED",
     "not_applicable": "Verdict: NOT APPLICABLE",
 }
@@ -149,12 +155,24 @@ def shift_share_line(split: SplitAnalysis) -> Text:
     c = split.comparison
     assert c is not None
     s = c.shift_share
+
+    def worded(x: float, worse: str, better: str, same: str) -> str:
+        word = worse if x > 0 else better if x < 0 else same
+        return f"{word} {fixed_finite(x, signed=True)}"
+
+    d_acc = c.delta_accuracy
+    composition = "more wrong samples" if d_acc < 0 else "fewer wrong samples"
+    if d_acc == 0:
+        composition = "as many wrong samples"
     return Text(
-        f"Shift-share: fewer/more wrong samples {fixed_finite(s.composition, signed=True)}, "
-        f"correct got worse {fixed_finite(s.correct_severity, signed=True)}, "
-        f"wrong got worse {fixed_finite(s.wrong_severity, signed=True)} "
-        f"(sum {fixed_finite(c.delta_loss, signed=True)} = ΔL)"
-    )
+        f"Shift-share: {composition} {fixed_finite(s.composition, signed=True)}, "
+        + worded(s.correct_severity, "correct samples got worse", "correct samples got better",
+                 "correct samples unchanged")
+        + ", "
+        + worded(s.wrong_severity, "wrong samples got worse", "wrong samples got better",
+                 "wrong samples unchanged")
+        + f" (sum {fixed_finite(c.delta_loss, signed=True)} = ΔL)"
+    )  # fmt: skip
 
 
 def verdict_panel(split: SplitAnalysis) -> Panel:

@@ -7,7 +7,8 @@ here under their own names; pick by the output, not by the caller:
   :func:`fixed_finite` (``–`` also for NaN and ±inf, optional ASCII ``+``/``-``);
 - signs: :func:`signed` and :func:`signed_int` use the typographic minus (U+2212)
   and print zero without a sign (``0.0000``, ``·``); ``fixed_finite(x, signed=True)``
-  keeps ASCII ``+0.000``/``-0.125`` (``analyze``'s columns line up on the sign);
+  keeps the sign of zero (``+0.000``/``−0.125``: ``analyze``'s columns line up on it);
+  every table shows the typographic minus, CSV and JSON the ASCII one;
 - percentages: :func:`pct` is short and never claims 0% or 100% for a partial share
   (matrix cells), :func:`pct_fixed` has fixed decimals (``analyze``'s tables),
   :func:`share` is a whole-number share of a total with the typographic minus;
@@ -43,17 +44,17 @@ def fixed(x: float | None, digits: int = 3) -> str:
 
 
 def fixed_finite(x: float | None, digits: int = 3, signed: bool = False) -> str:
-    """``x`` with ``digits`` decimals, ``+`` in front when ``signed`` (ASCII ``-``);
+    """``x`` with ``digits`` decimals, ``+`` or ``−`` (U+2212) in front when ``signed``;
     ``–`` for None and for a non-finite float.
 
     >>> fixed_finite(0.5), fixed_finite(-0.125, signed=True), fixed_finite(0.0, 2, signed=True)
-    ('0.500', '-0.125', '+0.00')
+    ('0.500', '−0.125', '+0.00')
     >>> fixed_finite(float("inf")), fixed_finite(None)
     ('–', '–')
     """
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return DASH
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    return f"{x:+.{digits}f}".replace("-", MINUS) if signed else f"{x:.{digits}f}"
 
 
 def signed(x: float, digits: int = 4) -> str:
@@ -98,7 +99,8 @@ def pct(frac: float) -> str:
 
 def pct_fixed(x: float | None, digits: int = 1, signed: bool = False) -> str:
     """A fraction as a percentage with ``digits`` decimals, ``+`` in front when ``signed``
-    (ASCII ``-``); ``–`` for None; a value that rounds to zero prints as zero (no ``-0%``).
+    (``−``, U+2212, for a negative one); ``–`` for None; a value that rounds to zero
+    prints as zero (no ``-0%``).
 
     >>> pct_fixed(0.9234), pct_fixed(0.5, 0), pct_fixed(-0.0001, signed=True), pct_fixed(None)
     ('92.3%', '50%', '+0.0%', '–')
@@ -107,7 +109,8 @@ def pct_fixed(x: float | None, digits: int = 1, signed: bool = False) -> str:
         return DASH
     if round(100 * x, digits) == 0:
         x = 0.0  # no "-0%"
-    return f"{100 * x:+.{digits}f}%" if signed else f"{100 * x:.{digits}f}%"
+    text = f"{100 * x:+.{digits}f}%" if signed else f"{100 * x:.{digits}f}%"
+    return text.replace("-", MINUS)
 
 
 def share(part: float, total: float) -> str:

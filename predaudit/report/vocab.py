@@ -31,11 +31,23 @@ CELL_PHRASES: dict[CellName, str] = {
 }
 """What a cell driving the rise means, in words."""
 
-Verdict = Literal["supported", "rejected", "not_applicable"]
+Verdict = Literal["supported", "inconclusive", "rejected", "not_applicable"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 
 InputKind = Literal["logits", "probs", "log_probs"]
 KINDS: tuple[InputKind, ...] = get_args(InputKind)
+
+StatsKind = Literal["logits", "probs", "log_probs", "reduced"]
+"""What a split was read from: a score kind, or ``reduced`` (per-sample loss/correct records)."""
+REDUCED: StatsKind = "reduced"
+
+EpochUnit = Literal["epoch", "step"]
+"""What the numbers labelling a split's evaluations count (``checkpoint-500``: a step)."""
+SampleUnit = Literal["sample", "token"]
+"""What one row is: a sample, or one token of a sequence (scores ``[S, T, C]``)."""
+Layout = Literal["epochs", "tokens"]
+"""How a rank-3 score array reads: ``[epochs, samples, classes]`` or ``[sequences, tokens, classes]``."""
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 
 LabelFormat = Literal["index", "one_hot", "soft"]
 LABEL_FORMATS: tuple[LabelFormat, ...] = get_args(LabelFormat)
@@ -48,3 +60,4 @@ ANALYZE_SCHEMA = "predaudit.analyze/1"
 CONFUSION_SCHEMA = "predaudit.confusion/1"
 INSPECT_SCHEMA = "predaudit.inspect/1"
 CALIBRATION_SCHEMA = "predaudit.calibration/1"
+DYNAMICS_SCHEMA = "predaudit.dynamics/1"

@@ -172,7 +172,7 @@ def test_diff_loss_by_class_sums_exactly_to_delta_loss(realistic):
     logits, y, stats = realistic
     losses = ce(logits, y)
     keep = y != -100
-    for a, b in [(1, 5), (5, 1), (2, 3), (3, 3)]:
+    for a, b in [(1, 5), (5, 1), (2, 3)]:  # (3, 3) is a usage error: see below
         d = cf.split_confusion(stats, diff=(str(a), str(b))).diff
         assert d is not None
         delta = losses[b - 1][keep].mean() - losses[a - 1][keep].mean()
@@ -226,6 +226,16 @@ def test_diff_sums_to_delta_loss_when_labels_and_ignored_change(tmp_path):
         ea = cf.epoch_confusion(stats, a)
         ref_cm, _, _ = sklearn_reference(y[a - 1], logits[a - 1].argmax(1), c)
         np.testing.assert_array_equal(ea.matrix, ref_cm)
+
+
+def test_an_epoch_compared_with_itself_is_a_usage_error(realistic):
+    _, _, stats = realistic
+    with pytest.raises(OptionError) as info:
+        cf.split_confusion(stats, diff=("3", "3"))
+    assert str(info.value) == (
+        "diff=3 3: both epoch 3 and epoch 3 are the same epoch: nothing to compare; "
+        "choose two different epochs"
+    )
 
 
 def test_epoch_words_and_bad_epoch(realistic):

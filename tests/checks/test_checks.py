@@ -193,7 +193,7 @@ SYNTAX = f"expected [SPLIT:]METRIC OP VALUE (OP: < <= > >= == !=; metrics: {METR
         (
             "hypothesis == 1",
             "--check 'hypothesis == 1': hypothesis takes a verdict "
-            "(supported, rejected, not_applicable) or baseline.hypothesis, not '1'",
+            "(supported, inconclusive, rejected, not_applicable) or baseline.hypothesis, not '1'",
         ),
         (
             "loss <= baseline.los",

@@ -400,17 +400,24 @@ def test_sample_data_matches_sklearn():
 def test_top_zero_and_a_perfect_epoch(tmp_path):
     folder = tmp_path / "perfect"
     y = np.array([0, 1, 2, 0, 1, 2])
-    logits = np.stack([np.eye(3)[y] * 5, np.eye(3)[(y + 1) % 3] * 5])  # epoch 2: all wrong
+    right, wrong = np.eye(3)[y] * 5, np.eye(3)[(y + 1) % 3] * 5
+    logits = np.stack([right, wrong, right * 2])  # epoch 2: all wrong; 3: as 1, more confident
     folder.mkdir()
     np.save(folder / "logits.npy", logits)
     np.save(folder / "labels.npy", y)
     out = run_cli("confusion", folder, "--epoch", "1").stdout
     assert "No confusions: every sample is predicted as its true class." in out
-    out = run_cli("confusion", folder, "--top", "0").stdout
+    out = run_cli("confusion", folder, "--epoch", "2", "--top", "0").stdout
     assert "Top confusions: none listed (--top 0)." in out
-    out = run_cli("confusion", folder, "--diff", "1", "1", "--format", "markdown").stdout
+    out = run_cli("confusion", folder, "--diff", "1", "3", "--format", "markdown").stdout
     assert "No confusion changed in count." in out
+    res = run_cli("confusion", folder, "--diff", "1", "1")
+    assert res.exit_code == 2
+    assert res.stderr == (
+        "Error: --diff 1 1: both epoch 1 and epoch 1 are the same epoch: nothing to compare; "
+        "choose two different epochs\n"
+    )
     out = run_cli("confusion", folder, "--diff", "1", "2", "--top", "0").stdout
     assert "Confusions that grew and shrank: none listed (--top 0)." in out
-    d = one_split(run_cli("confusion", folder, "--format", "json").stdout)
+    d = one_split(run_cli("confusion", folder, "--epoch", "2", "--format", "json").stdout)
     assert d["accuracy"] == 0.0 and d["macro"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0}

@@ -22,8 +22,8 @@ def test_fixed_keeps_nan_and_inf_visible(x, digits, want):
 
 @pytest.mark.parametrize(
     ("x", "kw", "want"),
-    [(0.5, {}, "0.500"), (0.5, {"signed": True}, "+0.500"), (-0.125, {"signed": True}, "-0.125"),
-     (0.0, {"digits": 2, "signed": True}, "+0.00"), (-0.0001, {"signed": True}, "-0.000"),
+    [(0.5, {}, "0.500"), (0.5, {"signed": True}, "+0.500"), (-0.125, {"signed": True}, "−0.125"),
+     (0.0, {"digits": 2, "signed": True}, "+0.00"), (-0.0001, {"signed": True}, "−0.000"),
      (1.23456, {"digits": 2}, "1.23"), (None, {}, "–"), (NAN, {}, "–"), (INF, {}, "–"),
      (-INF, {"signed": True}, "–")],
 )  # fmt: skip
@@ -56,7 +56,7 @@ def test_pct_never_claims_all_or_nothing_for_a_part(frac, want):
 @pytest.mark.parametrize(
     ("x", "kw", "want"),
     [(0.9234, {}, "92.3%"), (0.5, {"digits": 0}, "50%"), (0.25, {"signed": True}, "+25.0%"),
-     (-0.25, {"signed": True}, "-25.0%"), (-0.0001, {"signed": True}, "+0.0%"),
+     (-0.25, {"signed": True}, "−25.0%"), (-0.0001, {"signed": True}, "+0.0%"),
      (-0.0001, {}, "0.0%"), (None, {}, "–")],
 )  # fmt: skip
 def test_pct_fixed(x, kw, want):

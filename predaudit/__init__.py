@@ -10,6 +10,7 @@
 
 from predaudit.api import analyze, confusion, inspect
 from predaudit.errors import InputError, OptionError, PredauditError
+from predaudit.record import Recorder
 from predaudit.store import RunStats, SplitStats
 from predaudit.store.build import from_arrays, load_run
 from predaudit.version import __version__
@@ -18,6 +19,7 @@ __all__ = [
     "InputError",
     "OptionError",
     "PredauditError",
+    "Recorder",
     "RunStats",
     "SplitStats",
     "__version__",

@@ -20,7 +20,9 @@ from predaudit.io.naming import (
     SCORE_KEYS,
     SUFFIXES,
     key_from_stem,
+    split_rank,
 )
+from predaudit.io.shards import group_shards
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class NamedFile:
     prefix: str | None
     key: str | None
     epoch: int | None
+    rank: int | None = None
+    """The process of a shard (``epoch_0003.rank1.npz``), see :mod:`predaudit.io.shards`."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class SplitLayout:
     ids_file: Path | None = None
     epoch_labels: dict[int, Path] = field(default_factory=dict)
     epoch_ids: dict[int, Path] = field(default_factory=dict)
+    epoch_shards: dict[int, tuple[Path, ...]] = field(default_factory=dict)
+    """Sharded epochs: every shard file (the first one also stands in ``epoch_files``)."""
     containers: Mapping[Path, Container] = field(default_factory=dict, compare=False, repr=False)
     """In-memory arrays (``from_arrays``) standing in for the files of those paths."""
 
@@ -65,6 +71,7 @@ class SplitLayout:
                 out.append(extra)
         out.extend(self.epoch_labels[e] for e in sorted(self.epoch_labels))
         out.extend(self.epoch_ids[e] for e in sorted(self.epoch_ids))
+        out.extend(p for e in sorted(self.epoch_shards) for p in self.epoch_shards[e][1:])
         return out
 
     @property
@@ -100,7 +107,7 @@ def parse_name(path: Path) -> NamedFile:
     >>> (n.prefix, n.key, n.epoch)
     ('val', None, 3)
     """
-    stem = path.stem
+    stem, rank = split_rank(path.stem)
     epoch = None
     m = EPOCH_IN_NAME.search(stem)
     if m is not None:
@@ -114,7 +121,7 @@ def parse_name(path: Path) -> NamedFile:
         prefix = stem or None
     if path.suffix.lower() == ".jsonl" and prefix is not None and prefix.lower() == "dynamics":
         prefix = None
-    return NamedFile(path=path, prefix=prefix, key=key, epoch=epoch)
+    return NamedFile(path=path, prefix=prefix, key=key, epoch=epoch, rank=rank)
 
 
 def _visible(p: Path) -> bool:
@@ -137,6 +144,7 @@ def _build_split(name: str, files: list[NamedFile]) -> SplitLayout | None:
     epochs: dict[int, Path] = {}
     epoch_labels: dict[int, Path] = {}
     epoch_ids: dict[int, Path] = {}
+    shards: dict[int, list[tuple[int, Path]]] = {}
     labels: list[Path] = []
     ids: list[Path] = []
     for f in files:
@@ -148,6 +156,9 @@ def _build_split(name: str, files: list[NamedFile]) -> SplitLayout | None:
                 target = epoch_ids
             else:
                 target = epochs
+            if f.rank is not None and target is epochs:
+                shards.setdefault(f.epoch, []).append((f.rank, f.path))
+                continue
             if f.epoch in target:
                 raise InputError(
                     f"{target[f.epoch]}, {f.path}", f"both files claim epoch {f.epoch}"
@@ -159,6 +170,7 @@ def _build_split(name: str, files: list[NamedFile]) -> SplitLayout | None:
             ids.append(f.path)
         elif f.key in SCORE_KEYS or is_container:
             stacked.append(f.path)
+    containers = group_shards(name, shards, epochs)
     if not stacked and not epochs:
         return None
     for what, found in (("scores", stacked), ("labels", labels), ("sample ids", ids)):
@@ -181,6 +193,8 @@ def _build_split(name: str, files: list[NamedFile]) -> SplitLayout | None:
         ids_file=ids[0] if ids else None,
         epoch_labels=epoch_labels,
         epoch_ids=epoch_ids,
+        epoch_shards={e: tuple(p for _, p in sorted(m)) for e, m in shards.items()},
+        containers=containers,
     )
 
 

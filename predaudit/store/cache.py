@@ -70,6 +70,8 @@ def _sources(layout: SplitLayout) -> list[tuple[str, str]]:
         out.append(("ids", str(layout.ids_file.resolve())))
     out.extend((f"labels {e}", str(p.resolve())) for e, p in sorted(layout.epoch_labels.items()))
     out.extend((f"ids {e}", str(p.resolve())) for e, p in sorted(layout.epoch_ids.items()))
+    for e, shards in sorted(layout.epoch_shards.items()):
+        out.extend((f"shard {e}", str(p.resolve())) for p in shards[1:])
     return out
 
 

@@ -1,0 +1,249 @@
+"""The Recorder: batches in any order, one atomic file per epoch, read back by load_run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import predaudit
+from predaudit.errors import InputError, OptionError
+from predaudit.io.discover import discover
+from predaudit.record import EpochExistsError, Recorder, evaluate
+from predaudit.record import npzwrite
+
+N, C, E = 23, 4, 3
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(E, N, C)).astype(np.float32)
+    labels = rng.integers(0, C, N)
+    return logits, labels, rng
+
+
+def record_shuffled(rec, logits, labels, rng, batch=5):
+    for e in range(logits.shape[0]):
+        perm = rng.permutation(N)
+        for a in range(0, N, batch):
+            idx = perm[a : a + batch]
+            rec.add(logits[e][idx], labels[idx], ids=idx)
+        rec.end_epoch(e + 1)
+
+
+def test_shuffled_batches_give_the_run_of_the_arrays(tmp_path, data):
+    logits, labels, rng = data
+    rec = Recorder(tmp_path, split="val")
+    record_shuffled(rec, logits, labels, rng)
+    names = sorted(p.name for p in (tmp_path / "val").iterdir())
+    assert names == ["epoch_0001.npz", "epoch_0002.npz", "epoch_0003.npz"]
+    with np.load(tmp_path / "val" / "epoch_0002.npz", allow_pickle=False) as z:
+        assert z.files == ["logits", "labels", "ids", "__meta__"]
+        np.testing.assert_array_equal(z["ids"], np.arange(N))  # sorted by id
+        np.testing.assert_array_equal(z["logits"], logits[1])
+        np.testing.assert_array_equal(z["labels"], labels)
+        meta = json.loads(str(z["__meta__"]))
+    assert meta["split"] == "val" and meta["kind"] == "logits" and meta["dtype"] == "float32"
+    assert meta["predaudit"] == predaudit.__version__
+    run = predaudit.load_run(tmp_path)
+    ref = predaudit.from_arrays(logits, labels, ids=np.arange(N))
+    s, r = run.splits["val"], ref.splits["default"]
+    assert s.epochs == [1, 2, 3]
+    np.testing.assert_allclose(s.loss, r.loss, rtol=1e-12)
+    np.testing.assert_array_equal(s.correct, r.correct)
+
+
+def test_torch_tensors_float16_and_bfloat16(tmp_path, data):
+    logits, labels, _ = data
+    rec = Recorder(tmp_path, split="half", ordered=True)
+    rec.add(torch.tensor(logits[0], dtype=torch.float16, requires_grad=True), torch.tensor(labels))
+    rec.end_epoch(1)
+    with np.load(tmp_path / "half" / "epoch_0001.npz") as z:
+        assert z["logits"].dtype == np.float16
+    bf = torch.tensor(logits[0]).to(torch.bfloat16)
+    rec = Recorder(tmp_path, split="bf", ordered=True)
+    rec.add(bf[:10], torch.tensor(labels[:10]))
+    rec.add(bf[10:], torch.tensor(labels[10:]))
+    rec.end_epoch(1)
+    with np.load(tmp_path / "bf" / "epoch_0001.npz") as z:
+        assert z["logits"].dtype == np.float32  # numpy has no bfloat16: exact float32
+        np.testing.assert_array_equal(z["logits"], bf.float().numpy())
+        assert json.loads(str(z["__meta__"]))["dtype"] == "bfloat16"
+
+
+@pytest.mark.parametrize("kind", ["probs", "log_probs"])
+def test_kind_names_the_key(tmp_path, data, kind):
+    logits, labels, _ = data
+    scores = torch.log_softmax(torch.tensor(logits[0]), -1)
+    scores = scores.exp() if kind == "probs" else scores
+    rec = Recorder(tmp_path, kind=kind, ordered=True)
+    rec.add(scores, labels)
+    rec.end_epoch(1)
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        assert kind in z.files
+    s = predaudit.load_run(tmp_path).splits["val"]
+    assert s.input_kind == kind
+    ref = predaudit.from_arrays(logits[:1], labels).splits["default"]
+    np.testing.assert_allclose(s.loss, ref.loss, rtol=1e-5)
+
+
+def test_ids_required_unless_ordered(tmp_path, data):
+    logits, labels, _ = data
+    with pytest.raises(OptionError, match=r"^ids=None: .*ordered=True"):
+        Recorder(tmp_path).add(logits[0], labels)
+    rec = Recorder(tmp_path, ordered=True)
+    rec.add(logits[0][:10], labels[:10])
+    rec.add(logits[0][10:], labels[10:])
+    rec.end_epoch(1)
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["ids"], np.arange(N))
+    rec.add(logits[0][:10], labels[:10])
+    with pytest.raises(InputError, match="some batches of this epoch have ids"):
+        rec.add(logits[0][10:], labels[10:], ids=np.arange(10, N))
+
+
+def test_existing_epoch_is_an_error_unless_overwrite(tmp_path, data):
+    logits, labels, _ = data
+    rec = Recorder(tmp_path, ordered=True)
+    rec.add(logits[0], labels)
+    rec.end_epoch(1)
+    rec.add(logits[1], labels)
+    with pytest.raises(EpochExistsError, match="epoch 1 of split 'val' exists; pass overwrite"):
+        rec.end_epoch(1)
+    assert rec.pending == 0  # dropped after the failed write
+    # a second recorder continues the run
+    rec2 = Recorder(tmp_path, ordered=True)
+    rec2.add(logits[1], labels)
+    rec2.end_epoch(2)
+    (tmp_path / "val" / "epoch_3.npz").write_bytes(b"")  # another writer's name for epoch 3
+    rec2.add(logits[2], labels)
+    with pytest.raises(FileExistsError, match="epoch_3.npz: epoch 3"):
+        rec2.end_epoch(3)
+    (tmp_path / "val" / "epoch_3.npz").unlink()
+    rec3 = Recorder(tmp_path, ordered=True, overwrite=True)
+    rec3.add(logits[2], labels)
+    rec3.end_epoch(1)
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 2]
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["logits"], logits[2])
+
+
+def test_duplicate_id_in_one_process_is_an_error(tmp_path, data):
+    logits, labels, _ = data
+    rec = Recorder(tmp_path)
+    rec.add(logits[0][:3], labels[:3], ids=[0, 1, 2])
+    rec.add(logits[0][:3], labels[:3], ids=[0, 4, 5])
+    with pytest.raises(InputError, match="sample id 0 was added twice at epoch 1"):
+        rec.end_epoch(1)
+
+
+def test_a_crash_leaves_no_readable_file(tmp_path, data, monkeypatch):
+    logits, labels, _ = data
+    rec = Recorder(tmp_path, ordered=True)
+    rec.add(logits[0], labels)
+    rec.end_epoch(1)
+    with pytest.raises(RuntimeError), rec.epoch(2):
+        rec.add(logits[1], labels)
+        raise RuntimeError("the evaluation died")
+    assert rec.pending == 0
+    # dying while the file is written: the hidden temporary file is what is left
+    calls = []
+
+    def die(zf, key, arr, order):
+        calls.append(key)
+        if len(calls) == 2:
+            (tmp_path / "val" / f".left-{key}").write_bytes(b"x")
+            raise KeyboardInterrupt
+        return real(zf, key, arr, order)
+
+    real = npzwrite._write_member
+    monkeypatch.setattr(npzwrite, "_write_member", die)
+    rec.add(logits[1], labels)
+    with pytest.raises(KeyboardInterrupt):
+        rec.end_epoch(2)
+    names = sorted(os.listdir(tmp_path / "val"))
+    assert names == [".left-labels", "epoch_0001.npz"]  # the temporary file was removed
+    assert [e for e, _ in discover(tmp_path).splits["val"].epoch_files] == [1]
+
+
+def test_epoch_context_and_bad_batches(tmp_path, data):
+    logits, labels, _ = data
+    rec = Recorder(tmp_path, split="test")
+    with rec.epoch(0):
+        rec.add(logits[0], labels, ids=np.arange(N))
+    assert (tmp_path / "test" / "epoch_0000.npz").exists()
+    with pytest.raises(InputError, match=r"batch 2: scores have shape \(3, 5\) but earlier"):
+        rec.add(logits[0][:3], labels[:3], ids=[0, 1, 2])
+        rec.add(np.zeros((3, 5), np.float32), labels[:3], ids=[3, 4, 5])
+    with pytest.raises(InputError, match="batch 3: scores are float64 but earlier batches"):
+        rec.add(np.zeros((3, 4)), labels[:3], ids=[3, 4, 5])
+    with pytest.raises(InputError, match="batch 4: labels have shape"):
+        rec.add(logits[0][:3], labels[:2], ids=[3, 4, 5])
+    rec.discard()
+    with pytest.raises(InputError, match="epoch 5 has no samples"):
+        rec.end_epoch(5)
+    with pytest.raises(OptionError, match="^split='a/b'"):
+        Recorder(tmp_path, split="a/b")
+    with pytest.raises(OptionError, match="^kind='scores'"):
+        Recorder(tmp_path, kind="scores")
+
+
+def test_text_ids_grow(tmp_path, data):
+    logits, labels, _ = data
+    ids = np.array([f"s{i}" for i in range(N)])
+    ids[-1] = "a-much-longer-id"
+    rec = Recorder(tmp_path)
+    rec.add(logits[0][:5], labels[:5], ids=ids[:5])
+    rec.add(logits[0][5:], labels[5:], ids=ids[5:])
+    rec.end_epoch(1)
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        assert set(z["ids"]) == set(ids)
+
+
+def test_token_classification(tmp_path):
+    rng = np.random.default_rng(1)
+    scores = rng.normal(size=(6, 5, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, (6, 5))
+    labels[:, 3:] = -100  # padding
+    rec = Recorder(tmp_path, ordered=True)
+    for e in (1, 2):
+        rec.add(scores[:4], labels[:4])
+        rec.add(scores[4:], labels[4:])
+        rec.end_epoch(e)
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["ids"], np.arange(30))
+        np.testing.assert_array_equal(z["labels"], labels.reshape(-1))  # -100 kept
+    s = predaudit.load_run(tmp_path).splits["val"]
+    expect = torch.nn.functional.cross_entropy(
+        torch.tensor(scores).reshape(-1, 3), torch.tensor(labels).reshape(-1), ignore_index=-100
+    )
+    row = predaudit.analyze(predaudit.load_run(tmp_path), start="first").splits["val"]
+    assert row.per_epoch[0].loss == pytest.approx(float(expect), rel=1e-6)
+    assert s.n_samples == 18  # the 12 ignored (-100) positions are not counted
+    rec.add(scores[:2, :4], labels[:2, :4])
+    with pytest.raises(InputError, match="batch 2: 5 tokens per sequence but 4 before"):
+        rec.add(scores[2:], labels[2:])
+        rec.end_epoch(3)
+
+
+def test_evaluate_a_plain_torch_loop(tmp_path, data):
+    logits, labels, _ = data
+    x = torch.tensor(logits[0])
+    model = torch.nn.Linear(C, C)
+    model.train()
+    ds = torch.utils.data.TensorDataset(x, torch.tensor(labels), torch.arange(N))
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True)
+    rec = Recorder(tmp_path)
+    want = []
+    for epoch in (1, 2):
+        path = evaluate(model, loader, rec, epoch)
+        assert path.name == f"epoch_000{epoch}.npz" and model.training
+        with torch.no_grad():
+            want.append(float(torch.nn.functional.cross_entropy(model(x), torch.tensor(labels))))
+            model.weight.mul_(2.0)
+    rows = predaudit.analyze(predaudit.load_run(tmp_path), start="first").splits["val"].per_epoch
+    assert [r.loss for r in rows] == pytest.approx(want, rel=1e-5)

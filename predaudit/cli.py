@@ -75,6 +75,8 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = kwargs.pop("debug", False)
         kwargs.pop("no_cache", None)  # read by load() from the click context
+        warn_unused_plot_options(kwargs)
+        kwargs.pop("layout", None)  # likewise (layout_option())
         try:
             return fn(*args, **kwargs)
         except OptionError as exc:
@@ -106,6 +108,23 @@ def handle_errors(fn: F) -> F:
 
 
 INTERNAL_ERROR = 4
+
+
+def warn_unused_plot_options(options: dict[str, Any]) -> None:
+    """--no-plots and --plot-format only shape what --out writes: say so when there is no --out."""
+    if "out" not in options or options["out"] is not None:
+        return
+    unused = []
+    if options.get("no_plots"):
+        unused.append("--no-plots")
+    if options.get("plot_format", "png") != "png":
+        unused.append(f"--plot-format {options['plot_format']}")
+    if unused:
+        click.echo(
+            f"Warning: {' and '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect "
+            "without --out",
+            err=True,
+        )
 
 
 def common_options(fn: F) -> F:
@@ -446,9 +465,7 @@ def finish(
     from predaudit.checks import all_passed
 
     emit_checked(report, fmt, render, results, baseline=baseline, checked=checked)
-    if out is not None and fmt is OutputFormat.TABLE:
-        click.echo(f"Wrote {len(written)} files to {out}/")
-    elif out is not None and not quiet:
+    if out is not None and not quiet:  # a notice: stderr, so stdout holds only the report
         click.echo(f"Wrote {len(written)} files to {out}/", err=True)
     if not all_passed(results):
         sys.exit(1)

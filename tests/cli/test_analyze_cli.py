@@ -178,7 +178,8 @@ def test_out_writes_report_and_per_sample(tmp_path, sample_test):
     out = tmp_path / "out"
     res = run_cli("analyze", "sample_data/stacked", "--out", str(out), "--no-plots")
     assert res.exit_code == 0, res.output
-    assert res.stdout.rstrip().endswith(f"Wrote 3 files to {out}/")
+    assert res.stderr == f"Wrote 3 files to {out}/\n"  # a notice: stderr
+    assert "Wrote" not in res.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["schema"] == "predaudit.analyze/1"
     per = (out / "test" / "per_sample.csv").read_text().splitlines()
@@ -331,7 +332,7 @@ def test_out_writes_the_figures_per_split(tmp_path):
             [*figures, "per_sample.csv"]
         )
         assert (out / split / "transitions.svg").read_text()[:200].count("<svg") == 1
-    assert res.stdout.rstrip().endswith(f"Wrote 11 files to {out}/")
+    assert res.stderr == f"Wrote 11 files to {out}/\n"
     single = tmp_path / "single"
     run_cli("analyze", "sample_data/stacked", "--split", "test", "--out", str(single))
     assert (single / "loss_split.png").read_bytes()[:4] == b"\x89PNG"
@@ -356,3 +357,15 @@ def test_top_samples_against_torch(sample_test):
         assert t["loss_to"] == pytest.approx(losses[29, i], rel=1e-6)
         assert t["p_true_from"] == pytest.approx(probs[6, i, y[i]], rel=1e-5, abs=1e-300)
         assert t["p_true_to"] == pytest.approx(probs[29, i, y[i]], rel=1e-5, abs=1e-300)
+
+
+def test_plot_options_without_out_are_a_warning_not_silence():
+    res = run_cli("analyze", "sample_data/stacked", "--split", "test", "--no-plots")
+    assert res.exit_code == 0
+    assert res.stderr == "Warning: --no-plots has no effect without --out\n"
+    res = run_cli("confusion", "sample_data/stacked", "--split", "test", "--plot-format", "svg")
+    assert res.stderr == "Warning: --plot-format svg has no effect without --out\n"
+    res = run_cli("analyze", "sample_data/stacked", "--no-plots", "--plot-format", "pdf", "-q")
+    assert res.stderr == (
+        "Warning: --no-plots and --plot-format pdf have no effect without --out\n"
+    )

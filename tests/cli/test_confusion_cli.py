@@ -288,7 +288,8 @@ def test_many_classes(runs, tmp_path):
     assert res.exit_code == 0, res.output
     path = dest / "confusion_matrix.csv"
     assert f"it was written to {path}" in " ".join(res.stdout.split())
-    assert res.stdout.rstrip().endswith(f"Wrote 3 files to {dest}/")
+    assert res.stderr == f"Wrote 3 files to {dest}/\n"
+    assert "Wrote" not in res.stdout
     assert (dest / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert len(rows) == 26 and len(rows[0]) == 26

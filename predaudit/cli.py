@@ -253,7 +253,13 @@ def main() -> None:
 @common_options
 @handle_errors
 def inspect(run: str, fmt: str, split: str | None, input_kind: str | None, quiet: bool) -> None:
-    """Show what predaudit finds in RUN: splits, epochs, shapes, score kind, labels, ids."""
+    """Show what predaudit finds in RUN: splits, epochs, shapes, score kind, labels, ids.
+
+    \b
+    Examples:
+      predaudit inspect sample_data/stacked
+      predaudit inspect sample_data/stacked --split test --format json
+    """
     command = by_name("inspect")
     stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
     emit(command.renderer_table()[OutputFormat(fmt)](command.analyze()(stats)))
@@ -286,8 +292,8 @@ def check_options(fn: F) -> F:
         "check_exprs",
         multiple=True,
         metavar="EXPR",
-        help="Fail (exit 1) unless [SPLIT:]METRIC OP VALUE holds, e.g. 'accuracy >= 0.9', "
-        "'loss <= baseline.loss + 0.02', 'hypothesis != supported'. Repeatable.",
+        help="Fail (exit 1) unless [SPLIT:]METRIC OP VALUE holds; VALUE is a number, a "
+        "verdict word or baseline.METRIC [+|- NUMBER] (see the examples above). Repeatable.",
     )(fn)
     return fn
 
@@ -418,6 +424,15 @@ def analyze(
     Compares the epoch of lowest mean loss with the last epoch (change with
     --from/--to), shows the four transition cells (correct/wrong at each epoch)
     and their exact shares of the change, and gives a verdict.
+
+    \b
+    Examples:
+      predaudit analyze sample_data/stacked --split test --top 3
+      predaudit analyze sample_data/stacked --from first --to best --format markdown
+      predaudit analyze sample_data/stacked --check 'test:accuracy >= 0.9'
+      predaudit analyze sample_data/stacked --check 'test:hypothesis != supported'  # exit 1
+      predaudit analyze sample_data/stacked --out base --no-plots
+      predaudit analyze sample_data/stacked --check 'loss <= baseline.loss + 0.02' --baseline base
     """
     from predaudit.checks import check_report
     from predaudit.output import check_out_dir
@@ -578,6 +593,13 @@ def confusion(
     A run with several splits is shown split by split; --format json then prints
     {"schema", "run", "splits": {NAME: {"split", "epoch", ...}}} (the same shape as
     for one split), and --format csv needs --split.
+
+    \b
+    Examples:
+      predaudit confusion sample_data/stacked --split test
+      predaudit confusion sample_data/stacked --split test --diff best last
+      predaudit confusion sample_data/stacked --check 'test:macro_f1 >= 0.9'
+      predaudit confusion sample_data/stacked --check 'min_recall >= 0.99'  # exit 1
     """
     from predaudit.checks import check_report
     from predaudit.output import check_out_dir
@@ -754,6 +776,12 @@ def calibration(
     the temperature share Δgap/ΔL, in total and per transition cell. Without
     --fit-on the temperature is fitted on the analysed split itself: a
     diagnosis, not a deployable calibration.
+
+    \b
+    Examples:
+      predaudit calibration sample_data/stacked --split test
+      predaudit calibration sample_data/stacked --split test --binning quantile --bins 10
+      predaudit calibration sample_data/stacked --split test --check 'temperature_share < 0.5'  # exit 1
     """
     from predaudit.analysis.calibration import check_bins
     from predaudit.checks import check_report

@@ -42,9 +42,13 @@ PARAM_OPTIONS = {
     "out": "--out",
     "baseline": "--baseline",
     "split": "--split",
+    "clip": "--clip",
     "fit_on": "--fit-on",
     "n_bins": "--bins",
     "binning": "--binning",
+    "epochs": "--epochs",
+    "el2n_epoch": "--el2n-epoch",
+    "top": "--top",
 }
 """Library parameter names and the options that set them, for error messages."""
 
@@ -73,6 +77,7 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("clip", None)  # read by load() from the click context (clip_option())
         debug = kwargs.pop("debug", False)
         kwargs.pop("no_cache", None)  # read by load() from the click context
         warn_unused_plot_options(kwargs)
@@ -130,6 +135,14 @@ def warn_unused_plot_options(options: dict[str, Any]) -> None:
 def common_options(fn: F) -> F:
     fn = click.option("--debug", is_flag=True, help="Show a traceback on errors.")(fn)
     fn = click.option(
+        "--clip",
+        type=float,
+        default=None,
+        metavar="EPS",
+        help="Clip probabilities to [EPS, 1 - EPS] before the log, as Keras does with 1e-7 "
+        "(0 < EPS < 0.5; default: exact losses).",
+    )(fn)
+    fn = click.option(
         "--input-kind",
         type=KIND_CHOICE,
         default=None,
@@ -150,7 +163,20 @@ def common_options(fn: F) -> F:
         is_flag=True,
         help="Neither read nor write the cache of reduced statistics.",
     )(fn)
+    fn = click.option(
+        "--layout",
+        "layout",
+        type=click.Choice(["epochs", "tokens"]),
+        default=None,
+        help="How [A, B, C] scores with [A, B] labels read: A epochs of B samples, or "
+        "one evaluation of A sequences of B tokens.",
+    )(fn)
     return fn
+
+
+def layout_option() -> Any:
+    """``--layout`` of the current command (None when not given)."""
+    return click.get_current_context().params.get("layout")
 
 
 PROGRESS_DELAY = 0.5
@@ -198,6 +224,11 @@ def progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
         prog.stop()
 
 
+def clip_option() -> float | None:
+    """``--clip`` of the current command (None when not given)."""
+    return click.get_current_context().params.get("clip")
+
+
 def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool) -> RunStats:
     from predaudit.store.build import load_run
 
@@ -207,8 +238,10 @@ def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool) ->
             run,
             split=split,
             input_kind=cast("InputKind | None", input_kind),
+            clip=clip_option(),
             progress=update,
             use_cache=not no_cache,
+            layout=layout_option(),
         )
 
 
@@ -668,14 +701,16 @@ def _load_calibrated(
     from predaudit.analysis.calibration import fit_on_temperatures
     from predaudit.io.discover import discover
     from predaudit.store import RunStats as Run
-    from predaudit.store.build import load_run
+    from predaudit.store.build import load_run as read_run
 
+    load_run = functools.partial(read_run, clip=clip_option())  # every read takes --clip
     no_cache = click.get_current_context().params.get("no_cache", False)
     kind = cast("InputKind | None", input_kind)
     with progress_bar(quiet) as update:
         if fit_on is None:
             stats = load_run(
                 run, split=split, input_kind=kind, progress=update, use_cache=not no_cache,
+                layout=layout_option(),
                 calibration=True,
             )  # fmt: skip
             return stats, None
@@ -688,14 +723,18 @@ def _load_calibrated(
             )
         fit = load_run(
             run, split=fit_on, input_kind=kind, progress=update, use_cache=not no_cache,
+            layout=layout_option(),
             calibration=True,
         ).splits[fit_on]  # fmt: skip
         out = Run(path=run)
         for name in [split] if split is not None else [n for n in names if n != fit_on]:
-            epochs = load_run(run, split=name, input_kind=kind, use_cache=not no_cache)
+            epochs = load_run(
+                run, split=name, input_kind=kind, use_cache=not no_cache, layout=layout_option()
+            )
             temps = fit_on_temperatures(fit, epochs.splits[name].epochs, target=name)
             out.splits[name] = load_run(
                 run, split=name, input_kind=kind, progress=update, use_cache=not no_cache,
+                layout=layout_option(),
                 calibration=temps,
             ).splits[name]  # fmt: skip
         if not out.splits:
@@ -824,6 +863,116 @@ def calibration(
 
 
 # -- end of predaudit calibration ----------------------------------------------------------
+
+
+# -- predaudit dynamics --------------------------------------------------------------------
+
+
+@main.command()
+@RUN_ARG
+@click.option(
+    "--epochs",
+    "epochs",
+    default=None,
+    metavar="FROM:TO",
+    help="Only the epochs whose labels are in FROM..TO (inclusive; either side may be left "
+    "out, e.g. 5: or :20). Default: every epoch.",
+)
+@click.option(
+    "--el2n-epoch",
+    "el2n_epoch",
+    default=None,
+    type=int,
+    metavar="EPOCH",
+    help="The epoch label of EL2N, sqrt(Brier score) (default: the first epoch of the range).",
+)
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="How many of the most ambiguous, hardest and likely mislabeled samples to list.",
+)
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write dynamics.json, dynamics.csv (every sample), data_map.png and "
+    "forgetting_events.png into this folder; a sub-folder per split when several.",
+)
+@plot_options
+@check_options
+@common_options
+@handle_errors
+def dynamics(
+    run: str,
+    epochs: str | None,
+    el2n_epoch: int | None,
+    top: int,
+    out: Path | None,
+    plot_format: str,
+    no_plots: bool,
+    check_exprs: tuple[str, ...],
+    baseline: str | None,
+    fmt: str,
+    split: str | None,
+    input_kind: str | None,
+    quiet: bool,
+) -> None:
+    """Per-sample training dynamics: data map, forgetting events, likely label problems.
+
+    For every sample, over the epochs: confidence and variability (mean and std, ddof 0,
+    of the true-class probability; Dataset Cartography), correctness, forgetting events
+    (correct -> wrong changes), the first epoch learned, AUM (mean logit margin; logits
+    only) and EL2N (sqrt of the Brier score at one epoch). Samples fall into the
+    easy-to-learn, ambiguous and hard-to-learn regions of the data map (quantile
+    thresholds, 33% each). The samples must be aligned across epochs: save sample ids.
+
+    Likely label problems are samples predicted as one other class at most epochs; they
+    may be mislabeled or genuinely hard — inspect them. --format csv prints every sample.
+    """
+    from predaudit.checks import check_report
+    from predaudit.output import check_out_dir
+    from predaudit.store.build import load_run
+
+    command = by_name("dynamics")
+    checks, base = prepare_checks(
+        check_exprs, baseline, metrics=command.metrics, schema=command.schema
+    )
+    if out is not None:
+        check_out_dir(out, Path(run))
+    no_cache = click.get_current_context().params.get("no_cache", False)
+    with progress_bar(quiet) as update:
+        stats = load_run(
+            run,
+            split=split,
+            input_kind=cast("InputKind | None", input_kind),
+            progress=update,
+            use_cache=not no_cache,
+            calibration=True,
+        )
+    report = command.analyze()(stats, epochs=epochs, el2n_epoch=el2n_epoch, top=top)
+    results = check_report(report, checks, baseline=base)
+    written: list[Path] = []
+    if out is not None:
+        written = write_outputs(command, report, out, no_plots, plot_format).written
+    renderers = command.renderer_table()
+    finish(
+        report,
+        OutputFormat(fmt),
+        lambda f: renderers[f](report),
+        results,
+        base,
+        checked=bool(checks),
+        out=out,
+        written=written,
+        quiet=quiet,
+    )
+
+
+# -- end of predaudit dynamics -------------------------------------------------------------
 
 
 @main.group()

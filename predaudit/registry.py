@@ -24,6 +24,7 @@ from predaudit.report.vocab import (
     ANALYZE_SCHEMA,
     CALIBRATION_SCHEMA,
     CONFUSION_SCHEMA,
+    DYNAMICS_SCHEMA,
     INSPECT_SCHEMA,
 )
 
@@ -119,6 +120,18 @@ COMMANDS: dict[str, Command] = {
             json_name="calibration.json",
             files="predaudit.render.calibration:bundle_files",
             figures="predaudit.plots.calibration:calibration_figures_for",
+            load_calibration=True,
+        ),
+        Command(
+            name="dynamics",
+            schema=DYNAMICS_SCHEMA,
+            summary="per-sample training dynamics: data map, forgetting, likely label problems",
+            analysis="predaudit.analysis.dynamics:dynamics_report",
+            report="predaudit.report.dynamics:DynamicsReport",
+            renderers="predaudit.render.dynamics:RENDERERS",
+            json_name="dynamics.json",
+            files="predaudit.render.dynamics:bundle_files",
+            figures="predaudit.plots.dynamics:dynamics_figures_for",
             load_calibration=True,
         ),
     )

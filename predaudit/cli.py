@@ -952,6 +952,8 @@ def dynamics(
             progress=update,
             use_cache=not no_cache,
             calibration=True,
+            clip=clip_option(),
+            layout=layout_option(),
         )
     report = command.analyze()(stats, epochs=epochs, el2n_epoch=el2n_epoch, top=top)
     results = check_report(report, checks, baseline=base)

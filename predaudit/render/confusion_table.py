@@ -6,8 +6,11 @@ matrix is left out (it goes to CSV) and the per-class table is sorted by F1, wor
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextvars import ContextVar
+
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -53,8 +56,40 @@ def shorten(name: str, width: int) -> str:
     return name[: keep - tail] + "…" + (name[-tail:] if tail else "")
 
 
-def _label(x: Label, width: int = ROW_LABEL_WIDTH) -> str:
-    return shorten(str(x), width)
+_WIDTHS: ContextVar[tuple[int, int]] = ContextVar("widths", default=(ROW_LABEL_WIDTH, CELL_WIDTH))
+"""(row label width, matrix column width) of the tables being laid out."""
+
+
+def label_widths(report: ConfusionReport, width: int) -> tuple[int, int]:
+    """How wide class names may be at a console ``width``: whole when they fit.
+
+    Row labels (first columns, and both names of a pair) get at least
+    ``ROW_LABEL_WIDTH`` characters, more when the per-class and pair tables still
+    fit; matrix columns get at least ``CELL_WIDTH``, more when the matrix fits.
+
+    >>> import numpy as np
+    >>> from types import SimpleNamespace as NS
+    >>> def run(names):
+    ...     return NS(splits={"t": NS(epoch=NS(labels=names, matrix=np.eye(len(names))))})
+    >>> label_widths(run(["airplane_long_name", "automobile"]), 80)
+    (18, 18)
+    >>> label_widths(run(["airplane_long_name", "automobile", "bird"]), 80)
+    (18, 14)
+    >>> label_widths(run(["n01440764_tench_and_more"] * 16), 80), label_widths(run(["cat"]), 80)
+    ((18, 5), (3, 5))
+    """
+    longest = max((len(str(x)) for s in report.splits.values() for x in s.epoch.labels), default=1)
+    row = min(longest, max(ROW_LABEL_WIDTH, min(width - 62, (width - 34) // 2)))
+    col = CELL_WIDTH
+    for s in report.splits.values():
+        c = max(1, len(s.epoch.labels))  # c class columns and a total column as wide, 1 apart
+        avail = (width - max(row, 4) - 1) // (c + 1) - 1
+        col = max(col, min(longest, avail))
+    return row, max(CELL_WIDTH, col)
+
+
+def _label(x: Label, width: int | None = None) -> str:
+    return shorten(str(x), _WIDTHS.get()[0] if width is None else width)
 
 
 def _table(heading: str | None = None, *, gap: int = 2) -> Table:
@@ -84,13 +119,15 @@ def matrix_table(s: SplitConfusion) -> Group | Table:
     labels = e.labels
     frac = e.normalized("true" if s.normalize == "none" else s.normalize)
     width = max(CELL_WIDTH, len(str(int(e.matrix.max(initial=0)))))
+    widest = _WIDTHS.get()[1]  # each column as wide as its name, up to this
     t = _table(
         f"Confusion matrix (rows true, columns predicted): count, {NORMALIZE_TEXT[s.normalize]}",
         gap=1,
     )
     t.add_column("true", no_wrap=True)
     for lab in labels:
-        t.add_column(_label(lab, width), justify="right", no_wrap=True, min_width=width)
+        w = max(width, min(len(str(lab)), widest))
+        t.add_column(_label(lab, w), justify="right", no_wrap=True, min_width=w)
     t.add_column("total", justify="right", no_wrap=True, style="dim", min_width=width + 1)
     for k, lab in enumerate(labels):
         cells: list[RenderableType] = [_label(lab)]
@@ -185,6 +222,7 @@ def diff_matrix_table(s: SplitConfusion) -> Group | Table:
     assert d is not None
     labels = s.epoch.labels
     width = max(CELL_WIDTH, *(len(signed_int(int(x))) for x in d.matrix.ravel()))
+    widest = _WIDTHS.get()[1]
     t = _table(
         f"Change in the confusion matrix, epoch {d.from_epoch} → {d.to_epoch} "
         "(rows true, columns predicted)",
@@ -192,7 +230,8 @@ def diff_matrix_table(s: SplitConfusion) -> Group | Table:
     )
     t.add_column("true", no_wrap=True)
     for lab in labels:
-        t.add_column(_label(lab, width), justify="right", no_wrap=True, min_width=width)
+        w = max(width, min(len(str(lab)), widest))
+        t.add_column(_label(lab, w), justify="right", no_wrap=True, min_width=w)
     for k, lab in enumerate(labels):
         cells: list[RenderableType] = [_label(lab)]
         for j in range(len(labels)):
@@ -298,15 +337,30 @@ def _split_parts(
     return parts
 
 
+class _FitToConsole:
+    """The tables, laid out when printed, for the console's width (class names whole when
+    they fit, cut with an ellipsis when they do not)."""
+
+    def __init__(self, report: ConfusionReport, csv_paths: MatrixCsv | None) -> None:
+        self.report, self.csv_paths = report, csv_paths
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Group]:
+        token = _WIDTHS.set(label_widths(self.report, options.max_width))
+        try:
+            parts: list[RenderableType] = []
+            for s in self.report.splits.values():
+                if parts:
+                    parts.append(Text(""))
+                parts.extend(_split_parts(self.report, s, self.csv_paths))
+        finally:
+            _WIDTHS.reset(token)
+        yield Group(*parts)
+
+
 def confusion_table(report: ConfusionReport, *, csv_paths: MatrixCsv | None = None) -> Group:
     """Every split in turn: headline, matrix, per-class table, averages, top confusions.
 
     With a diff: the matrix difference, the confusions that grew and shrank most
     and the change in mean loss by true class.
     """
-    parts: list[RenderableType] = []
-    for s in report.splits.values():
-        if parts:
-            parts.append(Text(""))
-        parts.extend(_split_parts(report, s, csv_paths))
-    return Group(*parts)
+    return Group(_FitToConsole(report, csv_paths))

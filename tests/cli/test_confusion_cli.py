@@ -183,9 +183,20 @@ def test_class_names_both_formats(runs, tmp_path):
     assert csv_out.splitlines()[0] == "true\\pred," + ",".join(names)
     table = run_cli("confusion", root / "ten", "--class-names", lines).stdout
     assert max(len(line) for line in table.splitlines()) <= 80
-    assert "a_truck_…ame" in table  # row label, middle ellipsis
+    # 80 columns: the 35-character name is cut (18 characters: 12 + 1 + 5) as a row label,
+    # and to the matrix's column width 5 (10 classes: (80 - 19) // 11 - 1 = 4 < 5)
+    assert "a_truck_with…_name" in table  # row label, middle ellipsis
     assert "a_tr…" in table  # narrow matrix column heading
-    assert "airplane" in table
+    assert "automobile" in table.split("Per class")[1]  # short names whole
+    wide = CliRunner().invoke(
+        main,
+        ["confusion", str(root / "ten"), "--class-names", str(lines)],
+        env={"COLUMNS": "160", "NO_COLOR": "1"},
+    ).stdout
+    assert max(len(line) for line in wide.splitlines()) <= 160
+    per_class = wide.split("Per class")[1].split("macro avg")[0]
+    assert "a_truck_with_a_very_long_class_name" in per_class  # whole when it fits
+    assert "…" not in per_class
 
 
 @pytest.mark.parametrize(

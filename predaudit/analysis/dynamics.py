@@ -13,6 +13,8 @@ between epochs is an input error.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from typing import Any
 
@@ -21,7 +23,9 @@ import numpy as np
 from predaudit.dynamics import (
     DynamicsAccumulator,
     DynamicsResult,
+    RegionThresholds,
     likely_label_problems,
+    quantile_thresholds,
     regions,
     top_k_ambiguous,
     top_k_hardest,
@@ -51,7 +55,8 @@ THRESHOLD_TEXT = (
     "hard_confidence the k-th smallest, ambiguous_variability the k-th largest variability; "
     "a sample is ambiguous if variability >= ambiguous_variability, else easy-to-learn if "
     "confidence >= easy_confidence, else hard-to-learn if confidence <= hard_confidence, "
-    "else other"
+    "else other; when ties at the smallest variability would make every sample ambiguous "
+    "(saturated probabilities), ambiguous_variability is the next larger variability"
 )
 RANGE_HELP = "expected FROM:TO with epoch labels, e.g. 5:20 (either side may be left out)"
 
@@ -110,6 +115,23 @@ def select_epochs(stats: SplitStats, epochs: str | None) -> list[int]:
             value=repr(epochs),
         )
     return chosen
+
+
+def region_thresholds(res: DynamicsResult) -> RegionThresholds:
+    """Cartography's quantile thresholds, except that ties cannot make every sample ambiguous.
+
+    Where at least 67 % of the samples share the smallest variability (probabilities
+    saturated at every epoch, all correct), the k-th largest variability is that
+    smallest value and would select every sample; the threshold is then the next
+    larger variability (infinite, selecting nothing, when there is none).
+    """
+    th = quantile_thresholds(res.confidence, res.variability)
+    var = res.variability
+    if var.size and th.ambiguous_variability <= var.min():
+        above = var[var > var.min()]
+        amb = float(above.min()) if above.size else math.inf
+        th = dataclasses.replace(th, ambiguous_variability=amb)
+    return th
 
 
 def accumulate(
@@ -176,7 +198,7 @@ def split_dynamics(
         if stats.brier is None:
             raise OptionError(EL2N_NOTE, param="el2n_epoch", value=str(el2n_epoch))
     res = accumulate(stats, chosen, el2n_epoch=el2n_epoch)
-    found = regions(res.confidence, res.variability)
+    found = regions(res.confidence, res.variability, thresholds=region_thresholds(res))
     th = found.thresholds
     labels = res.labels if res.labels is not None else np.full(res.n_included, -1)
     samples = SampleArrays(

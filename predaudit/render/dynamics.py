@@ -141,7 +141,7 @@ def problem_rows(s: SplitDynamics) -> list[list[str]]:
 
 def _problems_heading(s: SplitDynamics) -> str:
     lp = s.label_problems
-    shown = f", top {len(lp.samples)}" if len(lp.samples) < lp.n_candidates else ""
+    shown = f", top {len(lp.samples)}" if 0 < len(lp.samples) < lp.n_candidates else ""
     return (
         f"Likely label problems: {count(lp.n_candidates)}{shown} (wrong ≥ "
         f"{lp.min_wrong_fraction:.0%} of epochs, ≥ {lp.min_consistency:.0%} to one class)"
@@ -218,6 +218,8 @@ def split_table(s: SplitDynamics, run: str) -> Group:
         parts += [t, Text("They may be mislabeled or genuinely hard — inspect them.")]
     elif lp.n_candidates == 0:
         parts.append(Text("none found"))
+    else:
+        parts.append(Text("not listed (--top 0)"))
     parts += [Text("")] + [Text(n, style="dim") for n in notes(s)]
     return Group(*parts)
 
@@ -258,7 +260,7 @@ def dynamics_markdown(report: DynamicsReport) -> str:
             out += [*md_table(PROBLEM_HEADER, problem_rows(s), "l" + "r" * 5), ""]
             out += ["They may be mislabeled or genuinely hard — inspect them.", ""]
         else:
-            out += ["None found.", ""]
+            out += ["None found." if s.label_problems.n_candidates == 0 else "Not listed.", ""]
         out += [f"- {n}" for n in notes(s)] + [""]
     return "\n".join(out)
 

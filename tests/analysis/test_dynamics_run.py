@@ -244,3 +244,26 @@ def test_the_json_validates_and_the_metrics_read_back(run):
     assert m == rep.metrics_from_dict(doc)["test"]
     assert m["n_never_learned"] == doc["splits"]["test"]["summary"]["never_learned"]
     assert m["n_label_problems"] == doc["splits"]["test"]["label_problems"]["n_candidates"]
+
+
+def test_saturated_probabilities_do_not_make_every_sample_ambiguous():
+    """Most samples at p = 1 at every epoch tie at variability 0: the k-th largest
+    variability is 0, which would select all; the threshold is the next larger value."""
+    rng = np.random.default_rng(0)
+    e, n, c = 5, 60, 3
+    y = rng.integers(0, c, n)
+    logits = np.zeros((e, n, c), np.float32)
+    logits[:, np.arange(n), y] = 200.0
+    logits[:, :10] += rng.normal(size=(e, 10, c)).astype(np.float32) * 100
+    split = dynamics_report(predaudit.from_arrays(logits, y)).splits["default"]
+    var = split.samples.variability
+    assert (var == var.min()).sum() >= 0.67 * n  # the tie the rule is for
+    assert split.thresholds.ambiguous_variability == var[var > var.min()].min()
+    assert split.region_counts["ambiguous"] == (var > var.min()).sum() < 10
+    assert split.region_counts["easy-to-learn"] >= 50
+    perfect = np.zeros((e, n, c), np.float32)
+    perfect[:, np.arange(n), y] = 5.0
+    split = dynamics_report(predaudit.from_arrays(perfect, y)).splits["default"]
+    assert split.region_counts == {"easy-to-learn": n, "ambiguous": 0, "hard-to-learn": 0,
+                                   "other": 0}  # fmt: skip
+    assert split.thresholds.ambiguous_variability == float("inf")

@@ -12,8 +12,7 @@ import torch
 import predaudit
 from predaudit.errors import InputError, OptionError
 from predaudit.io.discover import discover
-from predaudit.record import EpochExistsError, Recorder, evaluate
-from predaudit.record import npzwrite
+from predaudit.record import EpochExistsError, Recorder, evaluate, npzwrite
 
 N, C, E = 23, 4, 3
 

@@ -54,17 +54,20 @@ class Baseline:
 def load_baseline(path: str | Path, *, schema: str = ANALYZE_SCHEMA) -> Baseline:
     """Read a JSON report written by predaudit; raise :class:`InputError` naming the file.
 
-    ``path`` may also be a folder written by ``--out``, holding ``report.json``.
+    ``path`` may also be a folder written by ``--out``, holding the command's JSON
+    report (``report.json`` for analyze, ``confusion.json``, ``dynamics.json``, ...).
     """
     p = Path(path)
     shown = str(path)
-    if p.is_dir() and (p / "report.json").is_file():
-        p = p / "report.json"
+    command = by_schema(schema)
+    name = command.json_name if command is not None and command.json_name else "report.json"
+    if p.is_dir() and (p / name).is_file():
+        p = p / name
         shown = str(p)
     if not p.exists():
         raise InputError(shown, "does not exist")
     if p.is_dir():
-        raise InputError(shown, "is a folder without report.json; expected a JSON report")
+        raise InputError(shown, f"is a folder without {name}; expected a JSON report")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:

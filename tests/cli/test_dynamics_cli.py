@@ -156,7 +156,7 @@ def test_checks_and_a_baseline(ref, tmp_path):
     never = int(ref["never_learned"].sum())
     res = run_cli(
         "dynamics", STACKED, "--split", "test", "--format", "json",
-        "--baseline", out / "dynamics.json",
+        "--baseline", out,
         "--check", f"n_never_learned == {never}",
         "--check", "n_forgotten <= baseline.n_forgotten",
         "--check", "hard_fraction < 0.5",

@@ -4,6 +4,7 @@ logits with torch and numpy (never through the store or the accumulator)."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from pathlib import Path
@@ -267,3 +268,44 @@ def test_saturated_probabilities_do_not_make_every_sample_ambiguous():
     assert split.region_counts == {"easy-to-learn": n, "ambiguous": 0, "hard-to-learn": 0,
                                    "other": 0}  # fmt: skip
     assert split.thresholds.ambiguous_variability == float("inf")
+
+
+@functools.cache
+def _small_runs() -> dict[str, predaudit.RunStats]:
+    rng = np.random.default_rng(5)
+    e, n, c = 4, 40, 3
+    logits = rng.normal(size=(e, n, c)).astype(np.float32)
+    y = rng.integers(0, c, n)
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    y_ignored = y.copy()
+    y_ignored[:4] = -100
+    str_ids = np.array([f"img_{i:03d}" for i in range(n)])
+    return {
+        "binary": predaudit.from_arrays(logits[..., 0], y % 2, calibration=True),
+        "probs_string_ids": predaudit.from_arrays(
+            p, y, ids=str_ids, input_kind="probs", calibration=True
+        ),
+        "log_probs_ignored": predaudit.from_arrays(
+            np.log(p), y_ignored, input_kind="log_probs", calibration=True
+        ),
+        "masked": predaudit.load_run(ROOT / "tests" / "assets" / "ok" / "neg_inf_masked"),
+        "per_epoch_ids": predaudit.load_run(ROOT / "sample_data" / "per_epoch", calibration=True),
+    }
+
+
+SMALL_RUNS = ["binary", "log_probs_ignored", "masked", "per_epoch_ids", "probs_string_ids"]
+
+
+@pytest.mark.parametrize("name", SMALL_RUNS)
+def test_small_runs_validate(name):
+    run = _small_runs()[name]
+    doc = json.loads(to_json(dynamics_report(run, top=3)))
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    for split in doc["splits"].values():
+        assert len(split["per_sample"]) == split["n_samples"]
+        assert sum(split["summary"]["regions"].values()) == split["n_samples"]
+    if name == "log_probs_ignored":
+        assert doc["splits"]["default"]["n_ignored"] == 4
+    if name == "probs_string_ids":
+        ids = [r["id"] for r in doc["splits"]["default"]["per_sample"]]
+        assert ids == sorted(ids) and ids[0] == "img_000"

@@ -49,6 +49,7 @@ PARAM_OPTIONS = {
     "epochs": "--epochs",
     "el2n_epoch": "--el2n-epoch",
     "top": "--top",
+    "output": "--output",
 }
 """Library parameter names and the options that set them, for error messages."""
 
@@ -369,7 +370,14 @@ def emit_checked(
             return body
         return ci_markdown(body, report, results, baseline=baseline)
 
-    if fmt is OutputFormat.JSON and checked:
+    if fmt is OutputFormat.HTML:  # one page with the checks in it; their summary on stderr
+        from predaudit.render.checks import summary_line
+        from predaudit.render.html import render_html
+
+        emit(render_html(report, checks=results))
+        if checked:
+            click.echo(summary_line(results), err=True)
+    elif fmt is OutputFormat.JSON and checked:
         emit(to_json(CheckedReport(report, results)))
     elif fmt is OutputFormat.MARKDOWN:
         emit(markdown())
@@ -863,6 +871,147 @@ def calibration(
 
 
 # -- end of predaudit calibration ----------------------------------------------------------
+
+
+# -- predaudit report ----------------------------------------------------------------------
+
+
+@main.command()
+@RUN_ARG
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The HTML file to write: one self-contained page that works offline.",
+)
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    metavar="EPOCH",
+    help="Compare from this epoch: a label, first, best or last (default: best).",
+)
+@click.option(
+    "--to",
+    "end",
+    default=None,
+    metavar="EPOCH",
+    help="Compare to this epoch: a label, first, best or last (default: last).",
+)
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="How many samples whose loss rose most to list.",
+)
+@click.option(
+    "--check",
+    "check_exprs",
+    multiple=True,
+    metavar="EXPR",
+    help="As analyze --check: the page shows the result; exit 1 (after writing the page) "
+    "unless [SPLIT:]METRIC OP VALUE holds. Repeatable.",
+)
+@click.option("--split", "split", default=None, help="Only this split.")
+@click.option(
+    "--input-kind",
+    type=KIND_CHOICE,
+    default=None,
+    help="What the scores are (default: detected from the data).",
+)
+@click.option(
+    "--clip",
+    type=float,
+    default=None,
+    metavar="EPS",
+    help="Clip probabilities to [EPS, 1 - EPS] before the log (default: exact losses).",
+)
+@click.option(
+    "--layout",
+    "layout",
+    type=click.Choice(["epochs", "tokens"]),
+    default=None,
+    help="How [A, B, C] scores with [A, B] labels read (as for every command).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or notices.")
+@click.option(
+    "--no-cache", is_flag=True, help="Neither read nor write the cache of reduced statistics."
+)
+@click.option("--debug", is_flag=True, help="Show a traceback on errors.")
+@handle_errors
+def report(
+    run: str,
+    output: Path,
+    start: str | None,
+    end: str | None,
+    top: int,
+    check_exprs: tuple[str, ...],
+    split: str | None,
+    input_kind: str | None,
+    quiet: bool,
+) -> None:
+    """Write one self-contained HTML page about RUN: the verdict first, then why.
+
+    Per split: the question and the verdict in plain words, loss and accuracy per
+    epoch, the loss split, the transition cells, calibration (the temperature share,
+    reliability diagrams), the data map and the samples behind the rise, and the
+    confusion matrix and its change; then the --check results. Figures are inline
+    SVG; the page fetches nothing. HTML only: there is no JSON form (and no schema).
+
+    \b
+    Examples:
+      predaudit report sample_data/stacked -o report.html
+      predaudit report sample_data/stacked -o report.html --split test --top 5 -q
+      predaudit report sample_data/stacked -o r.html --check 'test:hypothesis != supported'  # exit 1
+    """
+    import dataclasses
+
+    from predaudit.checks import all_passed, check_report
+    from predaudit.output import check_out_dir, write_atomic
+    from predaudit.page import build_page
+    from predaudit.render.html import page_html
+    from predaudit.store.build import load_run
+
+    command = by_name("analyze")
+    checks, _ = prepare_checks(check_exprs, None, metrics=command.metrics, schema=command.schema)
+    try:
+        check_out_dir(output.parent, Path(run))
+    except OptionError:
+        raise OptionError(
+            f"is inside the input run folder {run}; predaudit never writes there: "
+            "choose another file",
+            param="output",
+            value=str(output),
+            joiner=" ",
+        ) from None
+    no_cache = click.get_current_context().params.get("no_cache", False)
+    with progress_bar(quiet) as update:
+        stats = load_run(
+            run,
+            split=split,
+            input_kind=cast("InputKind | None", input_kind),
+            progress=update,
+            use_cache=not no_cache,
+            calibration=True,
+            clip=clip_option(),
+            layout=layout_option(),
+        )
+    page, analyzed = build_page(stats, start=start, end=end, top=top)
+    results = check_report(analyzed, checks)
+    text = page_html(dataclasses.replace(page, checks=results))
+    write_atomic(output, text)
+    if not quiet:
+        size = len(text.encode("utf-8"))
+        click.echo(f"Wrote {output} ({size / 1024:,.0f} KB)", err=True)
+    if not all_passed(results):
+        sys.exit(1)
+
+
+# -- end of predaudit report ---------------------------------------------------------------
 
 
 # -- predaudit dynamics --------------------------------------------------------------------

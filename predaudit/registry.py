@@ -29,6 +29,10 @@ from predaudit.report.vocab import (
 )
 
 
+HTML_RENDERER = "predaudit.render.html:render_html"
+"""Every command's ``--format html``: one page builder, whatever the report."""
+
+
 def load_object(path: str) -> Any:
     """The object at ``"package.module:name"``."""
     module, _, name = path.partition(":")
@@ -67,7 +71,12 @@ class Command:
         return fn
 
     def renderer_table(self) -> Mapping[Any, Callable[..., Any]]:
-        table: Mapping[Any, Callable[..., Any]] = load_object(self.renderers)
+        """The renderer of each ``--format``; a table without ``html`` gets the page of
+        :func:`predaudit.render.html.render_html` (the sections its report has)."""
+        from predaudit.render import OutputFormat
+
+        table: dict[Any, Callable[..., Any]] = dict(load_object(self.renderers))
+        table.setdefault(OutputFormat.HTML, load_object(HTML_RENDERER))
         return table
 
     @property

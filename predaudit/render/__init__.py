@@ -14,6 +14,7 @@ class OutputFormat(str, enum.Enum):
     JSON = "json"
     MARKDOWN = "markdown"
     CSV = "csv"
+    HTML = "html"
 
 
 __all__ = ["OutputFormat", "to_json"]

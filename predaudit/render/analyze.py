@@ -12,6 +12,7 @@ from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, to_json
 from predaudit.render.analyze_csv import analyze_csv, per_sample_csv
+from predaudit.render.html import render_html
 from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
 from predaudit.report.vocab import CELL_LABELS, CELLS
@@ -314,6 +315,7 @@ RENDERERS: dict[OutputFormat, Renderer] = {
     OutputFormat.JSON: analyze_json,
     OutputFormat.MARKDOWN: analyze_markdown,
     OutputFormat.CSV: lambda r, **_: analyze_csv(r),
+    OutputFormat.HTML: render_html,
 }
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from predaudit.render import OutputFormat, to_json
+from predaudit.render.html import render_html
 from predaudit.report.calibration import (
     DIAGNOSIS,
     CalibrationComparison,
@@ -281,6 +282,7 @@ RENDERERS = {
     OutputFormat.JSON: calibration_json,
     OutputFormat.MARKDOWN: calibration_markdown,
     OutputFormat.CSV: calibration_csv,
+    OutputFormat.HTML: render_html,
 }
 
 

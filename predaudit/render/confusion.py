@@ -11,7 +11,7 @@ The renderers live in :mod:`predaudit.render.confusion_table` (Rich) and
 of them the registry loads, one per ``--format``, and the data files ``--out`` writes.
 
 >>> sorted(f.value for f in RENDERERS)
-['csv', 'json', 'markdown', 'table']
+['csv', 'html', 'json', 'markdown', 'table']
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from predaudit.render import OutputFormat, to_json
 from predaudit.render.confusion_common import MATRIX_MAX_CLASSES, MatrixCsv
 from predaudit.render.confusion_table import confusion_table, shorten
 from predaudit.render.confusion_text import confusion_csv, confusion_markdown, matrix_csv
+from predaudit.render.html import render_html
 from predaudit.render.numbers import pct
 from predaudit.report.confusion import ConfusionReport, SplitConfusion
 
@@ -42,6 +43,7 @@ RENDERERS: dict[OutputFormat, Renderer] = {
     OutputFormat.JSON: confusion_json,
     OutputFormat.MARKDOWN: confusion_markdown,
     OutputFormat.CSV: confusion_csv,
+    OutputFormat.HTML: render_html,
 }
 
 

@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from predaudit.render import OutputFormat, markdown, to_json
+from predaudit.render.html import render_html
 from predaudit.report.inspect import InspectReport, SplitInspection
 
 
@@ -105,4 +106,5 @@ RENDERERS = {
     OutputFormat.JSON: to_json,
     OutputFormat.MARKDOWN: inspect_markdown,
     OutputFormat.CSV: inspect_csv,
+    OutputFormat.HTML: render_html,
 }

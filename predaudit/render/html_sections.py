@@ -1,0 +1,445 @@
+"""The sections of one split on the HTML page, each from one report object.
+
+Every function returns an HTML fragment; the numbers are formatted with
+:mod:`predaudit.render.numbers` as in the terminal tables, and every string is
+escaped (:func:`~predaudit.render.html_parts.esc`). Figures are the ``plots``
+package's, inline (:mod:`predaudit.render.html_figures`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from predaudit.render.html_figures import FigureCounter, figure_html
+from predaudit.render.html_parts import Td, badge, esc, para, section, table
+from predaudit.render.numbers import count, fixed, fixed_finite, pct_fixed, prob, signed_int
+from predaudit.report.analyze import SplitAnalysis
+from predaudit.report.calibration import SplitCalibration
+from predaudit.report.confusion import SplitConfusion
+from predaudit.report.vocab import CELL_LABELS, CELLS
+
+HEAT_MAX_CLASSES = 20
+"""Up to this many classes the change of the confusion matrix is shown as a table."""
+
+
+def question(split: SplitAnalysis) -> str:
+    """The question the verdict answers, in plain words."""
+    c = split.comparison
+    if c is None:
+        return "Did wrong predictions get more wrong?"
+    return (
+        f"Did the loss change from epoch {c.from_epoch} to {c.to_epoch} come from "
+        "wrong predictions getting more wrong?"
+    )
+
+
+def verdict_block(split: SplitAnalysis) -> str:
+    """The question, the verdict (a coloured box and badge) and the statement, first."""
+    h = split.hypothesis
+    if h is None:
+        note = split.note or "There is nothing to compare."
+        return (
+            '<div class="verdict v-not_applicable">'
+            f'<p class="q">{esc(question(split))}</p>'
+            f'<p class="answer">{badge("not_applicable")}</p>'
+            f'<p class="statement">{esc(note)}</p></div>'
+        )
+    extra = []
+    if h.share is not None:
+        extra.append(f"wrong → wrong share of ΔL: {pct_fixed(h.share, 0)}")
+    if h.p_value is not None:
+        extra.append(f"one-sided Wilcoxon p = {h.p_value:.3g} (α = {h.alpha:g})")
+    if h.ci95 is not None:
+        lo, hi = (fixed_finite(x, signed=True) for x in h.ci95)
+        extra.append(f"95% bootstrap interval of the wrong → wrong part: [{lo}, {hi}] nats")
+    if h.reason:
+        extra.append(h.reason)
+    extra_html = f'<p class="extra">{esc(" · ".join(extra))}</p>' if extra else ""
+    return (
+        f'<div class="verdict v-{esc(h.verdict)}" data-verdict="{esc(h.verdict)}">'
+        f'<p class="q">{esc(question(split))}</p>'
+        f'<p class="answer">{badge(h.verdict)}</p>'
+        f'<p class="statement">{esc(h.statement)}</p>{extra_html}</div>'
+    )
+
+
+def _kpi(value: str, label: str) -> str:
+    return f'<div class="kpi"><b>{esc(value)}</b><span>{esc(label)}</span></div>'
+
+
+def kpis(split: SplitAnalysis) -> str:
+    """Mean loss and accuracy at both compared epochs, and their change."""
+    c = split.comparison
+    if c is None:
+        r = split.per_epoch[-1]
+        items = [
+            _kpi(fixed_finite(r.loss), "mean loss (nats)"),
+            _kpi(pct_fixed(r.accuracy), "accuracy"),
+        ]
+    else:
+        a, b = split.row(c.from_epoch), split.row(c.to_epoch)
+        items = [
+            _kpi(
+                f"{fixed_finite(a.loss)} → {fixed_finite(b.loss)}",
+                f"mean loss, epoch {a.epoch} → {b.epoch}",
+            ),
+            _kpi(fixed_finite(c.delta_loss, signed=True), "ΔL (nats)"),
+            _kpi(f"{pct_fixed(a.accuracy)} → {pct_fixed(b.accuracy)}", "accuracy"),
+            _kpi(pct_fixed(c.delta_accuracy, signed=True), "Δ accuracy"),
+        ]
+    return f'<div class="kpis">{"".join(items)}</div>'
+
+
+def analysis_sections(split: SplitAnalysis, figs: FigureCounter) -> list[str]:
+    """Curves, the loss split, the transition cells (table and figure), shift-share."""
+    from predaudit.plots import (
+        plot_loss_accuracy,
+        plot_loss_distribution,
+        plot_loss_split,
+        plot_transitions,
+    )
+
+    curves = (
+        '<div class="grid2">'
+        + (
+            figure_html(lambda: plot_loss_accuracy(split), figs, "loss and accuracy per epoch")
+            + figure_html(lambda: plot_loss_split(split), figs, "loss of correct and wrong samples")
+        )
+        + "</div>"
+    )
+    out = [section("Loss and accuracy per epoch", curves + epoch_table(split))]
+    c = split.comparison
+    if c is None:
+        return out
+    if c.transitions is None:
+        body = para(f"Transitions not available: {c.transitions_reason}.", "note")
+    else:
+        body = transition_table(split)
+    body += para(shift_share(split))
+    body += figure_html(lambda: plot_transitions(split), figs, "transition cells")
+    if split.samples is not None:
+        body += figure_html(lambda: plot_loss_distribution(split), figs, "per-sample loss")
+    out.append(
+        section(f"Where the change in loss comes from, epoch {c.from_epoch} → {c.to_epoch}", body)
+    )
+    return out
+
+
+def header_line(run: str, split: SplitAnalysis) -> str:
+    """``run · split · N samples · C classes · epochs A–B · kind`` (and the ignored count)."""
+    kind = split.input_kind + ("" if split.kind_detected else " (given)")
+    e, unit = split.epochs, split.epoch_unit
+    span = f"{unit}s {e[0]}–{e[-1]}" if len(e) > 1 else f"1 {unit} ({e[0]})"
+    extra = f" · {count(split.n_ignored)} ignored" if split.n_ignored else ""
+    return (
+        f"{run} · {split.name} · {count(split.n_samples)} {split.sample_unit}s"
+        f" · {split.n_classes} classes · {span} · {kind}{extra}"
+    )
+
+
+def shift_share(split: SplitAnalysis) -> str:
+    """ΔL as composition plus the severity of the correct and of the wrong samples."""
+    c = split.comparison
+    assert c is not None
+    s = c.shift_share
+
+    def worded(x: float, who: str) -> str:
+        word = "got worse" if x > 0 else "got better" if x < 0 else "unchanged"
+        return f"{who} {word} {fixed_finite(x, signed=True)}"
+
+    d = c.delta_accuracy
+    comp = "as many" if d == 0 else "more" if d < 0 else "fewer"
+    return (
+        f"Shift-share: {comp} wrong samples {fixed_finite(s.composition, signed=True)}, "
+        f"{worded(s.correct_severity, 'correct samples')}, "
+        f"{worded(s.wrong_severity, 'wrong samples')} "
+        f"(sum {fixed_finite(c.delta_loss, signed=True)} = ΔL)."
+    )
+
+
+def epoch_table(split: SplitAnalysis) -> str:
+    """Every epoch: mean loss of all, correct and wrong samples, accuracy, the wrong part."""
+    c = split.comparison
+    best = min(split.per_epoch, key=lambda r: r.loss).epoch
+    rows = []
+    for r in split.per_epoch:
+        marks = [
+            w for w, e in (("from", c and c.from_epoch), ("to", c and c.to_epoch)) if e == r.epoch
+        ]
+        marks += ["best"] if r.epoch == best else []
+        rows.append(
+            [
+                r.epoch,
+                Td(fixed_finite(r.loss), r.loss),
+                Td(pct_fixed(r.accuracy), r.accuracy),
+                Td(fixed_finite(r.loss_correct), r.loss_correct),
+                Td(fixed_finite(r.loss_wrong), r.loss_wrong),
+                Td(fixed_finite(r.contribution_wrong), r.contribution_wrong),
+                ", ".join(marks),
+            ]
+        )
+    header = ["epoch", "loss", "accuracy", "loss correct", "loss wrong", "wrong part", ""]
+    caption = "Per epoch: mean loss (nats) of all, correct and wrong samples"
+    return f"<details><summary>{esc(caption)}</summary>{table(header, rows)}</details>"
+
+
+def transition_table(split: SplitAnalysis) -> str:
+    """The four cells: size, part of ΔL, mean change of loss; the driver in bold."""
+    c = split.comparison
+    assert c is not None and c.transitions is not None
+    n_total = sum(x.n for x in c.transitions.values())
+    driver = split.hypothesis.driver if split.hypothesis else None
+    rows = []
+    for name in CELLS:
+        cell = c.transitions[name]
+        share = cell.contribution / c.delta_loss if c.delta_loss else None
+        cls = "driver" if name == driver else None
+        rows.append(
+            [
+                Td(CELL_LABELS[name], name, cls),
+                Td(count(cell.n), cell.n, cls),
+                Td(pct_fixed(cell.n / n_total if n_total else None), cell.n, cls),
+                Td(fixed_finite(cell.contribution, signed=True), cell.contribution, cls),
+                Td(pct_fixed(share, 0), share, cls),
+                Td(fixed_finite(cell.mean_delta, 2, signed=True), cell.mean_delta, cls),
+            ]
+        )
+    total = fixed_finite(c.delta_loss, signed=True)
+    foot = [["all (ΔL)", count(n_total), "100.0%", total, "100%" if c.delta_loss else "–", ""]]
+    header = ["samples were", "n", "% of n", "adds to ΔL", "% of ΔL", "mean Δloss"]
+    return table(header, rows, foot=foot, cls="cells")
+
+
+def calibration_section(cal: SplitCalibration, figs: FigureCounter) -> str:
+    """The temperature share in words, the compared epochs' calibration, the figures."""
+    from predaudit.plots.calibration import plot_reliability, plot_temperature, verdict
+
+    c = cal.comparison
+    body = para(verdict(cal).split(": ", 1)[-1].capitalize() + ".", "lead")
+    if c is not None and c.temperature_share is not None:
+        body += para(
+            f"ΔL {fixed_finite(c.delta_loss, signed=True)} = Δ loss at T* "
+            f"{fixed_finite(c.delta_loss_at_temperature, signed=True)} + Δ calibration gap "
+            f"{fixed_finite(c.delta_calibration_gap, signed=True)} nats; temperatures fitted "
+            f"on '{c.fitted_on}'" + (" itself (a diagnosis)" if cal.self_fitted else "") + "."
+        )
+    shown = [e for e in cal.bins] or [r.epoch for r in cal.per_epoch[-1:]]
+    rows = []
+    for e in shown:
+        r = cal.row(e)
+        rows.append(
+            [
+                r.epoch,
+                Td(fixed(r.ece), r.ece),
+                Td(fixed(r.ece_noise_floor), r.ece_noise_floor),
+                Td(fixed(r.temperature, 2), r.temperature),
+                Td(fixed(r.nll), r.nll),
+                Td(fixed(r.loss_at_temperature), r.loss_at_temperature),
+                Td(fixed(r.calibration_gap), r.calibration_gap),
+                Td(fixed(r.brier), r.brier),
+            ]
+        )
+    header = ["epoch", "ECE", "noise floor", "T*", "NLL", "loss at T*", "gap", "Brier"]
+    body += table(header, rows)
+    body += figure_html(lambda: plot_reliability(cal), figs, "reliability diagrams")
+    body += figure_html(lambda: plot_temperature(cal), figs, "temperature per epoch")
+    return section("Calibration: how much of it one temperature would undo", body)
+
+
+def samples_section(split: SplitAnalysis, dynamics: Any | None, labels: list[Any] | None) -> str:
+    """The samples whose loss rose most, with their data-map region when available."""
+    c = split.comparison
+    if c is None or not split.top:
+        return ""
+    region: dict[Any, str] = {}
+    if dynamics is not None:
+        s = dynamics.samples
+        region = {s.ids[i]: str(s.region[i]) for i in range(len(s))}
+
+    def name(k: int | None) -> str:
+        if k is None:
+            return "–"
+        return str(labels[k]) if labels is not None and 0 <= k < len(labels) else str(k)
+
+    rows = []
+    for t in split.top:
+        row: list[Any] = [
+            Td(str(t.id), t.id if isinstance(t.id, int | float) else str(t.id)),
+            Td(name(t.label), t.label),
+            Td(name(t.pred_from), t.pred_from),
+            Td(name(t.pred_to), t.pred_to),
+            Td(fixed(t.loss_from, 3), t.loss_from),
+            Td(fixed(t.loss_to, 3), t.loss_to),
+            Td(fixed_finite(t.loss_to - t.loss_from, 3, signed=True), t.loss_to - t.loss_from),
+            Td(f"{prob(t.p_true_from)} → {prob(t.p_true_to)}", t.p_true_to),
+        ]
+        if region:
+            row.append(region.get(t.id, "–"))
+        rows.append(row)
+    header = [
+        "id",
+        "label",
+        f"pred @{c.from_epoch}",
+        f"pred @{c.to_epoch}",
+        f"loss @{c.from_epoch}",
+        f"loss @{c.to_epoch}",
+        "Δloss",
+        "p(true)",
+    ]
+    numeric = [True] * len(header)
+    if region:
+        header.append("region")
+        numeric.append(False)
+    return table(
+        header,
+        rows,
+        numeric=numeric,
+        caption=f"The {len(rows)} samples whose loss rose most, "
+        f"epoch {c.from_epoch} → {c.to_epoch}",
+    )
+
+
+def dynamics_section(dyn: Any, figs: FigureCounter) -> str:
+    """The data map and the region counts."""
+    from predaudit.plots.dynamics import plot_data_map
+
+    rows = [[Td(name, name), Td(count(n), n)] for name, n in dyn.region_counts.items()]
+    rows.append(
+        [Td("never learned", "never learned"), Td(count(dyn.never_learned), dyn.never_learned)]
+    )
+    body = figure_html(lambda: plot_data_map(dyn), figs, "data map")
+    body += table(
+        ["region", "samples"], rows, caption=f"Regions over epochs {dyn.epochs[0]}–{dyn.epochs[-1]}"
+    )
+    return body
+
+
+def confusion_section(conf: SplitConfusion, figs: FigureCounter) -> str:
+    """The confusion matrix at the compared ``to`` epoch, its change and the pairs that moved."""
+    from predaudit.plots import plot_confusion
+
+    e = conf.epoch
+    names = [str(x) for x in e.labels]
+    body = para(
+        f"Epoch {e.epoch}: accuracy {pct_fixed(e.accuracy)}, macro F1 {fixed(e.macro.f1)}, "
+        f"mean loss {fixed(e.loss)} nats."
+    )
+    body += figure_html(
+        lambda: plot_confusion(e.matrix, names, top_pairs=e.top_confusions),
+        figs,
+        "confusion matrix",
+    )
+    d = conf.diff
+    if d is not None:
+        body += f"<h4>{esc(f'Change from epoch {d.from_epoch} to {d.to_epoch}')}</h4>"
+        if len(names) <= HEAT_MAX_CLASSES:
+            body += heat_table(d.matrix, names)
+        rows = [
+            [
+                Td(str(p.true), p.true_index),
+                Td(str(p.pred), p.pred_index),
+                p.count_from,
+                p.count_to,
+                Td(signed_int(p.change), p.change),
+            ]
+            for p in [*d.grew, *d.shrank]
+        ]
+        if rows:
+            header = ["true", "predicted", f"@{d.from_epoch}", f"@{d.to_epoch}", "change"]
+            body += table(
+                header,
+                rows,
+                numeric=[False, False, True, True, True],
+                caption="Confusions that grew or shrank most",
+            )
+        rows = [
+            [
+                Td(str(k.label), k.index),
+                Td(pct_fixed(k.recall_from), k.recall_from),
+                Td(pct_fixed(k.recall_to), k.recall_to),
+                Td(fixed_finite(k.mean_loss_from), k.mean_loss_from),
+                Td(fixed_finite(k.mean_loss_to), k.mean_loss_to),
+                Td(fixed_finite(k.delta_contribution, signed=True), k.delta_contribution),
+            ]
+            for k in d.per_class
+        ]
+        header = [
+            "class",
+            f"recall @{d.from_epoch}",
+            f"recall @{d.to_epoch}",
+            f"loss @{d.from_epoch}",
+            f"loss @{d.to_epoch}",
+            "adds to ΔL",
+        ]
+        body += table(header, rows, caption="Per true class: recall, mean loss and part of ΔL")
+    return section("Confusion matrix and its change", body)
+
+
+def heat_table(matrix: Any, names: list[str]) -> str:
+    """The count change of every (true, predicted) cell, coloured by sign and size."""
+    import numpy as np
+
+    m = np.asarray(matrix).astype(int)
+    big = max(1, int(np.abs(m).max(initial=0)))
+    out = [
+        '<table class="heat"><caption>Count change (rows: true class, columns: predicted)'
+        '</caption><thead><tr><th scope="col">true \\ pred</th>'
+    ]
+    out += [f'<th scope="col">{esc(n)}</th>' for n in names]
+    out.append("</tr></thead><tbody>")
+    for i, name in enumerate(names):
+        cells = []
+        for j in range(len(names)):
+            v = int(m[i, j])
+            a = 0.12 + 0.6 * abs(v) / big
+            bad = (v > 0) != (i == j)  # more off-diagonal or fewer on it: worse
+            colour = f"rgba(198,40,40,{a:.2f})" if bad else f"rgba(27,127,59,{a:.2f})"
+            style = f' style="background:{colour}"' if v else ""
+            cells.append(f"<td{style}>{esc(signed_int(v))}</td>")
+        out.append(f'<tr><th scope="row">{esc(name)}</th>{"".join(cells)}</tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def checks_section(results: list[Any]) -> str:
+    """The ``--check`` results: a pass/fail line and one row per check."""
+    from predaudit.render.checks import summary_line
+    from predaudit.render.numbers import metric_value
+
+    failed = any(not r.passed for r in results)
+    rows = [
+        [
+            r.expression,
+            r.split,
+            metric_value(r.value),
+            metric_value(r.threshold),
+            Td("pass", 1, "pass") if r.passed else Td("FAIL", 0, "fail"),
+        ]
+        for r in results
+    ]
+    body = (
+        f'<p class="{"checks-fail" if failed else "checks-pass"}">{esc(summary_line(results))}</p>'
+    )
+    body += table(
+        ["check", "split", "value", "threshold", "result"],
+        rows,
+        numeric=[False, False, True, True, False],
+    )
+    return section("Checks", body, anchor="checks", level=2)
+
+
+def inspection_section(s: Any) -> str:
+    """What ``inspect`` found for one split, as a two-column table."""
+    rows = [
+        ["epochs", f"{len(s.epochs)} ({s.epochs[0]}–{s.epochs[-1]})" if s.epochs else "–"],
+        ["samples", count(s.n_samples)],
+        ["classes", str(s.n_classes)],
+        ["scores", s.input_kind + ("" if s.kind_detected else " (given)")],
+        ["labels", s.label_format],
+        ["dtype", s.dtype],
+        ["ids", "yes" if s.has_ids else "no"],
+        ["aligned", "yes" if s.aligned else "no"],
+        ["ignored", count(s.n_ignored)],
+        ["files", ", ".join(s.files) or s.pattern],
+    ]
+    return table(["", ""], rows, numeric=[False, False], sortable=False)

@@ -60,7 +60,12 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -
 
 
 def _num(x: float | None, digits: int = 3) -> str:
-    return DASH if x is None else f"{x:.{digits}f}"
+    """``x`` with ``digits`` decimals, a negative one with the typographic minus; ``–`` for None.
+
+    >>> _num(-2.5, 2), _num(0.1234), _num(None)
+    ('−2.50', '0.123', '–')
+    """
+    return DASH if x is None else f"{x:.{digits}f}".replace("-", "−")
 
 
 def _pct(x: float) -> str:

@@ -540,7 +540,9 @@ def write_outputs(command: Any, report: Any, out: Path, no_plots: bool, plot_for
 def _read_class_names(path: Path, stats: Any) -> list[str]:
     """The names in ``path`` (one a line, or a JSON list), one per class of every split."""
     from predaudit.analysis.classnames import check_class_names, parse_class_names
+    from predaudit.filetype import check_regular
 
+    check_regular(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -1017,6 +1019,34 @@ def report(
 # -- predaudit dynamics --------------------------------------------------------------------
 
 
+def _load_with_brier(
+    run: str, *, split: str | None, input_kind: str | None, quiet: bool
+) -> RunStats:
+    """The run with the Brier score per sample (EL2N), at temperature 1.
+
+    The Brier score is taken at T = 1, so no temperature is fitted: each split is
+    read once to learn its epochs (a cache hit when read before) and again with
+    ``calibration=[1.0] * n_epochs``, which is much faster than fitting one.
+    """
+    from predaudit.store import RunStats as Run
+    from predaudit.store.build import load_run
+
+    no_cache = click.get_current_context().params.get("no_cache", False)
+    options: dict[str, Any] = {
+        "input_kind": cast("InputKind | None", input_kind),
+        "use_cache": not no_cache,
+        "clip": clip_option(),
+        "layout": layout_option(),
+    }
+    with progress_bar(quiet) as update:
+        plain = load_run(run, split=split, progress=update, **options)
+        out = Run(path=plain.path)
+        for name, s in plain.splits.items():
+            ones = [1.0] * len(s.epochs)
+            out.splits[name] = load_run(run, split=name, calibration=ones, **options).splits[name]
+    return out
+
+
 @main.command()
 @RUN_ARG
 @click.option(
@@ -1084,7 +1114,6 @@ def dynamics(
     """
     from predaudit.checks import check_report
     from predaudit.output import check_out_dir
-    from predaudit.store.build import load_run
 
     command = by_name("dynamics")
     checks, base = prepare_checks(
@@ -1092,18 +1121,7 @@ def dynamics(
     )
     if out is not None:
         check_out_dir(out, Path(run))
-    no_cache = click.get_current_context().params.get("no_cache", False)
-    with progress_bar(quiet) as update:
-        stats = load_run(
-            run,
-            split=split,
-            input_kind=cast("InputKind | None", input_kind),
-            progress=update,
-            use_cache=not no_cache,
-            calibration=True,
-            clip=clip_option(),
-            layout=layout_option(),
-        )
+    stats = _load_with_brier(run, split=split, input_kind=input_kind, quiet=quiet)
     report = command.analyze()(stats, epochs=epochs, el2n_epoch=el2n_epoch, top=top)
     results = check_report(report, checks, baseline=base)
     written: list[Path] = []

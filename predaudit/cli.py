@@ -1111,6 +1111,13 @@ def dynamics(
 
     Likely label problems are samples predicted as one other class at most epochs; they
     may be mislabeled or genuinely hard — inspect them. --format csv prints every sample.
+
+    \b
+    Examples:
+      predaudit dynamics sample_data/stacked --split test --top 5
+      predaudit dynamics sample_data/stacked --split test --epochs 5:20 --el2n-epoch 10
+      predaudit dynamics sample_data/stacked --split test --format csv > dynamics.csv
+      predaudit dynamics sample_data/stacked --out dyn --check 'test:n_label_problems <= 10'
     """
     from predaudit.checks import check_report
     from predaudit.output import check_out_dir

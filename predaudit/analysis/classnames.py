@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import re
 
+from predaudit import safejson
 from predaudit.errors import InputError
 from predaudit.store import RunStats
 
@@ -24,9 +25,9 @@ def parse_class_names(text: str, *, source: str) -> list[str]:
         text = text[1:]
     if text.lstrip().startswith("["):
         try:
-            names = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(source, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+            names = safejson.loads(text)
+        except safejson.JsonProblem as exc:
+            raise InputError(source, f"not valid JSON ({_without_column(str(exc))})") from None
         if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
             raise InputError(source, "expected a JSON list of strings (class names)")
         names = [x.strip() for x in names]
@@ -48,6 +49,11 @@ def parse_class_names(text: str, *, source: str) -> list[str]:
             raise InputError(source, f"class name {x!r} appears more than once")
         seen.add(x)
     return names
+
+
+def _without_column(problem: str) -> str:
+    """``Expecting value at line 1`` (this message never named the column)."""
+    return re.sub(r"(at line \d+), column \d+$", r"\1", problem)
 
 
 def check_class_names(names: list[str], run: RunStats, *, source: str) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from predaudit import safejson
 from predaudit.errors import InputError
+from predaudit.filetype import check_regular
 from predaudit.registry import by_schema
 from predaudit.report.protocol import MalformedReport, Value, get_field
 from predaudit.report.vocab import ANALYZE_SCHEMA
@@ -68,6 +69,7 @@ def load_baseline(path: str | Path, *, schema: str = ANALYZE_SCHEMA) -> Baseline
         raise InputError(shown, "does not exist")
     if p.is_dir():
         raise InputError(shown, f"is a folder without {name}; expected a JSON report")
+    check_regular(shown)
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -75,13 +77,9 @@ def load_baseline(path: str | Path, *, schema: str = ANALYZE_SCHEMA) -> Baseline
     except OSError as exc:
         raise InputError(shown, exc.strerror or str(exc)) from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            shown, f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
-    except RecursionError:
-        raise InputError(shown, "not valid JSON (nested too deeply)") from None
+        data = safejson.loads(text)
+    except safejson.JsonProblem as exc:
+        raise InputError(shown, f"not valid JSON ({exc})") from None
     found = data.get("schema") if isinstance(data, dict) else None
     if not isinstance(found, str) or not found.startswith("predaudit."):
         raise InputError(
@@ -93,4 +91,7 @@ def load_baseline(path: str | Path, *, schema: str = ANALYZE_SCHEMA) -> Baseline
         splits = report_metrics(data)
     except MalformedReport as exc:
         raise InputError(shown, f"not a valid {schema} report: {exc}") from None
+    except (ValueError, TypeError, OverflowError, KeyError) as exc:  # numbers out of range
+        problem = " ".join(str(exc).split())[:160]
+        raise InputError(shown, f"not a valid {schema} report ({problem})") from None
     return Baseline(path=shown, schema=schema, splits=splits)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
+from predaudit.filetype import check_regular as check_regular
 
 
 class Container:
@@ -39,6 +42,42 @@ class Container:
         pass
 
 
+MEMORY_BUDGET_ENV = "PREDAUDIT_MAX_BYTES"
+"""Environment variable: the most bytes one array may declare (default 16 GiB)."""
+
+_DEFAULT_BUDGET = 16 * 2**30
+
+
+def memory_budget() -> int:
+    """The most bytes one array may take (``$PREDAUDIT_MAX_BYTES``, default 16 GiB)."""
+    text = os.environ.get(MEMORY_BUDGET_ENV, "")
+    try:
+        value = int(text)
+    except ValueError:
+        return _DEFAULT_BUDGET
+    return value if value > 0 else _DEFAULT_BUDGET
+
+
+def declared_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """The bytes an array of ``shape`` and ``dtype`` holds (Python integers: never overflows)."""
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n * int(dtype.itemsize)
+
+
+def check_budget(path: Path, key: str, nbytes: int) -> None:
+    """Refuse an array declaring more bytes than :func:`memory_budget` allows."""
+    budget = memory_budget()
+    if nbytes > budget:
+        where = f"member '{key}' " if key else ""
+        raise InputError(
+            path,
+            f"{where}declares {nbytes} bytes of data, over the limit of {budget} bytes "
+            f"(set {MEMORY_BUDGET_ENV} to raise it)",
+        )
+
+
 def _check_dtype(path: Path, key: str, dtype: np.dtype) -> None:
     if dtype.hasobject:
         where = f"member '{key}' " if key else ""
@@ -47,25 +86,58 @@ def _check_dtype(path: Path, key: str, dtype: np.dtype) -> None:
         )
 
 
+MAX_HEADER_BYTES = 65536
+"""The longest ``.npy`` header read (numpy writes well under 1 KiB; it refuses over 10,000)."""
+
+
+def _parse_header(fp: Any, version: tuple[int, int]) -> tuple[Any, bool, np.dtype]:
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fp)  # type: ignore[no-any-return]
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fp)  # type: ignore[no-any-return]
+    try:  # version 3.0 (utf-8 field names): numpy has no public reader
+        from numpy.lib._format_impl import _read_array_header  # type: ignore[attr-defined]
+    except ImportError:  # numpy < 2
+        _read_array_header = np.lib.format._read_array_header  # type: ignore[attr-defined]
+    return _read_array_header(fp, version)  # type: ignore[no-any-return]
+
+
 def _npy_header(fp: Any, path: Path, key: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    """Read a ``.npy`` header from an open stream; return shape, order, dtype, data offset."""
+    """Read a ``.npy`` header from an open stream; return shape, order, dtype, data offset.
+
+    The header's declared length is checked before it is read, so a damaged length
+    never makes the reader allocate or inflate gigabytes.
+    """
+    what = "is not a valid .npy file" if not key else f"member '{key}' is not a valid array"
     try:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            shape, fortran, dtype = np.lib.format._read_array_header(fp, version)  # type: ignore[attr-defined]
+        magic = fp.read(8)
+        version = np.lib.format.read_magic(io.BytesIO(magic))
+        width = 2 if version == (1, 0) else 4
+        length_bytes = fp.read(width)
+        if len(length_bytes) != width:
+            raise ValueError("the header ends early")
+        length = int.from_bytes(length_bytes, "little")
+        if length > MAX_HEADER_BYTES:
+            raise InputError(
+                path,
+                f"{what} (its header declares {length} bytes, over {MAX_HEADER_BYTES})",
+            )
+        header = fp.read(length)
+        if len(header) != length:
+            raise ValueError("the header ends early")
+        shape, fortran, dtype = _parse_header(io.BytesIO(length_bytes + header), version)
+    except InputError:
+        raise
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # damage inside a .npz
         raise InputError(
             path, f"is corrupt: member '{key}' cannot be read ({_short(exc)})"
         ) from exc
     except Exception as exc:  # numpy raises ValueError with varied texts
-        what = "is not a valid .npy file" if not key else f"member '{key}' is not a valid array"
         raise InputError(path, f"{what} ({_short(exc)})") from exc
     _check_dtype(path, key, dtype)
-    return tuple(int(s) for s in shape), bool(fortran), dtype, fp.tell()
+    if any(int(s) < 0 for s in shape):
+        raise InputError(path, f"{what} (negative shape {tuple(shape)})")
+    return tuple(int(s) for s in shape), bool(fortran), dtype, 8 + width + length
 
 
 def _short(exc: BaseException) -> str:

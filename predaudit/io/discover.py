@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container
+from predaudit.io.container import Container, check_regular
 from predaudit.io.naming import (
     CONTAINERS,
     EPOCH_IN_NAME,
@@ -131,7 +131,8 @@ def _visible(p: Path) -> bool:
 def _prediction_files(folder: Path) -> list[NamedFile]:
     out = []
     for p in sorted(folder.iterdir()):
-        if p.is_file() and _visible(p) and p.suffix.lower() in SUFFIXES:
+        # not is_file(): a FIFO or a link to /dev/zero is refused by its reader, not skipped
+        if not p.is_dir() and _visible(p) and p.suffix.lower() in SUFFIXES:
             named = parse_name(p)
             if named.epoch is None and named.key is None and p.suffix.lower() not in CONTAINERS:
                 continue  # foo.npy: not a prediction file we understand
@@ -229,7 +230,8 @@ def discover(path: str | Path) -> RunLayout:
     root = Path(path)
     if not root.exists():
         raise InputError(root, "does not exist")
-    if root.is_file():
+    if not root.is_dir():  # a file; a FIFO or device is refused by type
+        check_regular(root)
         if root.suffix.lower() not in SUFFIXES:
             raise InputError(root, f"is not a prediction file (expected {', '.join(SUFFIXES)})")
         named = parse_name(root)

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from predaudit import safejson
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _short
+from predaudit.io.container import Container, _short, check_budget, check_regular
 
 _EPOCH_FIELD = re.compile(r"^logits_epoch_(\d+)$")
 
@@ -26,6 +27,7 @@ class JsonlContainer(Container):
         guids: list[Any] = []
         logits: list[list[float]] = []
         gold: list[int] = []
+        check_budget(path, "", check_regular(path).st_size)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -34,13 +36,19 @@ class JsonlContainer(Container):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, parse_int=safejson.parse_int)
             except json.JSONDecodeError as exc:
                 raise InputError(
                     path,
                     f"line {lineno} is not valid JSON "
                     f"({exc.msg.removesuffix(' at')} at column {exc.colno})",
                 ) from exc
+            except safejson.JsonProblem as exc:  # an integer of too many digits
+                raise InputError(path, f"line {lineno} is not valid JSON ({exc})") from None
+            except RecursionError:
+                raise InputError(
+                    path, f"line {lineno} is not valid JSON (nested too deeply)"
+                ) from None
             if not isinstance(rec, dict):
                 raise InputError(path, f"line {lineno} is not a JSON object")
             field = next((k for k in rec if _EPOCH_FIELD.match(k)), None)
@@ -64,9 +72,14 @@ class JsonlContainer(Container):
         try:
             self._scores = np.asarray(logits, dtype=np.float64)
             self._labels = np.asarray(gold, dtype=np.float64)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise InputError(path, f"logits or gold are not all numbers ({_short(exc)})") from exc
         if all(isinstance(g, int) for g in guids):
+            big = next((i for i, g in enumerate(guids) if not -(2**63) <= g < 2**63), None)
+            if big is not None:
+                raise InputError(
+                    path, f"record {big + 1} has a guid outside the 64-bit integer range"
+                )
             self._ids = np.asarray(guids, dtype=np.int64)
         else:
             self._ids = np.asarray([str(g) for g in guids], dtype=str)

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _npy_header, _short
+from predaudit.io.container import (
+    Container,
+    _npy_header,
+    _short,
+    check_regular,
+    declared_bytes,
+)
 from predaudit.io.naming import key_from_stem, strip_epoch
 
 
@@ -18,11 +24,15 @@ class NpyContainer(Container):
     def __init__(self, path: Path, key: str) -> None:
         self.path = path
         self._key = key
+        check_regular(path)
         with open(path, "rb") as fp:
             shape, fortran, dtype, offset = _npy_header(fp, path, "")
+        if not shape:
+            raise InputError(path, "holds a single value (a 0-d array); expected one per sample")
         self._shape, self._dtype = shape, dtype
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        size = path.stat().st_size - offset
+        expected = declared_bytes(shape, dtype)
+        self._expected = expected
+        size = check_regular(path).st_size - offset
         if size < expected:
             raise InputError(
                 path, f"is truncated: the header promises {expected} bytes of data, found {size}"
@@ -39,9 +49,21 @@ class NpyContainer(Container):
     def dtype_name(self, key: str) -> str:
         return str(self._dtype)
 
+    def _check_size(self, end: int) -> None:
+        """The file must still hold ``end`` bytes of data: one that shrank since it was opened
+        is an input error here, not a SIGBUS when the mapping is read."""
+        size = check_regular(self.path).st_size - self._offset
+        if size < end:
+            raise InputError(
+                self.path,
+                f"changed while being read: it now holds {max(size, 0)} bytes of data, "
+                f"the header promises {self._expected}",
+            )
+
     def read(self, key: str) -> np.ndarray:
-        if int(np.prod(self._shape, dtype=np.int64)) == 0:
+        if self._expected == 0:
             return np.zeros(self._shape, dtype=self._dtype)
+        self._check_size(self._expected)
         try:
             return np.load(self.path, mmap_mode="r", allow_pickle=False)
         except Exception as exc:
@@ -51,7 +73,7 @@ class NpyContainer(Container):
         # Map one row at a time and drop the map afterwards, so pages read from a
         # huge file are released epoch by epoch (resident memory stays at one epoch).
         row_shape = self._shape[1:]
-        row_bytes = int(np.prod(row_shape, dtype=np.int64)) * self._dtype.itemsize
+        row_bytes = declared_bytes(row_shape, self._dtype)
         if self._fortran and len(self._shape) > 1:
             arr = self.read(key)
             for i in range(self._shape[0]):
@@ -61,6 +83,7 @@ class NpyContainer(Container):
             if row_bytes == 0:
                 yield np.zeros(row_shape, dtype=self._dtype)
                 continue
+            self._check_size((i + 1) * row_bytes)
             mm = np.memmap(
                 self.path,
                 dtype=self._dtype,

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _npy_header, _short
+from predaudit.io.container import (
+    Container,
+    _npy_header,
+    _short,
+    check_budget,
+    check_regular,
+    declared_bytes,
+)
 
 
 class NpzContainer(Container):
@@ -18,25 +25,45 @@ class NpzContainer(Container):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        check_regular(path)
         try:
             self._zip = zipfile.ZipFile(path)
-            names = self._zip.namelist()
+            infos = self._zip.infolist()
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise InputError(path, f"is not a valid .npz archive ({_short(exc)})") from exc
-        self._members: dict[str, str] = {}
+        self._members: dict[str, zipfile.ZipInfo] = {}
         self._headers: dict[str, tuple[tuple[int, ...], bool, np.dtype, int]] = {}
-        for name in names:
+        for info in infos:
+            name = info.filename
             key = name[:-4] if name.endswith(".npy") else name
-            self._members[key] = name
+            if key in self._members:  # two members of one name: which one numpy reads is luck
+                self._zip.close()
+                raise InputError(
+                    path, f"holds two members named '{key}'; refused, which one is meant is unclear"
+                )
+            self._members[key] = info
+            # ZipExtFile never inflates past the declared size; keep that size in bounds
+            check_budget(path, key, info.file_size)
             try:
-                with self._zip.open(name) as fp:
-                    self._headers[key] = _npy_header(fp, path, key)
+                with self._zip.open(info) as fp:
+                    header = _npy_header(fp, path, key)
             except InputError:
+                self._zip.close()
                 raise
             except Exception as exc:
+                self._zip.close()
                 raise InputError(
                     path, f"is corrupt: member '{key}' cannot be read ({_short(exc)})"
                 ) from exc
+            need = declared_bytes(header[0], header[2])
+            if header[3] + need > info.file_size:
+                self._zip.close()
+                raise InputError(
+                    path,
+                    f"is truncated: member '{key}' declares {need} bytes of data, "
+                    f"the archive holds {max(info.file_size - header[3], 0)}",
+                )
+            self._headers[key] = header
 
     def keys(self) -> list[str]:
         return list(self._members)
@@ -55,7 +82,7 @@ class NpzContainer(Container):
 
     def read(self, key: str) -> np.ndarray:
         shape, fortran, dtype, _ = self._headers[key]
-        n = int(np.prod(shape, dtype=np.int64))
+        n = declared_bytes(shape, np.dtype(np.uint8))
         try:
             with self._zip.open(self._members[key]) as fp:
                 _npy_header(fp, self.path, key)
@@ -75,7 +102,7 @@ class NpzContainer(Container):
             yield from super().iter_rows(key)
             return
         row_shape = shape[1:]
-        row_n = int(np.prod(row_shape, dtype=np.int64))
+        row_n = declared_bytes(row_shape, np.dtype(np.uint8))
         try:
             with self._zip.open(self._members[key]) as fp:
                 _npy_header(fp, self.path, key)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import struct
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _short
+from predaudit.io.container import (
+    Container,
+    _short,
+    check_budget,
+    check_regular,
+    declared_bytes,
+)
 from predaudit.io.naming import key_from_stem, strip_epoch
 
 
@@ -59,20 +67,36 @@ class PtContainer(Container):
         self._arrays: dict[str, Any] = {}
         for k, v in obj.items():
             if isinstance(v, torch.Tensor):
+                self._check_extent(str(k), v)
                 self._arrays[str(k)] = v
             elif isinstance(v, list | tuple) and v and all(isinstance(x, int | float) for x in v):
                 self._arrays[str(k)] = torch.tensor(v)
 
     def _load(self, torch: Any) -> Any:
-        """``torch.load`` memory-mapped (zip format) or not (legacy format), weights only."""
+        """``torch.load`` memory-mapped (zip format) or not (legacy format), weights only.
+
+        Memory-mapping reads storage records as raw bytes at their offsets, so it is used
+        only when every record is stored uncompressed and lies wholly inside the file
+        (:func:`_mmap_safe`); otherwise torch reads the file itself, after its size is
+        checked against the memory budget.
+        """
+        size = check_regular(self.path).st_size
         try:
-            try:
-                return torch.load(self.path, weights_only=True, map_location="cpu", mmap=True)
-            except RuntimeError as exc:
-                if not _is_legacy_format_error(exc):
-                    raise
-            # The legacy (non-zip) serialisation cannot be memory-mapped.
+            safe = _mmap_safe(self.path, size)
+            if safe:
+                try:
+                    return torch.load(self.path, weights_only=True, map_location="cpu", mmap=True)
+                except RuntimeError as exc:
+                    if not _is_legacy_format_error(exc):
+                        raise
+            # The legacy (non-zip) serialisation, or records that must be inflated: read
+            # whole, within the budget.
+            check_budget(
+                self.path, "", size if safe is None else max(size, _records_size(self.path))
+            )
             return torch.load(self.path, weights_only=True, map_location="cpu")
+        except InputError:
+            raise
         except Exception as exc:
             text = " ".join(str(exc).split())
             if "Weights only load failed" in text or "Unsupported global" in text:
@@ -103,6 +127,21 @@ class PtContainer(Container):
                 f"holds a {type(item).__name__}; only tensors, numbers, strings, lists and "
                 "dicts are accepted",
             )
+
+    def _check_extent(self, key: str, t: Any) -> None:
+        """Refuse a tensor that declares more elements than its storage holds (an expanded,
+        stride-0 view: materialising it would allocate far more than the file) or more bytes
+        than the memory budget."""
+        nbytes = declared_bytes(tuple(t.shape), np.dtype(np.uint8)) * t.element_size()
+        storage = t.untyped_storage().nbytes()
+        if nbytes > storage:
+            raise InputError(
+                self.path,
+                f"tensor '{key}' of shape {tuple(int(s) for s in t.shape)} declares {nbytes} "
+                f"bytes but its storage holds {storage} (an expanded or stride-0 view); "
+                "save a contiguous tensor (.contiguous()) instead",
+            )
+        check_budget(self.path, key, nbytes)
 
     def keys(self) -> list[str]:
         return list(self._arrays)
@@ -140,6 +179,45 @@ class PtContainer(Container):
         t = self._arrays[key]
         for i in range(t.shape[0]):
             yield self._to_numpy(t[i])
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+
+def _mmap_safe(path: Path, size: int) -> bool | None:
+    """Whether ``torch.load(mmap=True)`` reads ``path`` as torch itself would: True when every
+    record is stored uncompressed (``ZIP_STORED``, size = compressed size) and lies inside
+    the file; False when some record does not (then torch must read and inflate it);
+    None when the file is not a zip archive (the legacy format)."""
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+            for info in zf.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+                    return False
+                fh.seek(info.header_offset)
+                raw = fh.read(_LOCAL_HEADER.size)
+                if len(raw) != _LOCAL_HEADER.size:
+                    return False
+                fields = _LOCAL_HEADER.unpack(raw)
+                if fields[0] != b"PK\x03\x04":
+                    return False
+                start = info.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10]
+                if start + info.compress_size > size:
+                    return False
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False  # let torch read it and say what is wrong
+    return True
+
+
+def _records_size(path: Path) -> int:
+    """The inflated size of every record of a zip-format file (0 when unreadable)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return 0
 
 
 def open_pt(path: Path) -> PtContainer:

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 
+_BF16: list[Any] = []  # torch.bfloat16, looked up once torch is in use
 
-def to_numpy(x: Any) -> tuple[np.ndarray, str]:
-    """A batch as a numpy array, and the dtype it came in.
 
-    Torch tensors (any device) are detached and copied to the CPU, without importing
-    torch; numpy has no bfloat16, so bfloat16 tensors become float32 (exactly).
+def to_numpy(x: Any) -> np.ndarray:
+    """A batch as a numpy array: torch tensors (any device) detached and copied to the CPU.
+
+    Torch is never imported here; numpy has no bfloat16, so bfloat16 tensors become
+    float32 (exactly). See :func:`dtype_name` for the dtype a batch came in.
     """
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        t = x.detach()
-        name = str(t.dtype).removeprefix("torch.")
-        if name == "bfloat16":
-            t = t.float()
-        return np.asarray(t.cpu().numpy()), name
-    arr = np.asarray(x)
-    return arr, str(arr.dtype)
+    if type(x) is np.ndarray:
+        return x
+    detach = getattr(x, "detach", None)
+    if detach is None:
+        return np.asarray(x)
+    t = detach()
+    if not _BF16:
+        _BF16.append(sys.modules["torch"].bfloat16)
+    if t.dtype is _BF16[0]:
+        t = t.float()
+    return np.asarray(t.cpu().numpy())
+
+
+def dtype_name(x: Any) -> str:
+    """``float16``, ``bfloat16``, …: the dtype of a numpy array or torch tensor."""
+    name = str(x.dtype) if hasattr(x, "dtype") else str(np.asarray(x).dtype)
+    return name.removeprefix("torch.")
 
 
 class Column:
@@ -44,7 +56,12 @@ class Column:
         return None if self._buf is None else self._buf.shape[1:]
 
     def append(self, rows: np.ndarray) -> None:
-        k = rows.shape[0]
+        k = len(rows)
+        buf, n = self._buf, self.n
+        if buf is not None and n + k <= len(buf) and rows.dtype == buf.dtype:
+            buf[n : n + k] = rows  # the common case: room left, same dtype
+            self.n = n + k
+            return
         if self._buf is None:
             cap = max(self._capacity, k, 1)
             self._buf = np.empty((cap, *rows.shape[1:]), dtype=rows.dtype)

@@ -2,7 +2,9 @@
 
 The archive is written to a hidden temporary file in the target folder (its name
 starts with ``.``, so discovery never reads it) and moved into place with
-``os.replace``: a crash leaves either no file or a complete one.
+``os.replace``: a crash of the process leaves either no file or a complete one.
+With ``fsync=True`` the file is also flushed to the disk before the move (it then
+survives a power cut too, for a few milliseconds per file).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def write_npz(
     order: np.ndarray | None = None,
     compress: bool = False,
     unordered: tuple[str, ...] = (),
+    fsync: bool = False,
 ) -> None:
     """Write ``arrays`` (key, array) to ``path`` atomically, rows taken in ``order``.
 
@@ -61,8 +64,9 @@ def write_npz(
             with zipfile.ZipFile(raw, "w", compression=method) as zf:
                 for key, arr in arrays:
                     _write_member(zf, key, arr, None if key in unordered else order)
-            raw.flush()
-            os.fsync(raw.fileno())
+            if fsync:
+                raw.flush()
+                os.fsync(raw.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

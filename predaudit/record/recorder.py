@@ -30,7 +30,7 @@ import numpy as np
 from predaudit.errors import InputError, OptionError
 from predaudit.io.discover import parse_name
 from predaudit.io.naming import META_KEY, SUFFIXES, epoch_file_name
-from predaudit.record.buffer import Column, to_numpy
+from predaudit.record.buffer import Column, dtype_name, to_numpy
 from predaudit.record.npzwrite import write_npz
 from predaudit.report.vocab import KINDS
 from predaudit.version import __version__
@@ -75,12 +75,14 @@ class Recorder:
     every epoch sees the samples in the same order (no shuffling); otherwise ids are
     required.
 
-    Memory: one epoch of scores at most (the batches are copied into one buffer,
-    sized after the previous epoch; nothing is kept between epochs). Files are
-    written atomically (a hidden temporary file moved into place): a crash leaves no
-    partial epoch. A folder that already holds epochs is continued; recording an
-    epoch that exists raises :class:`EpochExistsError` (a ``FileExistsError`` and an
-    :class:`~predaudit.InputError`) unless ``overwrite=True``.
+    Memory: one epoch of scores at most (the batches are copied into one buffer, sized
+    after the previous epoch; nothing is kept between epochs). Files are written
+    atomically (a hidden temporary file moved into place): a crash leaves no partial
+    epoch (``fsync=True`` also flushes each file to the disk before moving it, so that
+    it survives a power cut; a few milliseconds per epoch). A folder that already holds
+    epochs is continued; recording an epoch that exists raises :class:`EpochExistsError`
+    (a ``FileExistsError`` and an :class:`~predaudit.InputError`) unless
+    ``overwrite=True``.
 
     Distributed (``torch.distributed`` initialised with several processes): each
     process writes its own shard, ``epoch_0003.rank1.npz``; reading merges the
@@ -100,6 +102,7 @@ class Recorder:
         overwrite: bool = False,
         compress: bool = False,
         sharded: bool | None = None,
+        fsync: bool = False,
     ) -> None:
         if kind not in KINDS:
             raise OptionError(f"expected one of {', '.join(KINDS)}", param="kind", value=repr(kind))
@@ -117,7 +120,10 @@ class Recorder:
         self.overwrite = overwrite
         self.compress = compress
         self.sharded = sharded
+        self.fsync = fsync
         self._capacity = 0
+        self._files: dict[int, set[Path]] | None = None  # epoch -> its files, from a scan
+        self._scanned = -1  # the folder's mtime (ns) when scanned or last written by us
         self._reset()
 
     def _reset(self) -> None:
@@ -128,6 +134,7 @@ class Recorder:
         self._seen = 0  # samples (sequences) added this epoch
         self._auto_ids: bool | None = None
         self._dtype = ""
+        self._batch_kind: tuple[Any, ...] = ()
         self._tokens: int | None = None
 
     # -- batches ---------------------------------------------------------------------------
@@ -139,16 +146,16 @@ class Recorder:
 
     def add(self, scores: Any, labels: Any, ids: Any = None) -> None:
         """Add one batch: scores ``[B, C]``/``[B]``/``[B, T, C]``, labels, optional ids ``[B]``."""
-        s, s_dtype = to_numpy(scores)
-        y, _ = to_numpy(labels)
-        i = None if ids is None else to_numpy(ids)[0]
+        s = to_numpy(scores)
+        y = to_numpy(labels)
+        i = None if ids is None else to_numpy(ids)
         self._batches += 1
-        where = self.folder / "<batches>"
         b = self._batches
-        if s.ndim == 0 or s.ndim > 3:
-            raise InputError(where, f"batch {b}: scores have shape {s.shape}; expected [B, C], [B]")
-        if s.dtype.kind not in "fiu":
-            raise InputError(where, f"batch {b}: scores have the dtype {s.dtype}; expected numbers")
+        if s.ndim == 0 or s.ndim > 3 or s.dtype.kind not in "fiu":
+            raise self._batch_error(
+                f"scores have shape {s.shape} and dtype {s.dtype}; expected "
+                "numbers of shape [B, C] or [B]"
+            )
         n_seq = s.shape[0]
         if i is None:
             if not self.ordered:
@@ -160,32 +167,37 @@ class Recorder:
                 )
             i = np.arange(self._seen, self._seen + n_seq, dtype=np.int64)
         if self._auto_ids is not None and self._auto_ids != (ids is None):
-            raise InputError(where, f"batch {b}: some batches of this epoch have ids, others not")
+            raise self._batch_error("some batches of this epoch have ids, others not")
         self._auto_ids = ids is None
         if s.ndim == 3:
             s, y, i = self._tokens_as_samples(s, y, i, b)
         if y.shape[:1] != s.shape[:1] or y.ndim not in (1, 2):
-            raise InputError(
-                where, f"batch {b}: labels have shape {y.shape} for scores of shape {s.shape}"
-            )
+            raise self._batch_error(f"labels have shape {y.shape} for scores of shape {s.shape}")
         if i.ndim != 1 or i.shape[0] != s.shape[0]:
-            raise InputError(where, f"batch {b}: ids have shape {i.shape} for {s.shape[0]} samples")
-        for col, arr, what in ((self._scores, s, "scores"), (self._labels, y, "labels")):
-            if col.row_shape is not None and col.row_shape != arr.shape[1:]:
-                raise InputError(
-                    where,
-                    f"batch {b}: {what} have shape {arr.shape} but earlier batches "
-                    f"{(None, *col.row_shape)}",
-                )
-        if self._dtype and s_dtype != self._dtype:
-            raise InputError(
-                where, f"batch {b}: scores are {s_dtype} but earlier batches were {self._dtype}"
-            )
-        self._dtype = s_dtype
+            raise self._batch_error(f"ids have shape {i.shape} for {s.shape[0]} samples")
+        kind = (s.shape[1:], y.shape[1:], s.dtype)
+        if self._scores.n == 0:
+            self._dtype, self._batch_kind = dtype_name(scores), kind
+        elif kind != self._batch_kind:
+            self._check_like_before(s, y, scores)
         self._scores.append(s)
         self._labels.append(y)
         self._ids.append(i)
         self._seen += n_seq
+
+    def _check_like_before(self, s: np.ndarray, y: np.ndarray, scores: Any) -> None:
+        shape_s, shape_y, dtype = self._batch_kind
+        for what, arr, before in (("scores", s, shape_s), ("labels", y, shape_y)):
+            if arr.shape[1:] != before:
+                raise self._batch_error(
+                    f"{what} have shape {arr.shape} but earlier batches {(None, *before)}"
+                )
+        raise self._batch_error(
+            f"scores are {dtype_name(scores)} but earlier batches were {self._dtype}"
+        )
+
+    def _batch_error(self, problem: str) -> InputError:
+        return InputError(self.folder / "<batches>", f"batch {self._batches}: {problem}")
 
     def _tokens_as_samples(
         self, s: np.ndarray, y: np.ndarray, i: np.ndarray, b: int
@@ -236,13 +248,29 @@ class Recorder:
         """The file of ``epoch`` (of one process's shard with ``rank``)."""
         return self.folder / epoch_file_name(epoch, rank)
 
+    def _epoch_files(self) -> dict[int, set[Path]]:
+        """The folder's files by epoch, scanned again only when someone else changed it."""
+        mtime = self.folder.stat().st_mtime_ns
+        if self._files is None or mtime != self._scanned:
+            self._scanned = mtime
+            self._files = {}
+            for p in sorted(self.folder.iterdir()):
+                if p.name.startswith((".", "_")) or p.suffix.lower() not in SUFFIXES:
+                    continue
+                named = parse_name(p)
+                if named.epoch is not None and named.prefix is None:
+                    self._files.setdefault(named.epoch, set()).add(p)
+        return self._files
+
     def _check_free(self, epoch: int, path: Path, rank: int | None) -> None:
-        for p in sorted(self.folder.iterdir()):
-            if p.name.startswith((".", "_")) or p.suffix.lower() not in SUFFIXES:
+        known = self._epoch_files().setdefault(epoch, set())
+        if path.exists():
+            known.add(path)
+        for p in sorted(known):
+            if not p.exists():
+                known.discard(p)
                 continue
             named = parse_name(p)
-            if named.epoch != epoch or named.prefix is not None:
-                continue
             if rank is not None and named.rank is not None and named.rank != rank:
                 continue  # another process's shard of the same epoch
             if p == path and self.overwrite:
@@ -266,6 +294,9 @@ class Recorder:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._check_free(epoch, path, rank)
             self._write(path, epoch, rank, world)
+            if self._files is not None:
+                self._files.setdefault(epoch, set()).add(path)
+            self._scanned = self.folder.stat().st_mtime_ns
         finally:
             self._capacity = self._scores.n
             self._reset()
@@ -311,7 +342,14 @@ class Recorder:
             ("ids", ids),
             (META_KEY, np.array(json.dumps(meta, sort_keys=True))),
         ]
-        write_npz(path, arrays, order=order, compress=self.compress, unordered=(META_KEY,))
+        write_npz(
+            path,
+            arrays,
+            order=order,
+            compress=self.compress,
+            unordered=(META_KEY,),
+            fsync=self.fsync,
+        )
 
     @staticmethod
     def _drop_duplicates(

@@ -246,3 +246,32 @@ def test_evaluate_a_plain_torch_loop(tmp_path, data):
             model.weight.mul_(2.0)
     rows = predaudit.analyze(predaudit.load_run(tmp_path), start="first").splits["val"].per_epoch
     assert [r.loss for r in rows] == pytest.approx(want, rel=1e-5)
+
+
+def test_fsync_option_writes_the_same_file(tmp_path, data):
+    logits, labels, _ = data
+    rec = Recorder(tmp_path, ordered=True, fsync=True)
+    rec.add(logits[0], labels)
+    rec.end_epoch(1)
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["logits"], logits[0])
+
+
+def test_a_missing_framework_names_the_extra(monkeypatch):
+    import importlib
+
+    from predaudit.record import _extra
+
+    real = importlib.import_module
+
+    def missing(name, *args):
+        if name.split(".")[0] in ("lightning", "pytorch_lightning"):
+            raise ModuleNotFoundError(f"No module named '{name}'")
+        return real(name, *args)
+
+    monkeypatch.setattr(_extra.importlib, "import_module", missing)
+    import predaudit.record.lightning as mod
+
+    monkeypatch.delitem(mod.__dict__, "PredauditCallback", raising=False)
+    with pytest.raises(ImportError, match=r"needs Lightning: pip install 'predaudit\[lightning\]'"):
+        mod.PredauditCallback  # noqa: B018 - the class is made on first use

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import predaudit
 from predaudit.analysis.analyze import analyze_split
-from predaudit.analysis.confusion import epoch_confusion
-from predaudit.plots import write_analyze_figures, write_confusion_figure
+from predaudit.analysis.confusion import split_confusion
+from predaudit.plots import confusion_figures_for, write_analyze_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
@@ -20,12 +20,9 @@ def main() -> None:
     stats = predaudit.load_run(ROOT / "sample_data" / "stacked", split="test").splits["test"]
     for path in write_analyze_figures(analyze_split(stats), OUT, fmt="png"):
         print(path.relative_to(ROOT))
-    conf = epoch_confusion(stats, stats.epochs[-1])
-    labels = [str(label) for label in conf.labels]
-    path = write_confusion_figure(
-        conf.matrix, labels, OUT / "confusion.png", top_pairs=conf.top_confusions
-    )
-    print(path.relative_to(ROOT))
+    # confusion --diff best last: the matrix at the last epoch and its change since the best
+    for path in confusion_figures_for(split_confusion(stats, diff=("best", "last")), OUT):
+        print(path.relative_to(ROOT))
 
 
 if __name__ == "__main__":

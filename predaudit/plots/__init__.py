@@ -5,9 +5,14 @@
   (``loss_split.png``);
 * :func:`plot_transitions` — the four transition cells' contributions to ΔL
   (``transitions.png``);
-* :func:`plot_loss_distribution` — per-sample losses at the two compared epochs
-  (``loss_distribution.png``);
-* :func:`plot_confusion` — a row-normalised confusion heatmap (``confusion.png``).
+* :func:`plot_rise_samples` — the samples wrong at both compared epochs, each a line
+  from its loss then to its loss now (``rise_samples.png``);
+* :func:`plot_confusion` — a row-normalised confusion heatmap (``confusion.png``);
+* :func:`plot_confusion_diff` — the change in counts between two epochs, diverging
+  colours centred on 0 (``confusion_diff.png``, ``confusion --diff``).
+
+:func:`plot_loss_distribution` (histograms of per-sample loss at the compared epochs)
+is kept for callers but is not among the figures ``analyze --out`` writes.
 
 Figures are built with the object-oriented API (:class:`matplotlib.figure.Figure`,
 never ``pyplot``), so nothing is registered globally and nothing is shown; the
@@ -19,23 +24,25 @@ The package's modules: :mod:`~predaudit.plots.style` (palette and constants),
 :mod:`~predaudit.plots.text` (numbers in titles), :mod:`~predaudit.plots.axes`
 (figure and axes plumbing), :mod:`~predaudit.plots.curves` (loss_accuracy,
 loss_split), :mod:`~predaudit.plots.cells` (transitions, loss_distribution),
-:mod:`~predaudit.plots.confusion` and :mod:`~predaudit.plots.save` (writing, and the
-figures each command writes). Importing this package imports matplotlib; the CLI
-imports it only when it draws.
+:mod:`~predaudit.plots.rise` (rise_samples), :mod:`~predaudit.plots.confusion` and
+:mod:`~predaudit.plots.save` (writing, and the figures each command writes). Importing
+this package imports matplotlib; the CLI imports it only when it draws.
 """
 
 from __future__ import annotations
 
 from predaudit.plots.axes import compared_labels
 from predaudit.plots.cells import plot_loss_distribution, plot_transitions
-from predaudit.plots.confusion import plot_confusion, top_confusions
+from predaudit.plots.confusion import plot_confusion, plot_confusion_diff, top_confusions
 from predaudit.plots.curves import plot_loss_accuracy, plot_loss_split
+from predaudit.plots.rise import plot_rise_samples
 from predaudit.plots.save import (
     analyze_figures,
     analyze_figures_for,
     confusion_figures_for,
     save_figure,
     write_analyze_figures,
+    write_confusion_diff_figure,
     write_confusion_figure,
 )
 from predaudit.plots.style import (
@@ -51,6 +58,8 @@ from predaudit.plots.style import (
     LOSS_FLOOR,
     MARK,
     MARKERS_MAX_EPOCHS,
+    RISE_FLOOR,
+    RISE_LINES_MAX,
     TOP_PAIRS,
     WRONG,
     WRONG_TO_CORRECT,
@@ -73,6 +82,8 @@ __all__ = [
     "LOSS_FLOOR",
     "MARK",
     "MARKERS_MAX_EPOCHS",
+    "RISE_FLOOR",
+    "RISE_LINES_MAX",
     "TOP_PAIRS",
     "WRONG",
     "WRONG_TO_CORRECT",
@@ -81,12 +92,15 @@ __all__ = [
     "compared_labels",
     "confusion_figures_for",
     "plot_confusion",
+    "plot_confusion_diff",
     "plot_loss_accuracy",
     "plot_loss_distribution",
     "plot_loss_split",
+    "plot_rise_samples",
     "plot_transitions",
     "save_figure",
     "top_confusions",
     "write_analyze_figures",
+    "write_confusion_diff_figure",
     "write_confusion_figure",
 ]

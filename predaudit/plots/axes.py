@@ -79,6 +79,37 @@ def _title(fig: Figure, ax: Axes, owned: bool, text: str, *, suptitle: bool = Fa
         ax.set_title(_wrap(text, width * share), fontsize="large")
 
 
+def _unit(split: Any) -> str:
+    """``"epoch"`` or ``"step"``: what the split's evaluation numbers count."""
+    return str(getattr(split, "epoch_unit", "epoch") or "epoch")
+
+
+def heading(
+    split: Any,
+    text: str,
+    *,
+    epochs: tuple[int, int] | int | None = None,
+    span: bool = False,
+) -> str:
+    """A title naming the split and the epochs it speaks of: ``"test · epoch 7 → 30: …"``.
+
+    ``epochs`` is a pair ``(from, to)`` or one epoch; by default the compared
+    epochs of ``split`` (its last epoch without a comparison). With ``span`` the
+    run's range of epochs, ``"test · epochs 1–30: …"``.
+    """
+    unit = _unit(split)
+    if span and len(split.epochs) > 1:
+        where = f"{unit}s {split.epochs[0]}–{split.epochs[-1]}"
+    else:
+        if epochs is None:
+            comp = getattr(split, "comparison", None)
+            epochs = (comp.from_epoch, comp.to_epoch) if comp is not None else split.epochs[-1]
+        where = (
+            f"{unit} {epochs[0]} → {epochs[1]}" if isinstance(epochs, tuple) else f"{unit} {epochs}"
+        )
+    return f"{split.name} · {where}: {text}"
+
+
 def _message_figure(title: str, message: str, ax: Axes | None = None) -> Figure:
     """A figure that says plainly why there is nothing to draw."""
     fig, ax, _ = _single_axes(ax, (8, 2.6))

@@ -23,6 +23,7 @@ from predaudit.plots.axes import (
     _single_axes,
     _title,
     compared_labels,
+    heading,
 )
 from predaudit.plots.style import CELL_COLORS, CORRECT, LOSS, LOSS_FLOOR, WRONG
 from predaudit.plots.text import _count, _num, _rose, _signed, _signed_pct
@@ -43,16 +44,15 @@ def _transitions_title(split: SplitAnalysis) -> str:
     assert comp is not None and comp.transitions is not None
     cells, d = comp.transitions, comp.delta_loss
     if d == 0:
-        return f"Mean loss did not change from epoch {comp.from_epoch} to {comp.to_epoch}"
+        return heading(split, "mean loss did not change")
     if d > 0:
         key = max(CELL_ORDER, key=lambda k: cells[k].contribution)
         what = f"{_num(d)}-nat rise"
     else:
         key = min(CELL_ORDER, key=lambda k: cells[k].contribution)
         what = f"{_num(-d)}-nat fall"
-    label = CELL_LABELS[key]
     share = cells[key].contribution / d
-    return f"{label[0].upper()}{label[1:]} samples account for {share:.0%} of the {what}"
+    return heading(split, f"{CELL_LABELS[key]} samples account for {share:.0%} of the {what}")
 
 
 def plot_transitions(split: SplitAnalysis, ax: Axes | None = None) -> Figure:
@@ -67,13 +67,13 @@ def plot_transitions(split: SplitAnalysis, ax: Axes | None = None) -> Figure:
     comp = split.comparison
     if comp is None:
         return _message_figure(
-            "No transitions: nothing to compare",
+            heading(split, "no transitions, nothing to compare"),
             split.note or "The run has a single epoch; save predictions at more epochs.",
             ax,
         )
     if comp.transitions is None:
         return _message_figure(
-            "No transitions: samples are not aligned across epochs",
+            heading(split, "no transitions, samples are not aligned across epochs"),
             f"Cannot follow samples from epoch {comp.from_epoch} to {comp.to_epoch}: "
             + (comp.transitions_reason or "samples are not aligned")
             + ".",
@@ -166,12 +166,12 @@ def plot_loss_distribution(split: SplitAnalysis, axes: Sequence[Axes] | None = N
     comp, s = split.comparison, split.samples
     if comp is None:
         return _message_figure(
-            "No loss distributions: nothing to compare",
+            heading(split, "no loss distributions, nothing to compare"),
             split.note or "The run has a single epoch; save predictions at more epochs.",
         )
     if s is None:
         return _message_figure(
-            "No loss distributions: per-sample losses are not available",
+            heading(split, "no loss distributions, per-sample losses are not available"),
             comp.transitions_reason or "Samples are not aligned across epochs.",
         )
     a, b = comp.from_epoch, comp.to_epoch
@@ -246,7 +246,7 @@ def plot_loss_distribution(split: SplitAnalysis, axes: Sequence[Axes] | None = N
         if all(groups[f"{group}_{w}"].size == 0 for w in ("from", "to")):
             ax.text(0.5, 0.5, f"no {group} samples", ha="center", transform=ax.transAxes)
     _legend_below(fig, ax_w, owned, handles, ncols=2)
-    _title(fig, ax_w, owned, _distribution_title(groups, a, b), suptitle=True)
+    _title(fig, ax_w, owned, heading(split, _distribution_title(groups)), suptitle=True)
     return fig
 
 
@@ -265,7 +265,7 @@ def _log_bins(values: np.ndarray) -> np.ndarray:
     return np.geomspace(lo, max(hi, lo * 10), n + 1)
 
 
-def _distribution_title(groups: dict[str, np.ndarray], a: int, b: int) -> str:
+def _distribution_title(groups: dict[str, np.ndarray]) -> str:
     for group in ("wrong", "correct"):
         ma, mb = _median(groups[f"{group}_from"]), _median(groups[f"{group}_to"])
         if ma is not None and mb is not None:
@@ -274,5 +274,5 @@ def _distribution_title(groups: dict[str, np.ndarray], a: int, b: int) -> str:
                 if ma == mb
                 else f"{_rose(mb - ma)} from {_num(ma)} to {_num(mb)}"
             )
-            return f"Median loss of {group} samples {change} nats (epoch {a} → {b})"
-    return f"Per-sample loss at epoch {a} and {b}"
+            return f"median loss of {group} samples {change} nats"
+    return "per-sample loss"

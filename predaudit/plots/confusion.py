@@ -1,4 +1,6 @@
-"""The figure of ``confusion``: :func:`plot_confusion`, a row-normalised heatmap."""
+"""The figures of ``confusion``: :func:`plot_confusion`, a row-normalised heatmap
+(``confusion.png``), and with ``--diff`` :func:`plot_confusion_diff`, the change in
+counts between the two epochs on a diverging scale (``confusion_diff.png``)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.colors import PowerNorm
+from matplotlib.colors import LinearSegmentedColormap, PowerNorm, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from predaudit.plots.axes import _new_figure, _root, _wrap
-from predaudit.plots.style import ANNOTATE_MAX_CLASSES, TOP_PAIRS, WRONG
+from predaudit.plots.style import ANNOTATE_MAX_CLASSES, CORRECT, TOP_PAIRS, WRONG
 from predaudit.plots.text import _count, _pct
 
 if TYPE_CHECKING:
@@ -85,13 +87,19 @@ def _pairs(
 def _confusion_title(matrix: np.ndarray, pairs: list[tuple[str, str, int, float | None]]) -> str:
     total = int(matrix.sum())
     if total == 0:
-        return "No samples"
-    acc = f"Accuracy {_pct(float(np.trace(matrix)) / total)}"
+        return "no samples"
+    acc = f"accuracy {_pct(float(np.trace(matrix)) / total)}"
     if not pairs:
         return f"{acc}: no confusions"
     t, q, n, share = pairs[0]
     of = f", {_pct(share)} of {t}" if share is not None else ""
     return f"{acc}; most confused: {t} → {q} ({_count(n)} samples{of})"
+
+
+def _named(text: str, split: str | None, where: str | None) -> str:
+    """``"test · epoch 30: accuracy …"`` when the split or epoch is known, else ``"Accuracy …"``."""
+    prefix = " · ".join(p for p in (split, where) if p)
+    return f"{prefix}: {text}" if prefix else f"{text[0].upper()}{text[1:]}"
 
 
 def plot_confusion(
@@ -101,6 +109,9 @@ def plot_confusion(
     title: str | None = None,
     top_pairs: Iterable[Any] | None = None,
     ax: Axes | None = None,
+    split: str | None = None,
+    epoch: int | None = None,
+    epoch_unit: str = "epoch",
 ) -> Figure:
     """Confusion heatmap: rows = true class, columns = predicted class.
 
@@ -113,8 +124,9 @@ def plot_confusion(
     named and the top confused pairs are listed in a side panel (or, when ``ax``
     is given, in the title). ``top_pairs`` are ``(true, pred, count)`` tuples or
     ``{"true", "pred", "count"}`` dicts with class indices or names; by default
-    the largest off-diagonal cells. The default title states the accuracy and
-    the most confused pair.
+    the largest off-diagonal cells. The default title names ``split`` and
+    ``epoch`` when given (``"test · epoch 30: accuracy 98%; …"``) and states the
+    accuracy and the most confused pair.
     """
     m = np.asarray(matrix)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
@@ -201,7 +213,8 @@ def plot_confusion(
                         gid="top_pair",
                     )
                 )
-    heading = title if title is not None else _confusion_title(m, pairs)
+    where = f"{epoch_unit} {epoch}" if epoch is not None else None
+    heading = title if title is not None else _named(_confusion_title(m, pairs), split, where)
     if panel is not None:
         panel.set_axis_off()
         lines = [
@@ -218,6 +231,168 @@ def plot_confusion(
     elif not annotate and pairs and title is None:
         listed = "; ".join(f"{t} → {q} ({_count(n)})" for t, q, n, _ in pairs[:3])
         heading = f"{heading}\nTop confusions: {listed}"
+    if owned:
+        fig.suptitle(_wrap(heading, float(fig.get_figwidth())), fontsize="large")
+    else:
+        ax.set_title(heading, fontsize="medium")
+    return fig
+
+
+# -- the change between two epochs --------------------------------------------------------
+
+
+def _signed_count(v: int) -> str:
+    return f"+{v:,}" if v > 0 else f"−{-v:,}" if v < 0 else "0"
+
+
+def _samples(n: int) -> str:
+    return f"{_count(n)} sample{'' if n == 1 else 's'}"
+
+
+def _diff_title(delta: np.ndarray, names: list[str]) -> str:
+    """The change in wrong samples and the (up to two) confusions that grew most."""
+    off = delta.copy()
+    np.fill_diagonal(off, 0)
+    net = int(off.sum())
+    if net == 0:
+        wrong = "as many wrong samples"
+    else:
+        wrong = f"{_count(abs(net))} {'more' if net > 0 else 'fewer'} wrong sample"
+        wrong += "" if abs(net) == 1 else "s"
+    grew = top_confusions(np.maximum(off, 0), 2)
+    if not grew:
+        return f"{wrong}; no confusion grew"
+    listed = ", ".join(f"{names[t]} predicted as {names[q]} (+{_count(k)})" for t, q, k in grew)
+    return f"{wrong}; grew most: {listed}"
+
+
+DIFF_CMAP = LinearSegmentedColormap.from_list("predaudit_diff", [CORRECT, "#ffffff", WRONG])
+"""Blue (fewer samples), white (no change), vermillion (more samples; off the diagonal: wrong)."""
+
+
+def plot_confusion_diff(
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    *,
+    from_epoch: int,
+    to_epoch: int,
+    split: str | None = None,
+    epoch_unit: str = "epoch",
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """The change of a confusion matrix between two epochs: a diverging heatmap centred on 0.
+
+    ``matrix`` is the count difference ``to − from``, shape (n_classes, n_classes),
+    rows = true class (:attr:`predaudit.report.confusion.ConfusionDiff.matrix`). Off
+    the diagonal, vermillion is a confusion that grew (more wrong samples) and blue
+    one that shrank, on a :class:`~matplotlib.colors.TwoSlopeNorm` centred at 0 with
+    symmetric limits (± the largest off-diagonal change). The diagonal (correct
+    predictions) is masked, drawn grey, and only written. The image's data
+    (``AxesImage.get_array()``, a masked array) is the count difference. Up to
+    :data:`ANNOTATE_MAX_CLASSES` classes every cell's change is written (texts with
+    gid ``"count"``: ``"+3"``, ``"−2"``, ``"·"`` for no change); with more, every
+    k-th class is named and the :data:`TOP_PAIRS` confusions that grew most are
+    outlined (gid ``"grown_pair"``). The default title names ``split`` and the
+    epochs, the change in wrong samples and the confusions that grew most.
+    """
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {m.shape}")
+    c = m.shape[0]
+    if len(labels) != c:
+        raise ValueError(f"labels has {len(labels)} names but matrix has {c} classes")
+    m = np.rint(m).astype(np.int64)
+    names = [str(x) for x in labels]
+    annotate = c <= ANNOTATE_MAX_CLASSES
+
+    if ax is None:
+        side = max(4.8, 0.42 * c + 2.6) if annotate else 9.5
+        fig = _new_figure((side + 1.2, side))
+        ax = fig.add_subplot()
+        owned = True
+    else:
+        fig, owned = _root(ax.figure), False
+
+    diagonal = np.eye(c, dtype=bool)
+    off = np.where(diagonal, 0, m)
+    limit = max(int(np.abs(off).max()) if off.size else 0, 1)
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
+    cmap = DIFF_CMAP.with_extremes(bad="#e6e6e6")
+    im = ax.imshow(
+        np.ma.masked_array(m, mask=diagonal),
+        cmap=cmap,
+        norm=norm,
+        interpolation="nearest",
+        aspect="equal",
+    )
+    im.set_gid("change")
+    where = f"{epoch_unit} {from_epoch} → {to_epoch}"
+    if owned:
+        bar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+        bar.set_label(f"change in count, {where}")
+        bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True, symmetric=True))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _signed_count(round(v))))
+
+    if annotate:
+        digits = max(len(_signed_count(int(v))) for v in m.ravel()) if m.size else 1
+        size = float(np.clip(42 / digits, 6, 10)) if c > 8 else 10.0
+        for i in range(c):
+            for j in range(c):
+                v = int(m[i, j])
+                strong = abs(float(norm(v)) - 0.5) > 0.3
+                ax.text(
+                    j,
+                    i,
+                    _signed_count(v) if v else "·",
+                    ha="center",
+                    va="center",
+                    fontsize=size,
+                    color="#555555" if i == j else "white" if strong else "black",
+                    style="italic" if i == j else "normal",
+                    alpha=0.5 if v == 0 else 1.0,
+                    gid="count",
+                )
+        ticks = list(range(c))
+        tick_size: Any = "medium" if c <= 10 else "small"
+    else:
+        step = math.ceil(c / 25)
+        ticks = list(range(0, c, step))
+        tick_size = 8
+        for t, q, _ in top_confusions(np.maximum(off, 0), TOP_PAIRS):
+            ax.add_patch(
+                Rectangle(
+                    (q - 0.5, t - 0.5),
+                    1,
+                    1,
+                    fill=False,
+                    edgecolor="black",
+                    lw=1.2,
+                    gid="grown_pair",
+                )
+            )
+    ax.set_xticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
+    ax.set_yticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
+    longest = max((len(names[i]) for i in ticks), default=0)
+    if not annotate or longest * len(ticks) > 40:
+        ax.tick_params(axis="x", labelrotation=90 if not annotate else 45)
+        if annotate:
+            for text in ax.get_xticklabels():
+                text.set_horizontalalignment("right")
+                text.set_rotation_mode("anchor")
+    ax.set_xlabel("predicted class\n(grey diagonal: change in correct predictions)")
+    ax.set_ylabel("true class")
+    ax.tick_params(length=2 if not annotate else 0)
+
+    if title is not None:
+        heading = title
+    else:
+        heading = _named(_diff_title(m, names), split, where)
+        if not annotate:
+            grew = top_confusions(np.maximum(off, 0), 3)
+            if grew:
+                listed = "; ".join(f"{names[t]} → {names[q]} (+{_count(k)})" for t, q, k in grew)
+                heading = f"{heading}\nGrew most: {listed}"
     if owned:
         fig.suptitle(_wrap(heading, float(fig.get_figwidth())), fontsize="large")
     else:

@@ -24,6 +24,8 @@ from predaudit.plots.axes import (
     _pair_axes,
     _single_axes,
     _title,
+    _unit,
+    heading,
 )
 from predaudit.plots.style import ACCURACY, CORRECT, LOSS, MARK, WRONG
 from predaudit.plots.text import _accuracy_phrase, _num, _pct, _rose
@@ -41,14 +43,17 @@ def _loss_accuracy_title(split: SplitAnalysis) -> str:
     comp = split.comparison
     if comp is None:
         row = split.per_epoch[-1]
-        return f"Epoch {row.epoch}: mean loss {_num(row.loss)} nats, accuracy {_pct(row.accuracy)}"
+        return heading(
+            split, f"mean loss {_num(row.loss)} nats, accuracy {_pct(row.accuracy)}", span=True
+        )
     ra, rb = split.row(comp.from_epoch), split.row(comp.to_epoch)
     d = comp.delta_loss
     loss = (
-        f"Loss stayed at {_num(rb.loss)} nats" if d == 0 else f"Loss {_rose(d)} {_num(abs(d))} nats"
+        f"loss stayed at {_num(rb.loss)} nats" if d == 0 else f"loss {_rose(d)} {_num(abs(d))} nats"
     )
-    epochs = f"epoch {comp.from_epoch} → {comp.to_epoch}"
-    return f"{loss} ({epochs}) while {_accuracy_phrase(ra.accuracy, rb.accuracy)}"
+    epochs = f"{_unit(split)} {comp.from_epoch} → {comp.to_epoch}"
+    text = f"{loss} ({epochs}) while {_accuracy_phrase(ra.accuracy, rb.accuracy)}"
+    return heading(split, text, span=True)
 
 
 def plot_loss_accuracy(split: SplitAnalysis, ax: Axes | None = None) -> Figure:
@@ -103,19 +108,25 @@ def _loss_split_title(split: SplitAnalysis) -> str:
     if comp is None:
         row = split.per_epoch[-1]
         if row.loss == 0:
-            return f"Epoch {row.epoch}: mean loss 0 nats"
-        return (
-            f"Epoch {row.epoch}: wrong samples ({_pct(1 - row.accuracy)}) carry "
-            f"{_pct(row.contribution_wrong / row.loss)} of the {_num(row.loss)}-nat mean loss"
+            return heading(split, "mean loss 0 nats")
+        return heading(
+            split,
+            f"wrong samples ({_pct(1 - row.accuracy)}) carry "
+            f"{_pct(row.contribution_wrong / row.loss)} of the {_num(row.loss)}-nat mean loss",
         )
     ra, rb = split.row(comp.from_epoch), split.row(comp.to_epoch)
     err = _accuracy_phrase(1 - ra.accuracy, 1 - rb.accuracy).replace("accuracy", "error rate")
     if ra.loss_wrong is None or rb.loss_wrong is None or ra.loss_wrong == rb.loss_wrong:
         share = rb.contribution_wrong / rb.loss if rb.loss else 0.0
-        return f"Wrong samples carry {_pct(share)} of the mean loss at epoch {rb.epoch}; {err}"
-    return (
-        f"Wrong samples' mean loss {_rose(rb.loss_wrong - ra.loss_wrong)} from "
-        f"{_num(ra.loss_wrong)} to {_num(rb.loss_wrong)} nats; {err}"
+        return heading(
+            split,
+            f"wrong samples carry {_pct(share)} of the mean loss at {_unit(split)} {rb.epoch}; "
+            + err,
+        )
+    return heading(
+        split,
+        f"wrong samples' mean loss {_rose(rb.loss_wrong - ra.loss_wrong)} from "
+        f"{_num(ra.loss_wrong)} to {_num(rb.loss_wrong)} nats; {err}",
     )
 
 

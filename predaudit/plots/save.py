@@ -12,9 +12,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from predaudit.output import write_atomic
-from predaudit.plots.cells import plot_loss_distribution, plot_transitions
-from predaudit.plots.confusion import plot_confusion
+from predaudit.plots.cells import plot_transitions
+from predaudit.plots.confusion import plot_confusion, plot_confusion_diff
 from predaudit.plots.curves import plot_loss_accuracy, plot_loss_split
+from predaudit.plots.rise import plot_rise_samples
 from predaudit.plots.style import DPI, FORMATS
 
 if TYPE_CHECKING:
@@ -57,14 +58,14 @@ def analyze_figures(split: SplitAnalysis) -> list[str]:
     """The names of the figures that can be drawn for ``split``, in order.
 
     One epoch (no comparison): only ``loss_accuracy`` and ``loss_split``; samples
-    not aligned: no ``loss_distribution`` (``transitions`` then says why there are
+    not aligned: no ``rise_samples`` (``transitions`` then says why there are
     no transitions).
     """
     names = ["loss_accuracy", "loss_split"]
     if split.comparison is not None:
         names.append("transitions")
         if split.samples is not None:
-            names.append("loss_distribution")
+            names.append("rise_samples")
     return names
 
 
@@ -72,7 +73,7 @@ _ANALYZE_PLOTTERS: dict[str, Callable[[SplitAnalysis], Figure]] = {
     "loss_accuracy": plot_loss_accuracy,
     "loss_split": plot_loss_split,
     "transitions": plot_transitions,
-    "loss_distribution": plot_loss_distribution,
+    "rise_samples": plot_rise_samples,
 }
 
 
@@ -82,7 +83,7 @@ def write_analyze_figures(
     """Write the analyze figures of one split into ``out_dir`` (created if needed).
 
     Files are ``loss_accuracy.<fmt>``, ``loss_split.<fmt>``, ``transitions.<fmt>``,
-    ``loss_distribution.<fmt>`` — those :func:`analyze_figures` says can be drawn —
+    ``rise_samples.<fmt>`` — those :func:`analyze_figures` says can be drawn —
     each written atomically; returns their paths in that order.
     """
     fmt = _check_format(fmt)
@@ -103,15 +104,52 @@ def write_confusion_figure(
     top_pairs: Iterable[Any] | None = None,
     title: str | None = None,
     dpi: int = DPI,
+    split: str | None = None,
+    epoch: int | None = None,
+    epoch_unit: str = "epoch",
 ) -> Path:
     """Write :func:`plot_confusion` to ``out_path`` atomically; returns the path written.
 
     The file's suffix is set to ``.<fmt>`` (``confusion.png`` becomes
-    ``confusion.svg`` with ``fmt="svg"``).
+    ``confusion.svg`` with ``fmt="svg"``). ``split`` and ``epoch`` go into the title.
     """
     fmt = _check_format(fmt)
     out_path = Path(out_path).with_suffix(f".{fmt}")
-    fig = plot_confusion(matrix, labels, title=title, top_pairs=top_pairs)
+    fig = plot_confusion(
+        matrix,
+        labels,
+        title=title,
+        top_pairs=top_pairs,
+        split=split,
+        epoch=epoch,
+        epoch_unit=epoch_unit,
+    )
+    return _write_and_close(fig, out_path, fmt, dpi)
+
+
+def write_confusion_diff_figure(
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    out_path: Path,
+    *,
+    from_epoch: int,
+    to_epoch: int,
+    fmt: str = "png",
+    split: str | None = None,
+    epoch_unit: str = "epoch",
+    dpi: int = DPI,
+) -> Path:
+    """Write :func:`plot_confusion_diff` (``matrix`` = count difference) to ``out_path``."""
+    fmt = _check_format(fmt)
+    out_path = Path(out_path).with_suffix(f".{fmt}")
+    fig = plot_confusion_diff(
+        matrix,
+        labels,
+        from_epoch=from_epoch,
+        to_epoch=to_epoch,
+        split=split,
+        epoch_unit=epoch_unit,
+    )
     return _write_and_close(fig, out_path, fmt, dpi)
 
 
@@ -121,14 +159,38 @@ def analyze_figures_for(split: SplitAnalysis, folder: Path, *, fmt: str = "png")
 
 
 def confusion_figures_for(split: SplitConfusion, folder: Path, *, fmt: str = "png") -> list[Path]:
-    """The figures ``confusion --out`` writes for one split."""
+    """The figures ``confusion --out`` writes for one split.
+
+    ``confusion.<fmt>``, the matrix at the report's epoch (with ``--diff`` its ``to``
+    epoch), and with ``--diff`` also ``confusion_diff.<fmt>``, the change in counts.
+    """
     e = split.epoch
-    return [
+    unit = str(getattr(split, "epoch_unit", "epoch"))
+    labels = [str(label) for label in e.labels]
+    paths = [
         write_confusion_figure(
             e.matrix,
-            [str(label) for label in e.labels],
+            labels,
             folder / f"confusion.{fmt}",
             fmt=fmt,
             top_pairs=e.top_confusions,
+            split=split.name,
+            epoch=e.epoch,
+            epoch_unit=unit,
         )
     ]
+    d = split.diff
+    if d is not None:
+        paths.append(
+            write_confusion_diff_figure(
+                d.matrix,
+                labels,
+                folder / f"confusion_diff.{fmt}",
+                from_epoch=d.from_epoch,
+                to_epoch=d.to_epoch,
+                fmt=fmt,
+                split=split.name,
+                epoch_unit=unit,
+            )
+        )
+    return paths

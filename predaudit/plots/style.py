@@ -42,4 +42,9 @@ TOP_PAIRS = 10
 MARKERS_MAX_EPOCHS = 40
 """Per-epoch curves get point markers up to this many epochs."""
 
-ANALYZE_FIGURES = ("loss_accuracy", "loss_split", "transitions", "loss_distribution")
+RISE_FLOOR = 1e-3
+"""Smallest loss (nats) on the axis of ``rise_samples``; smaller ones are drawn at it (≤ 0.001)."""
+RISE_LINES_MAX = 200
+"""``rise_samples`` draws one line per sample up to this many; more get quantile bands."""
+
+ANALYZE_FIGURES = ("loss_accuracy", "loss_split", "transitions", "rise_samples")

@@ -330,10 +330,11 @@ def test_out_writes_json_and_csv_atomically(runs, tmp_path):
     res = run_cli("confusion", root / "ten", "--format", "json", "--out", dest, "--diff", "1", "5")
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in dest.iterdir()) == [
-        "confusion.json", "confusion.png", "confusion_matrix.csv", "confusion_matrix_diff.csv",
+        "confusion.json", "confusion.png", "confusion_diff.png", "confusion_matrix.csv",
+        "confusion_matrix_diff.csv",
     ]  # fmt: skip
     assert (dest / "confusion.json").read_text(encoding="utf-8") == res.stdout
-    assert res.stderr == f"Wrote 4 files to {dest}/\n"
+    assert res.stderr == f"Wrote 5 files to {dest}/\n"
     svg = tmp_path / "svg"
     res = run_cli("confusion", root / "ten", "--out", svg, "--plot-format", "svg", "-q")
     assert sorted(p.name for p in svg.iterdir()) == [

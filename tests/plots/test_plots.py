@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -124,16 +124,34 @@ HAND_LOSS = np.array([[0.1, 0.5, 1.0, 1.5], [0.2, 1.0, 0.3, 3.1]])
 HAND_LABELS = np.array([0, 1, 0, 1])
 
 
-def write_hand_made(path: Path, epochs: int = 2) -> Path:
-    loss = HAND_LOSS[:epochs]
+def write_hand_made(
+    path: Path, epochs: int = 2, *, loss: np.ndarray = HAND_LOSS, labels: np.ndarray = HAND_LABELS
+) -> Path:
+    loss = loss[:epochs]
+    n = loss.shape[1]
     p = np.exp(-loss)
     scores = np.empty((*loss.shape, 2))
-    scores[:, np.arange(4), HAND_LABELS] = np.log(p)
-    scores[:, np.arange(4), 1 - HAND_LABELS] = np.log1p(-p)
+    scores[:, np.arange(n), labels] = np.log(p)
+    scores[:, np.arange(n), 1 - labels] = np.log1p(-p)
     path.mkdir(parents=True, exist_ok=True)
     np.save(path / "logits.npy", scores.astype(np.float32))
-    np.save(path / "labels.npy", HAND_LABELS)
+    np.save(path / "labels.npy", labels)
     return path
+
+
+# A second hand-made run for the paired view, 6 samples (correct iff loss < ln 2 = 0.693):
+#
+#   sample              s0      s1      s2      s3      s4      s5
+#   epoch 1 loss      0.05     0.2     0.9     1.2     2.0     0.3
+#   epoch 2 loss      0.01     0.1     4.0     1.0     8.0     1.5
+#   cell              C→C     C→C     W→W     W→W     W→W     C→W
+#
+# Wrong at both epochs: s2 0.9 → 4.0 (rose), s3 1.2 → 1.0 (fell), s4 2.0 → 8.0 (rose): 2 of 3
+# got more wrong, median 1.2 → 4.0. Correct at both: s0, s1; their 10% and 90% quantiles
+# (linear interpolation) are 0.05 + 0.1·0.15 = 0.065 and 0.05 + 0.9·0.15 = 0.185 at epoch 1,
+# 0.01 + 0.1·0.09 = 0.019 and 0.01 + 0.9·0.09 = 0.091 at epoch 2; median 0.125 → 0.055.
+RISE_LOSS = np.array([[0.05, 0.2, 0.9, 1.2, 2.0, 0.3], [0.01, 0.1, 4.0, 1.0, 8.0, 1.5]])
+RISE_LABELS = np.array([0, 1, 1, 0, 1, 0])
 
 
 def split_of(path: Path) -> SplitAnalysis:
@@ -154,6 +172,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SplitAnalysis]:
         "unaligned": split_of(write_unaligned(root / "unaligned")),
         "hand": split_of(write_hand_made(root / "hand")),
         "hand_one": split_of(write_hand_made(root / "hand_one", epochs=1)),
+        "hand_rise": split_of(
+            write_hand_made(root / "hand_rise", loss=RISE_LOSS, labels=RISE_LABELS)
+        ),
+        "many_wrong": split_of(write_run(root / "many_wrong", epochs=4, n=4000)),
     }
 
 
@@ -289,17 +311,19 @@ def test_the_hand_made_run_is_as_computed(runs):
 
 def test_titles_of_the_hand_made_run(runs):
     s = runs["hand"]
+    # every title names the split ("default": one unnamed split) and the epochs
     fig = plots.plot_loss_accuracy(s)
     assert one_line(fig.axes[0].get_title()) == (
-        "Loss rose 0.375 nats (epoch 1 → 2) while accuracy stayed at 50%"
+        "default · epochs 1–2: loss rose 0.375 nats (epoch 1 → 2) while accuracy stayed at 50%"
     )
     assert suptitle(plots.plot_loss_split(s)) == (
-        "Wrong samples' mean loss rose from 1.25 to 2.05 nats; error rate stayed at 50%"
+        "default · epoch 1 → 2: wrong samples' mean loss rose from 1.25 to 2.05 nats; "
+        "error rate stayed at 50%"
     )
     fig = plots.plot_transitions(s)
     # 0.4 / 0.375 = 106.7%: the wrong → wrong cell is more than the whole rise
     assert one_line(fig.axes[0].get_title()) == (
-        "Wrong → wrong samples account for 107% of the 0.375-nat rise"
+        "default · epoch 1 → 2: wrong → wrong samples account for 107% of the 0.375-nat rise"
     )
     assert [t.get_text() for t in by_gid(fig, "bar_note", Text)] == [
         "+0.0250 (+7%)\nn = 1",
@@ -309,9 +333,14 @@ def test_titles_of_the_hand_made_run(runs):
         "+0.375\nn = 4",
     ]
     assert one(fig, "delta_loss_label", Text).get_text() == " ΔL = +0.375"
+    # s3 is the only sample wrong at both epochs: 1.5 → 3.1
+    assert one_line(plots.plot_rise_samples(s).axes[0].get_title()) == (
+        "default · epoch 1 → 2: the one sample wrong at both epochs got more wrong: "
+        "1.50 → 3.10 nats"
+    )
     fig = plots.plot_loss_distribution(s)
     assert suptitle(fig) == (
-        "Median loss of wrong samples rose from 1.25 to 2.05 nats (epoch 1 → 2)"
+        "default · epoch 1 → 2: median loss of wrong samples rose from 1.25 to 2.05 nats"
     )
     # medians: wrong 1.25 → 2.05; correct (0.1, 0.5) → 0.3 and (0.2, 0.3) → 0.25
     panel_titles = [ax.get_title() for ax in fig.axes]
@@ -327,12 +356,16 @@ def test_titles_of_the_hand_made_run_at_one_epoch(runs):
     s = runs["hand_one"]
     assert s.comparison is None
     fig = plots.plot_loss_accuracy(s)
-    assert one_line(fig.axes[0].get_title()) == "Epoch 1: mean loss 0.775 nats, accuracy 50%"
+    assert one_line(fig.axes[0].get_title()) == (
+        "default · epoch 1: mean loss 0.775 nats, accuracy 50%"
+    )
     # the wrong samples carry 0.625 of 0.775 nats = 80.6%
     assert suptitle(plots.plot_loss_split(s)) == (
-        "Epoch 1: wrong samples (50%) carry 81% of the 0.775-nat mean loss"
+        "default · epoch 1: wrong samples (50%) carry 81% of the 0.775-nat mean loss"
     )
-    assert plots.plot_transitions(s).axes[0].get_title() == "No transitions: nothing to compare"
+    assert plots.plot_transitions(s).axes[0].get_title() == (
+        "default · epoch 1: no transitions, nothing to compare"
+    )
 
 
 # -- loss_accuracy -----------------------------------------------------------------------
@@ -353,7 +386,7 @@ def test_loss_accuracy_draws_the_report(runs):
     top_labels = [t.get_text() for a in fig.axes[0].child_axes for t in a.get_xticklabels()]
     assert top_labels == [f"best {comp.from_epoch}", f"last {comp.to_epoch}"]
     title = one_line(fig.axes[0].get_title())
-    assert title.startswith("Loss rose ")
+    assert title.startswith(f"default · epochs 1–{s.epochs[-1]}: loss rose ")
     assert f" nats (epoch {comp.from_epoch} → {comp.to_epoch}) while accuracy " in title
     assert fig.axes[0].get_ylabel() == "mean loss (nats)"
     assert fig.axes[1].get_ylabel() == "accuracy (%)"
@@ -385,9 +418,8 @@ def test_loss_accuracy_title_when_accuracy_flat():
         top=[],
     )
     fig = plots.plot_loss_accuracy(s)
-    assert (
-        fig.axes[0].get_title()
-        == "Loss rose 0.110 nats (epoch 7 → 30) while accuracy stayed at 94%"
+    assert one_line(fig.axes[0].get_title()) == (
+        "test · epochs 7–30: loss rose 0.110 nats (epoch 7 → 30) while accuracy stayed at 94%"
     )
 
 
@@ -423,7 +455,10 @@ def test_loss_split_areas_sum_to_the_loss(runs):
     assert wrong.get_color() == VERMILLION and correct.get_color() == BLUE
     assert wrong.axes.get_yscale() == "log"
     assert "nats" in wrong.axes.get_ylabel()
-    assert suptitle(fig).startswith("Wrong samples' mean loss rose from ")
+    comp = s.comparison
+    assert suptitle(fig).startswith(
+        f"default · epoch {comp.from_epoch} → {comp.to_epoch}: wrong samples' mean loss rose from "
+    )
     assert_readable(fig)
 
 
@@ -471,7 +506,9 @@ def test_transitions_bars_are_the_cells(runs):
     assert notes[-1].endswith(f"n = {delta.size:,}")
     # the exact wording and numbers are pinned on the hand-made run
     title = one_line(fig.axes[0].get_title())
-    assert title.startswith("Wrong → wrong samples account for ")
+    assert title.startswith(
+        f"default · epoch {comp.from_epoch} → {comp.to_epoch}: wrong → wrong samples account for "
+    )
     assert title.endswith("-nat rise")
     assert fig.axes[0].get_ylabel() == "contribution to ΔL (nats)"
     assert_readable(fig)
@@ -511,7 +548,7 @@ def test_loss_distribution_counts_every_sample(runs):
         assert median == pytest.approx(np.median(values))
         assert step.axes.get_xscale() == "log"
     assert one(fig, "wrong_to", StepPatch).get_facecolor()[:3] == pytest.approx(rgb(VERMILLION))
-    assert suptitle(fig).startswith("Median loss of wrong samples rose from")
+    assert ": median loss of wrong samples rose from" in suptitle(fig)
     assert_readable(fig)
 
 
@@ -529,6 +566,151 @@ def test_loss_distribution_handles_zero_losses(runs):
     assert_readable(fig)
 
 
+# -- rise_samples ------------------------------------------------------------------------
+
+
+def segments_of(lines) -> np.ndarray:
+    """A LineCollection's segments as an array (n, 2 points, (x, y))."""
+    return np.array([np.asarray(seg) for seg in lines.get_segments()])
+
+
+def band_edges(band: PolyCollection) -> tuple[np.ndarray, np.ndarray]:
+    """The (lower, upper) y of a filled band at x = 0 and x = 1."""
+    v = band.get_paths()[0].vertices
+    return tuple(
+        np.array([v[np.isclose(v[:, 0], x), 1].min() for x in (0, 1)])
+        if low
+        else np.array([v[np.isclose(v[:, 0], x), 1].max() for x in (0, 1)])
+        for low in (True, False)
+    )
+
+
+def test_rise_samples_draws_each_wrong_sample_as_a_line(runs):
+    s = runs["hand_rise"]
+    correct = RISE_LOSS < np.log(2)  # computed from the hand-made losses, not the report
+    ww = ~correct[0] & ~correct[1]
+    cc = correct[0] & correct[1]
+    fig = plots.plot_rise_samples(s)
+    (ax,) = fig.axes
+    seg = segments_of(one(fig, "wrong_to_wrong", LineCollection))
+    np.testing.assert_array_equal(seg[:, :, 0], [[0, 1]] * 3)  # from the left to the right
+    np.testing.assert_allclose(seg[:, 0, 1], RISE_LOSS[0][ww], rtol=1e-5)  # [0.9, 1.2, 2.0]
+    np.testing.assert_allclose(seg[:, 1, 1], RISE_LOSS[1][ww], rtol=1e-5)  # [4.0, 1.0, 8.0]
+    ends = one(fig, "wrong_to_wrong_ends", PathCollection).get_offsets()
+    np.testing.assert_allclose(
+        ends, np.column_stack([[0, 0, 0, 1, 1, 1], RISE_LOSS[:, ww].ravel()]), rtol=1e-5
+    )
+    median = one(fig, "wrong_to_wrong_median", Line2D)
+    np.testing.assert_allclose(median.get_ydata(), np.median(RISE_LOSS[:, ww], axis=1), rtol=1e-5)
+    np.testing.assert_allclose(median.get_ydata(), [1.2, 4.0], rtol=1e-5)
+    low, high = band_edges(one(fig, "correct_to_correct", PolyCollection))
+    np.testing.assert_allclose(low, np.quantile(RISE_LOSS[:, cc], 0.1, axis=1), rtol=1e-5)
+    np.testing.assert_allclose(high, np.quantile(RISE_LOSS[:, cc], 0.9, axis=1), rtol=1e-5)
+    np.testing.assert_allclose([low, high], [[0.065, 0.019], [0.185, 0.091]], rtol=1e-5)
+    np.testing.assert_allclose(
+        one(fig, "correct_to_correct_median", Line2D).get_ydata(), [0.125, 0.055], rtol=1e-5
+    )
+    assert rgb(one(fig, "wrong_to_wrong", LineCollection).get_color()[0]) == pytest.approx(
+        rgb(VERMILLION)
+    )
+    assert one(fig, "correct_to_correct", PolyCollection).get_facecolor()[0][:3] == (
+        pytest.approx(rgb(BLUE))
+    )
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylabel() == "per-sample loss (nats, log scale)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["epoch 1\n(best)", "epoch 2\n(last)"]
+    # the median change is in the legend, with the numbers of the title
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == [
+        "correct at both epochs (n = 2): middle 80%, median dashed",
+        "wrong at both epochs (n = 3): one line per sample",
+        "median of the wrong samples: 1.20 → 4.00 nats",
+    ]
+    assert one_line(ax.get_title()) == (
+        "default · epoch 1 → 2: 2 of 3 samples wrong at both epochs got more wrong; "
+        "median loss 1.20 → 4.00 nats"
+    )
+    # s4 rose most: 8.0 − 2.0 = 6.0 nats, named at the end of its line
+    assert one(fig, "largest_rise", Text).get_text() == "+6.00 nats\n(largest rise)"
+    assert_readable(fig)
+
+
+def test_rise_samples_draws_into_the_given_axes(runs):
+    correct = RISE_LOSS < np.log(2)
+    ww = ~correct[0] & ~correct[1]
+    fig = Figure(figsize=(7, 5))
+    ax = fig.add_subplot()
+    assert plots.plot_rise_samples(runs["hand_rise"], ax=ax) is fig
+    assert fig.axes == [ax]
+    (lines,) = with_gid(ax.collections, "wrong_to_wrong")
+    np.testing.assert_allclose(segments_of(lines)[:, :, 1], RISE_LOSS[:, ww].T, rtol=1e-5)
+    assert ax.get_legend() is not None and fig.legends == []
+    assert one_line(ax.get_title()).startswith("default · epoch 1 → 2: 2 of 3 samples wrong")
+    assert fig.get_suptitle() == ""
+
+
+def test_rise_samples_floors_tiny_losses_without_a_spike(runs):
+    s = runs["zero"]
+    d = s.samples
+    cc = d.correct_from & d.correct_to
+    assert (d.loss_to[cc] == 0).sum() >= 30
+    fig = plots.plot_rise_samples(s)
+    (ax,) = fig.axes
+    low, high = band_edges(one(fig, "correct_to_correct", PolyCollection))
+    q10 = np.quantile(d.loss_to[cc], 0.1)
+    assert q10 < 1e-3 and low[1] == pytest.approx(1e-3)  # drawn at the floor, not below
+    assert high[0] == pytest.approx(max(np.quantile(d.loss_from[cc], 0.9), 1e-3))
+    polys = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    drawn = [path.vertices[:, 1] for c in polys for path in c.get_paths()]
+    drawn += [np.asarray(seg)[:, 1] for seg in one(fig, "wrong_to_wrong").get_segments()]
+    drawn += [one(fig, "wrong_to_wrong_ends").get_offsets()[:, 1]]
+    drawn += [line.get_ydata() for line in ax.get_lines() if "_to_" in str(line.get_gid())]
+    assert min(float(np.min(y)) for y in drawn) >= 1e-3 * (1 - 1e-9)  # nothing below the floor
+    assert ax.get_ylim()[0] < 1e-3
+    labels = [t.get_text() for t in drawn_texts(fig)]
+    assert "≤ 0.001" in labels
+    assert_readable(fig)
+
+
+def test_rise_samples_many_wrong_samples_get_quantile_bands(runs):
+    s = runs["many_wrong"]
+    d = s.samples
+    ww = ~d.correct_from & ~d.correct_to
+    assert ww.sum() > 200  # more than the documented RISE_LINES_MAX
+    fig = plots.plot_rise_samples(s)
+    assert by_gid(fig, "wrong_to_wrong") == [] and by_gid(fig, "wrong_to_wrong_ends") == []
+    for gid, (qa, qb) in (
+        ("wrong_to_wrong_10_90", (0.1, 0.9)),
+        ("wrong_to_wrong_25_75", (0.25, 0.75)),
+    ):
+        low, high = band_edges(one(fig, gid, PolyCollection))
+        np.testing.assert_allclose(
+            low, [np.quantile(d.loss_from[ww], qa), np.quantile(d.loss_to[ww], qa)]
+        )
+        np.testing.assert_allclose(
+            high, [np.quantile(d.loss_from[ww], qb), np.quantile(d.loss_to[ww], qb)]
+        )
+    np.testing.assert_allclose(
+        one(fig, "wrong_to_wrong_median", Line2D).get_ydata(),
+        [np.median(d.loss_from[ww]), np.median(d.loss_to[ww])],
+    )
+    title = one_line(fig.axes[0].get_title())
+    rose = int((d.loss_to[ww] > d.loss_from[ww]).sum())
+    assert title.startswith(
+        f"default · epoch {s.comparison.from_epoch} → {s.comparison.to_epoch}: "
+    )
+    assert f"{rose:,} of {int(ww.sum()):,} samples wrong at both epochs got more wrong" in title
+    assert_readable(fig)
+
+
+def test_rise_samples_says_why_without_samples(runs):
+    assert "nothing to compare" in plots.plot_rise_samples(runs["one"]).axes[0].get_title()
+    fig = plots.plot_rise_samples(runs["unaligned"])
+    assert fig.axes[0].get_title() == "default · epoch 1 → 2: samples are not aligned across epochs"
+    assert by_gid(fig, "wrong_to_wrong") == []
+    assert_readable(fig)
+
+
 # -- every figure at the edges ------------------------------------------------------------
 
 
@@ -540,6 +722,7 @@ def test_every_figure_works_and_reads(runs, name):
         plots.plot_loss_accuracy,
         plots.plot_loss_split,
         plots.plot_transitions,
+        plots.plot_rise_samples,
         plots.plot_loss_distribution,
     ):
         fig = plot(s)
@@ -552,7 +735,7 @@ def test_one_epoch(runs):
     assert s.comparison is None
     fig = plots.plot_loss_accuracy(s)
     assert fig.axes[0].get_xticks().tolist() == [1]
-    assert fig.axes[0].get_title().startswith("Epoch 1: mean loss")
+    assert fig.axes[0].get_title().startswith("default · epoch 1: mean loss")
     fig = plots.plot_loss_split(s)
     row = s.per_epoch[0]
     assert one(fig, "contribution_correct", Rectangle).get_height() == pytest.approx(
@@ -606,7 +789,7 @@ def test_loss_accuracy_draws_into_the_given_axes(runs, in_subfigure):
     (acc,) = with_gid(twin.get_lines(), "accuracy")
     np.testing.assert_allclose(acc.get_ydata(), expected["accuracy"])  # [50, 50]
     assert [line.get_xdata()[0] for line in with_gid(ax.get_lines(), "compared_from")] == [1]
-    assert one_line(ax.get_title()).startswith("Loss rose 0.375 nats")
+    assert one_line(ax.get_title()).startswith("default · epochs 1–2: loss rose 0.375 nats")
     assert ax.get_legend() is not None and fig.legends == []
     assert fig.get_suptitle() == ""
 
@@ -632,7 +815,9 @@ def test_loss_split_draws_into_the_given_axes(runs):
     assert bottom.get_yscale() == "log" and top.get_yscale() == "linear"
     assert with_gid(top.get_lines(), "loss_wrong") == []
     # a given pair gets the finding as the top panel's title, no figure title
-    assert one_line(top.get_title()).startswith("Wrong samples' mean loss rose from 1.25 to 2.05")
+    assert one_line(top.get_title()).startswith(
+        "default · epoch 1 → 2: wrong samples' mean loss rose from 1.25 to 2.05"
+    )
     assert fig.get_suptitle() == ""
     with pytest.raises(ValueError, match="pair"):
         plots.plot_loss_split(runs["hand"], axes=[top])
@@ -653,7 +838,9 @@ def test_transitions_draws_into_the_given_axes(runs):
     (line,) = with_gid(ax.get_lines(), "delta_loss_line")
     assert line.get_ydata()[0] == pytest.approx(0.375, abs=1e-7)
     assert len(with_gid(ax.texts, "bar_note")) == 5
-    assert one_line(ax.get_title()).startswith("Wrong → wrong samples account for 107%")
+    assert one_line(ax.get_title()).startswith(
+        "default · epoch 1 → 2: wrong → wrong samples account for 107%"
+    )
 
 
 def test_transitions_says_why_in_the_given_axes(runs):
@@ -661,7 +848,7 @@ def test_transitions_says_why_in_the_given_axes(runs):
     ax = fig.add_subplot()
     assert plots.plot_transitions(runs["hand_one"], ax=ax) is fig
     assert fig.axes == [ax] and not ax.axison
-    assert ax.get_title() == "No transitions: nothing to compare"
+    assert ax.get_title() == "default · epoch 1: no transitions, nothing to compare"
     (message,) = with_gid(ax.texts, "message")
     assert message.get_text() == runs["hand_one"].note  # the report's own words
     assert message.get_text().startswith("only one epoch")
@@ -687,7 +874,9 @@ def test_loss_distribution_draws_into_the_given_axes(runs):
         other = "correct" if group == "wrong" else "wrong"
         assert with_gid(ax.patches, f"{other}_from") == []
         assert ax.get_xscale() == "log"
-    assert one_line(left.get_title()).startswith("Median loss of wrong samples rose from 1.25")
+    assert one_line(left.get_title()).startswith(
+        "default · epoch 1 → 2: median loss of wrong samples rose from 1.25"
+    )
     assert fig.get_suptitle() == ""
     with pytest.raises(ValueError, match="pair"):
         plots.plot_loss_distribution(runs["hand"], axes=[left, right, left])
@@ -832,7 +1021,7 @@ def assert_released(made: list[weakref.ref]) -> None:
 def test_write_analyze_figures(runs, tmp_path, made_figures):
     out = tmp_path / "out" / "test"
     paths = plots.write_analyze_figures(runs["rising"], out)
-    names = ["loss_accuracy", "loss_split", "transitions", "loss_distribution"]
+    names = ["loss_accuracy", "loss_split", "transitions", "rise_samples"]
     assert paths == [out / f"{n}.png" for n in names]
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.png" for n in names)
     for p in paths:
@@ -846,7 +1035,7 @@ def test_analyze_figures_skips_what_cannot_be_drawn(runs, tmp_path):
         "loss_accuracy",
         "loss_split",
         "transitions",
-        "loss_distribution",
+        "rise_samples",
     ]
     assert plots.analyze_figures(runs["rising"]) == list(plots.ANALYZE_FIGURES)
     assert plots.analyze_figures(runs["one"]) == ["loss_accuracy", "loss_split"]

@@ -81,6 +81,7 @@ def handle_errors(fn: F) -> F:
         kwargs.pop("clip", None)  # read by load() from the click context (clip_option())
         debug = kwargs.pop("debug", False)
         kwargs.pop("no_cache", None)  # read by load() from the click context
+        kwargs.pop("layout", None)  # likewise (layout_option())
         warn_unused_plot_options(kwargs)
         kwargs.pop("layout", None)  # likewise (layout_option())
         try:

@@ -40,7 +40,7 @@ SCHEMA_IDS = {
     "dynamics": "predaudit.dynamics/1",
 }
 # Fields that are present only under a condition; every other property is required.
-OPTIONAL = {"checks", "top", "matrix_normalized", "diff"}
+OPTIONAL = {"checks", "top", "matrix_normalized", "diff", "sequence", "position"}
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 

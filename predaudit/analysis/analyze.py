@@ -46,8 +46,11 @@ def sample_deltas(stats: SplitStats, *, start: int, end: int) -> SampleDeltas:
     )
 
 
-def top_risers(samples: SampleDeltas, k: int) -> list[TopSample]:
-    """The ``k`` samples whose loss rose most (ties broken by position)."""
+def top_risers(samples: SampleDeltas, k: int, tokens: int | None = None) -> list[TopSample]:
+    """The ``k`` samples whose loss rose most (ties broken by position).
+
+    ``tokens`` (T of token-level runs) adds each token's sequence and position.
+    """
     if k <= 0:
         return []
     order = np.argsort(-samples.delta, kind="stable")[:k]
@@ -57,16 +60,30 @@ def top_risers(samples: SampleDeltas, k: int) -> list[TopSample]:
         out.append(
             TopSample(
                 id=sid.item() if hasattr(sid, "item") else sid,
-                label=int(samples.labels[i]),
-                pred_from=int(samples.pred_from[i]),
-                pred_to=int(samples.pred_to[i]),
+                label=_known(samples.labels[i]),
+                pred_from=_known(samples.pred_from[i]),
+                pred_to=_known(samples.pred_to[i]),
                 loss_from=float(samples.loss_from[i]),
                 loss_to=float(samples.loss_to[i]),
                 p_true_from=float(samples.p_true_from[i]),
                 p_true_to=float(samples.p_true_to[i]),
+                **_token_of(sid, tokens),
             )
         )
     return out
+
+
+def _known(x: object) -> int | None:
+    """A class index, or None where pre-reduced records do not say (stored as -1)."""
+    i = int(x)  # type: ignore[call-overload]
+    return i if i >= 0 else None
+
+
+def _token_of(sid: object, tokens: int | None) -> dict[str, int]:
+    if tokens is None:
+        return {}
+    s, t = divmod(int(sid), tokens)  # type: ignore[call-overload]
+    return {"sequence": s, "position": t}
 
 
 def analyze_split(
@@ -96,7 +113,7 @@ def analyze_split(
             masks = transition_masks(stats, start=a, end=b)
             deltas_ww = loss_deltas(stats, start=a, end=b)[masks["wrong_to_wrong"]]
             samples = sample_deltas(stats, start=a, end=b)
-            top_list = top_risers(samples, top)
+            top_list = top_risers(samples, top, stats.tokens_per_sequence)
         comparison = Comparison(
             from_epoch=a,
             to_epoch=b,
@@ -134,6 +151,8 @@ def analyze_split(
         top=top_list,
         samples=samples,
         note=note,
+        epoch_unit=stats.epoch_unit,
+        sample_unit=stats.sample_unit,
     )
 
 

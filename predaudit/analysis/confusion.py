@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.analysis.epochs import resolve_epoch, resolve_pair
+from predaudit.errors import InputError
 from predaudit.report.confusion import (
     NORMALIZE,
     Average,
@@ -34,6 +35,7 @@ from predaudit.report.confusion import (
     PairChange,
     SplitConfusion,
 )
+from predaudit.report.vocab import REDUCED
 from predaudit.store import RunStats, SplitStats
 
 # -- pure numerical core -------------------------------------------------------------------
@@ -259,6 +261,7 @@ def split_confusion(
     """
     if normalize not in NORMALIZE:
         raise ValueError(f"normalize must be one of {NORMALIZE}, not {normalize!r}")
+    _needs_classes(stats)
     d = None
     if diff is not None:
         e_from, e_to = resolve_pair(stats, diff[0], diff[1], params=("diff", "diff"))
@@ -275,7 +278,22 @@ def split_confusion(
         normalize=normalize,
         epoch=b,
         diff=d,
+        epoch_unit=stats.epoch_unit,
+        sample_unit=stats.sample_unit,
     )
+
+
+def _needs_classes(stats: SplitStats) -> None:
+    """Pre-reduced records without ``pred`` and a label have no confusion matrix."""
+    if stats.input_kind != REDUCED:
+        return
+    valid = stats.valid
+    if (stats.pred[valid] < 0).any() or (stats.labels[valid] < 0).any():
+        raise InputError(
+            stats.files[0] if stats.files else stats.name,
+            "holds pre-reduced records without pred and label columns; "
+            "confusion needs both (add pred and label)",
+        )
 
 
 def confusion_report(run: RunStats, **options: Any) -> ConfusionReport:

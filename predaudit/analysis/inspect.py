@@ -24,6 +24,9 @@ def inspect_split(s: SplitStats) -> SplitInspection:
         files=list(s.files),
         pattern=s.pattern,
         binary=s.binary,
+        epoch_unit=s.epoch_unit,
+        sample_unit=s.sample_unit,
+        tokens_per_sequence=s.tokens_per_sequence,
     )
 
 

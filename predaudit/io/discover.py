@@ -12,17 +12,19 @@ from pathlib import Path
 
 from predaudit.errors import InputError
 from predaudit.io.container import Container, check_regular
+from predaudit.io.evaluations import evaluation_layouts, evaluation_number
 from predaudit.io.naming import (
     CONTAINERS,
-    EPOCH_IN_NAME,
     ID_KEYS,
     LABEL_KEYS,
     SCORE_KEYS,
     SUFFIXES,
     key_from_stem,
+    number_in_name,
     split_rank,
 )
 from predaudit.io.shards import group_shards
+from predaudit.report.vocab import EpochUnit, Layout
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class NamedFile:
     epoch: int | None
     rank: int | None = None
     """The process of a shard (``epoch_0003.rank1.npz``), see :mod:`predaudit.io.shards`."""
+    unit: EpochUnit = "epoch"
+    """What ``epoch`` counts: ``step_500.pt`` and ``checkpoint_500.npz`` carry a step."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class SplitLayout:
     """Sharded epochs: every shard file (the first one also stands in ``epoch_files``)."""
     containers: Mapping[Path, Container] = field(default_factory=dict, compare=False, repr=False)
     """In-memory arrays (``from_arrays``) standing in for the files of those paths."""
+    epoch_unit: EpochUnit = "epoch"
+    """What the epoch labels count: ``step`` for ``checkpoint-500/`` or ``step_500.pt``."""
+    layout: Layout | None = None
+    """How a rank-3 score array reads (``--layout``); None: from the shapes, or an error."""
 
     @property
     def files(self) -> list[Path]:
@@ -84,9 +92,12 @@ class SplitLayout:
         if len(paths) == 1:
             return paths[0].name
         first, last = paths[0].name, paths[-1].name
+        if first == last:  # one folder per evaluation: checkpoint-100/predictions.npy …
+            first, last = (f"{p.parent.name}/{p.name}" for p in (paths[0], paths[-1]))
         rest = [p.name for p in self.files if p not in paths]
+        counts = {n: rest.count(n) for n in rest}
         text = f"{first} … {last} ({len(paths)} files)"
-        return ", ".join([text, *rest])
+        return ", ".join([text, *(n if k == 1 else f"{n} ({k} files)" for n, k in counts.items())])
 
 
 @dataclass(frozen=True)
@@ -109,10 +120,10 @@ def parse_name(path: Path) -> NamedFile:
     """
     stem, rank = split_rank(path.stem)
     epoch = None
-    m = EPOCH_IN_NAME.search(stem)
-    if m is not None:
-        epoch = int(m.group(1))
-        stem = stem[: m.start()].rstrip("_-")
+    unit: EpochUnit = "epoch"
+    found = number_in_name(stem)
+    if found is not None:
+        epoch, unit, stem = found
     key = key_from_stem(stem) if stem else None
     prefix: str | None
     if key is not None:
@@ -121,7 +132,7 @@ def parse_name(path: Path) -> NamedFile:
         prefix = stem or None
     if path.suffix.lower() == ".jsonl" and prefix is not None and prefix.lower() == "dynamics":
         prefix = None
-    return NamedFile(path=path, prefix=prefix, key=key, epoch=epoch, rank=rank)
+    return NamedFile(path=path, prefix=prefix, key=key, epoch=epoch, rank=rank, unit=unit)
 
 
 def _visible(p: Path) -> bool:
@@ -180,6 +191,12 @@ def _build_split(name: str, files: list[NamedFile]) -> SplitLayout | None:
                 ", ".join(str(p) for p in found),
                 f"several files hold {what} for split '{name}'; keep one",
             )
+    units = {f.unit for f in files if f.epoch is not None}
+    if len(units) > 1:
+        raise InputError(
+            ", ".join(str(f.path) for f in files if f.epoch is not None),
+            f"split '{name}' mixes epoch and step numbers in its file names; keep one kind",
+        )
     if stacked and epochs:
         first_epoch = epochs[min(epochs)]
         raise InputError(
@@ -196,6 +213,7 @@ def _build_split(name: str, files: list[NamedFile]) -> SplitLayout | None:
         epoch_ids=epoch_ids,
         epoch_shards={e: tuple(p for _, p in sorted(m)) for e, m in shards.items()},
         containers=containers,
+        epoch_unit=units.pop() if units else "epoch",
     )
 
 
@@ -223,6 +241,23 @@ def _group(files: list[NamedFile]) -> dict[str | None, list[NamedFile]]:
                 if f.key not in have:
                     members.append(f)
     return groups
+
+
+def _evaluation_split(
+    name: str, found: Mapping[str, object], splits: Mapping[str, SplitLayout]
+) -> SplitLayout:
+    """The split of evaluation folders (:mod:`predaudit.io.evaluations`), one epoch a folder."""
+    scores: dict[int, Path] = found["scores"]  # type: ignore[assignment]
+    if name in splits:
+        first = scores[min(scores)]
+        raise InputError(f"{splits[name].files[0]}, {first}", f"split '{name}' is found twice")
+    return SplitLayout(
+        name=name,
+        epoch_files=tuple(sorted(scores.items())),
+        epoch_labels=dict(found["labels"]),  # type: ignore[call-overload]
+        epoch_ids=dict(found["ids"]),  # type: ignore[call-overload]
+        epoch_unit=found["unit"],  # type: ignore[arg-type]
+    )
 
 
 def discover(path: str | Path) -> RunLayout:
@@ -255,7 +290,11 @@ def discover(path: str | Path) -> RunLayout:
         split = _build_split(prefix or "default", members)
         if split is not None:
             splits[split.name] = split
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+    evaluations = [p for p in subs if evaluation_number(p) is not None]
+    for name, found in evaluation_layouts(evaluations).items() if evaluations else ():
+        splits[name] = _evaluation_split(name, found, splits)
+    for sub in (p for p in subs if p not in evaluations):
         for prefix, members in _group(_prediction_files(sub)).items():
             name = sub.name if prefix is None else f"{sub.name}/{prefix}"
             split = _build_split(name, members)

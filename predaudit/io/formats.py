@@ -11,6 +11,8 @@ from predaudit.io.jsonl import open_jsonl
 from predaudit.io.npy import open_npy
 from predaudit.io.npz import open_npz
 from predaudit.io.pt import open_pt
+from predaudit.io.safetensors_file import open_safetensors
+from predaudit.io.table import open_table
 
 READERS: dict[str, Callable[[Path], Container]] = {
     ".npy": open_npy,
@@ -18,8 +20,14 @@ READERS: dict[str, Callable[[Path], Container]] = {
     ".pt": open_pt,
     ".pth": open_pt,
     ".jsonl": open_jsonl,
+    ".safetensors": open_safetensors,
+    ".csv": open_table,
+    ".parquet": open_table,
+    ".feather": open_table,
+    ".arrow": open_table,
 }
-"""Suffix (lower case) -> opener. ``.pt`` needs torch, imported only when such a file is read."""
+"""Suffix (lower case) -> opener. ``.pt`` needs torch, ``.safetensors`` safetensors and the
+tables pyarrow, each imported only when such a file is read."""
 
 
 def open_container(path: Path) -> Container:

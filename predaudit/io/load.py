@@ -23,6 +23,12 @@ from predaudit.io.formats import open_container
 from predaudit.io.naming import ID_KEYS, LABEL_KEYS
 from predaudit.io.npy import NpyContainer
 from predaudit.io.records import EpochPredictions, SplitInfo
+from predaudit.io.tokens import (
+    expand_long_table,
+    flatten_tokens,
+    per_epoch_tokens,
+    stacked_labels_per_epoch,
+)
 from predaudit.io.validate import (
     _as_labels,
     _check_ids,
@@ -30,8 +36,10 @@ from predaudit.io.validate import (
     _first_changed,
     _is_numeric,
     _n_changed,
+    _no_labels,
     _scores_key,
     _show,
+    check_scores_dtype,
 )
 from predaudit.report.vocab import IGNORE_INDEX, LabelFormat
 from predaudit.text import plural
@@ -46,7 +54,9 @@ class SplitReader:
 
     def __init__(self, layout: SplitLayout) -> None:
         self.layout = layout
+        self._files, self._pattern = layout.files, layout.pattern
         self.aligned = True
+        self._tokens: int | None = None  # T of token-level scores [S, T, C]
         self._stacked: Container | None = None
         self._stacked_key = ""
         self._stacked_epochs = 1
@@ -82,6 +92,7 @@ class SplitReader:
         return np.asarray(c.read(key)), path
 
     def _probe(self) -> SplitInfo:
+        self.layout = expand_long_table(self.layout, self._open)
         lay = self.layout
         labels_raw = self._split_level(lay.labels_file, LABEL_KEYS)
         ids_raw = self._split_level(lay.ids_file, ID_KEYS)
@@ -90,13 +101,11 @@ class SplitReader:
             key = _scores_key(c)
             shape = c.shape(key)
             dtype = c.dtype_name(key)
-            self._check_scores_dtype(lay.stacked, key, dtype, shape)
+            check_scores_dtype(lay.stacked, key, dtype, shape)
             if labels_raw is None:
                 lkey = _find_key(c, LABEL_KEYS, "label")
                 if lkey is None:
-                    raise InputError(
-                        lay.stacked, "has scores but no labels (save labels.npy beside it)"
-                    )
+                    raise InputError(lay.stacked, _no_labels(c))
                 labels_raw = (np.asarray(c.read(lkey)), lay.stacked)
             if ids_raw is None and not isinstance(c, NpyContainer):
                 ikey = _find_key(c, ID_KEYS, "id")
@@ -112,14 +121,11 @@ class SplitReader:
             key = _scores_key(c)
             shape = c.shape(key)
             dtype = c.dtype_name(key)
-            self._check_scores_dtype(first_path, key, dtype, shape)
-            if len(shape) > 2 and not (len(shape) == 3 and shape[0] == 1):
-                raise InputError(
-                    first_path, f"per-epoch scores have shape {shape}; expected [N, C] or [N]"
-                )
+            check_scores_dtype(first_path, key, dtype, shape)
+            self._tokens = per_epoch_tokens(lay, self._open, shape, labels_raw)
             n = shape[-2] if len(shape) >= 2 else shape[0]
             if len(shape) == 3:
-                n = shape[1]
+                n = shape[1] if self._tokens is None else shape[0] * shape[1]
             n_classes = shape[-1] if len(shape) >= 2 else 1
             binary = n_classes == 1
             if binary:
@@ -127,12 +133,13 @@ class SplitReader:
             c.close()
         self._split_labels = labels_raw
         self._split_ids = ids_raw
-        has_ids = ids_raw is not None or self._epoch_has_ids()
+        has_ids = ids_raw is not None or self._epoch_has_ids() or self._tokens is not None
         label_format: LabelFormat = "index"
         if (
             labels_raw is not None
             and labels_raw[0].ndim == 2
             and not self._stacked_labels_per_epoch
+            and self._tokens is None
         ):
             label_format = _as_labels(labels_raw[0], labels_raw[1], n_classes)[1]
         elif labels_raw is None:
@@ -146,8 +153,11 @@ class SplitReader:
             dtype=dtype,
             label_format=label_format,
             has_ids=has_ids,
-            files=lay.files,
-            pattern=lay.pattern,
+            files=self._files,
+            pattern=self._pattern,
+            epoch_unit=lay.epoch_unit,
+            sample_unit="sample" if self._tokens is None else "token",
+            tokens_per_sequence=self._tokens,
         )
 
     def _epoch_has_ids(self) -> bool:
@@ -169,34 +179,20 @@ class SplitReader:
         epoch, path = lay.epoch_files[0]
         if epoch in lay.epoch_labels:
             raw = np.asarray(self._open(lay.epoch_labels[epoch]).read("labels"))
+            if self._tokens is not None:
+                raw = raw.reshape(-1)
             return _as_labels(raw, lay.epoch_labels[epoch], n_classes)[1]
         c = self._open(path)
         try:
             lkey = _find_key(c, LABEL_KEYS, "label")
             if lkey is None:
-                raise InputError(path, "has scores but no labels (and no labels file beside it)")
-            return _as_labels(np.asarray(c.read(lkey)), path, n_classes)[1]
+                raise InputError(path, _no_labels(c, "and no labels file beside it"))
+            raw = np.asarray(c.read(lkey))
+            if self._tokens is not None:
+                raw = raw.reshape(-1)
+            return _as_labels(raw, path, n_classes)[1]
         finally:
             c.close()
-
-    @staticmethod
-    def _check_scores_dtype(path: Path, key: str, dtype: str, shape: tuple[int, ...]) -> None:
-        if not _is_numeric(dtype):
-            raise InputError(
-                path,
-                f"scores '{key}' have the unsupported dtype {describe_dtype(dtype)}; "
-                "expected real numbers",
-            )
-        if len(shape) > 3:
-            raise InputError(
-                path,
-                f"scores '{key}' have shape {tuple(shape)} (rank {len(shape)}); expected "
-                "[epochs, samples, classes], [epochs, samples], [samples, classes] or [samples]",
-            )
-        if len(shape) == 0:
-            raise InputError(path, f"scores '{key}' are a single number; expected an array")
-        if 0 in shape:
-            raise InputError(path, f"scores '{key}' are empty: shape {tuple(shape)}")
 
     def _stacked_shape(
         self, shape: tuple[int, ...], labels: tuple[np.ndarray, Path], path: Path
@@ -206,7 +202,12 @@ class SplitReader:
         if len(shape) == 3:
             e, n, c = shape
             binary = c == 1
-            if lab.ndim == 2 and lab.shape == (e, n) and lab.shape != (n, c):
+            per_epoch_labels = stacked_labels_per_epoch(shape, lab.shape, self.layout.layout, both)
+            if self.layout.layout == "tokens":
+                self._tokens = n
+                self._stacked_single_epoch = True
+                return 1, e * n, (2 if binary else c), binary
+            if per_epoch_labels:
                 self._stacked_labels_per_epoch = True
             elif lab.shape[0] != n:
                 raise InputError(both, f"labels has {lab.shape[0]} rows but scores have {n}")
@@ -246,6 +247,9 @@ class SplitReader:
         first_path: Path | None = None
         info = self._info
         for epoch, path, scores, dtype, labels_raw, lpath, ids_raw, ipath in self._raw_epochs():
+            if self._tokens is not None:
+                scores, labels_raw, ids_raw = flatten_tokens(scores, labels_raw, path, lpath)
+                ipath = path
             scores = self._shape_scores(scores, path, epoch, dtype)
             n = scores.shape[0]
             n_classes = 2 if scores.ndim == 1 else scores.shape[1]
@@ -325,7 +329,7 @@ class SplitReader:
             del scores
 
     def _shape_scores(self, scores: np.ndarray, path: Path, epoch: int, dtype: str) -> np.ndarray:
-        self._check_scores_dtype(path, "scores", dtype, scores.shape)
+        check_scores_dtype(path, "scores", dtype, scores.shape)
         if scores.ndim == 2 and scores.shape[1] == 1:
             scores = scores[:, 0]
         if scores.ndim == 3 and scores.shape[0] == 1:
@@ -364,7 +368,7 @@ class SplitReader:
             try:
                 key = _scores_key(c)
                 dtype = c.dtype_name(key)
-                self._check_scores_dtype(path, key, dtype, c.shape(key))
+                check_scores_dtype(path, key, dtype, c.shape(key))
                 scores = c.read(key)
                 if epoch in lay.epoch_labels:
                     lpath = lay.epoch_labels[epoch]
@@ -376,7 +380,7 @@ class SplitReader:
                     elif split_labels is not None:
                         lab, lpath = split_labels
                     else:
-                        raise InputError(path, "has scores but no labels (and no labels file)")
+                        raise InputError(path, _no_labels(c, "and no labels file beside it"))
                 if epoch in lay.epoch_ids:
                     ipath = lay.epoch_ids[epoch]
                     ids = np.asarray(self._open(ipath).read("ids"))

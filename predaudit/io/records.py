@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from predaudit.report.vocab import LabelFormat
+from predaudit.report.vocab import EpochUnit, LabelFormat, SampleUnit
 
 
 @dataclass
@@ -48,3 +48,7 @@ class SplitInfo:
     has_ids: bool
     files: list[Path]
     pattern: str
+    epoch_unit: EpochUnit = "epoch"
+    sample_unit: SampleUnit = "sample"
+    tokens_per_sequence: int | None = None
+    """T of token-level scores ``[S, T, C]`` (row ``s·T + t``); None for samples."""

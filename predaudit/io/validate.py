@@ -12,7 +12,7 @@ import numpy as np
 from predaudit.dtypes import BF16, describe_dtype
 from predaudit.errors import InputError
 from predaudit.io.container import Container
-from predaudit.io.naming import SCORE_KEYS
+from predaudit.io.naming import LABEL_KEYS, SCORE_KEYS
 from predaudit.io.npy import NpyContainer
 from predaudit.report.vocab import IGNORE_INDEX, LabelFormat
 from predaudit.text import plural
@@ -129,3 +129,31 @@ def _first_changed(a: np.ndarray, b: np.ndarray) -> int:
     if diff.ndim == 2:
         diff = diff.any(axis=1)
     return int(np.flatnonzero(diff)[0])
+
+
+def _no_labels(c: Container, where: str = "save labels.npy beside it") -> str:
+    """``has scores but no labels: none of the keys labels, … (found: logits); …``."""
+    found = ", ".join(k for k in c.keys() if not k.startswith("__")) or "nothing"
+    return (
+        f"has scores but no labels: none of the keys {', '.join(LABEL_KEYS)} "
+        f"(found: {found}); {where}"
+    )
+
+
+def check_scores_dtype(path: Path, key: str, dtype: str, shape: tuple[int, ...]) -> None:
+    if not _is_numeric(dtype):
+        raise InputError(
+            path,
+            f"scores '{key}' have the unsupported dtype {describe_dtype(dtype)}; "
+            "expected real numbers",
+        )
+    if len(shape) > 3:
+        raise InputError(
+            path,
+            f"scores '{key}' have shape {tuple(shape)} (rank {len(shape)}); expected "
+            "[epochs, samples, classes], [epochs, samples], [samples, classes] or [samples]",
+        )
+    if len(shape) == 0:
+        raise InputError(path, f"scores '{key}' are a single number; expected an array")
+    if 0 in shape:
+        raise InputError(path, f"scores '{key}' are empty: shape {tuple(shape)}")

@@ -66,11 +66,12 @@ def _marks(split: SplitAnalysis, epoch: int) -> str:
 def header_line(run: str, split: SplitAnalysis) -> str:
     """``run · split · N samples · C classes · epochs A–B · kind`` (and the ignored count)."""
     kind = split.input_kind + ("" if split.kind_detected else " (given)")
-    e = split.epochs
-    span = f"epochs {e[0]}–{e[-1]}" if len(e) > 1 else f"1 epoch ({e[0]})"
+    e, unit = split.epochs, split.epoch_unit
+    span = f"{unit}s {e[0]}–{e[-1]}" if len(e) > 1 else f"1 {unit} ({e[0]})"
     extra = f" · {count(split.n_ignored)} ignored" if split.n_ignored else ""
     return (
-        f"{run} · {split.name} · {count(split.n_samples)} samples · {split.n_classes} classes"
+        f"{run} · {split.name} · {count(split.n_samples)} {split.sample_unit}s"
+        f" · {split.n_classes} classes"
         f" · {span} · {kind}{extra}"
     )
 
@@ -82,12 +83,13 @@ def epoch_table(split: SplitAnalysis, all_epochs: bool = False) -> Table:
     if len(shown) < len(split.epochs):
         caption = f"{len(shown)} of {len(split.epochs)} epochs shown; --all-epochs for every row"
     t = Table(
-        title="Per epoch: mean loss (nats) of all, correct and wrong samples",
+        title=f"Per {split.epoch_unit}: mean loss (nats) of all, correct and wrong "
+        f"{split.sample_unit}s",
         title_justify="left",
         caption=caption,
         caption_justify="left",
     )
-    t.add_column("epoch", justify="right")
+    t.add_column(split.epoch_unit, justify="right")
     t.add_column("loss", justify="right")
     t.add_column("accuracy", justify="right")
     t.add_column("correct", justify="right")
@@ -200,18 +202,20 @@ def top_table(split: SplitAnalysis) -> Table:
     c = split.comparison
     assert c is not None
     t = Table(
-        title=f"Samples whose loss rose most, epoch {c.from_epoch} → {c.to_epoch}",
+        title=f"{split.sample_unit.capitalize()}s whose loss rose most, {split.epoch_unit} "
+        f"{c.from_epoch} → {c.to_epoch}",
         title_justify="left",
     )
-    t.add_column("id", justify="right")
+    tokens = split.sample_unit == "token"
+    t.add_column("(sequence, position)" if tokens else "id", justify="right")
     t.add_column("label", justify="right")
     t.add_column("pred", justify="right")
     t.add_column("loss", justify="right")
     t.add_column("p(true)", justify="right")
     for s in split.top:
         t.add_row(
-            str(s.id),
-            str(s.label),
+            f"({s.sequence}, {s.position})" if tokens else str(s.id),
+            "—" if s.label is None else str(s.label),
             f"{s.pred_from} → {s.pred_to}",
             f"{fixed(s.loss_from, 2)} → {fixed(s.loss_to, 2)}",
             f"{prob(s.p_true_from)} → {prob(s.p_true_to)}",
@@ -290,7 +294,8 @@ def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
                     _marks(split, e),
                 ]
             )
-        header = ["epoch", "loss", "accuracy", "loss correct", "loss wrong", "wrong part", ""]
+        header = [split.epoch_unit, "loss", "accuracy", "loss correct", "loss wrong", "wrong part"]
+        header.append("")
         out += [*markdown.table(header, rows), ""]
         c = split.comparison
         if c is None:

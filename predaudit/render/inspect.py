@@ -13,10 +13,20 @@ from predaudit.render.html import render_html
 from predaudit.report.inspect import InspectReport, SplitInspection
 
 
-def _epochs_text(epochs: list[int]) -> str:
+def _epochs_text(epochs: list[int], unit: str = "epoch") -> str:
     if len(epochs) == 1:
-        return f"1 (epoch {epochs[0]})"
-    return f"{len(epochs)} ({epochs[0]} … {epochs[-1]})"
+        return f"1 ({unit} {epochs[0]})"
+    return (
+        f"{len(epochs)} ({unit}s {epochs[0]} … {epochs[-1]})"
+        if unit != "epoch"
+        else (f"{len(epochs)} ({epochs[0]} … {epochs[-1]})")
+    )
+
+
+def _tokens_text(s: SplitInspection) -> str:
+    if s.tokens_per_sequence is None:
+        return ""
+    return f" (sequences of {s.tokens_per_sequence} positions; -100 positions ignored)"
 
 
 def _rows(s: SplitInspection) -> list[tuple[str, str]]:
@@ -26,8 +36,8 @@ def _rows(s: SplitInspection) -> list[tuple[str, str]]:
         ids = "none; labels differ between epochs: NOT aligned (save sample ids)"
     rows = [
         ("files", s.pattern),
-        ("epochs", _epochs_text(s.epochs)),
-        ("samples", f"{s.n_samples:,}"),
+        ("epochs", _epochs_text(s.epochs, s.epoch_unit)),
+        (f"{s.sample_unit}s", f"{s.n_samples:,}" + _tokens_text(s)),
         ("classes", f"{s.n_classes}" + (" (one binary score per sample)" if s.binary else "")),
         ("dtype", s.dtype),
         ("score kind", kind),

@@ -22,8 +22,10 @@ from predaudit.report.vocab import (
     HYPOTHESIS_ID,
     VERDICTS,
     CellName,
+    EpochUnit,
     FromReason,
-    InputKind,
+    SampleUnit,
+    StatsKind,
     Verdict,
 )
 
@@ -185,15 +187,25 @@ class TopSample:
     """A sample whose loss rose most between the compared epochs."""
 
     id: int | float | str
-    label: int
-    pred_from: int
-    pred_to: int
+    label: int | None
+    pred_from: int | None
+    pred_to: int | None
     loss_from: float
     loss_to: float
     p_true_from: float
     p_true_to: float
+    sequence: int | None = None
+    """Token-level runs: the sequence ``s`` and ``position`` ``t`` of the token (id ``s·T + t``)."""
+    position: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        out = self._fields()
+        if self.sequence is not None:
+            out["sequence"] = self.sequence
+            out["position"] = self.position
+        return out
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "label": self.label,
@@ -213,7 +225,7 @@ class SplitAnalysis:
     name: str
     n_samples: int
     n_classes: int
-    input_kind: InputKind
+    input_kind: StatsKind
     kind_detected: bool
     n_clipped: int
     n_ignored: int
@@ -226,6 +238,8 @@ class SplitAnalysis:
     top: list[TopSample]
     samples: SampleDeltas | None = field(default=None, repr=False, compare=False)
     note: str | None = None
+    epoch_unit: EpochUnit = "epoch"
+    sample_unit: SampleUnit = "sample"
 
     def row(self, epoch: int) -> EpochRow:
         return self.per_epoch[self.epochs.index(epoch)]
@@ -245,6 +259,8 @@ class SplitAnalysis:
             "n_ignored": self.n_ignored,
             "has_ids": self.has_ids,
             "note": self.note,
+            "epoch_unit": self.epoch_unit,
+            "sample_unit": self.sample_unit,
         }
         if self.top:
             out["top"] = [t.to_dict() for t in self.top]

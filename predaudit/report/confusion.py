@@ -16,7 +16,7 @@ from predaudit.report.protocol import (
     metric_table,
     number_field,
 )
-from predaudit.report.vocab import CONFUSION_SCHEMA
+from predaudit.report.vocab import CONFUSION_SCHEMA, EpochUnit, SampleUnit
 
 Label = int | str
 Normalize = Literal["none", "true", "pred", "all"]
@@ -263,6 +263,8 @@ class SplitConfusion:
     normalize: str
     epoch: EpochConfusion
     diff: ConfusionDiff | None = None
+    epoch_unit: EpochUnit = "epoch"
+    sample_unit: SampleUnit = "sample"
 
     def to_dict(self) -> dict[str, Any]:
         e = self.epoch
@@ -282,6 +284,8 @@ class SplitConfusion:
             "input_kind": self.input_kind,
             "loss": e.loss,
             "normalize": self.normalize,
+            "epoch_unit": self.epoch_unit,
+            "sample_unit": self.sample_unit,
         }
         if self.normalize != "none":
             out["matrix_normalized"] = e.normalized(self.normalize).tolist()

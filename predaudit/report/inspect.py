@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from predaudit.report.protocol import MalformedReport, Metric, Value, get_field
-from predaudit.report.vocab import INSPECT_SCHEMA, InputKind, LabelFormat
+from predaudit.report.vocab import INSPECT_SCHEMA, EpochUnit, LabelFormat, SampleUnit, StatsKind
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class SplitInspection:
     epochs: list[int]
     n_samples: int
     n_classes: int
-    input_kind: InputKind
+    input_kind: StatsKind
     kind_detected: bool
     label_format: LabelFormat
     dtype: str
@@ -29,6 +29,9 @@ class SplitInspection:
     files: list[str]
     pattern: str
     binary: bool = False
+    epoch_unit: EpochUnit = "epoch"
+    sample_unit: SampleUnit = "sample"
+    tokens_per_sequence: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,8 @@ class SplitInspection:
             "n_ignored": self.n_ignored,
             "n_clipped": self.n_clipped,
             "files": self.files,
+            "epoch_unit": self.epoch_unit,
+            "sample_unit": self.sample_unit,
         }
 
 

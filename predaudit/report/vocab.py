@@ -46,7 +46,7 @@ EpochUnit = Literal["epoch", "step"]
 SampleUnit = Literal["sample", "token"]
 """What one row is: a sample, or one token of a sequence (scores ``[S, T, C]``)."""
 Layout = Literal["epochs", "tokens"]
-"""How a rank-3 score array reads: ``[epochs, samples, classes]`` or ``[sequences, tokens, classes]``."""
+"""How a rank-3 score array reads: ``[epochs, samples, classes]`` or ``[seqs, tokens, classes]``."""
 LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 
 LabelFormat = Literal["index", "one_hot", "soft"]

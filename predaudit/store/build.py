@@ -9,6 +9,7 @@ order (sorted sample ids, or file order without ids).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from predaudit.io.arrays import ARRAYS, arrays_layout
 from predaudit.io.discover import SplitLayout, discover
 from predaudit.io.load import SplitReader
 from predaudit.io.records import EpochPredictions, SplitInfo
+from predaudit.io.reduced import read_reduced
 from predaudit.reduce import EpochStats, reduce_detect, reduce_scores, scan_kind
 from predaudit.reduce.calibrate import calibrate_epoch
-from predaudit.report.vocab import IGNORE_INDEX, KINDS, InputKind
+from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
+from predaudit.store.reduced import check_not_one_epoch_splits, reduced_stats
 from predaudit.store.stats import FIT_STATUS, RunStats, SplitStats
 from predaudit.text import plural
 
@@ -76,6 +79,14 @@ def compute_split(
     """
     if input_kind is not None and input_kind not in KINDS:
         raise ValueError(f"input_kind must be one of {KINDS}")
+    records = read_reduced(layout)
+    if records is not None:
+        if calibration is not False:
+            raise InputError(
+                records.path,
+                "holds pre-reduced records (loss, correct); calibration needs the scores",
+            )
+        return reduced_stats(layout, records)
     reader = SplitReader(layout)
     info: SplitInfo = reader.info
     kind = input_kind
@@ -199,6 +210,9 @@ def compute_split(
         confidence=confidence,
         margin=margin,
         binary=info.binary,
+        epoch_unit=info.epoch_unit,
+        sample_unit=info.sample_unit,
+        tokens_per_sequence=info.tokens_per_sequence,
         **(cal or {}),
     )
 
@@ -212,31 +226,43 @@ def load_run(
     threads: int | None = None,
     use_cache: bool = False,
     calibration: bool | Sequence[float] = False,
+    layout: Layout | None = None,
 ) -> RunStats:
     """Discover, read and reduce the run at ``path``; every split unless ``split`` is given.
 
     With ``use_cache`` the reduced statistics of each split are taken from, or
     stored in, the cache of :mod:`predaudit.cache` (keyed by the files' paths,
     sizes and modification times, by ``input_kind`` and by ``calibration``).
-    ``calibration`` is passed to :func:`compute_split`.
+    ``calibration`` is passed to :func:`compute_split`. ``layout`` says how a rank-3
+    score array reads where its shape and the labels' leave it open: ``"epochs"``
+    (``[E, N, C]``) or ``"tokens"`` (``[S, T, C]``, one evaluation of S·T tokens).
     """
-    layout = discover(path)
-    if split is not None and split not in layout.splits:
-        raise OptionError(
-            f"no split named '{split}' in {path} (splits: {', '.join(layout.splits)})"
-        )
-    names = [split] if split is not None else list(layout.splits)
+    _check_layout(layout)
+    found = discover(path)
+    if split is not None and split not in found.splits:
+        raise OptionError(f"no split named '{split}' in {path} (splits: {', '.join(found.splits)})")
+    names = [split] if split is not None else list(found.splits)
     run = RunStats(path=str(path))
     for name in names:
+        lay = found.splits[name]
         run.splits[name] = _split_stats(
-            layout.splits[name],
+            replace(lay, layout=layout) if layout is not None else lay,
             input_kind,
             progress,
             threads,
             use_cache=use_cache,
             calibration=calibration,
         )
+    if split is None:
+        check_not_one_epoch_splits(run, found.path)
     return run
+
+
+def _check_layout(layout: str | None) -> None:
+    if layout is not None and layout not in LAYOUTS:
+        raise OptionError(
+            f"expected one of {', '.join(LAYOUTS)}", param="layout", value=str(layout)
+        )
 
 
 def _split_stats(
@@ -259,7 +285,11 @@ def _split_stats(
 
     if not use_cache:
         return compute()
-    options = {"calibration": calibration if isinstance(calibration, bool) else list(calibration)}
+    options: dict[str, Any] = {
+        "calibration": calibration if isinstance(calibration, bool) else list(calibration)
+    }
+    if layout.layout is not None:
+        options["layout"] = layout.layout
     stats = cache.load_cached(layout, input_kind, options=options)
     if stats is not None:
         return stats
@@ -283,6 +313,7 @@ def from_arrays(
     split: str = "default",
     threads: int | None = None,
     calibration: bool | Sequence[float] = False,
+    layout: Layout | None = None,
 ) -> RunStats:
     """Per-sample statistics of predictions held in memory; no file is written or read.
 
@@ -293,6 +324,8 @@ def from_arrays(
     every epoch or a list with one per epoch; ``epochs`` labels the epochs
     (default 1, 2, ...). ``calibration`` is passed to :func:`compute_split`
     (True: fit a temperature per epoch; a sequence: one given temperature per epoch).
+    ``layout`` reads ``[A, B, C]`` scores with ``[A, B]`` labels as epochs
+    (``"epochs"``) or as one evaluation of A sequences of B tokens (``"tokens"``).
 
     >>> import numpy as np, predaudit
     >>> run = predaudit.from_arrays(np.array([[[2.0, 0.0], [0.0, 1.0]]]), np.array([0, 1]))
@@ -309,6 +342,7 @@ def from_arrays(
                 f"arrays; scores have shape {tuple(arr.shape)}"
             )
         scores = [arr[i] for i in range(arr.shape[0])]
-    layout = arrays_layout(scores, labels, ids=ids, epochs=epochs, split=split)
-    stats = compute_split(layout, input_kind=input_kind, threads=threads, calibration=calibration)
+    _check_layout(layout)
+    lay = replace(arrays_layout(scores, labels, ids=ids, epochs=epochs, split=split), layout=layout)
+    stats = compute_split(lay, input_kind=input_kind, threads=threads, calibration=calibration)
     return RunStats(path=str(ARRAYS), splits={split: stats})

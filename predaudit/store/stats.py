@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from predaudit.report.vocab import InputKind, LabelFormat
+from predaudit.report.vocab import EpochUnit, LabelFormat, SampleUnit, StatsKind
 
 FIT_STATUS = (
     "given",
@@ -32,7 +32,7 @@ class SplitStats:
     name: str
     epochs: list[int]
     n_classes: int
-    input_kind: InputKind
+    input_kind: StatsKind
     kind_detected: bool
     label_format: LabelFormat
     dtype: str
@@ -59,6 +59,12 @@ class SplitStats:
     """Cross-entropy (nats) at that epoch's temperature, (n_epochs, n_rows); NaN where ignored."""
     brier: np.ndarray | None = None
     """Brier score sum_k (p_k - onehot_k)^2 at T = 1, (n_epochs, n_rows); NaN where ignored."""
+    epoch_unit: EpochUnit = "epoch"
+    """What the epoch labels count: ``step`` for ``checkpoint-500/`` folders or ``step_N`` names."""
+    sample_unit: SampleUnit = "sample"
+    """``token`` for token-level scores ``[S, T, C]``: row ``s·T + t`` is token t of sequence s."""
+    tokens_per_sequence: int | None = None
+    """T of token-level scores (the id of a row is ``s·T + t``); None for samples."""
 
     @property
     def n_rows(self) -> int:

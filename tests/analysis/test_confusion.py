@@ -218,7 +218,7 @@ def test_diff_sums_to_delta_loss_when_labels_and_ignored_change(tmp_path):
     folder.mkdir()
     np.save(folder / "logits.npy", logits)
     np.save(folder / "labels.npy", y)
-    stats = predaudit.load_run(folder).splits["default"]
+    stats = predaudit.load_run(folder, layout="epochs").splits["default"]
     for a, b in [(1, 3), (3, 2)]:
         d = cf.split_confusion(stats, diff=(a, b)).diff
         assert d is not None
@@ -276,6 +276,7 @@ def test_to_dict_has_exactly_the_documented_fields(realistic):
     assert set(s) == {
         "split", "epoch", "labels", "matrix", "per_class", "accuracy", "macro", "weighted",
         "top_confusions", "n_samples", "n_ignored", "n_classes", "input_kind", "loss",
+        "epoch_unit", "sample_unit",
         "normalize",
     }  # fmt: skip
     assert s["split"] == "default"

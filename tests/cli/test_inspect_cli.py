@@ -27,6 +27,9 @@ ISSUE_SPLIT_KEYS = {
 }
 ADDED_SPLIT_KEYS = {"n_clipped"}
 
+UNIT_KEYS = {"epoch_unit", "sample_unit"}
+"""Added with evaluation folders and token-level scores (issue 11)."""
+
 E, N, C = 3, 8, 4
 
 
@@ -83,6 +86,8 @@ def test_json_stacked(runs: Path) -> None:
             "default": {
                 "epochs": [1, 2, 3],
                 "n_samples": 7,
+                "epoch_unit": "epoch",
+                "sample_unit": "sample",
                 "n_classes": 4,
                 "input_kind": "logits",
                 "kind_detected": True,
@@ -107,6 +112,8 @@ def test_json_per_epoch_shuffled_with_ids(runs: Path) -> None:
             "default": {
                 "epochs": [1, 2, 10],
                 "n_samples": 7,
+                "epoch_unit": "epoch",
+                "sample_unit": "sample",
                 "n_classes": 4,
                 "input_kind": "logits",
                 "kind_detected": True,
@@ -135,6 +142,8 @@ def test_json_binary_prefixed_split(runs: Path) -> None:
             "test": {
                 "epochs": [1, 2, 3],
                 "n_samples": 8,
+                "epoch_unit": "epoch",
+                "sample_unit": "sample",
                 "n_classes": 2,
                 "input_kind": "logits",
                 "kind_detected": False,
@@ -155,7 +164,7 @@ def test_json_keys_are_the_issue_schema(runs: Path, run: str) -> None:
     out = json.loads(inspect(run, "--format", "json"))
     assert list(out) == ["schema", "run", "splits"]
     for split_doc in out["splits"].values():
-        assert set(split_doc) == ISSUE_SPLIT_KEYS | ADDED_SPLIT_KEYS
+        assert set(split_doc) == ISSUE_SPLIT_KEYS | ADDED_SPLIT_KEYS | UNIT_KEYS
         assert split_doc["input_kind"] in ("logits", "probs", "log_probs")
         assert split_doc["label_format"] in ("index", "one_hot", "soft")
 
@@ -205,9 +214,10 @@ def test_table_unaligned_run_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyP
     np.save(tmp_path / "logits.npy", x)
     np.save(tmp_path / "labels.npy", np.array([[0, 1, 2, 0], [1, 1, 2, 0]]))
     monkeypatch.chdir(tmp_path)
-    rows = table_rows(inspect("."))
+    rows = table_rows(inspect(".", "--layout", "epochs"))
     assert rows["sample ids"] == "none; labels differ between epochs: NOT aligned (save sample ids)"
-    assert json.loads(inspect(".", "--format", "json"))["splits"]["default"]["aligned"] is False
+    doc = json.loads(inspect(".", "--format", "json", "--layout", "epochs"))
+    assert doc["splits"]["default"]["aligned"] is False
 
 
 def test_split_option(runs: Path) -> None:

@@ -132,7 +132,11 @@ EXPECTED = {
         "ragged_jsonl/dynamics_epoch_0.jsonl: record 2 has 1 logits but record 1 has 2; "
         "every record needs one logit per class"
     ),
-    "no_labels": ("no_labels/epoch_1.npz: has scores but no labels (and no labels file beside it)"),
+    "no_labels": (
+        "no_labels/epoch_1.npz: has scores but no labels: none of the keys labels, targets, y, "
+        "label_ids, label, target, y_true, y_test, y_val, gold (found: logits); and no labels "
+        "file beside it"
+    ),
     "bad_jsonl": (
         "bad_jsonl/dynamics_epoch_0.jsonl: line 2 is not valid JSON "
         "(Unterminated string starting at column 13)"

@@ -288,13 +288,21 @@ def test_per_epoch_labels_e_by_n(tmp_path: Path, data) -> None:  # type: ignore[
     x, y = data
     np.save(tmp_path / "logits.npy", x)
     np.save(tmp_path / "labels.npy", np.tile(y, (E, 1)))
-    s = load_run(tmp_path).splits["default"]
+    # [E, N, C] with [E, N] labels could be one evaluation of E sequences of N tokens
+    with pytest.raises(InputError) as info:
+        load_run(tmp_path)
+    assert info.value.problem == (
+        f"scores of shape ({E}, {N}, {C}) with labels of shape ({E}, {N}) could be [epochs, "
+        "samples, classes] with labels per epoch or [sequences, tokens, classes] (one "
+        "evaluation); pass --layout epochs or --layout tokens"
+    )
+    s = load_run(tmp_path, layout="epochs").splits["default"]
     assert (s.label_format, s.aligned) == ("index", True)
     np.testing.assert_allclose(s.loss, ref_loss(x, y), rtol=1e-12)
     # labels that differ between epochs (no ids): read, but not aligned
     yy = np.stack([y, y[::-1], y])
     np.save(tmp_path / "labels.npy", yy)
-    s = load_run(tmp_path).splits["default"]
+    s = load_run(tmp_path, layout="epochs").splits["default"]
     assert s.aligned is False
     np.testing.assert_array_equal(s.labels, yy)
     for e in range(E):

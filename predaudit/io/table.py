@@ -1,0 +1,206 @@
+"""Tables: ``.csv``, ``.parquet``, ``.feather``/``.arrow``, read with pyarrow (extra ``tables``).
+
+*Wide form*: one row per sample; a label column (a label name of
+:mod:`predaudit.io.naming`: ``label``, ``labels``, ``target``, ``y_true`` …), an
+optional id column (``id``, ``sample_ids`` …) and score columns ``logit_K``,
+``prob_K``, ``p_K`` or ``log_prob_K`` for K = 0..C−1. *Long form*: the same plus
+an ``epoch`` (or ``step``) column, every epoch in one file. *Pre-reduced records*:
+per-sample ``loss`` and ``correct`` (or ``pred`` and ``label``) instead of score
+columns (see :mod:`predaudit.io.reduced`). Values are read as stored: float64
+text stays float64. pyarrow is imported only when a table is read.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predaudit.errors import InputError
+from predaudit.io.container import Container, _short
+from predaudit.io.naming import ID_KEYS, LABEL_KEYS
+
+SCORE_COLUMN = re.compile(r"^(logit|prob|p|log_prob)_(\d+)$")
+"""``logit_0``, ``prob_3``, ``p_1``, ``log_prob_2``: one column per class."""
+SCORE_KEY_OF = {"logit": "logits", "prob": "probs", "p": "probs", "log_prob": "log_probs"}
+EPOCH_COLUMNS = {"epoch": "epoch", "step": "step"}
+REDUCED_COLUMNS = ("loss", "correct", "pred", "p_true", "confidence", "margin")
+
+_KIND = {".csv": "CSV", ".parquet": "Parquet", ".feather": "Feather", ".arrow": "Arrow"}
+
+
+def _pyarrow(path: Path) -> Any:
+    try:
+        import pyarrow
+    except ImportError:
+        what = _KIND.get(path.suffix.lower(), "table")
+        raise InputError(
+            path,
+            f"is a {what} file but pyarrow is not installed; pip install 'predaudit[tables]'",
+        ) from None
+    return pyarrow
+
+
+def read_table(path: Path) -> Any:
+    """The file as a ``pyarrow.Table``."""
+    pa = _pyarrow(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            import pyarrow.csv
+
+            return pyarrow.csv.read_csv(path)
+        if suffix == ".parquet":
+            import pyarrow.parquet
+
+            return pyarrow.parquet.read_table(path)
+        import pyarrow.feather
+
+        try:
+            return pyarrow.feather.read_table(path)
+        except pa.ArrowInvalid:
+            with pa.ipc.open_stream(path) as reader:  # an Arrow stream rather than a file
+                return reader.read_all()
+    except (OSError, pa.ArrowException) as exc:
+        what = _KIND.get(suffix, "table")
+        raise InputError(path, f"is not a valid {what} file ({_short(exc)})") from exc
+
+
+def table_columns(path: Path) -> list[str] | None:
+    """Column names from a table's header, or None when they cannot be read cheaply."""
+    if path.suffix.lower() == ".csv":
+        try:
+            with open(path, encoding="utf-8", newline="") as fp:
+                import csv
+
+                return next(csv.reader(fp), [])
+        except (OSError, UnicodeDecodeError, StopIteration):
+            return None
+    return None
+
+
+class TableContainer(Container):
+    """A table as named arrays: ``logits``/``probs``/``log_probs`` [N, C], labels, ids.
+
+    Pre-reduced records keep their column names (``epoch``, ``id``, ``loss`` …).
+    """
+
+    def __init__(self, path: Path, table: Any | None = None) -> None:
+        self.path = path
+        t = read_table(path) if table is None else table
+        self._names = [str(n) for n in t.column_names]
+        self._table = t
+        self._arrays: dict[str, np.ndarray] = {}
+        score_cols = {n: SCORE_COLUMN.match(n) for n in self._names}
+        score_cols = {n: m for n, m in score_cols.items() if m is not None}
+        self.epoch_column = next((n for n in self._names if n in EPOCH_COLUMNS), None)
+        self.reduced = not score_cols and "loss" in self._names
+        if self.reduced:
+            for n in self._names:
+                self._arrays[n] = self._column(n)
+            return
+        if not score_cols:
+            raise InputError(
+                path,
+                "holds no scores: no score columns logit_K, prob_K, p_K or log_prob_K "
+                "(K = 0..C-1) and no loss column "
+                f"(found: {', '.join(self._names) or 'nothing'})",
+            )
+        prefixes = sorted({m.group(1) for m in score_cols.values()})
+        if len(prefixes) > 1:
+            raise InputError(
+                path,
+                "mixes score columns " + " and ".join(f"{p}_K" for p in prefixes) + "; keep one",
+            )
+        prefix = prefixes[0]
+        numbers = sorted(int(m.group(2)) for m in score_cols.values())
+        missing = sorted(set(range(numbers[-1] + 1)) - set(numbers))
+        if missing:
+            raise InputError(
+                path,
+                f"has score columns {prefix}_0 … {prefix}_{numbers[-1]} but no "
+                + ", ".join(f"{prefix}_{k}" for k in missing)
+                + "; number them 0..C-1 without gaps",
+            )
+        cols = [self._column(f"{prefix}_{k}") for k in range(numbers[-1] + 1)]
+        for k, col in enumerate(cols):
+            if col.dtype.kind not in "fiu":
+                raise InputError(path, f"column '{prefix}_{k}' holds {col.dtype}; expected numbers")
+        self._arrays[SCORE_KEY_OF[prefix]] = np.column_stack(cols) if cols else np.empty((0, 0))
+        for n in self._names:
+            if n in LABEL_KEYS or n in ID_KEYS or n == self.epoch_column:
+                self._arrays[n] = self._column(n)
+
+    def _column(self, name: str) -> np.ndarray:
+        col = self._table.column(name)
+        if col.null_count:
+            raise InputError(
+                self.path,
+                f"column '{name}' has {col.null_count} empty "
+                f"{'value' if col.null_count == 1 else 'values'}",
+            )
+        arr = col.to_numpy()
+        if arr.dtype.hasobject:
+            arr = arr.astype(str)
+        return np.ascontiguousarray(arr)
+
+    def keys(self) -> list[str]:
+        return [k for k in self._arrays if k != self.epoch_column or self.reduced]
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(int(s) for s in self._arrays[key].shape)
+
+    def dtype_name(self, key: str) -> str:
+        return str(self._arrays[key].dtype)
+
+    def read(self, key: str) -> np.ndarray:
+        return self._arrays[key]
+
+    def epoch_containers(self) -> list[tuple[int, Container]] | None:
+        """Long form: one container per value of the epoch column, in epoch order."""
+        if self.reduced or self.epoch_column is None:
+            return None
+        epoch = self._arrays[self.epoch_column]
+        if epoch.dtype.kind not in "iu" and not (
+            epoch.dtype.kind == "f" and np.all(epoch == np.round(epoch))
+        ):
+            raise InputError(
+                self.path, f"column '{self.epoch_column}' holds {epoch.dtype}; expected integers"
+            )
+        out: list[tuple[int, Container]] = []
+        for e in np.unique(epoch):
+            rows = np.flatnonzero(epoch == e)
+            part = _Rows(Path(f"{self.path} ({self.epoch_column} {int(e)})"), self, rows)
+            out.append((int(e), part))
+        return out
+
+    @property
+    def epoch_unit(self) -> str:
+        return "step" if self.epoch_column == "step" else "epoch"
+
+
+class _Rows(Container):
+    """The rows of one epoch of a long table."""
+
+    def __init__(self, path: Path, table: TableContainer, rows: np.ndarray) -> None:
+        self.path = path
+        self._table = table
+        self._rows = rows
+
+    def keys(self) -> list[str]:
+        return self._table.keys()
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return (int(self._rows.size), *self._table.shape(key)[1:])
+
+    def dtype_name(self, key: str) -> str:
+        return self._table.dtype_name(key)
+
+    def read(self, key: str) -> np.ndarray:
+        return self._table.read(key)[self._rows]
+
+
+def open_table(path: Path) -> TableContainer:
+    return TableContainer(path)

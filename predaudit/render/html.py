@@ -66,16 +66,18 @@ def split_html(run: str, split: SplitPage, figs: FigureCounter) -> str:
 
 
 def _nav(page: ReportPage) -> str:
-    if len(page.splits) < 2 and not page.checks:
+    """With several splits: one line per split, its verdict badge and a link to it."""
+    if len(page.splits) < 2:
         return ""
-    links = []
+    items = []
     for s in page.splits.values():
         h = s.analysis.hypothesis if s.analysis is not None else None
-        tag = f" {badge(h.verdict)}" if h is not None else ""
-        links.append(f'<a href="#{anchor_id("split", s.name)}">{esc(s.name)}</a>{tag}')
+        tag = badge(h.verdict if h is not None else "not_applicable") if s.analysis else ""
+        link = f'<a href="#{anchor_id("split", s.name)}">{esc(s.name)}</a>'
+        items.append(f"<li>{tag} {link}</li>" if tag else f"<li>{link}</li>")
     if page.checks:
-        links.append('<a href="#checks">checks</a>')
-    return f'<nav class="splits">{" ".join(links)}</nav>'
+        items.append('<li><a href="#checks">checks</a></li>')
+    return f'<nav class="splits"><ul>{"".join(items)}</ul></nav>'
 
 
 def page_html(page: ReportPage) -> str:

@@ -21,6 +21,14 @@ VERDICT_WORDS = {
 }
 """The badge text of each verdict (colours in :data:`STYLE`: as the terminal table)."""
 
+ANSWERS = {
+    "supported": "Yes",
+    "inconclusive": "Not clear",
+    "rejected": "No",
+    "not_applicable": "Not applicable",
+}
+"""The verdict as the answer to the question above it."""
+
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'unsafe-inline'"
 """The page's Content-Security-Policy: nothing may be fetched, from anywhere."""
 
@@ -102,6 +110,14 @@ def badge(verdict: str) -> str:
     return f'<span class="badge v-{esc(verdict)}">{esc(word)}</span>'
 
 
+def answer(verdict: str) -> str:
+    """The answer in one big word, then the verdict's badge: ``Yes [Supported]``."""
+    word = ANSWERS.get(verdict, verdict)
+    if verdict == "not_applicable":
+        return f'<span class="word">{esc(word)}</span>'
+    return f'<span class="word">{esc(word)}</span> {badge(verdict)}'
+
+
 def section(title: str, body: str, *, anchor: str | None = None, level: int = 3) -> str:
     """A titled section; ``anchor`` (already safe, see :func:`anchor_id`) makes it linkable."""
     a = f' id="{anchor}"' if anchor else ""
@@ -135,8 +151,8 @@ header.top{padding:18px 32px;border-bottom:1px solid var(--line);background:var(
 header.top h1{margin:0;font-size:20px}
 header.top p{margin:2px 0 0;color:var(--muted);font-size:13px;overflow-wrap:anywhere}
 main{max-width:1180px;margin:0 auto;padding:8px 32px 48px}
-nav.splits{margin:12px 0;font-size:14px}
-nav.splits a{margin-right:14px}
+nav.splits ul{list-style:none;margin:12px 0;padding:0;display:flex;gap:22px;font-size:15px}
+nav.splits .badge{font-size:12px}
 h2{font-size:22px;margin:34px 0 6px;border-bottom:2px solid var(--line);padding-bottom:4px}
 h3{font-size:17px;margin:26px 0 6px}
 .meta{color:var(--muted);font-size:13px;margin:0 0 12px;overflow-wrap:anywhere}
@@ -144,7 +160,11 @@ h3{font-size:17px;margin:26px 0 6px}
 margin:14px 0 8px;background:var(--grey-bg)}
 .verdict .q{margin:0;font-size:14px;color:var(--muted);text-transform:uppercase;
 letter-spacing:.04em}
-.verdict .answer{margin:6px 0;font-size:26px;font-weight:700;line-height:1.2}
+.verdict .answer{margin:4px 0 2px;line-height:1.1}
+.verdict .word{font-size:40px;font-weight:800;vertical-align:middle;margin-right:10px}
+.verdict .answer .badge{font-size:16px;padding:4px 14px}
+.v-supported .word{color:var(--red)}.v-inconclusive .word{color:var(--yellow)}
+.v-rejected .word{color:var(--green)}.v-not_applicable .word{color:var(--grey)}
 .verdict .statement{margin:6px 0 0;font-size:17px}
 .verdict .extra{margin:6px 0 0;font-size:13px;color:var(--muted)}
 .verdict.v-supported{border-color:var(--red);background:var(--red-bg)}
@@ -162,7 +182,7 @@ background:var(--soft)}
 .kpi b{display:block;font-size:18px}
 .kpi span{font-size:12px;color:var(--muted)}
 table{border-collapse:collapse;margin:8px 0 14px;font-size:14px;font-variant-numeric:tabular-nums}
-caption{text-align:left;font-weight:600;padding:4px 0;caption-side:top}
+caption{text-align:left;font-weight:600;padding:4px 0;caption-side:top;min-width:max-content}
 th,td{border-bottom:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
 th{background:var(--soft);font-weight:600;white-space:nowrap}
 td{overflow-wrap:anywhere}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from predaudit.render.html_figures import FigureCounter, figure_html
-from predaudit.render.html_parts import Td, badge, esc, para, section, table
+from predaudit.render.html_parts import Td, answer, esc, para, section, table
 from predaudit.render.numbers import count, fixed, fixed_finite, pct_fixed, prob, signed_int
 from predaudit.report.analyze import SplitAnalysis
 from predaudit.report.calibration import SplitCalibration
@@ -41,7 +41,7 @@ def verdict_block(split: SplitAnalysis) -> str:
         return (
             '<div class="verdict v-not_applicable">'
             f'<p class="q">{esc(question(split))}</p>'
-            f'<p class="answer">{badge("not_applicable")}</p>'
+            f'<p class="answer">{answer("not_applicable")}</p>'
             f'<p class="statement">{esc(note)}</p></div>'
         )
     extra = []
@@ -52,13 +52,13 @@ def verdict_block(split: SplitAnalysis) -> str:
     if h.ci95 is not None:
         lo, hi = (fixed_finite(x, signed=True) for x in h.ci95)
         extra.append(f"95% bootstrap interval of the wrong → wrong part: [{lo}, {hi}] nats")
-    if h.reason:
+    if h.reason and " " in h.reason:  # a sentence, not a reason code the statement words
         extra.append(h.reason)
     extra_html = f'<p class="extra">{esc(" · ".join(extra))}</p>' if extra else ""
     return (
         f'<div class="verdict v-{esc(h.verdict)}" data-verdict="{esc(h.verdict)}">'
         f'<p class="q">{esc(question(split))}</p>'
-        f'<p class="answer">{badge(h.verdict)}</p>'
+        f'<p class="answer">{answer(h.verdict)}</p>'
         f'<p class="statement">{esc(h.statement)}</p>{extra_html}</div>'
     )
 
@@ -116,9 +116,10 @@ def analysis_sections(split: SplitAnalysis, figs: FigureCounter) -> list[str]:
     else:
         body = transition_table(split)
     body += para(shift_share(split))
-    body += figure_html(lambda: plot_transitions(split), figs, "transition cells")
+    plots = figure_html(lambda: plot_transitions(split), figs, "transition cells")
     if split.samples is not None:
-        body += figure_html(lambda: plot_loss_distribution(split), figs, "per-sample loss")
+        plots += figure_html(lambda: plot_loss_distribution(split), figs, "per-sample loss")
+    body += f'<div class="grid2">{plots}</div>'
     out.append(
         section(f"Where the change in loss comes from, epoch {c.from_epoch} → {c.to_epoch}", body)
     )
@@ -215,7 +216,8 @@ def calibration_section(cal: SplitCalibration, figs: FigureCounter) -> str:
     from predaudit.plots.calibration import plot_reliability, plot_temperature, verdict
 
     c = cal.comparison
-    body = para(verdict(cal).split(": ", 1)[-1].capitalize() + ".", "lead")
+    finding = verdict(cal).split(": ", 1)[-1]
+    body = para(finding[:1].upper() + finding[1:] + ".", "lead")
     if c is not None and c.temperature_share is not None:
         body += para(
             f"ΔL {fixed_finite(c.delta_loss, signed=True)} = Δ loss at T* "
@@ -382,7 +384,8 @@ def heat_table(matrix: Any, names: list[str]) -> str:
     m = np.asarray(matrix).astype(int)
     big = max(1, int(np.abs(m).max(initial=0)))
     out = [
-        '<table class="heat"><caption>Count change (rows: true class, columns: predicted)'
+        '<table class="heat"><caption>Count change (rows: true class, columns: predicted; '
+        "red: worse, more confusion or fewer correct; green: better)"
         '</caption><thead><tr><th scope="col">true \\ pred</th>'
     ]
     out += [f'<th scope="col">{esc(n)}</th>' for n in names]

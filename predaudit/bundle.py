@@ -2,16 +2,26 @@
 
 The JSON report at the top of ``DIR``; per split (a sub-folder per split when
 there are several) the analysis's data files and, unless ``plots=False``, its
-figures. Every file is written atomically.
+figures.
+
+All or nothing: the whole bundle is first written into a temporary sibling folder
+(``.DIR.predaudit-*``, on the same file system), and only when every file is there
+is each one renamed into place. A failure on the way (a full disk, a figure that
+cannot be drawn) removes the temporary folder and leaves ``DIR`` as it was.
+Given the run (``run=``), no destination may lead into it, symlinks resolved.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from predaudit.output import write_atomic
+from predaudit.errors import OptionError
+from predaudit.output import leads_into, write_atomic
 from predaudit.registry import Command, load_object
 from predaudit.render.json import to_json
 
@@ -30,9 +40,45 @@ def split_folder(out: Path, split: str, *, several: bool) -> Path:
 
 
 def write_bundle(
-    command: Command, report: Any, out: Path, *, plots: bool = True, plot_format: str = "png"
+    command: Command,
+    report: Any,
+    out: Path,
+    *,
+    plots: bool = True,
+    plot_format: str = "png",
+    run: Path | None = None,
 ) -> Bundle:
-    """Write ``report`` (a report of ``command``) and its files into ``out``."""
+    """Write ``report`` (a report of ``command``) and its files into ``out``, all or nothing."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.predaudit-"))
+    try:
+        staged = _write(command, report, stage, plots=plots, plot_format=plot_format)
+        moves = [(p, out / p.relative_to(stage)) for p in staged.written]
+        if run is not None:
+            for _, dest in moves:
+                if leads_into(dest.parent, run) or leads_into(dest, run):
+                    raise OptionError(
+                        f"{dest} leads into the input run folder {run}; predaudit never "
+                        "writes there: choose another folder",
+                        param="out",
+                        value=str(out),
+                        joiner=": ",
+                    )
+        for src, dest in moves:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return Bundle(
+        written=[dest for _, dest in moves],
+        paths={
+            name: {role: out / p.relative_to(stage) for role, p in roles.items()}
+            for name, roles in staged.paths.items()
+        },
+    )
+
+
+def _write(command: Command, report: Any, out: Path, *, plots: bool, plot_format: str) -> Bundle:
     written: list[Path] = []
     paths: dict[str, dict[str, Path]] = {}
     if command.json_name is not None:

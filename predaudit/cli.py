@@ -57,8 +57,14 @@ PARAM_OPTIONS = {
 def _stdout_console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "80") or 80)
+    width = None if sys.stdout.isatty() else columns()
     return Console(width=width, soft_wrap=False, highlight=False)
+
+
+def columns() -> int:
+    """``$COLUMNS`` when it is a width (a positive integer up to 10,000), else 80."""
+    text = os.environ.get("COLUMNS", "").strip()
+    return int(text) if text.isdigit() and 0 < int(text) <= 10_000 else 80
 
 
 def _stderr_console():  # type: ignore[no-untyped-def]
@@ -81,11 +87,13 @@ def handle_errors(fn: F) -> F:
         kwargs.pop("clip", None)  # read by load() from the click context (clip_option())
         debug = kwargs.pop("debug", False)
         kwargs.pop("no_cache", None)  # read by load() from the click context
-        kwargs.pop("layout", None)  # likewise (layout_option())
         warn_unused_plot_options(kwargs)
         kwargs.pop("layout", None)  # likewise (layout_option())
+        _safe_streams()
         try:
-            return fn(*args, **kwargs)
+            _cache_outside_run(kwargs.get("run"))
+            with quiet_libraries():
+                return fn(*args, **kwargs)
         except OptionError as exc:
             error: BaseException = exc
             message, code = " ".join(exc.for_option(PARAM_OPTIONS).split()), exc.exit_code
@@ -115,6 +123,49 @@ def handle_errors(fn: F) -> F:
 
 
 INTERNAL_ERROR = 4
+
+
+def _safe_streams() -> None:
+    """stdout and stderr write any text: a lone surrogate in an id becomes ``\\udcxx``."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError, TypeError):  # a stream that cannot change
+                pass
+
+
+@contextmanager
+def quiet_libraries():  # type: ignore[no-untyped-def]
+    """No warning of numpy, torch or the standard library reaches stderr as an extra line:
+    what predaudit has to say is in its own messages (stderr stays exactly those lines)."""
+    import warnings
+
+    import numpy as np
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _cache_outside_run(run: Any) -> None:
+    """A cache folder inside the run would write into the data: use none for this run."""
+    if run is None:
+        return
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.params.get("no_cache"):
+        return
+    from predaudit.store.cache import inside
+
+    folder = inside(run)
+    if folder is not None:
+        ctx.params["no_cache"] = True
+        click.echo(
+            f"Notice: the cache folder {folder} is inside the run folder {run}; "
+            "the cache is not used for this run",
+            err=True,
+        )
 
 
 def warn_unused_plot_options(options: dict[str, Any]) -> None:
@@ -389,9 +440,14 @@ def emit_checked(
         elif checked and fmt is OutputFormat.CSV:
             click.echo(checks_csv(results), err=True, nl=False)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
+    refused = _summary_refused(summary) if summary else None
+    if refused:
+        click.echo(
+            f"Warning: GITHUB_STEP_SUMMARY {summary} {refused}; summary not written", err=True
+        )
+    elif summary:
         try:
-            with open(summary, "a", encoding="utf-8") as fh:
+            with open(summary, "a", encoding="utf-8", errors="backslashreplace") as fh:
                 fh.write(markdown().rstrip("\n") + "\n\n")
         except OSError as exc:
             click.echo(
@@ -528,11 +584,41 @@ def finish(
         sys.exit(1)
 
 
+def _summary_refused(summary: str) -> str | None:
+    """Why ``$GITHUB_STEP_SUMMARY`` is not appended to (inside the run, not a regular file)."""
+    import stat
+
+    from predaudit.output import leads_into
+
+    run = click.get_current_context().params.get("run")
+    path = Path(summary)
+    if run is not None and leads_into(path, Path(run)):
+        return f"is inside the run folder {run}"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # a new file (or an error the append reports)
+    if not stat.S_ISREG(mode):
+        from predaudit.filetype import _file_type
+
+        return f"is not a regular file ({_file_type(mode)})"
+    return None
+
+
 def write_outputs(command: Any, report: Any, out: Path, no_plots: bool, plot_format: str) -> Any:
-    """The ``--out`` bundle of ``command`` (:func:`predaudit.bundle.write_bundle`)."""
+    """The ``--out`` bundle of ``command`` (:func:`predaudit.bundle.write_bundle`), all or
+    nothing, never leading into the run."""
     from predaudit.bundle import write_bundle
 
-    return write_bundle(command, report, out, plots=not no_plots, plot_format=plot_format)
+    run = click.get_current_context().params.get("run")
+    return write_bundle(
+        command,
+        report,
+        out,
+        plots=not no_plots,
+        plot_format=plot_format,
+        run=None if run is None else Path(run),
+    )
 
 
 # -- predaudit confusion -------------------------------------------------------------------
@@ -1158,8 +1244,9 @@ def cache() -> None:
 
 
 @cache.command("clear")
+@handle_errors
 def cache_clear() -> None:
-    """Delete every cache entry."""
+    """Delete every cache entry (only files predaudit verifies as its own entries)."""
     from predaudit.store import cache as cache_mod
 
     n = cache_mod.clear()

@@ -4,24 +4,61 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-from predaudit.errors import OptionError
+from predaudit.errors import OptionError, PredauditError
 
 
-def check_out_dir(out: Path, run_path: Path) -> Path:
-    """Refuse an output folder inside (or equal to) the input run folder."""
-    out_abs = out.resolve()
+def run_folder(run_path: Path) -> Path:
+    """The folder of the run, symlinks resolved (a single-file run: the file's folder)."""
     run_abs = run_path.resolve()
-    run_dir = run_abs if run_abs.is_dir() else run_abs.parent
-    if out_abs == run_dir or run_dir in out_abs.parents:
+    return run_abs if run_abs.is_dir() else run_abs.parent
+
+
+def leads_into(path: Path, run_path: Path) -> bool:
+    """Whether ``path``, with every symlink on the way resolved, is the run folder or inside it."""
+    target = path.resolve()
+    run_dir = run_folder(run_path)
+    return target == run_dir or run_dir in target.parents
+
+
+def _split_names(run_path: Path) -> list[str]:
+    from predaudit.io.discover import discover
+
+    try:
+        return list(discover(run_path).splits)
+    except (PredauditError, OSError):  # reading the run reports it, with its exit code
+        return []
+
+
+def check_out_dir(
+    out: Path, run_path: Path, splits: Iterable[str] | None = None, *, param: str = "out"
+) -> Path:
+    """Refuse an output folder inside (or equal to) the input run folder, before anything is
+    written: ``out`` itself and each split's sub-folder ``out/SPLIT`` (``splits``, by default
+    the run's), with symlinks resolved, so an existing link in ``out`` (or a split folder
+    that is a link) cannot lead the outputs into the data."""
+    if leads_into(out, run_path):
+        what = "is inside" if not out.is_symlink() else "is a link into"
         raise OptionError(
-            f"is inside the input run folder {run_path}; "
+            f"{what} the input run folder {run_path}; "
             "predaudit never writes there: choose another folder",
-            param="out",
+            param=param,
             value=str(out),
             joiner=" ",
         )
+    names = _split_names(run_path) if splits is None else list(splits)
+    for name in names if len(names) > 1 else []:  # one split writes into out itself
+        folder = out / name
+        if leads_into(folder, run_path):
+            raise OptionError(
+                f"{folder} (the folder of split '{name}') leads into the input run folder "
+                f"{run_path}; predaudit never writes there: choose another folder",
+                param=param,
+                value=str(out),
+                joiner=": ",
+            )
     return out
 
 
@@ -34,8 +71,8 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        with os.fdopen(fd, "wb") as fh:  # lone surrogates (from ids) as \udcxx, never a crash
+            fh.write(data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -8,8 +8,18 @@ entry is an uncompressed ``.npz`` holding the arrays of a
 - **Key.** The entry's file name hashes what identifies the work: the cache
   format version, predaudit's version, the fields of ``SplitStats``, the split
   name, its files' resolved paths (with the epoch each came from) and the
-  ``input_kind`` option. Inside, the entry records each file's size and
-  modification time in nanoseconds; if any differs now, the entry is stale.
+  ``input_kind`` option. Inside, the entry records each file's size,
+  modification and inode change times in nanoseconds and a hash of its first and
+  last 64 KiB and of a few blocks between (:func:`fingerprint`); if any differs
+  now, the entry is stale. ``cp -p`` keeps the modification time but not the
+  change time, and a rewrite of the same size changes the sampled hash.
+- **Ownership.** The folder carries a ``CACHEDIR.TAG`` (the Cache Directory Tagging
+  spec: backup tools skip it), entries are named ``predaudit-<40 hex>.npz`` and
+  start with a ``__header__`` member naming this cache; :func:`clear` deletes only
+  files it verifies that way, never anything else in the folder.
+- **Validated on use.** A cached entry is checked for shape, dtype and range
+  (labels in range or -100, losses >= 0 where they count, predictions in [0, C),
+  probabilities in [0, 1], one row per epoch) before it is used.
 - **Writes are atomic** (:func:`predaudit.output.write_atomic`: a temporary file
   in the same folder, then ``os.replace``). Readers never see half an entry; a
   crash leaves at most a ``*.tmp`` file that :func:`clear` removes.
@@ -28,6 +38,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +46,24 @@ import numpy as np
 
 from predaudit.io.discover import SplitLayout
 from predaudit.output import write_atomic
+from predaudit.store.cachedir import (
+    _TMP_NAME,
+    NotAnEntry,
+    _entry_opener,
+    _regular_opener,
+    cache_dir,
+    content_hash,
+    inside,
+    is_entry,
+    prepare_dir,
+)
 from predaudit.store.stats import SplitStats
 from predaudit.version import __version__
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _SUFFIX = ".npz"
+_PREFIX = "predaudit-"
 _HEADER = "__header__"
-
-
-def cache_dir() -> Path:
-    """The folder of the cache (not created here)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "predaudit"
 
 
 def _stats_class() -> type[SplitStats]:
@@ -76,17 +92,25 @@ def _sources(layout: SplitLayout) -> list[tuple[str, str]]:
 
 
 def fingerprint(layout: SplitLayout) -> list[list[Any]]:
-    """Size and modification time (ns) of each file of the split, in :func:`_sources` order.
+    """Per file of the split, in :func:`_sources` order: path, size, modification and inode
+    change times (ns) and :func:`content_hash`.
 
     Take it before computing the statistics and pass it to :func:`store`, so a
     file rewritten during the computation leaves a stale entry, not a wrong one.
-    Raises ``OSError`` when a file is missing.
+    Raises ``OSError`` when a file is missing or is not a regular file (a FIFO is
+    never opened here; its reader refuses it).
     """
     out: list[list[Any]] = []
     for _, path in _sources(layout):
-        st = os.stat(path)
-        out.append([path, st.st_size, st.st_mtime_ns])
+        with open(path, "rb", opener=_regular_opener) as fh:
+            st = os.fstat(fh.fileno())
+            out.append([path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, content_hash(fh, st)])
     return out
+
+
+def _usable(layout: SplitLayout) -> bool:
+    """False when the cache folder lies inside a folder holding one of the split's files."""
+    return all(inside(Path(path).parent) is None for _, path in _sources(layout))
 
 
 def _identity(
@@ -109,7 +133,7 @@ def entry_path(
 ) -> Path:
     """Where the entry for this split and these options lives (it may not exist)."""
     text = json.dumps(_identity(layout, input_kind, options), sort_keys=True)
-    return cache_dir() / (hashlib.sha256(text.encode()).hexdigest()[:40] + _SUFFIX)
+    return cache_dir() / (_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:40] + _SUFFIX)
 
 
 def load_cached(
@@ -126,8 +150,10 @@ def load_cached(
         current = fingerprint(layout)
     except OSError:
         return None
+    if not _usable(layout):
+        return None
     try:
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
+        with open(path, "rb", opener=_entry_opener) as fh, np.load(fh, allow_pickle=False) as npz:
             header = json.loads(bytes(npz[_HEADER]).decode())
             if header.get("identity") != json.loads(
                 json.dumps(_identity(layout, input_kind, options), sort_keys=True)
@@ -136,7 +162,7 @@ def load_cached(
             if header.get("fingerprint") != current:
                 raise ValueError("stale")
             arrays = {k: npz[k] for k in header["arrays"]}
-    except FileNotFoundError:
+    except (FileNotFoundError, NotAnEntry):  # absent, or not ours to delete
         return None
     except Exception:  # corrupt, truncated, stale or foreign: drop it, recompute
         _unlink(path)
@@ -171,7 +197,40 @@ def _rebuild(
             raise ValueError(f"{name} has shape {getattr(stats, name).shape}, loss {shape}")
     if len(shape) != 2 or len(stats.epochs) != shape[0]:
         raise ValueError("epochs do not match the arrays")
+    _validate(stats)
     return stats
+
+
+def _validate(stats: SplitStats) -> None:
+    """Raise ``ValueError`` unless the cached arrays hold values the reduction can produce:
+    integer labels in [0, C) or -100 (ignored), boolean masks, losses >= 0 (or +inf: an
+    overflow) and predictions in [0, C) where a sample counts, probabilities in [0, 1]."""
+    c = int(stats.n_classes)
+    valid = stats.valid
+    if c < 1 or valid.dtype != np.bool_ or stats.correct.dtype != np.bool_:
+        raise ValueError("masks")
+    for name in ("labels", "pred"):
+        if getattr(stats, name).dtype.kind not in "iu":
+            raise ValueError(f"{name} dtype")
+    for name in ("loss", "p_true", "confidence", "margin"):
+        if getattr(stats, name).dtype.kind != "f":
+            raise ValueError(f"{name} dtype")
+    labels = stats.labels
+    if not np.all(np.where(valid, (labels >= 0) & (labels < c), labels == -100)):
+        raise ValueError("labels out of range")
+    pred = stats.pred[valid]
+    if pred.size and (pred.min() < 0 or pred.max() >= c):
+        raise ValueError("pred out of range")
+    with np.errstate(invalid="ignore"):
+        loss = stats.loss[valid]
+        if np.isnan(loss).any() or (loss < 0).any():
+            raise ValueError("loss out of range")
+        for name in ("p_true", "confidence"):
+            v = getattr(stats, name)[valid]
+            if not np.all((v >= 0) & (v <= 1)):
+                raise ValueError(f"{name} out of range")
+    if stats.ids is not None and stats.ids.shape[:1] != stats.loss.shape[1:2]:
+        raise ValueError("ids")
 
 
 def store(
@@ -216,7 +275,10 @@ def store(
     members: dict[str, Any] = {_HEADER: np.frombuffer(blob, dtype=np.uint8), **arrays}
     buf = io.BytesIO()
     np.savez(buf, **members)
+    if not _usable(layout):
+        return False
     try:
+        prepare_dir()
         write_atomic(path, buf.getbuffer().tobytes())
         return True
     except OSError:
@@ -231,16 +293,23 @@ def _plain(value: Any) -> Any:
 
 
 def clear() -> int:
-    """Delete every cache entry (and leftover temporary file); return how many entries went."""
+    """Delete the cache entries (and temporary files of interrupted writes) that
+    :func:`is_entry` verifies as predaudit's; nothing else in the folder is touched.
+    Return how many entries went."""
     folder = cache_dir()
     removed = 0
-    if not folder.is_dir():
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):  # a link or a file: not ours to walk
+            return 0
+        names = sorted(os.listdir(folder))
+    except OSError:
         return 0
-    for p in folder.iterdir():
-        if p.suffix == _SUFFIX and p.is_file():
+    for name in names:
+        p = folder / name
+        if is_entry(p):
             if _unlink(p):
                 removed += 1
-        elif p.suffix == ".tmp" and p.is_file():
+        elif _TMP_NAME.match(name) and stat.S_ISREG(os.lstat(p).st_mode):
             _unlink(p)
     return removed
 

@@ -53,7 +53,8 @@ def test_round_trip(tmp_path: Path, cache_home: Path, ids: bool) -> None:
     assert cache.load_cached(lay, None) is None
     stats = compute_split(lay)
     assert cache.store(lay, None, stats)
-    assert [p.suffix for p in cache_home.iterdir()] == [".npz"]  # no temporary file left
+    # the tag and the entry, no temporary file left
+    assert sorted(p.suffix for p in cache_home.iterdir()) == [".TAG", ".npz"]
     again = cache.load_cached(lay, None)
     assert again is not None
     assert_same(again, stats)
@@ -77,7 +78,7 @@ def test_a_changed_file_makes_the_entry_stale(tmp_path: Path, cache_home: Path) 
     st = os.stat(run / "labels.npy")
     os.utime(run / "labels.npy", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
     assert cache.load_cached(lay, None) is None
-    assert list(cache_home.iterdir()) == []  # the stale entry is gone
+    assert [p.name for p in cache_home.iterdir()] == ["CACHEDIR.TAG"]  # the stale entry is gone
     make_run(run, seed=1)  # new contents
     fresh = compute_split(lay)
     cache.store(lay, None, fresh)
@@ -193,8 +194,14 @@ def test_clear(tmp_path: Path, cache_home: Path) -> None:
     for i in range(3):
         lay = layout_of(make_run(tmp_path / f"run{i}", seed=i))
         cache.store(lay, None, compute_split(lay))
-    (cache_home / "leftover.tmp").write_bytes(b"half")
+    leftover = "." + cache.entry_path(lay, None).name + ".x1y2.tmp"
+    (cache_home / leftover).write_bytes(b"half")  # an interrupted write_atomic
+    (cache_home / "leftover.tmp").write_bytes(b"half, not ours")
     (cache_home / "README").write_text("not ours")
     assert cache.clear() == 3
-    assert [p.name for p in cache_home.iterdir()] == ["README"]
+    assert sorted(p.name for p in cache_home.iterdir()) == [
+        "CACHEDIR.TAG",
+        "README",
+        "leftover.tmp",
+    ]
     assert cache.load_cached(lay, None) is None

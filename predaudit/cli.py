@@ -319,8 +319,9 @@ def plot_options(fn: F) -> F:
     return fn
 
 
-# Not click.Path(exists=True): a missing run is an input error (exit 3, docs/design.md).
-RUN_ARG = click.argument("run", type=click.Path(path_type=str))
+# Not click.Path(exists=True): a missing run is an input error (exit 3, docs/design.md); and
+# not readable=True: an unreadable run is an input error naming the file, not a usage error.
+RUN_ARG = click.argument("run", type=click.Path(readable=False, path_type=str))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -368,7 +369,7 @@ def check_options(fn: F) -> F:
     fn = click.option(
         "--baseline",
         default=None,
-        type=click.Path(path_type=str),
+        type=click.Path(readable=False, path_type=str),
         metavar="REPORT",
         help="A JSON report written earlier by predaudit (or an --out folder): "
         "the values of baseline.METRIC in --check.",
@@ -667,7 +668,7 @@ def _read_class_names(path: Path, stats: Any) -> list[str]:
 )
 @click.option(
     "--class-names",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, readable=False, path_type=Path),
     default=None,
     help="A file of class names: one a line, or a JSON list.",
 )

@@ -265,3 +265,68 @@ def test_step_summary_outside_the_run_still_gets_the_markdown(home: Path) -> Non
     assert (result.exit_code, result.stderr) == (0, "")
     assert summary.read_text().startswith("#")
     shutil.rmtree(run)
+
+
+# -- exit codes --------------------------------------------------------------------------------
+
+
+def test_an_unreadable_run_is_exit_3_naming_the_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root nothing is unreadable: os.access and the read are made to say so."""
+    run = two_split_run(home / "run")
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)  # what click's readable= asks
+    real = Path.iterdir
+
+    def denied(self: Path):  # type: ignore[no-untyped-def]
+        if self == Path("run"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    result = cli("inspect", "run", "--no-cache")
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == "Error: run: Permission denied\n"
+    monkeypatch.setattr(Path, "iterdir", real)
+    assert cli("inspect", run, "--no-cache").exit_code == 0  # os.access is not consulted
+
+
+def test_cache_clear_turns_an_unexpected_error_into_exit_4(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom() -> int:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(cache, "clear", boom)
+    result = cli("cache", "clear")
+    assert result.exit_code == 4
+    assert result.stderr == (
+        "Error: internal error (RuntimeError: bug); rerun with --debug and report it\n"
+    )
+
+
+def test_columns_that_is_not_a_number_is_ignored(home: Path) -> None:
+    run = two_split_run(home / "run")
+    result = cli("inspect", run, "--no-cache", env={"COLUMNS": "abc"})
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_library_warnings_never_reach_stderr(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A UserWarning (as torch gives) and a numpy floating-point warning during reading:
+    stderr holds exactly predaudit's lines (none here), and the exit code is 0, not 4."""
+    import warnings
+
+    import predaudit.store.build
+
+    run = two_split_run(home / "run")
+    real = predaudit.store.build.compute_split
+
+    def noisy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        warnings.warn("TypedStorage is deprecated", UserWarning, stacklevel=1)
+        np.log(np.zeros(2))  # RuntimeWarning: divide by zero
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(predaudit.store.build, "compute_split", noisy)
+    result = cli("analyze", run, "--no-cache")
+    assert (result.exit_code, result.stderr) == (0, "")

@@ -219,3 +219,20 @@ def test_every_command_has_an_html_page(command):
     assert all(u.startswith(("#", "data:")) for u in links(res.stdout).urls)
     if command == "analyze":
         assert 'class="verdict v-supported"' in res.stdout and res.stdout.count("<svg") == 4
+
+
+def test_a_script_split_name_is_escaped_in_the_library_page():
+    """A split name with a slash cannot come from a file name, but from_arrays takes any."""
+    import predaudit
+    from predaudit.page import build_page
+    from predaudit.render.html import page_html
+
+    name = "<script>alert(1)</script>"
+    logits = np.load(STACKED / "test_logits.npy")[-6:, :120]
+    labels = np.load(STACKED / "test_labels.npy")[:120]
+    run = predaudit.from_arrays(logits, labels, split=name, calibration=True)
+    page, _ = build_page(run, top=3)
+    text = page_html(page)
+    assert name not in text and text.count("<script>") == 1
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert all(u.startswith(("#", "data:")) for u in links(text).urls)

@@ -165,6 +165,13 @@ class Recorder:
                     param="ids",
                     value="None",
                 )
+            if self.sharded is not False and distributed_rank()[1] > 1:
+                raise OptionError(
+                    "every process numbers its own samples: under torch.distributed give each "
+                    "sample's id (e.g. the dataset index)",
+                    param="ids",
+                    value="None",
+                )
             i = np.arange(self._seen, self._seen + n_seq, dtype=np.int64)
         if self._auto_ids is not None and self._auto_ids != (ids is None):
             raise self._batch_error("some batches of this epoch have ids, others not")

@@ -101,6 +101,11 @@ def _make() -> type:
             if distributed_rank()[0] == 0:
                 scores = _first(eval_pred.predictions)
                 labels = _first(eval_pred.label_ids)
+                if labels is None:
+                    raise ValueError(
+                        "predaudit: the evaluation set has no labels (label_ids is None); "
+                        "give the dataset a 'labels' column or set label_names"
+                    )
                 n = int(np.shape(scores)[0])
                 ids = np.arange(self._seen, self._seen + n, dtype=np.int64)
                 self._seen += n

@@ -99,3 +99,14 @@ def test_a_shard_needs_ids(tmp_path, arrays):
         np.savez(tmp_path / "val" / f"epoch_1.rank{r}.npz", logits=logits[0], labels=labels)
     with pytest.raises(InputError, match=r"rank0\.npz: is a shard without sample ids"):
         predaudit.load_run(tmp_path)
+
+
+def test_ordered_without_ids_is_refused_under_distributed(tmp_path, monkeypatch, arrays):
+    logits, labels = arrays
+    monkeypatch.setattr(recorder_module, "distributed_rank", lambda: (1, 2))
+    rec = Recorder(tmp_path, ordered=True)
+    with pytest.raises(predaudit.OptionError, match="under torch.distributed give each sample"):
+        rec.add(logits[0], labels)
+    rec = Recorder(tmp_path, ordered=True, sharded=False)  # gathered already: positions are fine
+    rec.add(logits[0], labels)
+    assert rec.end_epoch(1).name == "epoch_0001.npz"

@@ -93,7 +93,7 @@ def _confusion_title(matrix: np.ndarray, pairs: list[tuple[str, str, int, float 
         return f"{acc}: no confusions"
     t, q, n, share = pairs[0]
     of = f", {_pct(share)} of {t}" if share is not None else ""
-    return f"{acc}; most confused: {t} → {q} ({_count(n)} samples{of})"
+    return f"{acc}; most confused: {t} → {q} ({_samples(n)}{of})"
 
 
 def _named(text: str, split: str | None, where: str | None) -> str:

@@ -987,6 +987,93 @@ def test_confusion_accepts_the_confusion_report(runs):
     assert "pos → neg (4 samples, 40% of pos)" in suptitle(fig)
 
 
+# The hand-made confusion run: 6 samples of 3 classes, one-hot scores of the predictions.
+#
+#   sample        s0   s1   s2   s3   s4   s5
+#   true           0    0    1    1    2    2        (cat, dog, bird)
+#   pred epoch 1   0    1    1    1    2    2        wrong: s1
+#   pred epoch 2   0    1    0    1    1    2        wrong: s1 s2 s4
+#
+# The count difference (epoch 2 − epoch 1), rows true: [[0, 0, 0], [+1, −1, 0], [0, +1, −1]];
+# 2 more wrong samples, dog → cat and bird → dog grew by one each.
+DIFF_TRUE = np.array([0, 0, 1, 1, 2, 2])
+DIFF_PRED = np.array([[0, 1, 1, 1, 2, 2], [0, 1, 0, 1, 1, 2]])
+DIFF_NAMES = ["cat", "dog", "bird"]
+
+
+@pytest.fixture(scope="module")
+def diff_split(tmp_path_factory):
+    from predaudit.analysis.confusion import split_confusion
+
+    path = tmp_path_factory.mktemp("diff")
+    np.save(path / "logits.npy", (5.0 * np.eye(3)[DIFF_PRED]).astype(np.float32))
+    np.save(path / "labels.npy", DIFF_TRUE)
+    (stats,) = predaudit.load_run(path).splits.values()
+    return split_confusion(stats, diff=("1", "2"), class_names=DIFF_NAMES)
+
+
+def test_confusion_diff_is_the_count_difference(diff_split):
+    from matplotlib.colors import TwoSlopeNorm
+    from sklearn.metrics import confusion_matrix
+
+    d = diff_split.diff
+    expected = confusion_matrix(DIFF_TRUE, DIFF_PRED[1]) - confusion_matrix(DIFF_TRUE, DIFF_PRED[0])
+    np.testing.assert_array_equal(expected, [[0, 0, 0], [1, -1, 0], [0, 1, -1]])
+    fig = plots.plot_confusion_diff(
+        d.matrix, DIFF_NAMES, from_epoch=d.from_epoch, to_epoch=d.to_epoch, split=diff_split.name
+    )
+    image = one(fig, "change", AxesImage)
+    array = image.get_array()
+    np.testing.assert_array_equal(array.data, expected)
+    np.testing.assert_array_equal(np.ma.getmaskarray(array), np.eye(3, dtype=bool))  # diagonal
+    norm = image.norm
+    assert isinstance(norm, TwoSlopeNorm)
+    assert norm.vcenter == 0 and norm.vmin == -norm.vmax == -1  # ± the largest change off it
+    assert norm(0) == 0.5
+    counts = [t.get_text() for t in by_gid(fig, "count", Text)]
+    assert counts == ["·", "·", "·", "+1", "−1", "·", "·", "+1", "−1"]
+    ax = image.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == DIFF_NAMES
+    assert suptitle(fig) == (
+        "default · epoch 1 → 2: 2 more wrong samples; grew most: dog predicted as cat (+1), "
+        "bird predicted as dog (+1)"
+    )
+    # a confusion that grew is vermillion, one that shrank blue, no change white
+    cmap = image.get_cmap()
+    assert cmap(norm(1))[:3] == pytest.approx(rgb(VERMILLION), abs=0.01)  # a 256-colour table
+    assert cmap(norm(-1))[:3] == pytest.approx(rgb(BLUE), abs=0.01)
+    assert cmap(norm(0))[:3] == pytest.approx((1, 1, 1), abs=0.01)
+    assert_readable(fig)
+
+
+def test_confusion_diff_draws_into_the_given_axes(diff_split):
+    d = diff_split.diff
+    fig = Figure()
+    ax = fig.add_subplot()
+    out = plots.plot_confusion_diff(d.matrix, DIFF_NAMES, from_epoch=1, to_epoch=2, ax=ax)
+    assert out is fig and fig.axes == [ax]  # no colour bar in a given axes
+    (image,) = ax.get_images()
+    np.testing.assert_array_equal(image.get_array().data, d.matrix)
+    assert ax.get_title().startswith("epoch 1 → 2: 2 more wrong samples")
+    assert fig.get_suptitle() == ""
+
+
+def test_confusion_figures_of_a_diff(diff_split, tmp_path, made_figures):
+    paths = plots.confusion_figures_for(diff_split, tmp_path)
+    assert paths == [tmp_path / "confusion.png", tmp_path / "confusion_diff.png"]
+    for p in paths:
+        assert p.read_bytes().startswith(MAGIC["png"])
+    assert_released(made_figures)
+    # the matrix is drawn at the diff's `to` epoch, and its title says so: at epoch 2
+    # 3 of 6 are right (50%); the largest off-diagonal cell is the first of three 1s, cat → dog
+    fig = plots.plot_confusion(
+        diff_split.epoch.matrix, DIFF_NAMES, split=diff_split.name, epoch=diff_split.epoch.epoch
+    )
+    assert suptitle(fig) == (
+        "default · epoch 2: accuracy 50%; most confused: cat → dog (1 sample, 50% of cat)"
+    )
+
+
 def test_top_confusions():
     m = np.array([[9, 2, 2], [5, 9, 0], [0, 1, 9]])
     assert plots.top_confusions(m, 3) == [(1, 0, 5), (0, 1, 2), (0, 2, 2)]

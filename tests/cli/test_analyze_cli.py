@@ -326,7 +326,7 @@ def test_out_writes_the_figures_per_split(tmp_path):
     out = tmp_path / "figs"
     res = run_cli("analyze", "sample_data/stacked", "--out", str(out), "--plot-format", "svg")
     assert res.exit_code == 0, res.output
-    figures = ["loss_accuracy.svg", "loss_distribution.svg", "loss_split.svg", "transitions.svg"]
+    figures = ["loss_accuracy.svg", "loss_split.svg", "rise_samples.svg", "transitions.svg"]
     for split in ("test", "train"):
         assert sorted(p.name for p in (out / split).iterdir()) == sorted(
             [*figures, "per_sample.csv"]

@@ -31,19 +31,22 @@ def analyze(
     end: str | int | None = None,
     alpha: float = 0.05,
     top: int = 0,
+    temperature: bool = True,
 ) -> AnalyzeReport:
     """Split the change in mean loss (nats) from ``start`` to ``end`` and judge the hypothesis.
 
     ``start``/``end`` are epoch labels or ``"first"``, ``"best"``, ``"last"``
     (defaults: the epoch of lowest loss up to ``end``, and the last epoch);
     ``alpha`` is the significance level of the one-sided Wilcoxon test and ``top``
-    how many samples whose loss rose most to list.
+    how many samples whose loss rose most to list. ``temperature`` fits a temperature
+    at both compared epochs (reading them again, unless the run came from
+    ``from_arrays``) for the share of the rise it would undo; False skips it.
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha={alpha}: must be between 0 and 1 (exclusive)")
     if top < 0:
         raise ValueError(f"top={top}: must be 0 or more")
-    return analyze_run(run, start=start, end=end, alpha=alpha, top=top)
+    return analyze_run(run, start=start, end=end, alpha=alpha, top=top, temperature=temperature)
 
 
 def confusion(

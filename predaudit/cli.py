@@ -491,6 +491,12 @@ def emit_checked(
 )
 @click.option("--all-epochs", is_flag=True, help="Every epoch in the per-epoch table.")
 @click.option(
+    "--no-temperature",
+    is_flag=True,
+    help="Fit no temperature at the compared epochs (faster: they are not read again; "
+    "the temperature share is then n/a).",
+)
+@click.option(
     "--out",
     "out",
     default=None,
@@ -508,6 +514,7 @@ def analyze(
     alpha: float,
     top: int,
     all_epochs: bool,
+    no_temperature: bool,
     out: Path | None,
     plot_format: str,
     no_plots: bool,
@@ -522,7 +529,8 @@ def analyze(
 
     Compares the epoch of lowest mean loss with the last epoch (change with
     --from/--to), shows the four transition cells (correct/wrong at each epoch)
-    and their exact shares of the change, and gives a verdict.
+    and their exact shares of the change, and gives a verdict, with the share of the
+    rise a single temperature (fitted at each compared epoch) would undo.
 
     \b
     Examples:
@@ -530,6 +538,7 @@ def analyze(
       predaudit analyze sample_data/stacked --from first --to best --format markdown
       predaudit analyze sample_data/stacked --check 'test:accuracy >= 0.9'
       predaudit analyze sample_data/stacked --check 'test:hypothesis != supported'  # exit 1
+      predaudit analyze sample_data/stacked --check 'test:temperature_share < 0.5'  # exit 1
       predaudit analyze sample_data/stacked --out base --no-plots
       predaudit analyze sample_data/stacked --check 'loss <= baseline.loss + 0.02' --baseline base
     """
@@ -543,7 +552,9 @@ def analyze(
     if out is not None:
         check_out_dir(out, Path(run))
     stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
-    report = command.analyze()(stats, start=start, end=end, alpha=alpha, top=top)
+    report = command.analyze()(
+        stats, start=start, end=end, alpha=alpha, top=top, temperature=not no_temperature
+    )
     results = check_report(report, checks, baseline=base)
     fmt_enum = OutputFormat(fmt)
     written: list[Path] = []

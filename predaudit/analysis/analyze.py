@@ -13,6 +13,7 @@ from predaudit.analysis.decomposition import (
     transitions,
 )
 from predaudit.analysis.hypothesis import judge
+from predaudit.analysis.rise_temperature import temperature_comparison, top_label_ece
 from predaudit.report.analyze import (
     AnalyzeReport,
     Comparison,
@@ -93,8 +94,13 @@ def analyze_split(
     end: str | int | None = None,
     alpha: float = 0.05,
     top: int = 0,
+    temperature: bool = True,
 ) -> SplitAnalysis:
-    """Per-epoch split, comparison, transitions, shift-share and the hypothesis verdict."""
+    """Per-epoch split, comparison, transitions, shift-share and the hypothesis verdict.
+
+    The comparison also has the top-label ECE at both epochs and, with ``temperature``,
+    a temperature fitted at each and the share of ΔL it undoes.
+    """
     rows = per_epoch(stats)
     comparison = hypothesis = None
     samples = None
@@ -123,6 +129,9 @@ def analyze_split(
             transitions=cells,
             shift_share=shift_share(ra, rb),
             transitions_reason=None if stats.aligned else NOT_ALIGNED,
+            ece_from=top_label_ece(stats, a),
+            ece_to=top_label_ece(stats, b),
+            temperature=temperature_comparison(stats, start=a, end=b) if temperature else None,
         )
         hypothesis = judge(
             cells,
@@ -163,12 +172,15 @@ def analyze_run(
     end: str | int | None = None,
     alpha: float = 0.05,
     top: int = 0,
+    temperature: bool = True,
 ) -> AnalyzeReport:
     """:func:`analyze_split` for every split of ``run``."""
     return AnalyzeReport(
         run=run.path,
         splits={
-            name: analyze_split(s, start=start, end=end, alpha=alpha, top=top)
+            name: analyze_split(
+                s, start=start, end=end, alpha=alpha, top=top, temperature=temperature
+            )
             for name, s in run.splits.items()
         },
     )

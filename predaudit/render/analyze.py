@@ -178,8 +178,20 @@ def shift_share_line(split: SplitAnalysis) -> Text:
     )  # fmt: skip
 
 
+def temperature_line(c: Comparison) -> str | None:
+    """How much of the rise one temperature (fitted at each compared epoch) would undo."""
+    t = c.temperature
+    if t is None:
+        return None
+    temps = f"(T* {t.temperature_from:.2f} → {t.temperature_to:.2f})"
+    if t.temperature_share is None:
+        return f"No rise for a single temperature to undo {temps}."
+    share = pct_fixed(t.temperature_share, 0)
+    return f"A single temperature would undo {share} of the rise {temps}."
+
+
 def verdict_panel(split: SplitAnalysis) -> Panel:
-    """The hypothesis verdict, its statement and bootstrap interval, in a coloured box."""
+    """The verdict, its statement, bootstrap interval and temperature share, in a coloured box."""
     h = split.hypothesis
     assert h is not None
     body = h.statement
@@ -189,6 +201,8 @@ def verdict_panel(split: SplitAnalysis) -> Panel:
             f"[{fixed_finite(h.ci95[0], signed=True)}, "
             f"{fixed_finite(h.ci95[1], signed=True)}] nats."
         )
+    if split.comparison is not None and (line := temperature_line(split.comparison)):
+        body += "\n" + line
     return Panel(
         Text(body),
         title=Text(VERDICT_TITLE[h.verdict], style=VERDICT_STYLE[h.verdict]),
@@ -280,6 +294,8 @@ def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
         h = split.hypothesis
         if h is not None:
             out += [f"**{VERDICT_TITLE[h.verdict]}.** {h.statement}", ""]
+        if split.comparison is not None and (line := temperature_line(split.comparison)):
+            out += [line, ""]
         rows = []
         for e in shown_epochs(split, all_epochs):
             r = split.row(e)

@@ -8,6 +8,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from predaudit.report.analyze_temperature import (
+    TEMPERATURE_METRICS,
+    TemperatureComparison,
+    temperature_metrics,
+)
 from predaudit.report.protocol import (
     MalformedReport,
     Metric,
@@ -123,7 +128,8 @@ class Comparison:
     """The comparison ``from -> to``: ΔL, ΔA, transition cells and shift-share (nats).
 
     ``transitions`` is None when samples are not aligned (``transitions_reason``
-    says why).
+    says why). ``ece_from``/``ece_to``: top-label ECE (15 equal-width bins) at each
+    epoch; ``temperature``: T* at both and the share of ΔL it undoes (None when not fitted).
     """
 
     from_epoch: int
@@ -134,6 +140,9 @@ class Comparison:
     transitions: dict[CellName, Cell] | None
     shift_share: ShiftShare
     transitions_reason: str | None = None
+    ece_from: float | None = None
+    ece_to: float | None = None
+    temperature: TemperatureComparison | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +158,9 @@ class Comparison:
             ),
             "shift_share": self.shift_share.to_dict(),
             "transitions_reason": self.transitions_reason,
+            "ece_from": self.ece_from,
+            "ece_to": self.ece_to,
+            "temperature": self.temperature.to_dict() if self.temperature else None,
         }
 
 
@@ -280,6 +292,7 @@ METRICS = metric_table(
         "share of ΔL from samples wrong at both epochs (1.0 = all of it); "
         "n/a when the hypothesis is not_applicable",
     ),
+    *TEMPERATURE_METRICS,
     Metric(
         "hypothesis",
         "verdict",
@@ -372,5 +385,6 @@ def split_metrics(split: Mapping[str, Any], *, where: str = "split") -> dict[str
         "delta_loss": delta_loss,
         "delta_accuracy": delta_accuracy,
         "ww_share": share,
+        **temperature_metrics(comparison, f"{where}.comparison"),
         "hypothesis": verdict,
     }

@@ -27,7 +27,7 @@ from predaudit.reduce.calibrate import calibrate_epoch
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
 from predaudit.store.reduced import check_not_one_epoch_splits, reduced_stats
-from predaudit.store.stats import FIT_STATUS, RunStats, SplitStats
+from predaudit.store.stats import FIT_STATUS, RunStats, SplitSource, SplitStats
 from predaudit.text import plural
 
 ProgressFn = Callable[[str, int, int], None]
@@ -210,6 +210,7 @@ def compute_split(
         confidence=confidence,
         margin=margin,
         binary=info.binary,
+        source=SplitSource(layout),
         epoch_unit=info.epoch_unit,
         sample_unit=info.sample_unit,
         tokens_per_sequence=info.tokens_per_sequence,
@@ -292,7 +293,7 @@ def _split_stats(
         options["layout"] = layout.layout
     stats = cache.load_cached(layout, input_kind, options=options)
     if stats is not None:
-        return stats
+        return _cached_source(stats, layout)
     try:  # the files as they were before reading, so a change while reading is not cached
         before = cache.fingerprint(layout)
     except OSError:
@@ -300,6 +301,12 @@ def _split_stats(
     stats = compute()
     if before is not None:
         cache.store(layout, input_kind, stats, fingerprint_before=before, options=options)
+    return _cached_source(stats, layout)
+
+
+def _cached_source(stats: SplitStats, layout: SplitLayout) -> SplitStats:
+    """``stats`` whose scores, read again, may be cached too (``use_cache``)."""
+    stats.source = SplitSource(layout, use_cache=True)
     return stats
 
 

@@ -180,6 +180,8 @@ def _rebuild(
     cls = _stats_class()
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
+        if not f.metadata.get("cached", True):
+            continue  # not stored (the split's source); the caller sets it
         if f.name in arrays:
             kwargs[f.name] = arrays[f.name]
         elif f.name in values:
@@ -254,6 +256,8 @@ def store(
     arrays: dict[str, np.ndarray] = {}
     values: dict[str, Any] = {}
     for f in dataclasses.fields(stats):
+        if not f.metadata.get("cached", True):
+            continue
         v = getattr(stats, f.name)
         if isinstance(v, np.ndarray):
             if v.dtype.hasobject:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,21 @@ FIT_STATUS = (
     "no_samples",
 )
 """Codes of ``SplitStats.temperature_fit[:, 1]``: how each epoch's temperature came about."""
+
+if TYPE_CHECKING:
+    from predaudit.io.discover import SplitLayout
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    """Where a split's scores can be read again: its layout (with ``from_arrays``' arrays).
+
+    ``use_cache``: whether what is computed from them again may be cached
+    (:mod:`predaudit.store.temperature`), as the statistics were.
+    """
+
+    layout: SplitLayout
+    use_cache: bool = False
 
 
 @dataclass
@@ -51,6 +67,11 @@ class SplitStats:
     confidence: np.ndarray
     margin: np.ndarray
     binary: bool = False
+    source: SplitSource | None = field(
+        default=None, repr=False, compare=False, metadata={"cached": False}
+    )
+    """Where the scores can be read again (temperatures at a few epochs, for ``analyze``);
+    None for statistics built by hand. Not part of the cache entry."""
     temperature: np.ndarray | None = None
     """With ``calibration``: the temperature per epoch, shape (n_epochs,) (fitted, or given)."""
     temperature_fit: np.ndarray | None = None

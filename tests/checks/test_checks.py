@@ -39,7 +39,8 @@ from predaudit.report.confusion import METRICS as CONFUSION_METRICS
 from predaudit.report.confusion import split_metrics as confusion_metrics
 
 METRIC_LIST = (
-    "loss, accuracy, best_loss, best_accuracy, delta_loss, delta_accuracy, ww_share, hypothesis"
+    "loss, accuracy, best_loss, best_accuracy, delta_loss, delta_accuracy, ww_share, "
+    "temperature_share, ece, temperature, hypothesis"
 )
 
 

@@ -108,7 +108,8 @@ def test_json_schema_exact_keys():
         "contribution_wrong",
     }
     comp = split["comparison"]
-    assert set(comp) == {"transitions_reason"} | {
+    # ece_from, ece_to, temperature: calibration at the compared epochs (issue 18, point 4)
+    assert set(comp) == {"transitions_reason", "ece_from", "ece_to", "temperature"} | {
         "from",
         "to",
         "from_reason",
@@ -116,6 +117,16 @@ def test_json_schema_exact_keys():
         "delta_accuracy",
         "transitions",
         "shift_share",
+    }
+    assert set(comp["temperature"]) == {
+        "temperature_from",
+        "temperature_to",
+        "loss_at_temperature_from",
+        "loss_at_temperature_to",
+        "delta_loss_at_temperature",
+        "delta_calibration_gap",
+        "temperature_share",
+        "fitted_on",
     }
     assert set(comp["transitions"]) == {
         "correct_to_correct",
@@ -151,7 +162,14 @@ def test_both_layouts_give_the_same_json():
     b = json.loads(run_cli("analyze", "sample_data/per_epoch", "--format", "json").stdout)
     for split in ("test", "train"):
         sa, sb = a["splits"][split], b["splits"][split]
-        assert sa["comparison"] == sb["comparison"]
+        ca, cb = dict(sa["comparison"]), dict(sb["comparison"])
+        ta, tb = ca.pop("temperature"), cb.pop("temperature")
+        assert ca == cb
+        # T* is fitted over the rows in each file's order: equal up to rounding
+        assert ta.pop("fitted_on") == tb.pop("fitted_on") == split
+        assert set(ta) == set(tb)
+        for k, v in ta.items():
+            assert v == (None if tb[k] is None else pytest.approx(tb[k], rel=1e-12)), k
         assert sa["hypothesis"] == sb["hypothesis"]
         assert sa["per_epoch"] == sb["per_epoch"]
 

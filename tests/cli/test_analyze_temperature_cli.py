@@ -1,0 +1,115 @@
+"""``predaudit analyze``: the temperature line, ``--check`` on its metrics, the cache and
+``--no-temperature`` (issue 18, point 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+from click.testing import CliRunner
+
+from predaudit.cli import main
+from predaudit.store import temperature as store_temperature
+
+ROOT = Path(__file__).resolve().parents[2]
+STACKED = str(ROOT / "sample_data" / "stacked")
+SCHEMA = json.loads((ROOT / "docs" / "schema" / "analyze.schema.json").read_text("utf-8"))
+LINE = "A single temperature would undo 126% of the rise (T* 1.26 → 3.27)."
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, list(args), env={"COLUMNS": "80", "NO_COLOR": "1"})
+
+
+def test_the_verdict_panel_and_markdown_have_the_temperature_line():
+    res = run_cli("analyze", STACKED, "--split", "test")
+    assert res.exit_code == 0, res.output
+    assert LINE in res.stdout
+    md = run_cli("analyze", STACKED, "--split", "test", "--format", "markdown")
+    assert f"\n{LINE}\n" in md.stdout
+    train = run_cli("analyze", STACKED, "--split", "train").stdout
+    assert "No rise for a single temperature to undo (T* 0.67 → 0.00)." in train
+
+
+def test_check_temperature_share_fails_on_the_sample_run():
+    res = run_cli("analyze", STACKED, "--check", "test:temperature_share < 0.5")
+    assert res.exit_code == 1, res.output
+    ok = run_cli(
+        "analyze",
+        STACKED,
+        "--check",
+        "test:temperature_share > 1.2",
+        "--check",
+        "test:temperature > 3",
+        "--check",
+        "test:ece < 0.05",
+        "--format",
+        "json",
+    )
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(ok.stdout)
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    values = {c["metric"]: c["value"] for c in doc["checks"]}
+    comp = doc["splits"]["test"]["comparison"]
+    assert values["temperature_share"] == comp["temperature"]["temperature_share"]
+    assert values["temperature"] == comp["temperature"]["temperature_to"]
+    assert values["ece"] == comp["ece_to"]
+
+
+def test_no_temperature_nulls_the_fields_and_the_checks_are_na():
+    res = run_cli("analyze", STACKED, "--no-temperature", "--format", "json", "--no-cache")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    for split in doc["splits"].values():
+        assert split["comparison"]["temperature"] is None
+        assert split["comparison"]["ece_to"] is not None
+    table = run_cli("analyze", STACKED, "--no-temperature", "--split", "test")
+    assert "single temperature" not in table.stdout
+    na = run_cli("analyze", STACKED, "--no-temperature", "--check", "test:temperature_share < 9")
+    assert na.exit_code == 1  # n/a compares like NaN
+
+
+def test_the_cached_rerun_does_not_refit(monkeypatch):
+    calls: list[int] = []
+    real = store_temperature.calibrate_epoch
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_temperature, "calibrate_epoch", counting)
+    first = run_cli("analyze", STACKED, "--format", "json")
+    assert first.exit_code == 0, first.output
+    assert len(calls) == 4  # two splits, two epochs each
+    again = run_cli("analyze", STACKED, "--format", "json")
+    assert len(calls) == 4
+    assert again.stdout == first.stdout
+    # another pair of epochs adds to the entry: only the new epoch is fitted
+    run_cli("analyze", STACKED, "--split", "test", "--from", "7", "--to", "20")
+    assert len(calls) == 5
+    run_cli("analyze", STACKED, "--no-cache", "--split", "test")
+    assert len(calls) == 7  # --no-cache fits again
+
+
+def test_a_changed_file_is_fitted_again(tmp_path, monkeypatch):
+    import numpy as np
+
+    z = np.load(Path(STACKED) / "test_logits.npy")[:5]
+    y = np.load(Path(STACKED) / "test_labels.npy")
+    np.save(tmp_path / "logits.npy", z)
+    np.save(tmp_path / "labels.npy", y)
+    calls: list[int] = []
+    real = store_temperature.calibrate_epoch
+    monkeypatch.setattr(
+        store_temperature, "calibrate_epoch", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    first = json.loads(run_cli("analyze", str(tmp_path), "--format", "json").stdout)
+    assert len(calls) == 2
+    np.save(tmp_path / "logits.npy", z * 2.0)  # sharper: T* doubles
+    second = json.loads(run_cli("analyze", str(tmp_path), "--format", "json").stdout)
+    assert len(calls) == 4
+    t1 = first["splits"]["default"]["comparison"]["temperature"]["temperature_to"]
+    t2 = second["splits"]["default"]["comparison"]["temperature"]["temperature_to"]
+    assert abs(t2 / t1 - 2.0) < 1e-6

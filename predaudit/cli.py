@@ -55,10 +55,10 @@ PARAM_OPTIONS = {
 
 
 def _stdout_console():  # type: ignore[no-untyped-def]
-    from rich.console import Console
+    from predaudit.render.safe import SafeConsole  # no markup; control characters escaped
 
     width = None if sys.stdout.isatty() else columns()
-    return Console(width=width, soft_wrap=False, highlight=False)
+    return SafeConsole(width=width, soft_wrap=False, highlight=False)
 
 
 def columns() -> int:
@@ -68,9 +68,9 @@ def columns() -> int:
 
 
 def _stderr_console():  # type: ignore[no-untyped-def]
-    from rich.console import Console
+    from predaudit.render.safe import SafeConsole
 
-    return Console(stderr=True, highlight=False)
+    return SafeConsole(stderr=True, highlight=False)
 
 
 def fail(message: str, code: int) -> None:
@@ -253,7 +253,7 @@ def progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     prog = Progress(
-        TextColumn("reading {task.description}"),
+        TextColumn("reading {task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("epochs"),
@@ -610,7 +610,7 @@ def _summary_refused(summary: str) -> str | None:
         mode = os.stat(path).st_mode
     except OSError:
         return None  # a new file (or an error the append reports)
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a folder: the append says so
         from predaudit.filetype import _file_type
 
         return f"is not a regular file ({_file_type(mode)})"
@@ -1216,6 +1216,7 @@ def dynamics(
       predaudit dynamics sample_data/stacked --split test --top 5
       predaudit dynamics sample_data/stacked --split test --epochs 5:20 --el2n-epoch 10
       predaudit dynamics sample_data/stacked --split test --format csv > dynamics.csv
+      predaudit dynamics sample_data/stacked --split test --format csv
       predaudit dynamics sample_data/stacked --out dyn --check 'test:n_label_problems <= 10'
     """
     from predaudit.checks import check_report

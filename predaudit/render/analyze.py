@@ -288,9 +288,10 @@ def _md_transitions(c: Comparison) -> list[str]:
 
 def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
     """Every split in turn: header, verdict, per-epoch table, transitions, shift-share."""
-    out: list[str] = [f"## predaudit analyze `{report.run}`", ""]
+    out: list[str] = [f"## predaudit analyze {markdown.code(report.run)}", ""]
     for split in report.splits.values():
-        out += [f"### split `{split.name}`", "", header_line(report.run, split), ""]
+        head = markdown.text(header_line(report.run, split))
+        out += [f"### split {markdown.code(split.name)}", "", head, ""]
         h = split.hypothesis
         if h is not None:
             out += [f"**{VERDICT_TITLE[h.verdict]}.** {h.statement}", ""]

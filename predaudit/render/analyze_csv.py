@@ -8,11 +8,11 @@ quoted only when they hold a comma, a quote or a line break).
 
 from __future__ import annotations
 
-import csv
 import io
 
 import numpy as np
 
+from predaudit.render import safe
 from predaudit.render.numbers import full, full_or_empty, g17
 from predaudit.report.analyze import AnalyzeReport, SplitAnalysis
 
@@ -33,7 +33,7 @@ EPOCH_COLUMNS = (
 def analyze_csv(report: AnalyzeReport) -> str:
     """The per-epoch table of every split; floats in full (``repr``), empty for none."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = safe.writer(buf)
     w.writerow(EPOCH_COLUMNS)
     for split in report.splits.values():
         for r in split.per_epoch:
@@ -88,7 +88,7 @@ def per_sample_csv(split: SplitAnalysis) -> str:
         "cell": s.cell,
     }
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = safe.writer(buf)
     w.writerow(columns)
     w.writerows(zip(*(column_text(np.asarray(v)) for v in columns.values()), strict=True))
     return buf.getvalue()

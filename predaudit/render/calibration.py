@@ -6,7 +6,6 @@ Every renderer takes the report (and ignores keyword options it does not use);
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from typing import Any
@@ -17,7 +16,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from predaudit.render import OutputFormat, to_json
+from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.render.html import render_html
 from predaudit.report.calibration import (
     DIAGNOSIS,
@@ -211,10 +210,10 @@ def calibration_table(report: CalibrationReport, **_: Any) -> RenderableType:
 
 
 def calibration_markdown(report: CalibrationReport, **_: Any) -> str:
-    out = [f"# predaudit calibration `{report.run}`", ""]
+    out = [f"# predaudit calibration {markdown.code(report.run)}", ""]
     for split in report.splits.values():
-        head = _split_lines(report.run, split)
-        out += [f"## split `{split.name}`", "", head[0], "", f"_{head[1]}_", ""]
+        head = [markdown.text(line) for line in _split_lines(report.run, split)]
+        out += [f"## split {markdown.code(split.name)}", "", head[0], "", f"_{head[1]}_", ""]
         cols = ["epoch", "ECE", "floor", "MCE", "smECE", "Brier", "NLL", "T*", "L@T*", "gap"]
         out += ["| " + " | ".join(cols) + " |", "|" + " ---: |" * len(cols)]
         for r in split.per_epoch:
@@ -258,7 +257,7 @@ def calibration_markdown(report: CalibrationReport, **_: Any) -> str:
 def per_epoch_csv(split: SplitCalibration) -> str:
     """The per-epoch table of one split, every epoch, full precision."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = safe.writer(buf)
     w.writerow(CSV_FIELDS)
     for r in split.per_epoch:
         d = r.to_dict()

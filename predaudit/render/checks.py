@@ -8,7 +8,6 @@ one table.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from rich.text import Text
 
 from predaudit.checks import Baseline, CheckResult
 from predaudit.errors import InputError
-from predaudit.render import markdown
+from predaudit.render import markdown, safe
 from predaudit.render.numbers import DASH, metric_csv
 from predaudit.render.numbers import metric_value as fmt_value
 from predaudit.report.protocol import Report
@@ -72,8 +71,8 @@ def checks_markdown(results: Sequence[CheckResult]) -> str:
     """Checks as a Markdown table."""
     rows = [
         [
-            f"`{markdown.cell(r.expression)}`",
-            markdown.cell(r.split),
+            markdown.code(r.expression),
+            markdown.text(r.split),
             fmt_value(r.value),
             fmt_value(r.threshold),
             "✅ pass" if r.passed else "❌ **FAIL**",
@@ -126,7 +125,9 @@ def ci_markdown(
     if results:
         parts += [status_markdown(results), ""]
     parts += [body.rstrip("\n"), ""]
-    title = "Key metrics" + (f" (baseline `{baseline.path}`)" if baseline is not None else "")
+    title = "Key metrics" + (
+        f" (baseline {markdown.code(baseline.path)})" if baseline is not None else ""
+    )
     parts += [f"### {title}", "", key_metrics_markdown(report, baseline), ""]
     if results:
         parts += ["### Checks", "", checks_markdown(results), ""]
@@ -140,7 +141,7 @@ def checks_csv(results: Sequence[CheckResult]) -> str:
     for n/a; ``passed`` is ``true`` or ``false``.
     """
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = safe.writer(buf)
     w.writerow(CSV_HEADER)
     for r in results:
         w.writerow(

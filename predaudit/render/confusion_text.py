@@ -6,11 +6,10 @@ matrix, which goes to CSV); CSV is the full matrix of one split.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 
-from predaudit.render import markdown
+from predaudit.render import markdown, safe
 from predaudit.render.confusion_common import (
     NORMALIZE_TEXT,
     MatrixCsv,
@@ -53,7 +52,7 @@ def matrix_csv(s: SplitConfusion, *, diff: bool | None = None) -> str:
         values = e.matrix if s.normalize == "none" else e.normalized(s.normalize)
     integral = s.normalize == "none"
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = safe.writer(buf)
     w.writerow(["true\\pred", *(str(x) for x in e.labels)])
     for lab, row in zip(e.labels, values, strict=True):
         w.writerow([str(lab), *(exact(v, integral) for v in row)])
@@ -79,7 +78,8 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int =
 
 
 def _md_split(report: ConfusionReport, s: SplitConfusion, csv_at: MatrixCsv | None) -> list[str]:
-    out = [f"## `{report.run}` · split `{s.name}` · " + title(report, s).rsplit(" · ", 1)[1], ""]
+    tail = markdown.text(title(report, s).rsplit(" · ", 1)[1])
+    out = [f"## {markdown.code(report.run)} · split {markdown.code(s.name)} · " + tail, ""]
     if s.diff is not None:
         return out + _md_diff(s, s.diff, csv_at)
     return out + _md_epoch(s, csv_at)
@@ -198,7 +198,7 @@ def _md_epoch(s: SplitConfusion, csv_at: MatrixCsv | None) -> list[str]:
 
 def confusion_markdown(report: ConfusionReport, *, csv_paths: MatrixCsv | None = None) -> str:
     """Every split in turn, as Markdown sections."""
-    out = [f"# predaudit confusion `{report.run}`", ""]
+    out = [f"# predaudit confusion {markdown.code(report.run)}", ""]
     for s in report.splits.values():
         out += _md_split(report, s, csv_paths)
     return "\n".join(out).rstrip("\n") + "\n"

@@ -11,7 +11,6 @@ report has several splits).
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from predaudit.render import OutputFormat, to_json
+from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.report.dynamics import (
     CSV_COLUMNS,
     PER_SAMPLE_CSV,
@@ -243,9 +242,9 @@ def dynamics_table(report: DynamicsReport) -> Group:
 
 
 def dynamics_markdown(report: DynamicsReport) -> str:
-    out = [f"# predaudit dynamics `{report.run}`", ""]
+    out = [f"# predaudit dynamics {markdown.code(report.run)}", ""]
     for name, s in report.splits.items():
-        out += [f"## split `{name}`", "", _header(s), ""]
+        out += [f"## split {markdown.code(name)}", "", markdown.text(_header(s)), ""]
         out += [*md_table(["region", "samples", "share", "rule"], region_rows(s), "lrrl")]
         out += ["", _threshold_text(s) + ".", ""]
         out += [
@@ -284,7 +283,7 @@ def _csv_value(x: Any) -> str:
 def per_sample_csv(s: SplitDynamics, *, split_column: bool = False) -> str:
     """``dynamics.csv``: one row per sample (``CSV_COLUMNS``); empty cells for missing values."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = safe.writer(buf)
     w.writerow((["split"] if split_column else []) + list(CSV_COLUMNS))
     lead = [s.name] if split_column else []
     for i in range(len(s.samples)):

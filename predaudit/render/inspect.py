@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
 from rich.console import Group
 from rich.table import Table
 
-from predaudit.render import OutputFormat, markdown, to_json
+from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.render.html import render_html
 from predaudit.report.inspect import InspectReport, SplitInspection
 
@@ -64,16 +63,16 @@ def inspect_table(report: InspectReport) -> Group:
 
 
 def inspect_markdown(report: InspectReport) -> str:
-    out = [f"# predaudit inspect `{report.run}`", ""]
+    out = [f"# predaudit inspect {markdown.code(report.run)}", ""]
     for name, s in report.splits.items():
-        out += [f"## split `{name}`", ""]
+        out += [f"## split {markdown.code(name)}", ""]
         out += [*markdown.table(["field", "value"], _rows(s), "ll"), ""]
     return "\n".join(out)
 
 
 def inspect_csv(report: InspectReport) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = safe.writer(buf)
     fields = [
         "split",
         "epochs",

@@ -20,13 +20,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from predaudit.render.html_confusion import confusion_section
 from predaudit.render.html_figures import FigureCounter
 from predaudit.render.html_parts import CSP, SCRIPT, STYLE, anchor_id, badge, esc, para, section
 from predaudit.render.html_sections import (
     analysis_sections,
     calibration_section,
     checks_section,
-    confusion_section,
     dynamics_section,
     header_line,
     inspection_section,

@@ -71,7 +71,11 @@ def number_in_name(stem: str) -> tuple[int, EpochUnit, str] | None:
     m = LIGHTNING_IN_NAME.search(stem)
     if m is not None:
         return int(m.group(2)), "step", stem[: m.start()].rstrip("_-")
-    for pattern, unit in ((STEP_IN_NAME, "step"), (EPOCH_IN_NAME, "epoch")):
+    patterns: tuple[tuple[re.Pattern[str], EpochUnit], ...] = (
+        (STEP_IN_NAME, "step"),
+        (EPOCH_IN_NAME, "epoch"),
+    )
+    for pattern, unit in patterns:
         m = pattern.search(stem)
         if m is not None:
             return int(m.group(1)), unit, stem[: m.start()].rstrip("_-")

@@ -93,8 +93,8 @@ class TableContainer(Container):
         self._names = [str(n) for n in t.column_names]
         self._table = t
         self._arrays: dict[str, np.ndarray] = {}
-        score_cols = {n: SCORE_COLUMN.match(n) for n in self._names}
-        score_cols = {n: m for n, m in score_cols.items() if m is not None}
+        matches = {n: SCORE_COLUMN.match(n) for n in self._names}
+        score_cols = {n: m for n, m in matches.items() if m is not None}
         self.epoch_column = next((n for n in self._names if n in EPOCH_COLUMNS), None)
         self.reduced = not score_cols and "loss" in self._names
         if self.reduced:

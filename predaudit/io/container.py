@@ -135,8 +135,10 @@ def _npy_header(fp: Any, path: Path, key: str) -> tuple[tuple[int, ...], bool, n
     except Exception as exc:  # numpy raises ValueError with varied texts
         raise InputError(path, f"{what} ({_short(exc)})") from exc
     _check_dtype(path, key, dtype)
-    if any(int(s) < 0 for s in shape):
-        raise InputError(path, f"{what} (negative shape {tuple(shape)})")
+    if any(type(s) is not int or s < 0 for s in shape):  # numpy lets True and -1 through
+        raise InputError(path, f"{what} (invalid shape {tuple(shape)})")
+    if dtype.itemsize == 0:  # |S0, V0: any shape fits in no bytes, and holds no numbers
+        raise InputError(path, f"{what} (dtype {dtype.str} has no bytes per value)")
     return tuple(int(s) for s in shape), bool(fortran), dtype, 8 + width + length
 
 

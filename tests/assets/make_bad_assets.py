@@ -248,6 +248,81 @@ def make_bad() -> None:
     )
 
 
+def make_hardening() -> None:
+    """Damaged and hostile files of issue 15 (each an input error, never a wrong number)."""
+    import json
+    import zipfile
+
+    def npy(arr: np.ndarray) -> bytes:
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        return buf.getvalue()
+
+    # Two members named logits: which one numpy reads is luck.
+    d = _fresh(BAD / "npz_duplicate_member")
+    with zipfile.ZipFile(d / "epoch_1.npz", "w") as zf:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Duplicate name"
+            for name, arr in [("logits", _logits(60)), ("logits", _logits(61)), ("labels", LABELS)]:
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(2026, 1, 1, 0, 0, 0))
+                zf.writestr(info, npy(arr))
+
+    # A member whose header promises 10**12 floats in a few bytes (a zip bomb's first step).
+    d = _fresh(BAD / "npz_member_oversized")
+    with zipfile.ZipFile(d / "epoch_1.npz", "w") as zf:
+        big = npy(_logits(62)).replace(b"(4, 3)", b"(1000000, 1000000)")
+        for name, data in [("logits", big), ("labels", npy(LABELS))]:
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(2026, 1, 1, 0, 0, 0)), data)
+
+    # A .npy header declaring a 2 GiB header.
+    d = _fresh(BAD / "npy_huge_header")
+    (d / "logits.npy").write_bytes(b"\x93NUMPY\x02\x00" + (2**31).to_bytes(4, "little") + b"{")
+    np.save(d / "labels.npy", LABELS)
+
+    # A shape whose byte count overflows int64 (it wrapped to a small number before).
+    d = _fresh(BAD / "npy_shape_overflow")
+    raw = npy(_logits(63, e=E)).replace(b"(2, 4, 3)", b"(4294967296, 4294967296, 3)")
+    (d / "logits.npy").write_bytes(raw)
+    np.save(d / "labels.npy", LABELS)
+
+    # Labels that are a single number.
+    d = _fresh(BAD / "zero_d_labels")
+    np.save(d / "logits.npy", _logits(64, e=E))
+    np.save(d / "labels.npy", np.array(1))
+
+    # An epoch file that is a link to /dev/zero: endless zeros, refused by its type.
+    d = _fresh(BAD / "dev_zero_link")
+    np.save(d / "labels.npy", LABELS)
+    (d / "logits.npy").symlink_to("/dev/zero")
+
+    # Cartography records with a 400-digit number, 100,000-deep nesting, a 2**64 guid.
+    for case, record in [
+        ("jsonl_huge_int", {"guid": 0, "logits_epoch_0": "BIG", "gold": 0}),
+        ("jsonl_deep", {"guid": 0, "logits_epoch_0": "DEEP", "gold": 0}),
+        ("jsonl_guid_overflow", {"guid": "GUID", "logits_epoch_0": [0.1, 0.2], "gold": 0}),
+    ]:
+        d = _fresh(BAD / case)
+        line = json.dumps(record)
+        line = line.replace('"BIG"', "[1, " + "9" * 400 + "]").replace(
+            '"DEEP"', "[" * 100_000 + "]" * 100_000
+        )
+        line = line.replace('"GUID"', str(2**64))
+        (d / "dynamics_epoch_0.jsonl").write_text(
+            line + '\n{"guid": 1, "logits_epoch_0": [0.3, 0.1], "gold": 1}\n'
+        )
+
+    # A .pt tensor expanded from one row (stride 0): 4 rows declared, 1 stored.
+    import torch
+
+    d = _fresh(BAD / "pt_stride_zero")
+    torch.save(
+        {"logits": torch.zeros(1, C).expand(N, C), "labels": torch.from_numpy(LABELS)},
+        d / "epoch_1.pt",
+    )
+
+
 def make_ok() -> None:
     # -inf is a masked class, not an error.
     d = _fresh(OK / "neg_inf_masked")
@@ -265,5 +340,6 @@ def make_ok() -> None:
 
 if __name__ == "__main__":
     make_bad()
+    make_hardening()
     make_ok()
     print(f"wrote {BAD} and {OK}")

@@ -143,6 +143,50 @@ EXPECTED = {
     ),
 }
 
+# Issue 15 (hardening): damaged or hostile files, each refused in one line.
+EXPECTED.update(
+    {
+        "npz_duplicate_member": (
+            "npz_duplicate_member/epoch_1.npz: holds two members named 'logits'; refused, "
+            "which one is meant is unclear"
+        ),
+        "npz_member_oversized": (
+            "npz_member_oversized/epoch_1.npz: is truncated: member 'logits' declares "
+            "4000000000000 bytes of data, the archive holds 60"
+        ),
+        "npy_huge_header": (
+            "npy_huge_header/logits.npy: is not a valid .npy file (its header declares "
+            "2147483648 bytes, over 65536)"
+        ),
+        "npy_shape_overflow": (
+            "npy_shape_overflow/logits.npy: is truncated: the header promises "
+            "221360928884514619392 bytes of data, found 114"
+        ),
+        "zero_d_labels": (
+            "zero_d_labels/labels.npy: holds a single value (a 0-d array); expected one per sample"
+        ),
+        "dev_zero_link": (
+            "dev_zero_link/logits.npy: is not a regular file (a character device); refused"
+        ),
+        "jsonl_huge_int": (
+            "jsonl_huge_int/dynamics_epoch_0.jsonl: line 1 is not valid JSON (an integer of 400 "
+            "digits; at most 40 are accepted)"
+        ),
+        "jsonl_deep": (
+            "jsonl_deep/dynamics_epoch_0.jsonl: line 1 is not valid JSON (nested too deeply)"
+        ),
+        "jsonl_guid_overflow": (
+            "jsonl_guid_overflow/dynamics_epoch_0.jsonl: record 1 has a guid outside the 64-bit "
+            "integer range"
+        ),
+        "pt_stride_zero": (
+            "pt_stride_zero/epoch_1.pt: tensor 'logits' of shape (4, 3) declares 48 bytes but its "
+            "storage holds 12 (an expanded or stride-0 view); save a contiguous tensor "
+            "(.contiguous()) instead"
+        ),
+    }
+)
+
 
 def _tree(root: Path) -> dict[str, tuple[int, int]]:
     """Every file and folder under ``root`` with its size and modification time."""

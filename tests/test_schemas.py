@@ -113,7 +113,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     p = np.clip(
         0.5 + (y2 - 0.5) * np.linspace(0.2, 0.9, e)[:, None] + rng.normal(0, 0.3, (e, n)), 0, 1
     )
-    p[-1, :3] = 1.0 - y2[:3]  # confidently wrong: clipped
+    p[-1, :3] = 1.0 - y2[:3]  # confidently wrong: p(y) = 0, floored
     d = folder("binary_probs")
     np.save(d / "probs.npy", p)
     np.save(d / "labels.npy", y2)
@@ -459,7 +459,8 @@ def test_inspect_small_runs(runs):
     assert formats == {"index", "one_hot", "soft"}
     binary = run_json("inspect", runs["binary_probs"], "--format", "json")["splits"]["default"]
     assert (binary["n_classes"], binary["input_kind"]) == (2, "probs")
-    assert binary["n_clipped"] > 0
+    # exact losses (issue 11, point 7): p(y) = 0 is floored and counted, nothing is clipped
+    assert binary["n_floored"] >= 3 and (binary["n_clipped"], binary["clip"]) == (0, None)
 
 
 # -- the schemas reject what they should ----------------------------------------------------

@@ -150,6 +150,8 @@ def analyze_split(
         input_kind=stats.input_kind,
         kind_detected=stats.kind_detected,
         n_clipped=stats.n_clipped,
+        n_floored=stats.n_floored,
+        clip=stats.clip,
         n_ignored=stats.n_ignored,
         aligned=stats.aligned,
         has_ids=stats.has_ids,

@@ -278,6 +278,9 @@ def split_confusion(
         normalize=normalize,
         epoch=b,
         diff=d,
+        n_clipped=stats.n_clipped,
+        n_floored=stats.n_floored,
+        clip=stats.clip,
         epoch_unit=stats.epoch_unit,
         sample_unit=stats.sample_unit,
     )

@@ -21,6 +21,8 @@ def inspect_split(s: SplitStats) -> SplitInspection:
         aligned=s.aligned,
         n_ignored=s.n_ignored,
         n_clipped=s.n_clipped,
+        n_floored=s.n_floored,
+        clip=s.clip,
         files=list(s.files),
         pattern=s.pattern,
         binary=s.binary,

@@ -3,16 +3,23 @@ or logits (nats)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from predaudit.dtypes import BF16
 from predaudit.reduce.pool import _count_bad
 from predaudit.report.vocab import IGNORE_INDEX
 
 EPS = 1e-7
+"""The clip of Keras (and of predaudit before exact losses), now only a choice: ``clip=1e-7``."""
 LOG_EPS = math.log(EPS)
+PROB_TOL = 1e-3
+"""Rows of probabilities sum to 1, and rows of log-probabilities have log-sum-exp 0, within this."""
+LOG_PROB_TOL = 1e-6
+"""A log-probability may exceed 0 by this much (rounding); such a value counts as 0."""
 
 # float32 rows whose max lies in this range take exp(z) unshifted (see _logits_chunk).
 _UNSHIFTED_LO, _UNSHIFTED_HI = -20.0, 88.0
@@ -20,6 +27,80 @@ _UNSHIFTED_LO, _UNSHIFTED_HI = -20.0, 88.0
 # sum (after exp(z - max)) to less than this is recomputed in float64: its loss
 # is about that sum, and float32 rounding of large |z - max| could show.
 _F64_RECHECK = 1e-5
+
+
+def dtype_floor(scores_dtype: np.dtype, dtype: str = "") -> float:
+    """The smallest positive normal number of the input dtype: what ``p = 0`` is floored at.
+
+    float16 6.1e-5, bfloat16 and float32 1.18e-38, float64 (and every other dtype,
+    which is worked on in float64) 2.2e-308.
+
+    >>> round(-math.log(dtype_floor(np.dtype(np.float32))), 2)
+    87.34
+    """
+    if dtype == BF16:
+        return float(np.finfo(np.float32).tiny)
+    dt = np.dtype(scores_dtype)
+    if dt in (np.float16, np.float32):
+        return float(np.finfo(dt).tiny)
+    return float(np.finfo(np.float64).tiny)
+
+
+@dataclass(frozen=True)
+class LossRule:
+    """How ``-log p`` is formed from a float64 ``log p`` (``-inf`` for ``p = 0``).
+
+    Without ``clip``, ``p = 0`` is floored at ``floor`` (the input dtype's smallest
+    normal number) and every other value is exact; with ``clip`` (0 < ε < 0.5), ``p``
+    is clipped to ``[ε, 1 − ε]`` as Keras does, ``-log(clip(p, ε, 1 − ε))``.
+    """
+
+    floor: float
+    clip: float | None = None
+
+    @property
+    def log_floor(self) -> float:
+        return math.log(self.floor)
+
+    def apply(self, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(log p as used, where it was floored or clipped)``, float64."""
+        if self.clip is None:
+            hit = lp == -np.inf
+            return np.where(hit, self.log_floor, lp), hit
+        lo, hi = float(np.log(self.clip)), float(np.log(1.0 - self.clip))
+        hit = (lp < lo) | (lp > hi)
+        return np.clip(lp, lo, hi), hit
+
+    def log_p(self, lp: np.ndarray) -> np.ndarray:
+        """``log p`` with only the floor (margins are never clipped)."""
+        return np.where(lp == -np.inf, self.log_floor, lp)
+
+
+@dataclass
+class Counts:
+    """What a kernel counts: floored and clipped values (samples that count), NaN/+inf
+    scores, rows with every class at -inf, values outside the kind's range and rows
+    that are not normalised (probabilities and log-probabilities only)."""
+
+    n_clipped: int = 0
+    n_floored: int = 0
+    n_bad: int = 0
+    n_dead: int = 0
+    n_outside: int = 0
+    n_unnormalized: int = 0
+
+    def hits(self, rule: LossRule, n: int) -> Counts:
+        """``n`` values floored (no clip) or clipped (with one)."""
+        if rule.clip is None:
+            self.n_floored += n
+        else:
+            self.n_clipped += n
+        return self
+
+    @classmethod
+    def total(cls, parts: list[Counts]) -> Counts:
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{k: sum(getattr(p, k) for p in parts) for k in names})
 
 
 @dataclass
@@ -87,12 +168,16 @@ def _soft_dot(q: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, int
     return terms.sum(axis=1), q_masked, int(np.count_nonzero(masked))
 
 
-def _neg_log_clipped(p: np.ndarray) -> np.ndarray:
-    """``-log(clip(p, 1e-7, 1 - 1e-7))``, the clipped ends exact."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        nl = -np.log(p)
-    nl = np.where(p < EPS, -LOG_EPS, nl)
-    return np.where(p > 1.0 - EPS, -math.log1p(-EPS), nl)
+def _kind_counts(x: np.ndarray, mx: np.ndarray, *, log_input: bool) -> tuple[int, int]:
+    """Values outside the kind's range and rows not normalised (docs/design.md)."""
+    if not log_input:
+        n_out = int(np.count_nonzero((x < 0) | (x > 1)))
+        dev = np.abs(x.sum(axis=1, dtype=np.float64) - 1.0)
+        return n_out, int(np.count_nonzero(~(dev <= PROB_TOL)))
+    n_out = int(np.count_nonzero(x > LOG_PROB_TOL))
+    s = np.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1, dtype=np.float64)
+    lse = mx + np.log(s)
+    return n_out, int(np.count_nonzero(~(np.abs(lse) <= PROB_TOL)))
 
 
 def _probs_chunk(
@@ -106,10 +191,12 @@ def _probs_chunk(
     b: int,
     *,
     log_input: bool,
-) -> tuple[int, int, int]:
+    rule: LossRule,
+) -> Counts:
     """Probabilities (``log_input`` False) or log-probabilities kernel.
 
-    Returns n_clipped, the NaN/+inf count and n_dead_rows.
+    ``log p`` is taken in float64 from the stored value (``log p`` itself for
+    log-probabilities, capped at 0), exact but for ``p = 0`` (floored) or a clip.
     """
     m = x.shape[0]
     r = np.arange(m)
@@ -117,40 +204,36 @@ def _probs_chunk(
     mx = x[r, am].astype(np.float64)
     if np.isnan(mx).any() or np.any(mx == np.inf):
         out.fill_nan(a, b)
-        return 0, _count_bad(x), 0
+        return Counts(n_bad=_count_bad(x))
     n_dead = int(np.count_nonzero(mx == -np.inf)) if log_input else 0
     if n_dead:
         out.fill_nan(a, b)
-        return 0, 0, n_dead
+        return Counts(n_dead=n_dead)
+    n_out, n_rows = _kind_counts(x, mx, log_input=log_input)
+    counts = Counts(n_outside=n_out, n_unnormalized=n_rows)
     zy = x[r, y].astype(np.float64)
     if log_input:
-        bad_y = zy < LOG_EPS
-        lp_y = np.maximum(zy, LOG_EPS)
-        out.loss[a:b] = -lp_y
-        out.p_true[a:b] = np.exp(zy)
-        out.confidence[a:b] = np.exp(mx)
+        lp_y = np.minimum(zy, 0.0)
+        out.p_true[a:b] = np.exp(lp_y)
+        out.confidence[a:b] = np.exp(np.minimum(mx, 0.0))
     else:
-        bad_y = (zy < EPS) | (zy > 1.0 - EPS)
-        lp_y = np.log(np.maximum(zy, EPS))
-        out.loss[a:b] = _neg_log_clipped(zy)
+        lp_y = np.log(zy)  # -inf at 0; NaN below 0 (counted as outside [0, 1])
         out.p_true[a:b] = zy
         out.confidence[a:b] = mx
+    used, hit = rule.apply(lp_y)
+    out.loss[a:b] = 0.0 - used
     # best other class: the max unless the true class is the (first) max
     d = d[:m]
     np.copyto(d, x)
     d[r, y] = -np.inf
     other = d.max(axis=1).astype(np.float64)
-    lp_other = np.maximum(other, LOG_EPS) if log_input else np.log(np.maximum(other, EPS))
-    out.margin[a:b] = lp_y - lp_other
+    lp_other = np.minimum(other, 0.0) if log_input else np.log(np.maximum(other, 0.0))
+    out.margin[a:b] = rule.log_p(lp_y) - rule.log_p(lp_other)
     out.pred[a:b] = am
     if q is None:
-        return int(np.count_nonzero(bad_y & valid)), 0, 0
+        return counts.hits(rule, int(np.count_nonzero(hit & valid)))
     pos = q > 0
-    if log_input:
-        bad = x < LOG_EPS
-        logp = np.maximum(x, LOG_EPS)
-    else:
-        bad = (x < EPS) | (x > 1.0 - EPS)
-        logp = -_neg_log_clipped(x)
-    out.loss[a:b] = -np.where(pos, q * logp, 0.0).sum(axis=1)
-    return int(np.count_nonzero(bad & pos)), 0, 0
+    x64 = x.astype(np.float64)
+    logp, hit = rule.apply(np.minimum(x64, 0.0) if log_input else np.log(x64))
+    out.loss[a:b] = 0.0 - np.where(pos, q * logp, 0.0).sum(axis=1)
+    return counts.hits(rule, int(np.count_nonzero(hit & pos)))

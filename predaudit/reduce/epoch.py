@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from predaudit.dtypes import BF16, bf16_to_float32
-from predaudit.reduce.chunks import EPS, LOG_EPS, _neg_log_clipped, _Out, _targets
+from predaudit.reduce.chunks import (
+    LOG_PROB_TOL,
+    Counts,
+    LossRule,
+    _Out,
+    _targets,
+    dtype_floor,
+)
 from predaudit.reduce.kind import KindEvidence, decide_kind, scan_kind
 from predaudit.reduce.multiclass import _reduce_multiclass
 from predaudit.reduce.pool import _count_bad
@@ -22,12 +31,18 @@ class EpochStats:
     arg-max class (ties to the lower index), ``correct`` ``pred == label``
     (False for ignored samples), ``p_true`` the probability of the true class,
     ``confidence`` the largest class probability, ``margin`` the true class's
-    score minus the best other one (logits, or log-probabilities floored at
-    ``log 1e-7``). ``n_clipped`` counts values clipped to ``[1e-7, 1 - 1e-7]``
-    (or -inf floored at ``log 1e-7``) among the samples that count;
+    score minus the best other one (logits, or log-probabilities with ``p = 0``
+    floored). ``n_floored`` counts true-class probabilities of exactly 0 (a -inf
+    logit or log-probability) floored at the smallest normal number of the input
+    dtype, ``n_clipped`` the values clipped by ``clip``, both among the samples
+    that count (with soft targets: the (sample, class) pairs with target mass);
     ``n_nonfinite`` counts NaN and +inf scores; ``n_dead_rows`` rows whose
     every class is -inf. When either of the last two is non-zero the other
     fields are not meaningful (the caller reports an input error).
+    ``n_outside`` counts probabilities outside ``[0, 1]`` (log-probabilities above
+    ``1e-6``) and ``n_unnormalized`` rows of probabilities not summing to 1 (rows of
+    log-probabilities whose log-sum-exp is not 0) within 1e-3, over every row;
+    both are 0 for logits. Non-zero, the data are not of the ``kind`` given.
     """
 
     loss: np.ndarray
@@ -39,6 +54,14 @@ class EpochStats:
     n_clipped: int
     n_nonfinite: int
     n_dead_rows: int
+    n_floored: int = 0
+    n_outside: int = 0
+    n_unnormalized: int = 0
+
+
+def _log1mexp(lp: np.ndarray) -> np.ndarray:
+    """``log(1 - exp(lp))`` for ``lp <= 0``, accurate at both ends (-inf at ``lp = 0``)."""
+    return np.where(lp > -math.log(2.0), np.log(-np.expm1(lp)), np.log1p(-np.exp(lp)))
 
 
 def _reduce_binary(
@@ -50,46 +73,64 @@ def _reduce_binary(
     *,
     kind: str,
     dtype: str,
-) -> tuple[int, int]:
-    """A single sigmoid output per sample; returns n_clipped and the NaN/+inf count."""
+    rule: LossRule,
+) -> Counts:
+    """A single sigmoid output per sample: ``p(1) = σ(s)`` (logits), ``s`` (probs) or ``exp(s)``."""
     n = scores.shape[0]
     s = bf16_to_float32(scores) if dtype == BF16 else scores
     s = np.asarray(s, dtype=np.float64)
     n_bad = _count_bad(s)
     if n_bad:
         out.fill_nan(0, n)
-        return 0, n_bad
+        return Counts(n_bad=n_bad)
     pos = y == 1
+    counts = Counts()
     with np.errstate(all="ignore"):
         if kind == "logits":
             out.pred[:] = s > 0
-            masked = s == -np.inf  # class 1 is impossible
-            log_p1 = np.where(masked, LOG_EPS, -np.logaddexp(0.0, -s))  # log sigmoid(s), floored
+            log_p1 = -np.logaddexp(0.0, -s)  # log sigmoid(s): -inf at s = -inf
             log_p0 = -np.logaddexp(0.0, s)  # log (1 - sigmoid(s))
             out.confidence[:] = np.exp(-np.logaddexp(0.0, -np.abs(s)))
-            out.p_true[:] = np.where(pos, np.exp(-np.logaddexp(0.0, -s)), np.exp(log_p0))
             # the margin of z = [0, s] as for several classes: -inf is floored at the
-            # log-sum-exp (0 when s == -inf) plus log 1e-7
+            # log-sum-exp (0 when s == -inf) plus the log of the floor
             margin = np.where(pos, s, -s)
-            out.margin[:] = np.where(masked, np.where(pos, LOG_EPS, -LOG_EPS), margin)
-            if q is None:
-                clipped = int(np.count_nonzero(masked & pos & valid))
+            masked = s == -np.inf
+            lf = rule.log_floor
+            out.margin[:] = np.where(masked, np.where(pos, lf, -lf), margin)
+        else:
+            if kind == "probs":
+                counts.n_outside = int(np.count_nonzero((s < 0) | (s > 1)))
+                p, lp1, lp0 = s, np.log(s), np.log1p(-s)  # -inf at p = 0 and p = 1
             else:
-                clipped = int(np.count_nonzero(masked & (q[:, 1] > 0)))
-        else:
-            p = s if kind == "probs" else np.exp(s)
+                counts.n_outside = int(np.count_nonzero(s > LOG_PROB_TOL))
+                lp1 = np.minimum(s, 0.0)
+                p, lp0 = np.exp(lp1), _log1mexp(lp1)
             out.pred[:] = p > 0.5
-            log_p1, log_p0 = -_neg_log_clipped(p), -_neg_log_clipped(1.0 - p)
             out.confidence[:] = np.maximum(p, 1.0 - p)
+            m1, m0 = rule.log_p(lp1), rule.log_p(lp0)
+            out.margin[:] = np.where(pos, m1 - m0, m0 - m1)
+            log_p1, log_p0 = lp1, lp0
+            if kind == "probs" and rule.clip is not None:
+                pc = np.clip(s, rule.clip, 1.0 - rule.clip)  # Keras's binary_crossentropy
+                log_p1, log_p0 = np.log(pc), np.log(1.0 - pc)
+        out.p_true[:] = np.exp(np.where(pos, log_p1, log_p0))
+        if kind != "logits":
             out.p_true[:] = np.where(pos, p, 1.0 - p)
-            lp1, lp0 = np.log(np.maximum(p, EPS)), np.log(np.maximum(1.0 - p, EPS))
-            out.margin[:] = np.where(pos, lp1 - lp0, lp0 - lp1)
-            clipped = int(np.count_nonzero(((p < EPS) | (p > 1.0 - EPS)) & valid))
+        used1, hit1 = rule.apply(log_p1)
+        used0, hit0 = rule.apply(log_p0)
+        if kind == "probs" and rule.clip is not None:  # clipped above, as Keras does
+            used1, used0 = log_p1, log_p0
+            hit1 = hit0 = (s < rule.clip) | (s > 1.0 - rule.clip)
         if q is None:
-            out.loss[:] = -np.where(pos, log_p1, log_p0)
+            out.loss[:] = 0.0 - np.where(pos, used1, used0)
+            counts.hits(rule, int(np.count_nonzero(np.where(pos, hit1, hit0) & valid)))
         else:
-            out.loss[:] = -(q[:, 1] * log_p1 + q[:, 0] * log_p0)
-    return clipped, 0
+            t1 = np.where(q[:, 1] > 0, q[:, 1] * used1, 0.0)
+            t0 = np.where(q[:, 0] > 0, q[:, 0] * used0, 0.0)
+            out.loss[:] = 0.0 - (t1 + t0)
+            hits = np.count_nonzero(hit1 & (q[:, 1] > 0)) + np.count_nonzero(hit0 & (q[:, 0] > 0))
+            counts.hits(rule, int(hits))
+    return counts
 
 
 def reduce_scores(
@@ -100,6 +141,7 @@ def reduce_scores(
     dtype: str = "",
     chunk_rows: int | None = None,
     threads: int | None = None,
+    clip: float | None = None,
 ) -> EpochStats:
     """Compute the per-sample statistics of one epoch.
 
@@ -112,6 +154,10 @@ def reduce_scores(
     labels : ndarray of shape (n_samples,) or (n_samples, n_classes)
         Integer class indices (-100 = ignored) or one-hot / soft targets.
     kind : {"logits", "probs", "log_probs"}
+    clip : float, optional
+        Clip every probability to ``[clip, 1 - clip]`` before its log (as Keras
+        does with ``clip=1e-7``). Without it the loss is the exact ``-log p`` of the
+        stored value, ``p = 0`` floored at the input dtype's smallest normal number.
     chunk_rows, threads : int, optional
         Rows per chunk and worker threads (defaults: chunks of about 1 MiB,
         up to 4 threads). They change the speed, never the result.
@@ -126,9 +172,14 @@ def reduce_scores(
     >>> st = reduce_scores(np.array([[2.0, 0.0], [1e4, -1e4]]), np.array([0, 1]), kind="logits")
     >>> st.loss.round(6).tolist(), st.pred.tolist(), st.correct.tolist()
     ([0.126928, 20000.0], [0, 0], [True, False])
+    >>> p = np.array([[0.0, 1.0]], dtype=np.float32)
+    >>> reduce_scores(p, np.array([0]), kind="probs").loss.round(2).tolist()
+    [87.34]
+    >>> reduce_scores(p, np.array([0]), kind="probs", clip=1e-7).loss.round(2).tolist()
+    [16.12]
     """
     stats, _ = _reduce(
-        scores, labels, kind=kind, dtype=dtype, chunk_rows=chunk_rows, threads=threads
+        scores, labels, kind=kind, dtype=dtype, chunk_rows=chunk_rows, threads=threads, clip=clip
     )
     return stats
 
@@ -141,6 +192,7 @@ def reduce_detect(
     dtype: str = "",
     chunk_rows: int | None = None,
     threads: int | None = None,
+    clip: float | None = None,
 ) -> tuple[InputKind, EpochStats, KindEvidence]:
     """Reduce one epoch and gather the score-kind evidence in the same pass.
 
@@ -149,6 +201,7 @@ def reduce_detect(
     the common case, take a single pass over the data; probabilities and
     log-probabilities a second one. For a single score per sample the kind must
     be decided over every epoch (docs/design.md), so pass ``kind`` there.
+    ``clip`` is that of :func:`reduce_scores`.
 
     Returns
     -------
@@ -162,16 +215,15 @@ def reduce_detect(
     if scores.ndim == 1:
         ev = scan_kind(scores, dtype=dtype, chunk_rows=chunk_rows, threads=threads)
         chosen = kind or decide_kind(ev, binary=True)
-        return chosen, reduce_scores(scores, labels, kind=chosen, dtype=dtype), ev
-    stats, found = _reduce(
-        scores, labels, kind="logits", dtype=dtype, chunk_rows=chunk_rows, threads=threads
+        return chosen, reduce_scores(scores, labels, kind=chosen, dtype=dtype, clip=clip), ev
+    reduce = functools.partial(
+        _reduce, scores, labels, dtype=dtype, chunk_rows=chunk_rows, threads=threads, clip=clip
     )
+    stats, found = reduce(kind="logits")
     assert found is not None
     chosen = kind or decide_kind(found, binary=False)
     if chosen != "logits" and not found.n_nonfinite:
-        stats, _ = _reduce(
-            scores, labels, kind=chosen, dtype=dtype, chunk_rows=chunk_rows, threads=threads
-        )
+        stats, _ = reduce(kind=chosen)
     return chosen, stats, found
 
 
@@ -183,19 +235,22 @@ def _reduce(
     dtype: str,
     chunk_rows: int | None,
     threads: int | None,
+    clip: float | None = None,
 ) -> tuple[EpochStats, KindEvidence | None]:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if clip is not None and not 0.0 < clip < 0.5:
+        raise ValueError(f"clip must lie in (0, 0.5), got {clip!r}")
+    rule = LossRule(dtype_floor(scores.dtype, dtype), clip)
     n = scores.shape[0]
     y, ignored, q = _targets(labels)
     valid = ~ignored
     out = _Out.empty(n)
     ev = None
     if scores.ndim == 1:
-        n_clipped, n_bad = _reduce_binary(scores, y, valid, q, out, kind=kind, dtype=dtype)
-        n_dead = 0
+        counts = _reduce_binary(scores, y, valid, q, out, kind=kind, dtype=dtype, rule=rule)
     else:
-        n_clipped, n_bad, n_dead, ev = _reduce_multiclass(
+        counts, ev = _reduce_multiclass(
             scores,
             y,
             valid,
@@ -205,6 +260,7 @@ def _reduce(
             dtype=dtype,
             chunk_rows=chunk_rows,
             threads=threads,
+            rule=rule,
         )
     correct = (out.pred == y) & valid
     if ignored.any():
@@ -218,8 +274,11 @@ def _reduce(
         p_true=out.p_true,
         confidence=out.confidence,
         margin=out.margin,
-        n_clipped=n_clipped,
-        n_nonfinite=n_bad,
-        n_dead_rows=n_dead,
+        n_clipped=counts.n_clipped,
+        n_nonfinite=counts.n_bad,
+        n_dead_rows=counts.n_dead,
+        n_floored=counts.n_floored,
+        n_outside=counts.n_outside,
+        n_unnormalized=counts.n_unnormalized,
     )
     return stats, ev

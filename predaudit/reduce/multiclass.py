@@ -11,7 +11,8 @@ from predaudit.reduce.chunks import (
     _F64_RECHECK,
     _UNSHIFTED_HI,
     _UNSHIFTED_LO,
-    LOG_EPS,
+    Counts,
+    LossRule,
     _bad_evidence,
     _Evidence,
     _Out,
@@ -38,8 +39,9 @@ def _reduce_logits(
     dtype: str,
     chunk_rows: int | None,
     threads: int | None,
-) -> tuple[int, int, int, KindEvidence]:
-    """Logits: returns n_clipped, the NaN/+inf count, n_dead_rows and the kind evidence.
+    rule: LossRule,
+) -> tuple[Counts, KindEvidence]:
+    """Logits: returns the counts (clipped, floored, NaN/+inf, dead rows) and the kind evidence.
 
     With ``M = max_k z_k`` and ``R = sum_{k != argmax} exp(z_k - M)`` the loss
     is ``(M - z_y) + log1p(R)``: two non-negative terms, no cancellation. The
@@ -54,6 +56,10 @@ def _reduce_logits(
     their max (exact, by Sterbenz's lemma, for the terms that matter once
     ``|M| >= 60``), and those of them with ``R < 1e-5`` where the true class is
     the max are recomputed in float64.
+
+    ``rule``: a true class at -inf (p = 0) is floored at the input dtype's smallest
+    normal number; with a clip, ``p_y`` (or every ``p_k`` with target mass) is
+    clipped to ``[ε, 1 − ε]``.
     """
     n, c = scores.shape
     work = _work_dtype(scores, dtype)
@@ -65,6 +71,8 @@ def _reduce_logits(
     rest = np.empty(n)
     soft_dot = None if q is None else np.empty(n)
     q_masked = None if q is None else np.empty(n)
+    # soft targets under a clip: -sum_k q_k log clip(p_k), per chunk (needs every p_k)
+    soft_clipped = None if q is None or rule.clip is None else np.empty(n)
     pred = out.pred
 
     def make_worker() -> Callable[[int, int], tuple[_Evidence, int, int]]:
@@ -110,6 +118,13 @@ def _reduce_logits(
                     soft_dot[a:b], q_masked[a:b] = dot, qm
                 if shifted is not None and shifted.any():
                     _recheck(x, am, mx[a:b], zy[a:b], rb, shifted)
+                if soft_clipped is not None:
+                    assert q is not None
+                    lp = (x.astype(np.float64) - mx[a:b, None]) - np.log1p(rb)[:, None]
+                    logp, hit = rule.apply(lp)
+                    pos = q[a:b] > 0
+                    soft_clipped[a:b] = -np.where(pos, q[a:b] * logp, 0.0).sum(axis=1)
+                    n_masked = int(np.count_nonzero(hit & pos))
                 dev = math.inf
                 if lo >= 0:
                     dev = float(np.max(np.abs(x.sum(axis=1, dtype=np.float64) - 1.0)))
@@ -122,31 +137,41 @@ def _reduce_logits(
     n_dead = sum(p[1] for p in parts)
     if ev.n_nonfinite or n_dead:
         out.fill_nan(0, n)
-        return 0, ev.n_nonfinite, n_dead, ev
+        return Counts(n_bad=ev.n_nonfinite, n_dead=n_dead), ev
+    log_floor = rule.log_floor
     with np.errstate(all="ignore"):
         log_rest = np.log1p(rest)  # log-sum-exp = M + log_rest
         true_masked = zy == -np.inf
         loss = (mx - zy) + log_rest  # the gap is exact for float32 inputs
         np.exp(-loss, out=out.p_true)
         # margin on logits: z_y - max_{k != y} z_k, exact. An -inf on either side is
-        # floored at log-sum-exp + log 1e-7 (log p = log 1e-7), so it stays finite.
-        floor = mx + log_rest + LOG_EPS
+        # floored at log-sum-exp + log(floor) (p = the floor), so it stays finite.
+        floor = mx + log_rest + log_floor
         best_other = np.where(pred == y, np.where(second == -np.inf, floor, second), mx)
         np.subtract(np.where(true_masked, floor, zy), best_other, out=out.margin)
-        if q is None:
-            n_clipped = int(np.count_nonzero(true_masked & valid))
-            np.copyto(out.loss, np.where(true_masked, -LOG_EPS, loss))
+        counts = Counts()
+        if q is None and rule.clip is None:
+            # only a masked true class is floored: a loss that overflowed stays inf
+            counts.hits(rule, int(np.count_nonzero(true_masked & valid)))
+            np.copyto(out.loss, np.where(true_masked, -log_floor, loss))
+        elif q is None:
+            used, hit = rule.apply(-loss)  # log p_y, clipped
+            counts.hits(rule, int(np.count_nonzero(hit & valid)))
+            np.subtract(0.0, used, out=out.loss)
+        elif soft_clipped is not None:
+            counts.hits(rule, sum(p[2] for p in parts))
+            np.copyto(out.loss, soft_clipped)
         else:
             # -sum_k q_k log p_k with log p_k = (z_k - M) - log_rest; a masked class
-            # with target mass has log p_k floored at log 1e-7.
+            # with target mass has log p_k floored.
             assert soft_dot is not None and q_masked is not None
-            n_clipped = sum(p[2] for p in parts)
+            counts.hits(rule, sum(p[2] for p in parts))
             qs = q.sum(axis=1) - q_masked
-            np.copyto(out.loss, qs * log_rest - soft_dot - q_masked * LOG_EPS)
+            np.copyto(out.loss, qs * log_rest - soft_dot - q_masked * log_floor)
         np.divide(1.0, 1.0 + rest, out=out.confidence)
         lse_abs = float(np.max(np.abs(mx + log_rest), initial=0.0)) if ev.max <= 0 else math.inf
     ev = KindEvidence(ev.min, ev.max, ev.max_rowsum_dev, lse_abs, 0)
-    return n_clipped, 0, 0, ev
+    return counts, ev
 
 
 def _recheck(
@@ -176,33 +201,32 @@ def _reduce_multiclass(
     dtype: str,
     chunk_rows: int | None,
     threads: int | None,
-) -> tuple[int, int, int, KindEvidence | None]:
-    """Returns n_clipped, the NaN/+inf count, n_dead_rows and (logits only) the evidence."""
+    rule: LossRule,
+) -> tuple[Counts, KindEvidence | None]:
+    """Returns the counts and (logits only) the kind evidence."""
     if kind == "logits":
         return _reduce_logits(
-            scores, y, valid, q, out, dtype=dtype, chunk_rows=chunk_rows, threads=threads
-        )
+            scores, y, valid, q, out, dtype=dtype, chunk_rows=chunk_rows, threads=threads,
+            rule=rule,
+        )  # fmt: skip
     n, c = scores.shape
     work = _work_dtype(scores, dtype)
     rows = _chunk_rows(c, chunk_rows, work.itemsize)
     log_input = kind == "log_probs"
 
-    def make_worker() -> Callable[[int, int], tuple[int, int, int]]:
+    def make_worker() -> Callable[[int, int], Counts]:
         conv = _Converter(dtype, work, rows, c)
         scratch = np.empty((min(rows, n), c), dtype=work)
 
-        def run(a: int, b: int) -> tuple[int, int, int]:
+        def run(a: int, b: int) -> Counts:
             x = conv(scores[a:b])
             qc = None if q is None else q[a:b]
             with np.errstate(all="ignore"):
                 return _probs_chunk(
-                    x, y[a:b], valid[a:b], qc, scratch, out, a, b, log_input=log_input
+                    x, y[a:b], valid[a:b], qc, scratch, out, a, b, log_input=log_input, rule=rule
                 )
 
         return run
 
     parts = _run_chunks(n, rows, _threads(threads), make_worker)
-    n_clipped = sum(p[0] for p in parts)
-    n_bad = sum(p[1] for p in parts)
-    n_dead = sum(p[2] for p in parts)
-    return n_clipped, n_bad, n_dead, None
+    return Counts.total(parts), None

@@ -13,6 +13,7 @@ from rich.text import Text
 from predaudit.render import OutputFormat, markdown, to_json
 from predaudit.render.analyze_csv import analyze_csv, per_sample_csv
 from predaudit.render.html import render_html
+from predaudit.render.losses import loss_note
 from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
 from predaudit.report.vocab import CELL_LABELS, CELLS
@@ -244,6 +245,8 @@ def analyze_table(report: AnalyzeReport, *, all_epochs: bool = False) -> Group:
         if parts:
             parts.append(Text(""))
         parts.append(Text(header_line(report.run, split), style="bold"))
+        if note := loss_note(split.n_clipped, split.n_floored, split.clip):
+            parts.append(Text(note, style="yellow"))
         parts.append(epoch_table(split, all_epochs))
         if split.comparison is None:
             parts.append(Text(split.note or "No comparison.", style="yellow"))
@@ -292,6 +295,9 @@ def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
     for split in report.splits.values():
         head = markdown.text(header_line(report.run, split))
         out += [f"### split {markdown.code(split.name)}", "", head, ""]
+        out += [f"### split `{split.name}`", "", header_line(report.run, split), ""]
+        if note := loss_note(split.n_clipped, split.n_floored, split.clip):
+            out += [note, ""]
         h = split.hypothesis
         if h is not None:
             out += [f"**{VERDICT_TITLE[h.verdict]}.** {h.statement}", ""]

@@ -27,6 +27,7 @@ from predaudit.render.confusion_common import (
     show_matrix,
     title,
 )
+from predaudit.render.losses import loss_note
 from predaudit.render.numbers import DASH, count, fixed, pct, share, signed, signed_int
 from predaudit.report.confusion import ConfusionDiff, ConfusionReport, Label, SplitConfusion
 
@@ -318,6 +319,8 @@ def _split_parts(
     report: ConfusionReport, s: SplitConfusion, csv_paths: MatrixCsv | None
 ) -> list[RenderableType]:
     parts: list[RenderableType] = [Text(title(report, s), style="bold underline")]
+    if note := loss_note(s.n_clipped, s.n_floored, s.clip):
+        parts.append(Text(note, style="yellow"))
     if s.diff is not None:
         parts.append(_diff_headline(s.diff))
         parts.append(Text(""))

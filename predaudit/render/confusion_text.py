@@ -21,6 +21,7 @@ from predaudit.render.confusion_common import (
     show_matrix,
     title,
 )
+from predaudit.render.losses import loss_note
 from predaudit.render.numbers import exact, fixed, pct, share, signed, signed_int
 from predaudit.report.confusion import (
     ConfusionDiff,
@@ -80,6 +81,9 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int =
 def _md_split(report: ConfusionReport, s: SplitConfusion, csv_at: MatrixCsv | None) -> list[str]:
     tail = markdown.text(title(report, s).rsplit(" · ", 1)[1])
     out = [f"## {markdown.code(report.run)} · split {markdown.code(s.name)} · " + tail, ""]
+    out = [f"## `{report.run}` · split `{s.name}` · " + title(report, s).rsplit(" · ", 1)[1], ""]
+    if note := loss_note(s.n_clipped, s.n_floored, s.clip):
+        out += [note, ""]
     if s.diff is not None:
         return out + _md_diff(s, s.diff, csv_at)
     return out + _md_epoch(s, csv_at)

@@ -9,6 +9,8 @@ from rich.table import Table
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.render.html import render_html
+from predaudit.render import OutputFormat, markdown, to_json
+from predaudit.render.losses import epsilon
 from predaudit.report.inspect import InspectReport, SplitInspection
 
 
@@ -44,8 +46,12 @@ def _rows(s: SplitInspection) -> list[tuple[str, str]]:
         ("sample ids", ids),
         ("ignored (-100)", f"{s.n_ignored:,}"),
     ]
-    if s.n_clipped:
+    if s.clip is not None:
+        rows.append(("clip (--clip)", f"[{epsilon(s.clip)}, 1 − {epsilon(s.clip)}]"))
+    if s.n_clipped or s.clip is not None:
         rows.append(("clipped values", f"{s.n_clipped:,}"))
+    if s.n_floored:
+        rows.append(("floored values (p = 0)", f"{s.n_floored:,}"))
     return rows
 
 

@@ -250,6 +250,10 @@ class SplitAnalysis:
     top: list[TopSample]
     samples: SampleDeltas | None = field(default=None, repr=False, compare=False)
     note: str | None = None
+    n_floored: int = 0
+    """True-class probabilities of 0 floored at the input dtype's smallest normal number."""
+    clip: float | None = None
+    """The ε of ``--clip`` (``n_clipped`` counts the values it clipped), or None."""
     epoch_unit: EpochUnit = "epoch"
     sample_unit: SampleUnit = "sample"
 
@@ -262,6 +266,8 @@ class SplitAnalysis:
             "n_classes": self.n_classes,
             "input_kind": self.input_kind,
             "n_clipped": self.n_clipped,
+            "n_floored": self.n_floored,
+            "clip": self.clip,
             "aligned": self.aligned,
             "epochs": self.epochs,
             "per_epoch": [r.to_dict() for r in self.per_epoch],

@@ -263,6 +263,11 @@ class SplitConfusion:
     normalize: str
     epoch: EpochConfusion
     diff: ConfusionDiff | None = None
+    n_clipped: int = 0
+    """Values clipped by ``--clip`` (over every epoch), as in ``analyze``."""
+    n_floored: int = 0
+    """True-class probabilities of 0 floored (over every epoch), as in ``analyze``."""
+    clip: float | None = None
     epoch_unit: EpochUnit = "epoch"
     sample_unit: SampleUnit = "sample"
 
@@ -284,6 +289,9 @@ class SplitConfusion:
             "input_kind": self.input_kind,
             "loss": e.loss,
             "normalize": self.normalize,
+            "n_clipped": self.n_clipped,
+            "n_floored": self.n_floored,
+            "clip": self.clip,
             "epoch_unit": self.epoch_unit,
             "sample_unit": self.sample_unit,
         }

@@ -29,6 +29,8 @@ class SplitInspection:
     files: list[str]
     pattern: str
     binary: bool = False
+    n_floored: int = 0
+    clip: float | None = None
     epoch_unit: EpochUnit = "epoch"
     sample_unit: SampleUnit = "sample"
     tokens_per_sequence: int | None = None
@@ -46,6 +48,8 @@ class SplitInspection:
             "aligned": self.aligned,
             "n_ignored": self.n_ignored,
             "n_clipped": self.n_clipped,
+            "n_floored": self.n_floored,
+            "clip": self.clip,
             "files": self.files,
             "epoch_unit": self.epoch_unit,
             "sample_unit": self.sample_unit,

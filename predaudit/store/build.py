@@ -26,6 +26,7 @@ from predaudit.reduce import EpochStats, reduce_detect, reduce_scores, scan_kind
 from predaudit.reduce.calibrate import calibrate_epoch
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
+from predaudit.store.kindcheck import check_clip, kind_error
 from predaudit.store.reduced import check_not_one_epoch_splits, reduced_stats
 from predaudit.store.stats import FIT_STATUS, RunStats, SplitSource, SplitStats
 from predaudit.text import plural
@@ -71,14 +72,20 @@ def compute_split(
     progress: ProgressFn | None = None,
     threads: int | None = None,
     calibration: bool | Sequence[float] = False,
+    clip: float | None = None,
 ) -> SplitStats:
     """Read and reduce one split. Raises :class:`InputError` on bad data.
+
+    A given ``input_kind`` is checked against the data (probabilities in [0, 1] with
+    rows summing to 1, log-probabilities at most 0). ``clip`` (0 < ε < 0.5) clips every
+    probability to ``[ε, 1 − ε]`` before its log; without it losses are exact.
 
     ``calibration`` also fits a temperature per epoch (True) or takes one per epoch
     (a sequence), and stores the per-sample loss at it and the Brier score.
     """
     if input_kind is not None and input_kind not in KINDS:
         raise ValueError(f"input_kind must be one of {KINDS}")
+    clip = check_clip(clip)
     records = read_reduced(layout)
     if records is not None:
         if calibration is not False:
@@ -110,7 +117,7 @@ def compute_split(
     margin = np.empty(shape)
     labels = np.empty(shape, dtype=np.int64)
     ids: np.ndarray | None = None
-    n_clipped = 0
+    n_clipped = n_floored = 0
     cal: dict[str, np.ndarray] | None = None
     if calibration is not False:
         if calibration is not True and len(list(calibration)) != e_total:  # type: ignore[arg-type]
@@ -133,7 +140,7 @@ def compute_split(
             # One pass reduces as logits and gathers the kind evidence; probabilities and
             # log-probabilities take a second pass as that kind.
             seen, st, ev = reduce_detect(
-                ep.scores, ep.labels, dtype=ep.scores_dtype, threads=threads
+                ep.scores, ep.labels, dtype=ep.scores_dtype, threads=threads, clip=clip
             )
             if ev.n_nonfinite:
                 raise _nonfinite_error(ep, kind)
@@ -148,10 +155,12 @@ def compute_split(
         else:
             assert kind is not None
             st = reduce_scores(
-                ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, threads=threads
+                ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, threads=threads, clip=clip
             )
         if st.n_nonfinite:
             raise _nonfinite_error(ep, kind)
+        if input_kind is not None and (bad := kind_error(ep.path, ep.epoch, input_kind, st)):
+            raise bad
         if st.n_dead_rows:
             n_dead = st.n_dead_rows
             raise InputError(
@@ -171,6 +180,7 @@ def compute_split(
         if ep.ids is not None and ids is None:
             ids = ep.ids[ep.order]
         n_clipped += st.n_clipped
+        n_floored += st.n_floored
         if cal is not None:
             assert kind is not None
             given = None if calibration is True else float(list(calibration)[i])  # type: ignore[arg-type]
@@ -198,6 +208,8 @@ def compute_split(
         has_ids=info.has_ids,
         aligned=reader.aligned,
         n_clipped=n_clipped,
+        n_floored=n_floored,
+        clip=clip,
         files=[str(p) for p in info.files],
         pattern=info.pattern,
         ids=ids,
@@ -228,17 +240,19 @@ def load_run(
     use_cache: bool = False,
     calibration: bool | Sequence[float] = False,
     layout: Layout | None = None,
+    clip: float | None = None,
 ) -> RunStats:
     """Discover, read and reduce the run at ``path``; every split unless ``split`` is given.
 
     With ``use_cache`` the reduced statistics of each split are taken from, or
     stored in, the cache of :mod:`predaudit.cache` (keyed by the files' paths,
-    sizes and modification times, by ``input_kind`` and by ``calibration``).
-    ``calibration`` is passed to :func:`compute_split`. ``layout`` says how a rank-3
+    sizes and modification times, by ``input_kind``, ``calibration`` and ``clip``).
+    ``calibration`` and ``clip`` are passed to :func:`compute_split`. ``layout`` says how a rank-3
     score array reads where its shape and the labels' leave it open: ``"epochs"``
     (``[E, N, C]``) or ``"tokens"`` (``[S, T, C]``, one evaluation of S·T tokens).
     """
     _check_layout(layout)
+    clip = check_clip(clip)
     found = discover(path)
     if split is not None and split not in found.splits:
         raise OptionError(f"no split named '{split}' in {path} (splits: {', '.join(found.splits)})")
@@ -253,6 +267,7 @@ def load_run(
             threads,
             use_cache=use_cache,
             calibration=calibration,
+            clip=clip,
         )
     if split is None:
         check_not_one_epoch_splits(run, found.path)
@@ -274,6 +289,7 @@ def _split_stats(
     *,
     use_cache: bool,
     calibration: bool | Sequence[float] = False,
+    clip: float | None = None,
 ) -> SplitStats:
     def compute() -> SplitStats:
         return compute_split(
@@ -282,6 +298,7 @@ def _split_stats(
             progress=progress,
             threads=threads,
             calibration=calibration,
+            clip=clip,
         )
 
     if not use_cache:
@@ -291,6 +308,8 @@ def _split_stats(
     }
     if layout.layout is not None:
         options["layout"] = layout.layout
+    if clip is not None:
+        options["clip"] = clip
     stats = cache.load_cached(layout, input_kind, options=options)
     if stats is not None:
         return _cached_source(stats, layout)
@@ -321,6 +340,7 @@ def from_arrays(
     threads: int | None = None,
     calibration: bool | Sequence[float] = False,
     layout: Layout | None = None,
+    clip: float | None = None,
 ) -> RunStats:
     """Per-sample statistics of predictions held in memory; no file is written or read.
 
@@ -330,7 +350,8 @@ def from_arrays(
     takes) or a list of per-epoch arrays; ``labels`` and ``ids`` are one array for
     every epoch or a list with one per epoch; ``epochs`` labels the epochs
     (default 1, 2, ...). ``calibration`` is passed to :func:`compute_split`
-    (True: fit a temperature per epoch; a sequence: one given temperature per epoch).
+    (True: fit a temperature per epoch; a sequence: one given temperature per epoch),
+    and so is ``clip`` (clip probabilities to ``[clip, 1 - clip]``; default exact).
     ``layout`` reads ``[A, B, C]`` scores with ``[A, B]`` labels as epochs
     (``"epochs"``) or as one evaluation of A sequences of B tokens (``"tokens"``).
 
@@ -351,5 +372,7 @@ def from_arrays(
         scores = [arr[i] for i in range(arr.shape[0])]
     _check_layout(layout)
     lay = replace(arrays_layout(scores, labels, ids=ids, epochs=epochs, split=split), layout=layout)
-    stats = compute_split(lay, input_kind=input_kind, threads=threads, calibration=calibration)
+    stats = compute_split(
+        lay, input_kind=input_kind, threads=threads, calibration=calibration, clip=clip
+    )
     return RunStats(path=str(ARRAYS), splits={split: stats})

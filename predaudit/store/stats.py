@@ -86,6 +86,11 @@ class SplitStats:
     """``token`` for token-level scores ``[S, T, C]``: row ``s·T + t`` is token t of sequence s."""
     tokens_per_sequence: int | None = None
     """T of token-level scores (the id of a row is ``s·T + t``); None for samples."""
+    n_floored: int = 0
+    """True-class probabilities of exactly 0 (a -inf logit or log-probability), summed over
+    epochs among the samples that count, floored at the input dtype's smallest normal number."""
+    clip: float | None = None
+    """The ε probabilities were clipped to ``[ε, 1 − ε]`` by (``n_clipped`` counts them); None."""
 
     @property
     def n_rows(self) -> int:

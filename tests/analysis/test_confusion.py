@@ -277,7 +277,7 @@ def test_to_dict_has_exactly_the_documented_fields(realistic):
         "split", "epoch", "labels", "matrix", "per_class", "accuracy", "macro", "weighted",
         "top_confusions", "n_samples", "n_ignored", "n_classes", "input_kind", "loss",
         "epoch_unit", "sample_unit",
-        "normalize",
+        "normalize", "n_clipped", "n_floored", "clip",
     }  # fmt: skip
     assert s["split"] == "default"
     assert set(s["per_class"][0]) == {

@@ -95,7 +95,10 @@ def test_json_schema_exact_keys():
         "comparison",
         "hypothesis",
     }
-    assert set(split) == required | {"kind_detected", "n_ignored", "has_ids", "note"}
+    # n_floored and clip: exact losses (issue 11, point 7); epoch_unit, sample_unit: issue 11
+    added = {"kind_detected", "n_ignored", "has_ids", "note", "n_floored", "clip"}
+    added |= {"epoch_unit", "sample_unit"}
+    assert set(split) == required | added
     assert (split["n_samples"], split["n_classes"], split["input_kind"]) == (450, 10, "logits")
     assert set(split["per_epoch"][0]) == {"n_samples"} | {
         "epoch",

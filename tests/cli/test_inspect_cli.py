@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from predaudit.cli import main
 
-# The keys issue 2 lists for each split; ``n_clipped`` is the one field added since.
+# The keys issue 2 lists for each split; ``n_clipped`` was added since, and ``n_floored``
+# and ``clip`` with exact losses (issue 11, point 7).
 ISSUE_SPLIT_KEYS = {
     "epochs",
     "n_samples",
@@ -25,7 +26,7 @@ ISSUE_SPLIT_KEYS = {
     "n_ignored",
     "files",
 }
-ADDED_SPLIT_KEYS = {"n_clipped"}
+ADDED_SPLIT_KEYS = {"n_clipped", "n_floored", "clip"}
 
 UNIT_KEYS = {"epoch_unit", "sample_unit"}
 """Added with evaluation folders and token-level scores (issue 11)."""
@@ -97,6 +98,8 @@ def test_json_stacked(runs: Path) -> None:
                 "aligned": True,
                 "n_ignored": 1,
                 "n_clipped": 0,
+                "n_floored": 0,
+                "clip": None,
                 "files": ["stacked/logits.npy", "stacked/labels.npy"],
             }
         },
@@ -123,6 +126,8 @@ def test_json_per_epoch_shuffled_with_ids(runs: Path) -> None:
                 "aligned": True,
                 "n_ignored": 1,
                 "n_clipped": 0,
+                "n_floored": 0,
+                "clip": None,
                 "files": [
                     "shuffled/epoch_001.npz",
                     "shuffled/epoch_002.npz",
@@ -153,6 +158,8 @@ def test_json_binary_prefixed_split(runs: Path) -> None:
                 "aligned": True,
                 "n_ignored": 0,
                 "n_clipped": 0,
+                "n_floored": 0,
+                "clip": None,
                 "files": ["binary/test_logits.npy", "binary/test_labels.npy"],
             }
         },

@@ -52,12 +52,18 @@ def test_probabilities_with_exact_zeros_are_probs(tmp_path: Path) -> None:
     p = np.array(
         [[1.0, 0.0, 0.0], [0.0, 0.25, 0.75], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [0.2, 0.3, 0.5]]
     )
-    s = split(write_epochs(tmp_path / "r", p, p[::-1].copy()))
+    s = split(write_epochs(tmp_path / "r", p, p[[1, 0, 2, 3, 4]]))
     assert (s.input_kind, s.kind_detected) == ("probs", True)
-    # -log(clip(p[y], 1e-7, 1 - 1e-7)): row 1 has p[y] = 0 -> clipped
-    expected = -np.log(np.clip(p[np.arange(5), Y], 1e-7, 1 - 1e-7))
-    np.testing.assert_allclose(s.loss[0], expected, rtol=1e-12, atol=1e-15)
-    assert s.n_clipped >= 1
+    # Exact losses (issue 11, point 7): this used to pin -log(clip(p[y], 1e-7, 1 - 1e-7));
+    # now p[y] = 1 costs exactly 0, and p[y] = 0 (rows 0 and 1 of epoch 2) is floored at
+    # float64's smallest normal number, -log(2.2e-308) = 708.4 nats, counted in n_floored.
+    floor = -np.log(np.finfo(np.float64).tiny)
+    for e, rows in enumerate([p, p[[1, 0, 2, 3, 4]]]):
+        py = rows[np.arange(5), Y]
+        with np.errstate(divide="ignore"):
+            expected = np.where(py == 0, floor, -np.log(py)) + 0.0
+        np.testing.assert_allclose(s.loss[e], expected, rtol=1e-12, atol=0)
+    assert (s.n_floored, s.n_clipped, s.clip) == (2, 0, None)
 
 
 def test_float16_probabilities_within_tolerance_are_probs(tmp_path: Path) -> None:
@@ -83,8 +89,10 @@ def test_binary_scores_all_in_unit_interval_are_probs(tmp_path: Path) -> None:
     yb = np.array([1, 0, 0, 0, 1])
     s = split(write_epochs(tmp_path / "r", p, p / 2, labels=yb))
     assert (s.input_kind, s.binary, s.n_classes) == ("probs", True, 2)
-    expected = -np.log(np.clip(np.where(yb == 1, p, 1 - p), 1e-7, 1 - 1e-7))
-    np.testing.assert_allclose(s.loss[0], expected, rtol=1e-12, atol=1e-15)
+    # Exact losses (issue 11, point 7): this used to pin the 1e-7 clip; p(y) = 1 now costs
+    # exactly 0 and p(y) = 0 would be floored at float64's smallest normal number.
+    expected = -np.log(np.where(yb == 1, p, 1 - p)) + 0.0
+    np.testing.assert_allclose(s.loss[0], expected, rtol=1e-12, atol=0)
     np.testing.assert_array_equal(s.pred[0], (p > 0.5).astype(int))
 
 
@@ -132,12 +140,21 @@ def test_input_kind_on_the_command_line(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     detected = runner.invoke(main, ["inspect", "r", "--format", "json"])
-    given = runner.invoke(main, ["inspect", "r", "--format", "json", "--input-kind", "log_probs"])
+    given = runner.invoke(main, ["inspect", "r", "--format", "json", "--input-kind", "logits"])
     assert (detected.exit_code, given.exit_code) == (0, 0)
     d = json.loads(detected.stdout)["splits"]["default"]
     g = json.loads(given.stdout)["splits"]["default"]
     assert (d["input_kind"], d["kind_detected"]) == ("probs", True)
-    assert (g["input_kind"], g["kind_detected"]) == ("log_probs", False)
+    assert (g["input_kind"], g["kind_detected"]) == ("logits", False)
+    # A given kind is checked against the data (issue 11, point 7): this test used to force
+    # log_probs on these probabilities and get negative losses; now it is an input error.
+    wrong = runner.invoke(main, ["inspect", "r", "--input-kind", "log_probs"])
+    assert wrong.exit_code == 3
+    assert wrong.stderr == (
+        f"Error: {Path('r') / 'epoch_1.npz'}: 15 log-probabilities are above 0 (by more than "
+        "1e-6) and 5 rows do not have a log-sum-exp of 0 (within 1e-3) at epoch 1 "
+        "(--input-kind log_probs)\n"
+    )
     bad = runner.invoke(main, ["inspect", "r", "--input-kind", "logprobs"])
     assert bad.exit_code == 2  # a bad option value is a usage error
 

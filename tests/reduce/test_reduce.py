@@ -25,12 +25,14 @@ from predaudit.reduce import (
     reduce_scores,
     scan_kind,
 )
-from predaudit.reduce.chunks import EPS, LOG_EPS
 
 F = torch.nn.functional
 
 RTOL = 1e-6
 FIELDS = ("loss", "pred", "correct", "p_true", "confidence", "margin")
+# p = 0 is floored at the smallest positive normal number of the input dtype (issue 11,
+# point 7); for float64 inputs that is 2.2e-308, a loss of 708.40 nats.
+LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -87,11 +89,8 @@ def margin_ref(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 def assert_same_stats(a: EpochStats, b: EpochStats) -> None:
     for f in FIELDS:
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
-    assert (a.n_clipped, a.n_nonfinite, a.n_dead_rows) == (
-        b.n_clipped,
-        b.n_nonfinite,
-        b.n_dead_rows,
-    )
+    counts = ("n_clipped", "n_floored", "n_nonfinite", "n_dead_rows", "n_outside", "n_unnormalized")
+    assert [getattr(a, k) for k in counts] == [getattr(b, k) for k in counts]
 
 
 # -- logits against torch --------------------------------------------------------------------
@@ -212,10 +211,11 @@ def test_log_probabilities_match_nll_loss(dtype: type) -> None:
     st = reduce_scores(lp, y, kind="log_probs")
     lp64 = torch.from_numpy(lp.astype(np.float64))
     ref = F.nll_loss(lp64, torch.from_numpy(y), reduction="none").numpy()
-    ok = ref < -LOG_EPS  # the rest is floored at log 1e-7
-    np.testing.assert_allclose(st.loss[ok], ref[ok], rtol=RTOL, atol=0)
-    np.testing.assert_array_equal(st.loss[~ok], np.full((~ok).sum(), -LOG_EPS))
-    assert st.n_clipped == int((~ok).sum())
+    # Exact losses (issue 11, point 7): this test used to floor losses above -log 1e-7 =
+    # 16.12 nats and count them as clipped; every finite log-probability is now exact.
+    assert ref.max() > 16.2
+    np.testing.assert_allclose(st.loss, ref, rtol=RTOL, atol=0)
+    assert (st.n_clipped, st.n_floored) == (0, 0)
     np.testing.assert_allclose(st.confidence, np.exp(lp.astype(np.float64)).max(axis=1))
     np.testing.assert_array_equal(st.pred, lp.argmax(axis=1))
 
@@ -240,11 +240,14 @@ def test_soft_targets_on_probabilities_and_log_probabilities() -> None:
     x, _ = logits_data(50, 4, np.float64, seed=8)
     q = np.random.default_rng(9).dirichlet(np.ones(4), size=50)
     p = softmax64(x)
-    expected = -(q * np.log(np.clip(p, EPS, 1 - EPS))).sum(axis=1)
+    # Exact losses (issue 11, point 7): these used to pin -log(clip(p, 1e-7, 1 - 1e-7)) and
+    # max(log p, log 1e-7); without --clip both are the exact -sum q log p now.
+    expected = -(q * np.log(p)).sum(axis=1)
     np.testing.assert_allclose(reduce_scores(p, q, kind="probs").loss, expected, rtol=1e-12)
     lp = np.log(p)
-    expected = -(q * np.maximum(lp, LOG_EPS)).sum(axis=1)
     np.testing.assert_allclose(reduce_scores(lp, q, kind="log_probs").loss, expected, rtol=1e-12)
+    ref = F.cross_entropy(torch.from_numpy(lp), torch.from_numpy(q), reduction="none").numpy()
+    np.testing.assert_allclose(reduce_scores(lp, q, kind="log_probs").loss, ref, rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["logits", "probs", "log_probs"])
@@ -272,16 +275,18 @@ def test_ignored_samples(kind: str) -> None:
     kept = reduce_scores(x[1:], y[1:], kind=kind)
     np.testing.assert_array_equal(st.loss[1:], kept.loss)
     np.testing.assert_array_equal(st.margin[1:], kept.margin)
-    assert st.n_clipped == kept.n_clipped == 0  # the saturated ignored row is not counted
+    # the saturated ignored row is not counted (a floor since exact losses, issue 11 point 7)
+    assert (st.n_clipped, st.n_floored) == (kept.n_clipped, kept.n_floored) == (0, 0)
 
 
 def test_ignored_rows_with_a_masked_class_are_not_clipped() -> None:
     x = np.array([[-np.inf, 1.0], [1.0, 2.0]])
     st = reduce_scores(x, np.array([-100, 1]), kind="logits")
-    assert st.n_clipped == 0
+    # a floor, not a clip, since exact losses (issue 11, point 7)
+    assert (st.n_clipped, st.n_floored) == (0, 0)
     s = np.array([-np.inf, 0.0, 1e-9])
-    assert reduce_scores(s, np.array([-100, 1, 0]), kind="logits").n_clipped == 0
-    assert reduce_scores(np.array([0.0, 1.0]), np.array([-100, -100]), kind="probs").n_clipped == 0
+    assert reduce_scores(s, np.array([-100, 1, 0]), kind="logits").n_floored == 0
+    assert reduce_scores(np.array([0.0, 1.0]), np.array([-100, -100]), kind="probs").n_floored == 0
 
 
 # -- small cases by hand ---------------------------------------------------------------------
@@ -327,18 +332,18 @@ def test_binary_ties_predict_class_zero() -> None:
 # -- saturated inputs ------------------------------------------------------------------------
 
 
-def test_probabilities_of_exactly_zero_and_one_are_clipped_and_counted() -> None:
+def test_probabilities_of_exactly_zero_are_floored_and_one_is_exact() -> None:
+    # Exact losses (issue 11, point 7): this test used to pin the 1e-7 clip (16.12 nats for
+    # p = 0, 1e-7 nats for p = 1, both counted in n_clipped). Now p = 1 costs exactly 0 and
+    # p = 0 is floored at float64's smallest normal number and counted in n_floored.
     p = np.array([[0.0, 1.0], [0.0, 1.0], [0.5, 0.5]])
     st = reduce_scores(p, np.array([0, 1, 0]), kind="probs")
-    assert st.loss[0] == pytest.approx(-math.log(EPS), rel=1e-15)
-    assert st.loss[1] == pytest.approx(-math.log1p(-EPS), rel=1e-12)
-    assert st.loss[2] == pytest.approx(math.log(2), rel=1e-15)
-    assert st.n_clipped == 2
-    assert np.all(np.isfinite(st.margin)) and st.margin[0] == pytest.approx(LOG_EPS)
+    assert st.loss.tolist() == [-LOG_TINY, 0.0, math.log(2)]
+    assert (st.n_floored, st.n_clipped) == (1, 0)
+    assert np.all(np.isfinite(st.margin)) and st.margin[0] == LOG_TINY
     st = reduce_scores(np.array([0.0, 1.0, 1.0, 0.3]), np.array([1, 1, 0, 0]), kind="probs")
-    expected = [-LOG_EPS, -math.log1p(-EPS), -LOG_EPS, -math.log(0.7)]
-    np.testing.assert_allclose(st.loss, expected, rtol=1e-12)
-    assert st.n_clipped == 3 and np.all(np.isfinite(st.margin))
+    np.testing.assert_allclose(st.loss, [-LOG_TINY, 0.0, -LOG_TINY, -math.log(0.7)], rtol=1e-15)
+    assert (st.n_floored, st.n_clipped) == (2, 0) and np.all(np.isfinite(st.margin))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -361,14 +366,15 @@ def test_masked_classes() -> None:
     lse = 2.0 + math.log1p(math.exp(-2.0))
     assert st.loss[0] == pytest.approx(lse - 2.0, rel=1e-15)
     assert st.loss[0] == pytest.approx(ce_ref(x[:1], y[:1])[0], rel=RTOL)
-    # an impossible true class: log p floored at log 1e-7, counted
-    assert st.loss[1] == st.loss[3] == -LOG_EPS
-    assert st.n_clipped == 2
+    # an impossible true class: p floored at float64's smallest normal number (it was 1e-7
+    # before exact losses, issue 11 point 7), counted in n_floored
+    assert st.loss[1] == st.loss[3] == -LOG_TINY
+    assert (st.n_floored, st.n_clipped) == (2, 0)
     assert st.p_true[1] == 0.0 and st.p_true[2] == 1.0
     assert st.margin[0] == 2.0
-    assert st.margin[1] == pytest.approx(lse + LOG_EPS - 2.0)
-    assert st.margin[2] == -LOG_EPS  # no finite other class: floored the same way
-    assert st.margin[3] == LOG_EPS
+    assert st.margin[1] == pytest.approx(lse + LOG_TINY - 2.0)
+    assert st.margin[2] == -LOG_TINY  # no finite other class: floored the same way
+    assert st.margin[3] == LOG_TINY
     assert np.all(np.isfinite(st.loss)) and np.all(np.isfinite(st.margin))
     assert st.pred.tolist() == [0, 0, 0, 1]
 
@@ -377,26 +383,29 @@ def test_masked_class_with_target_mass() -> None:
     x = np.array([[0.0, -np.inf, 0.0]])
     q = np.array([[0.5, 0.25, 0.25]])
     st = reduce_scores(x, q, kind="logits")
-    assert st.loss[0] == pytest.approx(0.75 * math.log(2) - 0.25 * LOG_EPS, rel=1e-14)
-    assert st.n_clipped == 1
+    # the floor was log 1e-7 before exact losses (issue 11, point 7)
+    assert st.loss[0] == pytest.approx(0.75 * math.log(2) - 0.25 * LOG_TINY, rel=1e-14)
+    assert (st.n_floored, st.n_clipped) == (1, 0)
 
 
 def test_masked_log_probabilities() -> None:
     lp = np.array([[0.0, -np.inf], [0.0, -np.inf]])
     st = reduce_scores(lp, np.array([1, 0]), kind="log_probs")
-    assert st.loss.tolist() == [-LOG_EPS, -0.0]
-    assert st.margin.tolist() == [LOG_EPS, -LOG_EPS]
-    assert st.n_clipped == 1
+    # the floor was log 1e-7 before exact losses (issue 11, point 7)
+    assert st.loss.tolist() == [-LOG_TINY, 0.0]
+    assert st.margin.tolist() == [LOG_TINY, -LOG_TINY]
+    assert (st.n_floored, st.n_clipped) == (1, 0)
 
 
 def test_binary_logit_of_minus_infinity() -> None:
     s = np.array([-np.inf, -np.inf, 3.0])
     st = reduce_scores(s, np.array([1, 0, 1]), kind="logits")
-    assert st.loss[0] == -LOG_EPS and st.loss[1] == 0.0
-    assert st.margin[:2].tolist() == [LOG_EPS, -LOG_EPS]
+    # the floor was log 1e-7 before exact losses (issue 11, point 7)
+    assert st.loss[0] == -LOG_TINY and st.loss[1] == 0.0
+    assert st.margin[:2].tolist() == [LOG_TINY, -LOG_TINY]
     assert st.p_true[:2].tolist() == [0.0, 1.0]
     assert st.pred.tolist() == [0, 0, 1]
-    assert st.n_clipped == 1  # only where the true class was floored
+    assert (st.n_floored, st.n_clipped) == (1, 0)  # only where the true class was floored
     assert np.all(np.isfinite(st.loss)) and np.all(np.isfinite(st.margin))
 
 

@@ -81,7 +81,6 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int =
 def _md_split(report: ConfusionReport, s: SplitConfusion, csv_at: MatrixCsv | None) -> list[str]:
     tail = markdown.text(title(report, s).rsplit(" · ", 1)[1])
     out = [f"## {markdown.code(report.run)} · split {markdown.code(s.name)} · " + tail, ""]
-    out = [f"## `{report.run}` · split `{s.name}` · " + title(report, s).rsplit(" · ", 1)[1], ""]
     if note := loss_note(s.n_clipped, s.n_floored, s.clip):
         out += [note, ""]
     if s.diff is not None:

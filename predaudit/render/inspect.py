@@ -9,7 +9,6 @@ from rich.table import Table
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.render.html import render_html
-from predaudit.render import OutputFormat, markdown, to_json
 from predaudit.render.losses import epsilon
 from predaudit.report.inspect import InspectReport, SplitInspection
 

@@ -35,11 +35,13 @@ MatrixCsv = dict[str, str]
 
 def title(report: ConfusionReport, s: SplitConfusion) -> str:
     """``run · split NAME · epoch E`` (with a diff: ``epoch A → B``)."""
+    unit = s.epoch_unit  # "step" for checkpoint-500/ folders
     if s.diff is not None:
-        when = f"epoch {s.diff.from_epoch} → {s.diff.to_epoch}"
+        when = f"{unit} {s.diff.from_epoch} → {s.diff.to_epoch}"
     else:
-        when = f"epoch {s.epoch.epoch}"
-    return f"{report.run} · split {s.name} · {when}"
+        when = f"{unit} {s.epoch.epoch}"
+    tokens = " · token level" if s.sample_unit == "token" else ""
+    return f"{report.run} · split {s.name} · {when}{tokens}"
 
 
 def show_matrix(s: SplitConfusion) -> bool:

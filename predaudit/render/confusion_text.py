@@ -148,7 +148,7 @@ def _md_epoch(s: SplitConfusion, csv_at: MatrixCsv | None) -> list[str]:
     """One epoch: matrix, per-class table with the averages, top confusions."""
     e = s.epoch
     names = [str(x) for x in e.labels]
-    ignored = f"; {s.n_ignored} samples ignored (label -100)" if s.n_ignored else ""
+    ignored = f"; {s.n_ignored} {s.sample_unit}s ignored (label -100)" if s.n_ignored else ""
     out = [
         f"Accuracy {fixed(e.accuracy, 4)} ({int(e.matrix.trace())} of {e.n_samples}); "
         f"mean loss {fixed(e.loss, 4)} nats{ignored}.",

@@ -295,7 +295,6 @@ def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
     for split in report.splits.values():
         head = markdown.text(header_line(report.run, split))
         out += [f"### split {markdown.code(split.name)}", "", head, ""]
-        out += [f"### split `{split.name}`", "", header_line(report.run, split), ""]
         if note := loss_note(split.n_clipped, split.n_floored, split.clip):
             out += [note, ""]
         h = split.hypothesis

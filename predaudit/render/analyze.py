@@ -231,9 +231,11 @@ def top_table(split: SplitAnalysis) -> Table:
         t.add_row(
             f"({s.sequence}, {s.position})" if tokens else str(s.id),
             "—" if s.label is None else str(s.label),
-            f"{s.pred_from} → {s.pred_to}",
+            "—" if s.pred_from is None else f"{s.pred_from} → {s.pred_to}",
             f"{fixed(s.loss_from, 2)} → {fixed(s.loss_to, 2)}",
-            f"{prob(s.p_true_from)} → {prob(s.p_true_to)}",
+            f"{prob(s.p_true_from)} → {prob(s.p_true_to)}"
+            if s.p_true_from == s.p_true_from  # NaN: records without p_true
+            else "—",
         )
     return t
 

@@ -1215,7 +1215,6 @@ def dynamics(
     Examples:
       predaudit dynamics sample_data/stacked --split test --top 5
       predaudit dynamics sample_data/stacked --split test --epochs 5:20 --el2n-epoch 10
-      predaudit dynamics sample_data/stacked --split test --format csv > dynamics.csv
       predaudit dynamics sample_data/stacked --split test --format csv
       predaudit dynamics sample_data/stacked --out dyn --check 'test:n_label_problems <= 10'
     """

@@ -27,11 +27,10 @@ from predaudit.render.html_sections import (
     analysis_sections,
     calibration_section,
     checks_section,
-    dynamics_section,
     header_line,
     inspection_section,
     kpis,
-    samples_section,
+    rise_section,
     verdict_block,
 )
 from predaudit.report.page import ReportPage, SplitPage, page_of_report
@@ -54,12 +53,7 @@ def split_html(run: str, split: SplitPage, figs: FigureCounter) -> str:
     elif "calibration" in split.notes:
         out.append(section("Calibration", para(split.notes["calibration"], "note")))
     labels = list(split.confusion.epoch.labels) if split.confusion is not None else None
-    rise = samples_section(a, split.dynamics, labels) if a is not None else ""
-    if split.dynamics is not None or rise:
-        body = dynamics_section(split.dynamics, figs) if split.dynamics is not None else ""
-        if split.dynamics is None and "dynamics" in split.notes:
-            body += para(f"Data map not available: {split.notes['dynamics']}", "note")
-        out.append(section("Data map and the samples behind the rise", body + rise))
+    out.append(rise_section(a, split.dynamics, split.notes.get("dynamics"), figs, labels))
     if split.confusion is not None:
         out.append(confusion_section(split.confusion, figs))
     return "\n".join(out)

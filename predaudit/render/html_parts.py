@@ -194,7 +194,6 @@ tfoot td{font-weight:600;border-top:2px solid var(--line)}
 td.driver{font-weight:700;background:#fff8e1}
 td.pass{color:var(--green);font-weight:700}
 td.fail{color:var(--red);font-weight:700}
-table.heat td{min-width:38px;text-align:center}
 figure.fig{margin:10px 0 18px}
 figure.fig svg{width:100%;height:auto;display:block}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:18px;align-items:start}

@@ -297,19 +297,34 @@ def samples_section(split: SplitAnalysis, dynamics: Any | None, labels: list[Any
     )
 
 
-def dynamics_section(dyn: Any, figs: FigureCounter) -> str:
-    """The data map and the region counts."""
+def rise_section(
+    split: SplitAnalysis | None, dyn: Any | None, note: str | None, figs: FigureCounter,
+    labels: list[Any] | None,
+) -> str:  # fmt: skip
+    """The data map (with ``dynamics``), the samples behind the rise as paired lines, the
+    region counts and the samples whose loss rose most; empty when there is none of it."""
+    from predaudit.plots import plot_rise_samples
     from predaudit.plots.dynamics import plot_data_map
 
-    rows = [[Td(name, name), Td(count(n), n)] for name, n in dyn.region_counts.items()]
-    rows.append(
-        [Td("never learned", "never learned"), Td(count(dyn.never_learned), dyn.never_learned)]
-    )
-    body = figure_html(lambda: plot_data_map(dyn), figs, "data map")
-    body += table(
-        ["region", "samples"], rows, caption=f"Regions over epochs {dyn.epochs[0]}–{dyn.epochs[-1]}"
-    )
-    return body
+    plots = ""
+    if dyn is not None:
+        plots += figure_html(lambda: plot_data_map(dyn), figs, "data map")
+    if split is not None and split.comparison is not None and split.samples is not None:
+        plots += figure_html(lambda: plot_rise_samples(split), figs, "the samples behind the rise")
+    body = f'<div class="grid2">{plots}</div>' if plots else ""
+    if dyn is None and note:
+        body += para(f"Data map not available: {note}", "note")
+    if dyn is not None:
+        rows = [[Td(name, name), Td(count(n), n)] for name, n in dyn.region_counts.items()]
+        never = dyn.never_learned
+        rows.append([Td("never learned", "never learned"), Td(count(never), never)])
+        span = f"{dyn.epochs[0]}–{dyn.epochs[-1]}"
+        body += table(["region", "samples"], rows, caption=f"Regions over epochs {span}")
+    if split is not None:
+        body += samples_section(split, dyn, labels)
+    if not plots and dyn is None and (split is None or not split.top):
+        return ""
+    return section("Data map and the samples behind the rise", body)
 
 
 def checks_section(results: list[Any]) -> str:

@@ -218,7 +218,7 @@ def test_the_page_loads_in_chromium_without_errors_or_requests(page_file, tmp_pa
         or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
     ]
     assert errors == [], errors
-    assert n_svg == 16 and drawn == 16
+    assert n_svg == 20 and drawn == 20
     assert "SUPPORTED" in verdict.upper() and "Wrong predictions got more wrong" in verdict
     ns = [int(x) for x in after.split(",")]
     assert before != after and ns == sorted(ns)

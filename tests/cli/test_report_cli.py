@@ -85,9 +85,9 @@ def links(page: str) -> Links:
 def test_the_sample_page_is_small_and_has_every_figure_inline(sample_page):
     assert len(sample_page.encode("utf-8")) < 2_000_000
     # per split: loss/accuracy, loss split, transitions, loss distribution, reliability,
-    # temperature, data map, confusion matrix
-    assert sample_page.count("<svg") == 2 * 8
-    assert sample_page.count('<figure class="fig">') == 2 * 8
+    # temperature, data map, the samples behind the rise, confusion matrix and its change
+    assert sample_page.count("<svg") == 2 * 10
+    assert sample_page.count('<figure class="fig">') == 2 * 10
     assert "could not be drawn" not in sample_page
     assert sample_page.count("<script>") == 1  # the sorter, nothing else
 
@@ -165,7 +165,7 @@ def test_every_user_string_is_escaped(tmp_path):
     assert "&lt;i&gt;run&amp;&quot;&#x27;" in page  # the folder
     assert re.search(r">\d+&amp;&lt;&gt;&quot;&#x27;</td>", page)  # an id in the samples table
     assert all(u.startswith(("#", "data:")) for u in links(page).urls)
-    assert page.count("<svg") == 8
+    assert page.count("<svg") == 10
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_every_command_has_an_html_page(command):
     assert f"<title>predaudit {command} · " in res.stdout
     assert all(u.startswith(("#", "data:")) for u in links(res.stdout).urls)
     if command == "analyze":
-        assert 'class="verdict v-supported"' in res.stdout and res.stdout.count("<svg") == 4
+        assert 'class="verdict v-supported"' in res.stdout and res.stdout.count("<svg") == 5
 
 
 def test_a_script_split_name_is_escaped_in_the_library_page():

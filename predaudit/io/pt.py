@@ -81,6 +81,7 @@ class PtContainer(Container):
         checked against the memory budget.
         """
         size = check_regular(self.path).st_size
+        self._size = size
         try:
             safe = _mmap_safe(self.path, size)
             if safe:
@@ -172,12 +173,24 @@ class PtContainer(Container):
                 f"which cannot be read ({_short(exc)})",
             ) from exc
 
+    def _check_size(self) -> None:
+        """A memory-mapped file that shrank since it was loaded is an input error here, not
+        a SIGBUS when the tensor's pages are read."""
+        size = check_regular(self.path).st_size
+        if size < self._size:
+            raise InputError(
+                self.path,
+                f"changed while being read: it now holds {size} bytes, it held {self._size}",
+            )
+
     def read(self, key: str) -> np.ndarray:
+        self._check_size()
         return self._to_numpy(self._arrays[key])
 
     def iter_rows(self, key: str) -> Iterator[np.ndarray]:
         t = self._arrays[key]
         for i in range(t.shape[0]):
+            self._check_size()
             yield self._to_numpy(t[i])
 
 

@@ -325,3 +325,19 @@ def test_hostile_class_names_are_a_clean_input_error(
     result = CliRunner().invoke(main, ["confusion", "run", "--class-names", "names.json"])
     assert (result.exit_code, result.stdout) == (3, "")
     assert result.stderr == f"Error: names.json: {problem}\n"
+
+
+def test_pt_that_shrinks_after_loading_is_an_input_error_not_sigbus(tmp_path: Path) -> None:
+    path = tmp_path / "epoch_1.pt"
+    torch.save({"logits": torch.zeros(2, 4, 3), "labels": torch.tensor(LABELS)}, path)
+    c = open_container(path)
+    rows = c.iter_rows("logits")
+    np.testing.assert_array_equal(next(rows), np.zeros((4, 3), np.float32))
+    size = os.path.getsize(path)
+    with open(path, "r+b") as fh:
+        fh.truncate(size - 100)
+    with pytest.raises(InputError) as info:
+        next(rows)
+    assert str(info.value) == (
+        f"{path}: changed while being read: it now holds {size - 100} bytes, it held {size}"
+    )

@@ -34,7 +34,7 @@ def entries() -> list[Path]:
 def test_second_run_reads_the_cache(run, monkeypatch):
     first = run_cli("analyze", run, "--format", "json")
     assert first.exit_code == 0
-    assert len(entries()) == 2  # one per split
+    assert len(entries()) == 4  # per split: the statistics, and T* at the compared epochs
 
     real = predaudit.store.build.compute_split
     computed: list[str] = []
@@ -82,8 +82,8 @@ def test_no_cache_writes_nothing_and_clear_empties(run):
     assert run_cli("analyze", run, "--no-cache").exit_code == 0
     assert entries() == []
     run_cli("analyze", run)
-    assert len(entries()) == 2
+    assert len(entries()) == 4
     res = run_cli("cache", "clear")
     assert res.exit_code == 0
-    assert res.stdout.startswith("Removed 2 cache entries from ")
+    assert res.stdout.startswith("Removed 4 cache entries from ")
     assert entries() == []

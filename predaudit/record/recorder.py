@@ -296,7 +296,7 @@ class Recorder:
         rank, world = self._rank()
         path = self.path_for(epoch, rank)
         try:
-            if self._batches == 0:
+            if self._scores.n == 0:
                 raise InputError(path, f"epoch {epoch} has no samples: add() batches first")
             self.folder.mkdir(parents=True, exist_ok=True)
             self._check_free(epoch, path, rank)

@@ -1,6 +1,7 @@
 """Train a tiny Keras 3 model (torch backend) on digits with PredauditCallback; print val losses.
 
-Run as a script by tests/record/test_keras.py: the backend is chosen before keras is imported.
+Imported by tests/record/test_keras.py (or run as a script when keras is already imported
+with another backend): the backend is chosen before keras is imported.
 usage: python keras_run.py OUT_DIR (one run per kind: OUT_DIR/logits, OUT_DIR/probs)
 """
 
@@ -10,7 +11,7 @@ import json
 import os
 import sys
 
-os.environ["KERAS_BACKEND"] = "torch"
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
@@ -41,13 +42,17 @@ def train(out: str, kind: str, data: tuple) -> list[float]:
     return [float(v) for v in hist.history["val_loss"]]
 
 
-def main() -> None:
-    out = sys.argv[1]
+def run_all(out: str) -> dict:
+    """Train with a linear last layer (logits) and with a final softmax (probs)."""
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")
     data = (x[:1200], y[:1200], x[1200:], y[1200:])
     losses = {kind: train(os.path.join(out, kind), kind, data) for kind in ("logits", "probs")}
-    print(json.dumps({"backend": keras.backend.backend(), "val_loss": losses}))
+    return {"backend": keras.backend.backend(), "val_loss": losses}
+
+
+def main() -> None:
+    print(json.dumps(run_all(sys.argv[1])))
 
 
 if __name__ == "__main__":

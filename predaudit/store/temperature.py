@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,6 +31,7 @@ from predaudit.output import write_atomic
 from predaudit.reduce.calibrate import calibrate_epoch
 from predaudit.report.vocab import KINDS, InputKind
 from predaudit.store import cache
+from predaudit.store.cachedir import NotAnEntry, _entry_opener, prepare_dir
 from predaudit.store.stats import FIT_STATUS, SplitStats
 
 _HEADER = "__header__"
@@ -148,9 +150,11 @@ def _load(layout: SplitLayout, kind: str, options: dict[str, Any]) -> dict[int, 
         current = cache.fingerprint(layout)
     except OSError:
         return {}
+    if not cache._usable(layout):  # a cache folder inside the run is not used
+        return {}
     identity = json.loads(json.dumps(cache._identity(layout, kind, options), sort_keys=True))
     try:
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
+        with open(path, "rb", opener=_entry_opener) as fh, np.load(fh, allow_pickle=False) as npz:
             header = json.loads(bytes(npz[_HEADER]).decode())
             if header.get("identity") != identity or header.get("fingerprint") != current:
                 raise ValueError("stale")
@@ -161,11 +165,16 @@ def _load(layout: SplitLayout, kind: str, options: dict[str, Any]) -> dict[int, 
             raise ValueError("shapes")
         if any(s not in FIT_STATUS for s in status):
             raise ValueError("status")
+        if not all(isinstance(x, float) and 0 < x < math.inf for x in t):
+            raise ValueError("temperature")
+        with np.errstate(invalid="ignore"):
+            if (loss < 0).any() or np.isneginf(loss).any():
+                raise ValueError("loss out of range")
         return {
             e: EpochTemperature(e, float(t[k]), int(it[k]), str(status[k]), loss[k])
             for k, e in enumerate(epochs)
         }
-    except FileNotFoundError:
+    except (FileNotFoundError, NotAnEntry):  # absent, or not ours to delete
         return {}
     except Exception:  # corrupt, truncated, stale or foreign: drop it, fit again
         cache._unlink(path)
@@ -197,7 +206,10 @@ def _store(
     buf = io.BytesIO()
     members: dict[str, Any] = {_HEADER: np.frombuffer(blob, dtype=np.uint8), "loss_at_t": loss}
     np.savez(buf, **members)
+    if not cache._usable(layout):
+        return False
     try:
+        prepare_dir()
         write_atomic(cache.entry_path(layout, kind, options=options), buf.getbuffer().tobytes())
         return True
     except OSError:

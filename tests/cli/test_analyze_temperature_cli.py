@@ -113,3 +113,23 @@ def test_a_changed_file_is_fitted_again(tmp_path, monkeypatch):
     t1 = first["splits"]["default"]["comparison"]["temperature"]["temperature_to"]
     t2 = second["splits"]["default"]["comparison"]["temperature"]["temperature_to"]
     assert abs(t2 / t1 - 2.0) < 1e-6
+
+
+def test_a_corrupt_temperature_entry_is_fitted_again(monkeypatch):
+    import predaudit
+    from predaudit.store import cache
+
+    first = run_cli("analyze", STACKED, "--split", "test", "--format", "json")
+    layout = predaudit.load_run(STACKED, split="test").splits["test"].source.layout
+    entry = cache.entry_path(layout, "logits", options=store_temperature._options(layout))
+    assert entry.is_file()
+    entry.write_bytes(b"not an npz")
+    calls: list[int] = []
+    real = store_temperature.calibrate_epoch
+    monkeypatch.setattr(
+        store_temperature, "calibrate_epoch", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    again = run_cli("analyze", STACKED, "--split", "test", "--format", "json")
+    assert len(calls) == 2
+    assert again.stdout == first.stdout
+    assert entry.is_file()  # written again

@@ -91,7 +91,7 @@ def handle_errors(fn: F) -> F:
         kwargs.pop("layout", None)  # likewise (layout_option())
         _safe_streams()
         try:
-            _cache_outside_run(kwargs.get("run"))
+            _cache_outside_run(kwargs.get("run"), quiet=bool(kwargs.get("quiet")))
             with quiet_libraries():
                 return fn(*args, **kwargs)
         except OptionError as exc:
@@ -149,8 +149,9 @@ def quiet_libraries():  # type: ignore[no-untyped-def]
         yield
 
 
-def _cache_outside_run(run: Any) -> None:
-    """A cache folder inside the run would write into the data: use none for this run."""
+def _cache_outside_run(run: Any, *, quiet: bool = False) -> None:
+    """A cache folder inside the run would write into the data: use none for this run
+    (and say so on stderr, unless ``--quiet``)."""
     if run is None:
         return
     ctx = click.get_current_context(silent=True)
@@ -161,6 +162,8 @@ def _cache_outside_run(run: Any) -> None:
     folder = inside(run)
     if folder is not None:
         ctx.params["no_cache"] = True
+        if quiet:
+            return
         click.echo(
             f"Notice: the cache folder {folder} is inside the run folder {run}; "
             "the cache is not used for this run",

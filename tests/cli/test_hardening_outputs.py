@@ -229,6 +229,9 @@ def test_a_cache_inside_the_run_is_not_used(home: Path, variable: str) -> None:
         "the cache is not used for this run\n"
     )
     assert tree(run) == before
+    quiet = cli("inspect", run, "-q", env=env)
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    assert tree(run) == before
 
 
 # -- GITHUB_STEP_SUMMARY ---------------------------------------------------------------------

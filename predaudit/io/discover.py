@@ -294,14 +294,21 @@ def discover(path: str | Path) -> RunLayout:
     evaluations = [p for p in subs if evaluation_number(p) is not None]
     for name, found in evaluation_layouts(evaluations).items() if evaluations else ():
         splits[name] = _evaluation_split(name, found, splits)
+    runs_below: list[Path] = []  # sub-folders holding no files but splits of their own
     for sub in (p for p in subs if p not in evaluations):
+        found = False
         for prefix, members in _group(_prediction_files(sub)).items():
             name = sub.name if prefix is None else f"{sub.name}/{prefix}"
             split = _build_split(name, members)
             if split is not None:
+                found = True
                 if name in splits:
                     raise InputError(sub, f"split '{name}' is found twice; rename one")
                 splits[name] = split
+        if not found and _holds_splits(sub):
+            runs_below.append(sub)
+    if runs_below:
+        _several_runs(root, splits, runs_below)
     if not splits:
         raise InputError(
             root,
@@ -309,3 +316,28 @@ def discover(path: str | Path) -> RunLayout:
             "epoch_001.npz, test/epoch_1.pt or dynamics_epoch_1.jsonl)",
         )
     return RunLayout(path=root, splits=splits)
+
+
+def _holds_splits(folder: Path) -> bool:
+    """Whether a sub-folder of ``folder`` holds prediction files (a run one level down)."""
+    try:
+        subs = [p for p in folder.iterdir() if p.is_dir() and _visible(p)]
+    except OSError:
+        return False
+    return any(_prediction_files(p) for p in subs)
+
+
+def _several_runs(root: Path, splits: dict[str, SplitLayout], below: list[Path]) -> None:
+    """A folder whose sub-folders are separate runs is not one run: say which they are.
+
+    Reading only the shallow ones would silently leave the others out.
+    """
+    runs = sorted({name.split("/")[0] for name in splits if "/" in name} | {p.name for p in below})
+    if any("/" not in name for name in splits):  # prediction files at the top too
+        runs.insert(0, ".")
+    shown = ", ".join(f"{r}/" if r != "." else "(its own files)" for r in runs)
+    first = root / below[0].name
+    raise InputError(
+        root,
+        f"holds {len(runs)} separate runs: {shown}; point at one of them, e.g. {first}",
+    )

@@ -248,3 +248,16 @@ def test_markdown_and_csv(runs: Path) -> None:
     assert inspect("shuffled", "--format", "csv").splitlines()[1] == (
         "default,3,1,10,7,4,float32,logits,True,index,True,True,1"
     )
+
+
+def test_a_folder_of_separate_runs_names_them(monkeypatch):
+    """sample_data holds two runs (stacked/ and per_epoch/); reading only the shallow one
+    would leave the other out without a word."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    res = CliRunner().invoke(main, ["inspect", "sample_data"], env={"COLUMNS": "80"})
+    assert res.exit_code == 3
+    assert res.stderr == (
+        "Error: sample_data: holds 2 separate runs: per_epoch/, stacked/; "
+        "point at one of them, e.g. sample_data/per_epoch\n"
+    )
+    assert res.stdout == ""

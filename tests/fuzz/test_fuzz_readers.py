@@ -97,7 +97,7 @@ def reference(path: Path) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     if name.endswith(".pt"):
         obj = torch.load(path, weights_only=True, map_location="cpu")
-        return {k: v.numpy() for k, v in obj.items()}
+        return {k: v.detach().numpy() for k, v in obj.items()}  # requires_grad: as predaudit
     raise AssertionError(name)
 
 

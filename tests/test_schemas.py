@@ -436,7 +436,7 @@ def test_confusion_out_json(tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        [SAMPLE],
+        [STACKED],
         [STACKED, "--split", "train"],
         [SAMPLE / "per_epoch"],
         [OK / "unaligned_no_ids"],

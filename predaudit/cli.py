@@ -932,7 +932,7 @@ def calibration(
     Examples:
       predaudit calibration sample_data/stacked --split test
       predaudit calibration sample_data/stacked --split test --binning quantile --bins 10
-      predaudit calibration sample_data/stacked --split test --check 'temperature_share < 0.5'  # exit 1
+      predaudit calibration sample_data/stacked --check 'temperature_share < 0.5'  # exit 1
     """
     from predaudit.analysis.calibration import check_bins
     from predaudit.checks import check_report
@@ -1070,7 +1070,7 @@ def report(
     Examples:
       predaudit report sample_data/stacked -o report.html
       predaudit report sample_data/stacked -o report.html --split test --top 5 -q
-      predaudit report sample_data/stacked -o r.html --check 'test:hypothesis != supported'  # exit 1
+      predaudit report sample_data/stacked -o r.html --check 'hypothesis != supported'  # exit 1
     """
     import dataclasses
 

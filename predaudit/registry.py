@@ -28,7 +28,6 @@ from predaudit.report.vocab import (
     INSPECT_SCHEMA,
 )
 
-
 HTML_RENDERER = "predaudit.render.html:render_html"
 """Every command's ``--format html``: one page builder, whatever the report."""
 

@@ -13,9 +13,9 @@ import predaudit
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(predaudit.__path__, prefix="predaudit.")
-) + ["predaudit"]
+MODULES = sorted(m.name for m in pkgutil.walk_packages(predaudit.__path__, prefix="predaudit.")) + [
+    "predaudit"
+]
 
 
 @pytest.fixture(autouse=True)

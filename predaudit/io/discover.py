@@ -296,16 +296,16 @@ def discover(path: str | Path) -> RunLayout:
         splits[name] = _evaluation_split(name, found, splits)
     runs_below: list[Path] = []  # sub-folders holding no files but splits of their own
     for sub in (p for p in subs if p not in evaluations):
-        found = False
+        has_splits = False
         for prefix, members in _group(_prediction_files(sub)).items():
             name = sub.name if prefix is None else f"{sub.name}/{prefix}"
             split = _build_split(name, members)
             if split is not None:
-                found = True
+                has_splits = True
                 if name in splits:
                     raise InputError(sub, f"split '{name}' is found twice; rename one")
                 splits[name] = split
-        if not found and _holds_splits(sub):
+        if not has_splits and _holds_splits(sub):
             runs_below.append(sub)
     if runs_below:
         _several_runs(root, splits, runs_below)

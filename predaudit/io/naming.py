@@ -81,6 +81,7 @@ def number_in_name(stem: str) -> tuple[int, EpochUnit, str] | None:
             return int(m.group(1)), unit, stem[: m.start()].rstrip("_-")
     return None
 
+
 RANK_IN_NAME = re.compile(r"\.rank(\d+)$", re.IGNORECASE)
 """``epoch_0003.rank1``: one process's shard of an epoch (distributed evaluation)."""
 

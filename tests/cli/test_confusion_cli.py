@@ -188,11 +188,15 @@ def test_class_names_both_formats(runs, tmp_path):
     assert "a_truck_with…_name" in table  # row label, middle ellipsis
     assert "a_tr…" in table  # narrow matrix column heading
     assert "automobile" in table.split("Per class")[1]  # short names whole
-    wide = CliRunner().invoke(
-        main,
-        ["confusion", str(root / "ten"), "--class-names", str(lines)],
-        env={"COLUMNS": "160", "NO_COLOR": "1"},
-    ).stdout
+    wide = (
+        CliRunner()
+        .invoke(
+            main,
+            ["confusion", str(root / "ten"), "--class-names", str(lines)],
+            env={"COLUMNS": "160", "NO_COLOR": "1"},
+        )
+        .stdout
+    )
     assert max(len(line) for line in wide.splitlines()) <= 160
     per_class = wide.split("Per class")[1].split("macro avg")[0]
     assert "a_truck_with_a_very_long_class_name" in per_class  # whole when it fits

@@ -158,7 +158,8 @@ def test_float32_and_its_float64_copy_share_bins_except_at_float32_edges():
 
 
 def test_table_matches_sklearn_calibration_curve():
-    calibration_curve = pytest.importorskip("sklearn.calibration").calibration_curve
+    from sklearn.calibration import calibration_curve
+
     conf = RNG.random(5000) ** 0.5
     ok = RNG.random(5000) < conf**1.3
     for n_bins in (5, 10, 15):
@@ -176,8 +177,9 @@ def _away_from_edges(conf, n_bins, gap=1e-5):
 @pytest.mark.parametrize("n_bins", [10, 15])
 def test_matches_torchmetrics_multiclass_away_from_edges(n_bins):
     """``multiclass_calibration_error`` with norm l1 / max / l2 is our ECE / MCE / RMSCE."""
-    torch = pytest.importorskip("torch")
-    tmc = pytest.importorskip("torchmetrics.functional.classification")
+    import torch
+    from torchmetrics.functional import classification as tmc
+
     n, c = 4000, 10
     logits = (RNG.normal(size=(n, c)) * 2.5).astype(np.float32)
     y = RNG.integers(0, c, n)
@@ -197,8 +199,9 @@ def test_matches_torchmetrics_multiclass_away_from_edges(n_bins):
 
 def test_torchmetrics_differs_exactly_as_its_rule_says_on_edges_and_at_one():
     """Edge values and 1.0: torchmetrics follows ``[lo, hi)`` + an own bin for 1.0; we don't."""
-    torch = pytest.importorskip("torch")
-    tmc = pytest.importorskip("torchmetrics.functional.classification")
+    import torch
+    from torchmetrics.functional import classification as tmc
+
     n_bins = 15
     ours_edges = _edges(n_bins, np.float32)
     tm_edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float32).numpy().tolist()
@@ -232,8 +235,9 @@ def test_a_value_on_an_edge_and_a_value_of_one_change_torchmetrics_numbers():
     conf 0.34667, gap 0.65333; [14/15, 1) = {0.95, 0.95}: gap 0.05; [1, ...] = {1.0}: gap 1.
     ECE = (0.3 + 2*0.65333 + 2*0.05 + 1)/6 = 0.45111; MCE = 1.
     """
-    torch = pytest.importorskip("torch")
-    tmc = pytest.importorskip("torchmetrics.functional.classification")
+    import torch
+    from torchmetrics.functional import classification as tmc
+
     a = np.float32(1 / 3)
     conf = np.array([a, 0.30, 0.36, 1.0, 0.95, 0.95], dtype=np.float32)
     ok = np.array([1, 0, 1, 0, 1, 1])
@@ -255,8 +259,9 @@ def test_a_value_on_an_edge_and_a_value_of_one_change_torchmetrics_numbers():
 
 
 def test_positive_class_and_top_label_of_a_binary_model_against_torchmetrics():
-    torch = pytest.importorskip("torch")
-    tmc = pytest.importorskip("torchmetrics.functional.classification")
+    import torch
+    from torchmetrics.functional import classification as tmc
+
     p = RNG.random(3000)
     y = (RNG.random(3000) < p**0.8).astype(np.int64)
     keep = _away_from_edges(p, 15) & _away_from_edges(1 - p, 15) & (np.abs(p - 0.5) > 1e-6)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import relplot
 
 from predaudit.calibration import smooth_ece, smooth_ece_at, smooth_reliability
-
-relplot = pytest.importorskip("relplot")
 
 RNG = np.random.default_rng(7)
 

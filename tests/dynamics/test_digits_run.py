@@ -12,6 +12,8 @@ import types
 
 import numpy as np
 import pytest
+import sklearn  # noqa: F401  (a test dependency, never skipped)
+import torch  # noqa: F401  (a test dependency, never skipped)
 
 from dynamics import reference as ref
 from predaudit.dynamics import (
@@ -21,9 +23,6 @@ from predaudit.dynamics import (
     regions,
     summarize,
 )
-
-pytest.importorskip("sklearn")
-pytest.importorskip("torch")
 
 N_EPOCHS = 30
 FLIP_FRACTION = 0.05
@@ -168,7 +167,6 @@ def test_matches_toneva_example_forgetting(run, result):
 
 
 def test_matches_aum(run, result):
-    import torch
 
     ids = reference_ids(run)
     calc = ref.AUMCalculator(save_dir="unused")

@@ -22,7 +22,6 @@ from predaudit.cli import main
 
 pytestmark = pytest.mark.frameworks
 
-transformers = pytest.importorskip("transformers")
 
 CONFIG = dict(
     num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=37, vocab_size=100

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+import matplotlib  # noqa: F401  (a test dependency, never skipped)
 import numpy as np
-import pytest
-
-pytest.importorskip("matplotlib")
 
 from predaudit.plots.calibration import (  # noqa: E402
     calibration_figures_for,

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+from lightning import pytorch as pl
 
 import predaudit
 from predaudit.record import Recorder
-
-pl = pytest.importorskip("lightning.pytorch")
 
 pytestmark = [
     pytest.mark.frameworks,

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+import transformers
 
 import predaudit
 from predaudit.record import Recorder
-
-transformers = pytest.importorskip("transformers")
 
 pytestmark = [
     pytest.mark.frameworks,

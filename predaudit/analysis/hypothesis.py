@@ -8,7 +8,7 @@ import numpy as np
 
 from predaudit.analysis.stattests import bootstrap_ci, wilcoxon_greater
 from predaudit.report.analyze import Cell, Hypothesis
-from predaudit.report.vocab import CELL_PHRASES, CellName, Verdict
+from predaudit.report.vocab import CELL_CAUSES, CellName, Verdict
 
 
 def _fmt_signed(x: float) -> str:
@@ -70,7 +70,7 @@ def judge(
             "no_wrong_to_wrong",
             f"No sample was wrong at both epoch {start} and epoch {end}, so wrong predictions "
             f"cannot have got more wrong; most of the {rise} rise comes from "
-            f"{CELL_PHRASES[driver]} ({_fmt_signed(cells[driver].contribution)}).",
+            f"{CELL_CAUSES[driver]} ({_fmt_signed(cells[driver].contribution)}).",
             driver=driver,
         )
     share = ww.contribution / delta_loss
@@ -103,7 +103,7 @@ def judge(
         statement = (
             f"The rise does not come mainly from wrong predictions getting more wrong: {who} "
             f"account for only {part}, and the largest part comes from "
-            f"{CELL_PHRASES[driver]} ({_fmt_signed(cells[driver].contribution)})."
+            f"{CELL_CAUSES[driver]} ({_fmt_signed(cells[driver].contribution)})."
         )
     return Hypothesis(
         verdict=verdict,

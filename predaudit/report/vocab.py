@@ -23,13 +23,13 @@ CELL_LABELS: dict[CellName, str] = {
 }
 """How a cell is named in tables, titles and on bars."""
 
-CELL_PHRASES: dict[CellName, str] = {
-    "correct_to_correct": "correct predictions lost confidence",
-    "correct_to_wrong": "predictions flipped from correct to wrong",
-    "wrong_to_correct": "predictions flipped from wrong to correct",
-    "wrong_to_wrong": "wrong predictions got more wrong",
+CELL_CAUSES: dict[CellName, str] = {
+    "correct_to_correct": "correct predictions losing confidence",
+    "correct_to_wrong": "predictions flipping from correct to wrong",
+    "wrong_to_correct": "predictions flipping from wrong to correct",
+    "wrong_to_wrong": "wrong predictions getting more wrong",
 }
-"""What a cell driving the rise means, in words."""
+"""What a cell driving the rise means, as the noun phrase after "comes from"."""
 
 Verdict = Literal["supported", "inconclusive", "rejected", "not_applicable"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)

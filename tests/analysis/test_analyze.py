@@ -247,7 +247,7 @@ def test_rejected_names_the_driver():
     assert h.verdict == "rejected"
     assert h.driver == "correct_to_correct"
     assert h.share == pytest.approx(0.1)
-    assert "correct predictions lost confidence" in h.statement
+    assert "correct predictions losing confidence" in h.statement
 
 
 def test_not_applicable_cases():

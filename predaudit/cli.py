@@ -1180,8 +1180,9 @@ def _load_with_brier(
     "out",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Also write dynamics.json, dynamics.csv (every sample), data_map.png and "
-    "forgetting_events.png into this folder; a sub-folder per split when several.",
+    help="Also write dynamics.json, dynamics.csv (every sample), data_map.png, "
+    "forgetting_events.png and loss_trajectories.png into this folder; a sub-folder "
+    "per split when several.",
 )
 @plot_options
 @check_options

@@ -35,6 +35,7 @@ from predaudit.report.dynamics import (
     DynamicsReport,
     LabelProblem,
     LabelProblems,
+    LossRisers,
     SampleArrays,
     SplitDynamics,
     Thresholds,
@@ -160,6 +161,33 @@ def accumulate(
     return acc.result()
 
 
+RISERS = 8
+"""How many of the samples whose loss rose most the loss-trajectory figure draws."""
+
+
+def loss_risers(
+    stats: SplitStats, epochs: list[int], index: np.ndarray, k: int = RISERS
+) -> LossRisers:
+    """The ``k`` samples of ``index`` whose loss rose most from ``epochs[0]`` to ``epochs[-1]``.
+
+    Only samples whose loss rose (rise > 0) are taken; ties keep the sample order.
+    ``rows`` are positions in ``index`` (the rows of the report's samples).
+    """
+    at = [stats.epoch_index(e) for e in epochs]
+    losses = stats.loss[at][:, index]  # (E, n)
+    rise = losses[-1] - losses[0]
+    rise = np.where(np.isnan(rise), -np.inf, rise)
+    order = np.argsort(-rise, kind="stable")
+    rows = [int(j) for j in order[:k] if rise[j] > 0]
+    wrong = ~stats.correct[at[-1]][index]
+    return LossRisers(
+        epochs=list(epochs),
+        rows=rows,
+        losses=np.ascontiguousarray(losses[:, rows].T),
+        wrong_last=wrong[rows],
+    )
+
+
 def _ids(stats: SplitStats, positions: np.ndarray) -> list[Any]:
     ids: list[Any] = np.asarray(stats.sample_ids())[positions].tolist()
     return ids
@@ -261,6 +289,7 @@ def split_dynamics(
         aum_note=None if res.aum is not None else AUM_NOTE.format(kind=stats.input_kind),
         el2n_note=None if res.el2n is not None else EL2N_NOTE,
         samples=samples,
+        risers=loss_risers(stats, chosen, res.index),
     )
 
 

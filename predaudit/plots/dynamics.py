@@ -4,7 +4,10 @@
   confidence (y), one point per sample coloured by correctness, the region
   thresholds drawn and a few samples labelled by id (``data_map.png``);
 * :func:`plot_forgetting` — how many samples had 0, 1, 2, ... forgetting events,
-  the 0 bar split into never learned and never forgotten (``forgetting_events.png``).
+  the 0 bar split into never learned and never forgotten (``forgetting_events.png``);
+* :func:`plot_loss_trajectories` — the per-sample loss over the epochs of the
+  samples whose loss rose most from the first to the last epoch of the range
+  (``loss_trajectories.png``).
 
 Object-oriented matplotlib only (no ``pyplot``). Colours as in every figure:
 :data:`~predaudit.plots.style.WRONG` for wrong, :data:`~predaudit.plots.style.CORRECT`
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from predaudit.plots.axes import _legend_below, _single_axes, _title
@@ -32,13 +36,15 @@ if TYPE_CHECKING:
 
     from predaudit.report.dynamics import SplitDynamics
 
-DYNAMICS_FIGURES = ("data_map", "forgetting_events")
+DYNAMICS_FIGURES = ("data_map", "forgetting_events", "loss_trajectories")
 LABELLED = 3
 """How many of the most ambiguous, hardest and likely mislabeled samples get their id written."""
 CORRECTNESS_CMAP = LinearSegmentedColormap.from_list(
     "predaudit_correctness", [WRONG, "#DDDDDD", CORRECT]
 )
 """Correctness 0 (always wrong, vermillion) through grey to 1 (always correct, blue)."""
+LOSS_FLOOR = 1e-4
+"""Losses below this are drawn at it (the loss axis is logarithmic; a loss can be 0)."""
 
 
 def labelled_samples(split: SplitDynamics, k: int = LABELLED) -> list[int]:
@@ -232,14 +238,89 @@ def plot_forgetting(split: SplitDynamics, ax: Axes | None = None) -> Figure:
     return fig
 
 
-_PLOTTERS = {"data_map": plot_data_map, "forgetting_events": plot_forgetting}
+def _risers_title(split: SplitDynamics) -> str:
+    r = split.risers
+    first, last = split.epochs[0], split.epochs[-1]
+    if r is None or not r.rows:
+        return f"No sample's loss rose from epoch {first} to epoch {last}"
+    n = len(r.rows)
+    wrong = int(np.count_nonzero(r.wrong_last))
+    head = "The sample whose" if n == 1 else f"The {n} samples whose"
+    return (
+        f"{head} loss rose most from epoch {first} to epoch {last} "
+        f"(first to last epoch of the range): {wrong} wrong at epoch {last}"
+    )
+
+
+def plot_loss_trajectories(split: SplitDynamics, ax: Axes | None = None) -> Figure:
+    """The per-sample loss over the epochs of the top risers, log loss axis.
+
+    One line per sample (gid ``"loss_<row>"``, x = epoch labels, y = the store's
+    per-sample loss, drawn at :data:`LOSS_FLOOR` when below it), vermillion when
+    the sample is wrong at the last epoch, else blue; its id written at the right
+    end (gid ``"id_<row>"``).
+    """
+    fig, ax, owned = _single_axes(ax, (8, 5.2))
+    r = split.risers
+    epochs = np.asarray(split.epochs)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"per-sample loss (log scale, floor {LOSS_FLOOR:g})")
+    if r is None or not r.rows:
+        ax.text(0.5, 0.5, "no sample's loss rose", ha="center", va="center",
+                transform=ax.transAxes, color=MARK)  # fmt: skip
+        ax.set_ylim(LOSS_FLOOR, 10.0)
+    else:
+        ys = np.maximum(np.asarray(r.losses, dtype=float), LOSS_FLOOR)
+        ys = np.where(np.isfinite(ys), ys, np.nan)
+        ids = split.samples.ids
+        for k, row in enumerate(r.rows):
+            color = WRONG if r.wrong_last[k] else CORRECT
+            ax.plot(epochs, ys[k], color=color, linewidth=1.4, marker="o", markersize=2.5,
+                    alpha=0.85, gid=f"loss_{row}")  # fmt: skip
+        # the ids at the right end, moved apart (in log space) when the ends crowd
+        last = ys[:, -1]
+        top = float(np.nanmax(ys)) if np.isfinite(ys).any() else 1.0
+        lo, hi = LOSS_FLOOR / 2, max(top * 3, 1.0)
+        ax.set_ylim(lo, hi)
+        span = math.log10(hi) - math.log10(lo)
+        gap = span * 0.045
+        order = np.argsort(np.nan_to_num(last, nan=LOSS_FLOOR))
+        placed: list[float] = []
+        for k in order:
+            y = math.log10(float(last[k]) if np.isfinite(last[k]) else LOSS_FLOOR)
+            if placed and y < placed[-1] + gap:
+                y = placed[-1] + gap
+            placed.append(y)
+            color = WRONG if r.wrong_last[k] else CORRECT
+            ax.annotate(f"id {ids[r.rows[k]]}", (float(epochs[-1]), 10**y),
+                        xytext=(6, 0), textcoords="offset points", va="center",
+                        fontsize="x-small", color=color, gid=f"id_{r.rows[k]}",
+                        annotation_clip=False)  # fmt: skip
+        step = (epochs[-1] - epochs[0]) or 1
+        ax.set_xlim(float(epochs[0]) - 0.02 * step, float(epochs[-1]) + 0.12 * step)
+    handles = [
+        Line2D([], [], color=WRONG, label=f"wrong at epoch {split.epochs[-1]}"),
+        Line2D([], [], color=CORRECT, label=f"correct at epoch {split.epochs[-1]}"),
+    ]
+    _legend_below(fig, ax, owned, handles, ncols=2)
+    _title(fig, ax, owned, _risers_title(split))
+    return fig
+
+
+_PLOTTERS = {
+    "data_map": plot_data_map,
+    "forgetting_events": plot_forgetting,
+    "loss_trajectories": plot_loss_trajectories,
+}
 
 
 def dynamics_figures_for(
     split: SplitDynamics, folder: Path, *, fmt: str = "png", dpi: int = DPI
 ) -> list[Path]:
-    """The figures ``dynamics --out`` writes for one split: ``data_map.<fmt>`` and
-    ``forgetting_events.<fmt>``, atomically; returns their paths."""
+    """The figures ``dynamics --out`` writes for one split: ``data_map.<fmt>``,
+    ``forgetting_events.<fmt>`` and ``loss_trajectories.<fmt>``, atomically; returns
+    their paths."""
     fmt = _check_format(fmt)
     folder = Path(folder)
     return [

@@ -159,6 +159,21 @@ class LabelProblems:
 
 
 @dataclass(frozen=True)
+class LossRisers:
+    """The samples whose loss rose most between the first and the last epoch of the range.
+
+    ``rows`` are positions in :class:`SampleArrays` (largest rise first); ``losses``
+    has shape ``(len(rows), len(epochs))``, the per-sample loss of the store at each
+    epoch; ``wrong_last`` is True for the rows wrong at the last epoch.
+    """
+
+    epochs: list[int]
+    rows: list[int]
+    losses: np.ndarray
+    wrong_last: np.ndarray
+
+
+@dataclass(frozen=True)
 class SplitDynamics:
     """``predaudit dynamics`` for one split.
 
@@ -185,6 +200,7 @@ class SplitDynamics:
     aum_note: str | None
     el2n_note: str | None
     samples: SampleArrays = field(repr=False, compare=False)
+    risers: LossRisers | None = field(default=None, repr=False, compare=False)
 
     @property
     def hard_fraction(self) -> float:

@@ -62,6 +62,7 @@ def test_out_writes_dynamics_csv_with_the_reference_values(ref, tmp_path):
         "dynamics.csv",
         "dynamics.json",
         "forgetting_events.png",
+        "loss_trajectories.png",
     ]
     text = (out / "dynamics.csv").read_text()
     assert text.splitlines()[0] == COLUMNS

@@ -6,17 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 import predaudit
-from predaudit.analysis.dynamics import dynamics_report
+from predaudit.analysis.dynamics import RISERS, dynamics_report
 from predaudit.plots.dynamics import (
+    LOSS_FLOOR,
     dynamics_figures_for,
     labelled_samples,
     plot_data_map,
     plot_forgetting,
+    plot_loss_trajectories,
 )
+from predaudit.plots.style import CORRECT, WRONG
 
 STACKED = Path(__file__).resolve().parents[2] / "sample_data" / "stacked"
 
@@ -79,7 +84,11 @@ def test_the_forgetting_histogram_counts_every_sample(split):
 
 def test_figures_are_written(split, tmp_path):
     paths = dynamics_figures_for(split, tmp_path, fmt="svg")
-    assert [p.name for p in paths] == ["data_map.svg", "forgetting_events.svg"]
+    assert [p.name for p in paths] == [
+        "data_map.svg",
+        "forgetting_events.svg",
+        "loss_trajectories.svg",
+    ]
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
@@ -88,4 +97,39 @@ def test_figures_can_draw_into_given_axes(split):
     a, b = fig.subplots(1, 2)
     assert plot_data_map(split, ax=a) is fig
     assert plot_forgetting(split, ax=b) is fig
+    assert plot_loss_trajectories(split, ax=a) is fig
     assert by_gid(a, "samples") and any(p.get_gid() == "forgotten" for p in b.patches)
+
+
+def test_the_loss_trajectories_are_the_per_sample_losses(split):
+    logits = torch.from_numpy(np.load(STACKED / "test_logits.npy")).double()  # (E, N, C)
+    labels = torch.from_numpy(np.load(STACKED / "test_labels.npy"))
+    e, n, c = logits.shape
+    want = F.cross_entropy(logits.reshape(-1, c), labels.repeat(e), reduction="none")
+    want = want.reshape(e, n).numpy()  # (E, N), epochs 1..E
+    assert split.epochs == list(range(1, e + 1)) and split.n_samples == n
+    ids = split.samples.ids
+    rise = want[-1] - want[0]
+    top = np.argsort(-rise, kind="stable")[:RISERS]
+    risers = split.risers
+    assert [ids[r] for r in risers.rows] == top.tolist()
+
+    fig = plot_loss_trajectories(split)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    assert len(ax.lines) == RISERS
+    wrong_last = logits[-1].argmax(1).numpy() != labels.numpy()
+    for k, row in enumerate(risers.rows):
+        (line,) = by_gid(ax, f"loss_{row}")
+        sample = ids[row]
+        assert line.get_xdata().tolist() == split.epochs
+        np.testing.assert_allclose(
+            line.get_ydata(), np.maximum(want[:, sample], LOSS_FLOOR), rtol=1e-5
+        )
+        assert line.get_color() == (WRONG if wrong_last[sample] else CORRECT)
+        (label,) = by_gid(ax, f"id_{row}")
+        assert label.get_text() == f"id {sample}"
+        assert risers.wrong_last[k] == wrong_last[sample]
+    title = ax.get_title()
+    assert f"from epoch 1 to epoch {e}" in title and "first to last epoch" in title
+    assert f"{int(wrong_last[top].sum())} wrong at epoch {e}" in title

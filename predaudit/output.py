@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from predaudit.errors import OptionError, PredauditError
 
@@ -62,8 +63,18 @@ def check_out_dir(
     return out
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+def write_atomic(
+    path: Path, data: str | bytes | Callable[[BinaryIO], None], *, fsync: bool = True
+) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename: a
+    crash leaves either no file or a complete one, never part of one.
+
+    ``data`` is the text (UTF-8), the bytes, or a function that writes them to the open
+    binary file it is given (e.g. an ``.npz`` written member by member). The temporary
+    file is ``.{name}.XXXXXXXX.tmp``: hidden, so run discovery never reads it. With
+    ``fsync`` (the default) it is also flushed to the disk before the rename, so the file
+    survives a power cut too; the recorder makes that opt-in (a few milliseconds a file).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -71,10 +82,16 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:  # lone surrogates (from ids) as \udcxx, never a crash
-            fh.write(data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data)
+        with os.fdopen(fd, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:  # lone surrogates (from ids) as \udcxx, never a crash
+                fh.write(
+                    data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
+                )
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

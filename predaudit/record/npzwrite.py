@@ -1,22 +1,24 @@
 """Write an ``.npz`` atomically, rows in a given order, without copying whole columns.
 
-The archive is written to a hidden temporary file in the target folder (its name
-starts with ``.``, so discovery never reads it) and moved into place with
-``os.replace``: a crash of the process leaves either no file or a complete one.
-With ``fsync=True`` the file is also flushed to the disk before the move (it then
-survives a power cut too, for a few milliseconds per file).
+The archive is written with :func:`predaudit.output.write_atomic`: to a hidden
+temporary file in the target folder (``.{name}.XXXXXXXX.tmp``, so discovery never
+reads it), moved into place with ``os.replace``; a crash of the process leaves either
+no file or a complete one. With ``fsync=True`` the file is also flushed to the disk
+before the move (it then survives a power cut too, for a few milliseconds per file);
+the default here is off, as the recorder's.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from predaudit.output import write_atomic
 
 CHUNK_BYTES = 1 << 22
 """Rows are gathered and written in pieces of about this many bytes."""
@@ -57,17 +59,11 @@ def write_npz(
 
     Keys listed in ``unordered`` (metadata) are written as they are.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    try:
-        with open(tmp, "wb") as raw:
-            with zipfile.ZipFile(raw, "w", compression=method) as zf:
-                for key, arr in arrays:
-                    _write_member(zf, key, arr, None if key in unordered else order)
-            if fsync:
-                raw.flush()
-                os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def write(raw: BinaryIO) -> None:
+        with zipfile.ZipFile(raw, "w", compression=method) as zf:
+            for key, arr in arrays:
+                _write_member(zf, key, arr, None if key in unordered else order)
+
+    write_atomic(path, write, fsync=fsync)

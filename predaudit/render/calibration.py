@@ -7,7 +7,6 @@ Every renderer takes the report (and ignores keyword options it does not use);
 from __future__ import annotations
 
 import io
-import math
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.render.html import render_html
+from predaudit.render.numbers import count, fixed_finite, pct_fixed
 from predaudit.report.calibration import (
     DIAGNOSIS,
     CalibrationComparison,
@@ -27,7 +27,6 @@ from predaudit.report.calibration import (
 from predaudit.report.vocab import CELL_LABELS, CELLS
 
 MAX_ROWS = 12
-DASH = "—"
 CSV_FIELDS = (
     "split",
     "epoch",
@@ -48,20 +47,52 @@ CSV_FIELDS = (
 )
 
 
-def _f(x: float | None, digits: int = 3) -> str:
-    if x is None or not math.isfinite(x):
-        return DASH
-    return f"{x:.{digits}f}"
-
-
 def _signed(x: float | None, digits: int = 3) -> str:
-    if x is None or not math.isfinite(x):
-        return DASH
-    return f"{x:+.{digits}f}"
+    return fixed_finite(x, digits, signed=True)
 
 
-def _pct(x: float | None) -> str:
-    return DASH if x is None or not math.isfinite(x) else f"{100 * x:.0f}%"
+def _epoch_cells(split: SplitCalibration, marks: bool = False) -> list[list[str]]:
+    """The cells of the per-epoch table (the shown epochs); ``marks``: ``▸``/``◂`` before
+    the compared epochs."""
+    shown = shown_epochs(split)
+    c = split.comparison
+    rows = []
+    for r in split.per_epoch:
+        if r.epoch not in shown:
+            continue
+        mark = ""
+        if marks and c is not None and r.epoch in (c.from_epoch, c.to_epoch):
+            mark = "▸" if r.epoch == c.from_epoch else "◂"
+        rows.append(
+            [
+                f"{mark}{r.epoch}",
+                fixed_finite(r.ece),
+                fixed_finite(r.ece_noise_floor),
+                fixed_finite(r.mce),
+                fixed_finite(r.smece),
+                fixed_finite(r.brier),
+                fixed_finite(r.nll),
+                fixed_finite(r.temperature, 2),
+                fixed_finite(r.loss_at_temperature),
+                fixed_finite(r.calibration_gap),
+            ]
+        )
+    return rows
+
+
+def _cell_cells(c: CalibrationComparison) -> list[list[str]]:
+    """The cells of the per-cell table (without the total row); ``c.cells`` is not None."""
+    assert c.cells is not None
+    return [
+        [
+            CELL_LABELS[k],
+            count(c.cells[k].n),
+            _signed(c.cells[k].delta_loss, 4),
+            _signed(c.cells[k].delta_loss_at_temperature, 4),
+            _signed(c.cells[k].delta_calibration_gap, 4),
+        ]
+        for k in CELLS
+    ]
 
 
 def shown_epochs(split: SplitCalibration) -> list[int]:
@@ -98,15 +129,16 @@ def rise_line(c: CalibrationComparison) -> str:
             f"(ΔL {_signed(c.delta_loss)} nats) {temps}; {at_t}."
         )
     return (
-        f"A single temperature would undo {_pct(c.temperature_share)} of the rise {temps}; {at_t}."
+        f"A single temperature would undo {pct_fixed(c.temperature_share, 0)} of the rise "
+        f"{temps}; {at_t}."
     )
 
 
 def _split_lines(run: str, split: SplitCalibration) -> list[str]:
     kind = "binary" if split.binary else f"{split.n_classes} classes"
-    extra = f" · {split.n_ignored:,} ignored" if split.n_ignored else ""
+    extra = f" · {count(split.n_ignored)} ignored" if split.n_ignored else ""
     return [
-        f"{run} · {split.name} · {split.n_samples:,} samples · {kind}{extra} · "
+        f"{run} · {split.name} · {count(split.n_samples)} samples · {kind}{extra} · "
         f"{split.n_bins} {split.binning} bins",
         fit_line(split),
     ]
@@ -128,25 +160,8 @@ def epoch_table(split: SplitCalibration) -> Table:
     t.add_column("epoch", justify="right")
     for name in ("ECE", "floor", "MCE", "smECE", "Brier", "NLL", "T*", "L@T*", "gap"):
         t.add_column(name, justify="right")
-    c = split.comparison
-    for r in split.per_epoch:
-        if r.epoch not in shown:
-            continue
-        mark = ""
-        if c is not None and r.epoch in (c.from_epoch, c.to_epoch):
-            mark = "▸" if r.epoch == c.from_epoch else "◂"
-        t.add_row(
-            f"{mark}{r.epoch}",
-            _f(r.ece),
-            _f(r.ece_noise_floor),
-            _f(r.mce),
-            _f(r.smece),
-            _f(r.brier),
-            _f(r.nll),
-            _f(r.temperature, 2),
-            _f(r.loss_at_temperature),
-            _f(r.calibration_gap),
-        )
+    for cells in _epoch_cells(split, marks=True):
+        t.add_row(*cells)
     return t
 
 
@@ -161,18 +176,11 @@ def cells_table(c: CalibrationComparison) -> Table | Text:
     )
     for name in ("cell", "n", "ΔL", "ΔL@T*", "Δgap"):
         t.add_column(name, justify="left" if name == "cell" else "right")
-    for k in CELLS:
-        cell = c.cells[k]
-        t.add_row(
-            CELL_LABELS[k],
-            f"{cell.n:,}",
-            _signed(cell.delta_loss, 4),
-            _signed(cell.delta_loss_at_temperature, 4),
-            _signed(cell.delta_calibration_gap, 4),
-        )
+    for cells in _cell_cells(c):
+        t.add_row(*cells)
     t.add_row(
         "total",
-        f"{sum(x.n for x in c.cells.values()):,}",
+        count(sum(x.n for x in c.cells.values())),
         _signed(c.delta_loss, 4),
         _signed(c.delta_loss_at_temperature, 4),
         _signed(c.delta_calibration_gap, 4),
@@ -215,23 +223,7 @@ def calibration_markdown(report: CalibrationReport, **_: Any) -> str:
         head = [markdown.text(line) for line in _split_lines(report.run, split)]
         out += [f"## split {markdown.code(split.name)}", "", head[0], "", f"_{head[1]}_", ""]
         cols = ["epoch", "ECE", "floor", "MCE", "smECE", "Brier", "NLL", "T*", "L@T*", "gap"]
-        out += ["| " + " | ".join(cols) + " |", "|" + " ---: |" * len(cols)]
-        for r in split.per_epoch:
-            if r.epoch not in shown_epochs(split):
-                continue
-            vals = [
-                str(r.epoch),
-                _f(r.ece),
-                _f(r.ece_noise_floor),
-                _f(r.mce),
-                _f(r.smece),
-                _f(r.brier),
-                _f(r.nll),
-                _f(r.temperature, 2),
-                _f(r.loss_at_temperature),
-                _f(r.calibration_gap),
-            ]
-            out.append("| " + " | ".join(vals) + " |")
+        out += markdown.table(cols, _epoch_cells(split))
         out.append("")
         c = split.comparison
         if c is None:
@@ -242,14 +234,7 @@ def calibration_markdown(report: CalibrationReport, **_: Any) -> str:
         if c.cells is None:
             out += [f"Per cell: none; {c.cells_reason}.", ""]
         else:
-            out += ["| cell | n | ΔL | ΔL@T* | Δgap |", "| --- | ---: | ---: | ---: | ---: |"]
-            for k in CELLS:
-                x = c.cells[k]
-                out.append(
-                    f"| {CELL_LABELS[k]} | {x.n:,} | {_signed(x.delta_loss, 4)} | "
-                    f"{_signed(x.delta_loss_at_temperature, 4)} | "
-                    f"{_signed(x.delta_calibration_gap, 4)} |"
-                )
+            out += markdown.table(["cell", "n", "ΔL", "ΔL@T*", "Δgap"], _cell_cells(c), "lrrrr")
             out.append("")
     return "\n".join(out)
 

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
+from predaudit.render.numbers import DASH, count, fixed, pct_fixed
 from predaudit.report.dynamics import (
     CSV_COLUMNS,
     PER_SAMPLE_CSV,
@@ -40,37 +41,6 @@ forgetting events, first epoch learned, AUM and EL2N."""
 PROBLEM_HEADER = ("id", "label", "suspect", "wrong", "to suspect", "p(suspect)")
 
 
-DASH = "–"
-
-
-def count(n: int) -> str:
-    return f"{n:,}"
-
-
-def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
-    """A GitHub Markdown table, ``align`` one ``l``/``r`` per column, ``|`` escaped."""
-
-    def cell(x: str) -> str:
-        return str(x).replace("|", "\\|")
-
-    delim = ["---" if a == "l" else "---:" for a in align]
-    out = ["| " + " | ".join(cell(h) for h in header) + " |", "| " + " | ".join(delim) + " |"]
-    return out + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
-
-
-def _num(x: float | None, digits: int = 3) -> str:
-    """``x`` with ``digits`` decimals, a negative one with the typographic minus; ``–`` for None.
-
-    >>> _num(-2.5, 2), _num(0.1234), _num(None)
-    ('−2.50', '0.123', '–')
-    """
-    return DASH if x is None else f"{x:.{digits}f}".replace("-", "−")
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
-
-
 def _epochs_text(s: SplitDynamics) -> str:
     return f"epochs {s.epochs[0]}..{s.epochs[-1]} ({len(s.epochs)})"
 
@@ -87,12 +57,12 @@ def region_rows(s: SplitDynamics) -> list[tuple[str, str, str, str]]:
     """Region, samples, share, rule."""
     th = s.thresholds
     fmt = {
-        "easy": _num(th.easy_confidence, 4),
-        "amb": _num(th.ambiguous_variability, 4),
-        "hard": _num(th.hard_confidence, 4),
+        "easy": fixed(th.easy_confidence, 4),
+        "amb": fixed(th.ambiguous_variability, 4),
+        "hard": fixed(th.hard_confidence, 4),
     }
     return [
-        (name, count(n), f"{100 * n / s.n_samples:.1f}%", REGION_RULE[name].format(**fmt))
+        (name, count(n), pct_fixed(n / s.n_samples), REGION_RULE[name].format(**fmt))
         for name, n in s.region_counts.items()
     ]
 
@@ -116,13 +86,13 @@ def sample_rows(s: SplitDynamics, positions: Sequence[int]) -> list[list[str]]:
             [
                 str(r["id"]),
                 str(r["label"]),
-                _num(r["confidence"]),
-                _num(r["variability"]),
-                _pct(r["correctness"]),
+                fixed(r["confidence"]),
+                fixed(r["variability"]),
+                pct_fixed(r["correctness"], 0),
                 str(r["forgetting_events"]),
                 DASH if r["first_learned"] is None else str(r["first_learned"]),
-                _num(r["aum"], 2),
-                _num(r["el2n"], 2),
+                fixed(r["aum"], 2),
+                fixed(r["el2n"], 2),
             ]
         )
     return out
@@ -135,9 +105,9 @@ def problem_rows(s: SplitDynamics) -> list[list[str]]:
             str(p.id),
             str(p.label),
             str(p.suspect_class),
-            _pct(p.wrong_fraction),
-            _pct(p.consistency),
-            _num(p.confidence),
+            pct_fixed(p.wrong_fraction, 0),
+            pct_fixed(p.consistency, 0),
+            fixed(p.confidence),
         ]
         for p in s.label_problems.samples
     ]
@@ -245,7 +215,9 @@ def dynamics_markdown(report: DynamicsReport) -> str:
     out = [f"# predaudit dynamics {markdown.code(report.run)}", ""]
     for name, s in report.splits.items():
         out += [f"## split {markdown.code(name)}", "", markdown.text(_header(s)), ""]
-        out += [*md_table(["region", "samples", "share", "rule"], region_rows(s), "lrrl")]
+        out += markdown.table(
+            ["region", "samples", "share", "rule"], region_rows(s), "lrrl", escape=True
+        )
         out += ["", _threshold_text(s) + ".", ""]
         out += [
             f"Never learned: {count(s.never_learned)}; forgotten at least once: "
@@ -258,10 +230,12 @@ def dynamics_markdown(report: DynamicsReport) -> str:
         ):
             if positions:
                 out += [f"### {heading}", ""]
-                out += [*md_table(SAMPLE_HEADER, sample_rows(s, positions), "l" + "r" * 8), ""]
+                rows = sample_rows(s, positions)
+                out += markdown.table(SAMPLE_HEADER, rows, "l" + "r" * 8, escape=True) + [""]
         out += [f"### {_problems_heading(s)}", ""]
         if s.label_problems.samples:
-            out += [*md_table(PROBLEM_HEADER, problem_rows(s), "l" + "r" * 5), ""]
+            rows = problem_rows(s)
+            out += markdown.table(PROBLEM_HEADER, rows, "l" + "r" * 5, escape=True) + [""]
             out += ["They may be mislabeled or genuinely hard — inspect them.", ""]
         else:
             out += ["None found." if s.label_problems.n_candidates == 0 else "Not listed.", ""]

@@ -4,13 +4,15 @@ Where two renderers format numbers differently on purpose, both behaviours are
 here under their own names; pick by the output, not by the caller:
 
 - fixed decimals: :func:`fixed` (``–`` for a missing value) and
-  :func:`fixed_finite` (``–`` also for NaN and ±inf, optional ASCII ``+``/``-``);
+  :func:`fixed_finite` (``–`` also for NaN and ±inf, optional ``+``), both with the
+  typographic minus;
 - signs: :func:`signed` and :func:`signed_int` use the typographic minus (U+2212)
   and print zero without a sign (``0.0000``, ``·``); ``fixed_finite(x, signed=True)``
   keeps the sign of zero (``+0.000``/``−0.125``: ``analyze``'s columns line up on it);
   every table shows the typographic minus, CSV and JSON the ASCII one;
 - percentages: :func:`pct` is short and never claims 0% or 100% for a partial share
-  (matrix cells), :func:`pct_fixed` has fixed decimals (``analyze``'s tables),
+  (matrix cells), :func:`pct_fixed` has fixed decimals (``analyze``'s, ``calibration``'s
+  and ``dynamics``' tables),
   :func:`share` is a whole-number share of a total with the typographic minus;
 - data files: :func:`full` is the shortest string that reads back as the same float
   (``repr``: ``0.1``, ``1.0``), :func:`g17` is C's ``%.17g`` (``0.10000000000000001``,
@@ -35,26 +37,27 @@ def count(n: int) -> str:
 
 
 def fixed(x: float | None, digits: int = 3) -> str:
-    """``x`` with ``digits`` decimals; ``–`` for None. NaN and inf print as ``nan``/``inf``.
+    """``x`` with ``digits`` decimals, a negative one with the typographic minus; ``–`` for
+    None. NaN and inf print as ``nan``/``inf``.
 
-    >>> fixed(0.12345), fixed(2.0, 1), fixed(None)
-    ('0.123', '2.0', '–')
+    >>> fixed(0.12345), fixed(-2.5, 1), fixed(None)
+    ('0.123', '−2.5', '–')
     """
-    return DASH if x is None else f"{x:.{digits}f}"
+    return DASH if x is None else f"{x:.{digits}f}".replace("-", MINUS)
 
 
 def fixed_finite(x: float | None, digits: int = 3, signed: bool = False) -> str:
-    """``x`` with ``digits`` decimals, ``+`` or ``−`` (U+2212) in front when ``signed``;
-    ``–`` for None and for a non-finite float.
+    """``x`` with ``digits`` decimals, ``+`` in front when ``signed``, ``−`` (U+2212) for a
+    negative one; ``–`` for None and for a non-finite float.
 
-    >>> fixed_finite(0.5), fixed_finite(-0.125, signed=True), fixed_finite(0.0, 2, signed=True)
-    ('0.500', '−0.125', '+0.00')
+    >>> fixed_finite(-0.5), fixed_finite(-0.125, signed=True), fixed_finite(0.0, 2, signed=True)
+    ('−0.500', '−0.125', '+0.00')
     >>> fixed_finite(float("inf")), fixed_finite(None)
     ('–', '–')
     """
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return DASH
-    return f"{x:+.{digits}f}".replace("-", MINUS) if signed else f"{x:.{digits}f}"
+    return (f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}").replace("-", MINUS)
 
 
 def signed(x: float, digits: int = 4) -> str:
@@ -99,13 +102,13 @@ def pct(frac: float) -> str:
 
 def pct_fixed(x: float | None, digits: int = 1, signed: bool = False) -> str:
     """A fraction as a percentage with ``digits`` decimals, ``+`` in front when ``signed``
-    (``−``, U+2212, for a negative one); ``–`` for None; a value that rounds to zero
-    prints as zero (no ``-0%``).
+    (``−``, U+2212, for a negative one); ``–`` for None and for a non-finite float; a
+    value that rounds to zero prints as zero (no ``-0%``).
 
     >>> pct_fixed(0.9234), pct_fixed(0.5, 0), pct_fixed(-0.0001, signed=True), pct_fixed(None)
     ('92.3%', '50%', '+0.0%', '–')
     """
-    if x is None:
+    if x is None or not math.isfinite(x):
         return DASH
     if round(100 * x, digits) == 0:
         x = 0.0  # no "-0%"

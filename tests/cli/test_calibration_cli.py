@@ -83,3 +83,10 @@ def test_out_writes_json_csv_and_figures(tmp_path):
     names = sorted(p.name for p in (tmp_path / "o").iterdir())
     assert names == ["calibration.json", "calibration_per_epoch.csv", "reliability.png",
                      "temperature.png"]  # fmt: skip
+
+
+def test_markdown_tables_use_the_typographic_minus():
+    res = run("--split", "test", "--format", "markdown")
+    assert res.exit_code == 0, res.output
+    assert "| correct → correct | 437 | −0.0141 | −0.0076 | −0.0065 |" in res.output
+    assert "| ---: | ---: |" in res.output and "-0.0" not in res.output and "—" not in res.output

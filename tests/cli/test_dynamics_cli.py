@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -180,3 +181,12 @@ def test_several_splits_in_json_and_csv():
     lines = res.stdout.splitlines()
     assert lines[0] == "split," + COLUMNS
     assert {line.split(",")[0] for line in lines[1:]} == {"train", "test"}
+
+
+def test_markdown_tables_use_the_shared_number_format():
+    res = run_cli("dynamics", STACKED, "--split", "test", "--format", "markdown")
+    assert res.exit_code == 0, res.output
+    assert "| region | samples | share | rule |\n| --- | ---: | ---: | --- |" in res.stdout
+    assert "−" in res.stdout  # negative AUM margins: the typographic minus
+    assert not re.search(r"\| -\d", res.stdout)  # no ASCII minus in a cell
+    assert "—" not in res.stdout.replace(" — inspect", "")  # a missing value: the en dash

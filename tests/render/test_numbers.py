@@ -13,7 +13,7 @@ NAN, INF = math.nan, math.inf
 
 @pytest.mark.parametrize(
     ("x", "digits", "want"),
-    [(0.12345, 3, "0.123"), (0.9996, 3, "1.000"), (2.0, 1, "2.0"), (-0.5, 2, "-0.50"),
+    [(0.12345, 3, "0.123"), (0.9996, 3, "1.000"), (2.0, 1, "2.0"), (-0.5, 2, "−0.50"),
      (None, 3, "–"), (NAN, 3, "nan"), (INF, 2, "inf")],
 )  # fmt: skip
 def test_fixed_keeps_nan_and_inf_visible(x, digits, want):

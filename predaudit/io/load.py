@@ -1,11 +1,10 @@
 """Read one split epoch by epoch, validating at the boundary (docs/design.md).
 
-``SplitReader(layout)`` opens the first epoch to learn the shapes, then
-iterating it yields one :class:`EpochPredictions` at a time: never more than
-one epoch's score array is alive. Every check on the data happens here, so the
-core can trust its inputs: numeric dtypes, ranks, label range and format, row
-counts, class/sample counts that stay the same, unique ids, the same id set at
-every epoch, labels that do not change for a given id.
+``SplitReader(layout)`` opens the first epoch to learn the shapes; iterating it yields
+one :class:`EpochPredictions` at a time (one epoch's scores alive at most). Every check
+on the data happens here (validators in :mod:`predaudit.io.validate`), so the core
+trusts its inputs: dtypes, ranks, labels, row counts, unique ids, the same ids and labels
+at every epoch.
 """
 
 from __future__ import annotations
@@ -40,6 +39,8 @@ from predaudit.io.validate import (
     _scores_key,
     _show,
     check_scores_dtype,
+    refuse_late_ids,
+    refuse_square_one_hot,
 )
 from predaudit.report.vocab import IGNORE_INDEX, LabelFormat
 from predaudit.text import plural
@@ -71,8 +72,6 @@ class SplitReader:
     @property
     def info(self) -> SplitInfo:
         return self._info
-
-    # -- probing -------------------------------------------------------------------------
 
     def _split_level(
         self, path: Path | None, keys: tuple[str, ...]
@@ -219,6 +218,7 @@ class SplitReader:
             return 1, shape[0], 2, True
         a, b = shape
         if lab.ndim == 2 and lab.shape == (a, b) and np.issubdtype(lab.dtype, np.integer):
+            refuse_square_one_hot(lab, both)
             # per-epoch index labels [E, N] beside binary scores [E, N]
             self._stacked_labels_per_epoch = True
             return a, b, 2, True
@@ -236,8 +236,6 @@ class SplitReader:
             self._stacked_single_epoch = True
             return 1, a, (2 if b == 1 else b), b == 1
         raise InputError(both, f"labels has {n} rows but scores have shape ({a}, {b})")
-
-    # -- iteration -----------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[EpochPredictions]:
         self.aligned = True
@@ -279,6 +277,8 @@ class SplitReader:
             if labels.ndim == 1 and np.all(labels == IGNORE_INDEX):
                 raise InputError(lpath, f"every sample is ignored (label -100) at epoch {epoch}")
             order = None
+            if ids_raw is not None and not info.has_ids:
+                refuse_late_ids(first_path, ipath, epoch, info.epochs[0])
             if ids_raw is not None:
                 ids = _check_ids(ids_raw, ipath, n)
                 order = np.argsort(ids, kind="stable")

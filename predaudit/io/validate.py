@@ -157,3 +157,28 @@ def check_scores_dtype(path: Path, key: str, dtype: str, shape: tuple[int, ...])
         raise InputError(path, f"scores '{key}' are a single number; expected an array")
     if 0 in shape:
         raise InputError(path, f"scores '{key}' are empty: shape {tuple(shape)}")
+
+
+def refuse_square_one_hot(labels: np.ndarray, where: str) -> None:
+    """Integer labels ``[a, b]`` beside scores ``[a, b]`` whose rows are one-hot are ambiguous:
+    one-hot labels of ``a`` samples, or per-epoch labels of ``a`` epochs of ``b`` binary
+    samples. Refuse rather than guess."""
+    a, b = labels.shape
+    one_hot = bool(np.all((labels == 0) | (labels == 1))) and bool(np.all(labels.sum(axis=1) == 1))
+    if b > 1 and one_hot:
+        raise InputError(
+            where,
+            f"integer labels of shape ({a}, {b}) beside scores of shape ({a}, {b}) could be "
+            f"one-hot labels of {a} samples of {b} classes or per-epoch labels of {a} epochs of "
+            f"{b} binary samples; save class indices [N] (or one-hot rows as floats), or one "
+            "label file per epoch",
+        )
+
+
+def refuse_late_ids(first: Path | None, path: Path, epoch: int, first_epoch: int) -> None:
+    """Ids that appear after an epoch without them cannot align that epoch: refuse."""
+    raise InputError(
+        f"{first}, {path}" if first is not None and path != first else path,
+        f"epoch {epoch} has sample ids but epoch {first_epoch} has none; "
+        "save the ids at every epoch",
+    )

@@ -1180,7 +1180,8 @@ def _load_with_brier(
     "out",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Also write dynamics.json, dynamics.csv (every sample), data_map.png, "
+    help="Also write dynamics.json, dynamics.csv (every sample; also dynamics.parquet "
+    "when pyarrow is installed), data_map.png, "
     "forgetting_events.png and loss_trajectories.png into this folder; a sub-folder "
     "per split when several.",
 )

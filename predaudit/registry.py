@@ -138,7 +138,7 @@ COMMANDS: dict[str, Command] = {
             report="predaudit.report.dynamics:DynamicsReport",
             renderers="predaudit.render.dynamics:RENDERERS",
             json_name="dynamics.json",
-            files="predaudit.render.dynamics:bundle_files",
+            files="predaudit.render.dynamics_files:bundle_files",
             figures="predaudit.plots.dynamics:dynamics_figures_for",
             load_calibration=True,
         ),

@@ -62,6 +62,7 @@ def test_out_writes_dynamics_csv_with_the_reference_values(ref, tmp_path):
         "data_map.png",
         "dynamics.csv",
         "dynamics.json",
+        "dynamics.parquet",
         "forgetting_events.png",
         "loss_trajectories.png",
     ]

@@ -19,7 +19,9 @@ from predaudit.report.protocol import (
     Value,
     get_field,
     metric_table,
+    metrics_per_split,
     number_field,
+    splits_dict,
 )
 from predaudit.report.vocab import (
     ANALYZE_SCHEMA,
@@ -319,11 +321,7 @@ class AnalyzeReport:
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.SCHEMA,
-            "run": self.run,
-            "splits": {k: v.to_dict() for k, v in self.splits.items()},
-        }
+        return splits_dict(self.SCHEMA, self.run, self.splits)
 
     def metrics(self) -> dict[str, dict[str, Value]]:
         """The values of :data:`METRICS` per split."""
@@ -335,10 +333,7 @@ class AnalyzeReport:
 
         Raises :class:`MalformedReport` naming the first bad field.
         """
-        splits = get_field(report, "splits", "")
-        if not isinstance(splits, Mapping) or not splits:
-            raise MalformedReport("splits is not a non-empty object")
-        return {str(name): split_metrics(s, where=f"splits.{name}") for name, s in splits.items()}
+        return metrics_per_split(report, split_metrics)
 
 
 def split_metrics(split: Mapping[str, Any], *, where: str = "split") -> dict[str, Value]:

@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from predaudit.report.protocol import (
-    MalformedReport,
     Metric,
     Value,
     get_field,
     metric_table,
+    metrics_per_split,
     number_field,
+    splits_dict,
 )
 from predaudit.report.vocab import DYNAMICS_SCHEMA
 
@@ -262,11 +263,7 @@ class DynamicsReport:
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.SCHEMA,
-            "run": self.run,
-            "splits": {k: v.to_dict() for k, v in self.splits.items()},
-        }
+        return splits_dict(self.SCHEMA, self.run, self.splits)
 
     def metrics(self) -> dict[str, dict[str, Value]]:
         """The values of :data:`METRICS` per split."""
@@ -278,10 +275,7 @@ class DynamicsReport:
 
         Raises :class:`MalformedReport` naming the first bad field.
         """
-        splits = get_field(report, "splits", "")
-        if not isinstance(splits, Mapping) or not splits:
-            raise MalformedReport("splits is not a non-empty object")
-        return {str(name): split_metrics(s, where=f"splits.{name}") for name, s in splits.items()}
+        return metrics_per_split(report, split_metrics)
 
 
 def split_metrics(split: Mapping[str, Any], *, where: str = "") -> dict[str, Value]:

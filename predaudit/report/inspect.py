@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from predaudit.report.protocol import MalformedReport, Metric, Value, get_field
+from predaudit.report.protocol import MalformedReport, Metric, Value, get_field, splits_dict
 from predaudit.report.vocab import INSPECT_SCHEMA, EpochUnit, LabelFormat, SampleUnit, StatsKind
 
 
@@ -67,11 +67,7 @@ class InspectReport:
     METRICS: ClassVar[Mapping[str, Metric]] = {}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.SCHEMA,
-            "run": self.run,
-            "splits": {k: v.to_dict() for k, v in self.splits.items()},
-        }
+        return splits_dict(self.SCHEMA, self.run, self.splits)
 
     def metrics(self) -> dict[str, dict[str, Value]]:
         """``inspect`` has no metrics to check."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -54,6 +54,23 @@ def get_field(d: Any, key: str, where: str) -> Any:
     if key not in d:
         raise MalformedReport(f"{where}.{key} is missing" if where else f"no {key!r} field")
     return d[key]
+
+
+def splits_dict(schema: str, run: str, splits: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON form every report shares: ``{"schema", "run", "splits": {name: split}}``,
+    each split by its ``to_dict()``."""
+    return {"schema": schema, "run": run, "splits": {k: v.to_dict() for k, v in splits.items()}}
+
+
+def metrics_per_split(
+    report: Mapping[str, Any], split_metrics: Callable[..., dict[str, Value]]
+) -> dict[str, dict[str, Value]]:
+    """``split_metrics(split, where="splits.NAME")`` for each split of a report dict (a
+    baseline read back). Raises :class:`MalformedReport` naming the first bad field."""
+    splits = get_field(report, "splits", "")
+    if not isinstance(splits, Mapping) or not splits:
+        raise MalformedReport("splits is not a non-empty object")
+    return {str(name): split_metrics(s, where=f"splits.{name}") for name, s in splits.items()}
 
 
 def number_field(x: Any, where: str, *, nullable: bool = True) -> float | None:

@@ -13,6 +13,7 @@ from rich.text import Text
 from predaudit.render import OutputFormat, markdown, to_json
 from predaudit.render.analyze_csv import analyze_csv, per_sample_csv
 from predaudit.render.html import render_html
+from predaudit.render.html_sections import header_line
 from predaudit.render.losses import loss_note
 from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
@@ -62,19 +63,6 @@ def _marks(split: SplitAnalysis, epoch: int) -> str:
     if epoch == _best(split):
         marks.append("best")
     return ", ".join(marks)
-
-
-def header_line(run: str, split: SplitAnalysis) -> str:
-    """``run · split · N samples · C classes · epochs A–B · kind`` (and the ignored count)."""
-    kind = split.input_kind + ("" if split.kind_detected else " (given)")
-    e, unit = split.epochs, split.epoch_unit
-    span = f"{unit}s {e[0]}–{e[-1]}" if len(e) > 1 else f"1 {unit} ({e[0]})"
-    extra = f" · {count(split.n_ignored)} ignored" if split.n_ignored else ""
-    return (
-        f"{run} · {split.name} · {count(split.n_samples)} {split.sample_unit}s"
-        f" · {split.n_classes} classes"
-        f" · {span} · {kind}{extra}"
-    )
 
 
 def epoch_table(split: SplitAnalysis, all_epochs: bool = False) -> Table:

@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 # -- confusion ----------------------------------------------------------------------------
 
 
+def _class_ticks(
+    ax: Axes, names: Sequence[str], ticks: list[int], tick_size: float, annotate: bool
+) -> None:
+    """Class names at ``ticks`` on both axes; the x labels turned when they would overlap
+    (90° without cell numbers, else 45° anchored at their right end)."""
+    ax.set_xticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
+    ax.set_yticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
+    longest = max((len(names[i]) for i in ticks), default=0)
+    if not annotate or longest * len(ticks) > 40:
+        ax.tick_params(axis="x", labelrotation=90 if not annotate else 45)
+        if annotate:
+            for text in ax.get_xticklabels():
+                text.set_horizontalalignment("right")
+                text.set_rotation_mode("anchor")
+
+
 def top_confusions(matrix: np.ndarray, k: int = 10) -> list[tuple[int, int, int]]:
     """The ``k`` largest off-diagonal cells as ``(true, pred, count)``, count > 0, largest first.
 
@@ -185,15 +201,7 @@ def plot_confusion(
         step = math.ceil(c / 25)
         ticks = list(range(0, c, step))
         tick_size = 8
-    ax.set_xticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
-    ax.set_yticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
-    longest = max((len(names[i]) for i in ticks), default=0)
-    if not annotate or longest * len(ticks) > 40:
-        ax.tick_params(axis="x", labelrotation=90 if not annotate else 45)
-        if annotate:
-            for text in ax.get_xticklabels():
-                text.set_horizontalalignment("right")
-                text.set_rotation_mode("anchor")
+    _class_ticks(ax, names, ticks, tick_size, annotate)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.tick_params(length=2 if not annotate else 0)
@@ -371,15 +379,7 @@ def plot_confusion_diff(
                     gid="grown_pair",
                 )
             )
-    ax.set_xticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
-    ax.set_yticks(ticks, labels=[names[i] for i in ticks], fontsize=tick_size)
-    longest = max((len(names[i]) for i in ticks), default=0)
-    if not annotate or longest * len(ticks) > 40:
-        ax.tick_params(axis="x", labelrotation=90 if not annotate else 45)
-        if annotate:
-            for text in ax.get_xticklabels():
-                text.set_horizontalalignment("right")
-                text.set_rotation_mode("anchor")
+    _class_ticks(ax, names, ticks, tick_size, annotate)
     ax.set_xlabel("predicted class\n(grey diagonal: change in correct predictions)")
     ax.set_ylabel("true class")
     ax.tick_params(length=2 if not annotate else 0)

@@ -1121,6 +1121,19 @@ def report(
 # -- predaudit dynamics --------------------------------------------------------------------
 
 
+def _export_cartography(stats: Any, report: Any, run: Path, folder: Path) -> list[Path]:
+    """``dynamics --export cartography DIR``: per split (a sub-folder when several)."""
+    from predaudit.bundle import split_folder
+    from predaudit.store.cartography import export_cartography
+
+    several = len(report.splits) > 1
+    written: list[Path] = []
+    for name, split in report.splits.items():
+        dest = split_folder(folder, name, several=several)
+        written += export_cartography(stats.splits[name], split, dest)
+    return written
+
+
 def _load_with_brier(
     run: str, *, split: str | None, input_kind: str | None, quiet: bool
 ) -> RunStats:
@@ -1185,6 +1198,17 @@ def _load_with_brier(
     "forgetting_events.png and loss_trajectories.png into this folder; a sub-folder "
     "per split when several.",
 )
+@click.option(
+    "--export",
+    "export",
+    nargs=2,
+    default=None,
+    metavar="cartography DIR",
+    type=(click.Choice(["cartography"]), click.Path(file_okay=False, path_type=Path)),
+    help="Write the logits in Dataset Cartography's format into DIR: "
+    "training_dynamics/dynamics_epoch_N.jsonl (N = 0, 1, ... over the range) and "
+    "td_metrics.jsonl; a sub-folder per split when several. Logits only.",
+)
 @plot_options
 @check_options
 @common_options
@@ -1195,6 +1219,7 @@ def dynamics(
     el2n_epoch: int | None,
     top: int,
     out: Path | None,
+    export: tuple[str, Path] | None,
     plot_format: str,
     no_plots: bool,
     check_exprs: tuple[str, ...],
@@ -1232,12 +1257,21 @@ def dynamics(
     )
     if out is not None:
         check_out_dir(out, Path(run))
+    if export is not None:
+        check_out_dir(export[1], Path(run))
     stats = _load_with_brier(run, split=split, input_kind=input_kind, quiet=quiet)
+    if export is not None:
+        from predaudit.store.cartography import check_exportable
+
+        for s in stats.splits.values():
+            check_exportable(s)
     report = command.analyze()(stats, epochs=epochs, el2n_epoch=el2n_epoch, top=top)
     results = check_report(report, checks, baseline=base)
     written: list[Path] = []
     if out is not None:
         written = write_outputs(command, report, out, no_plots, plot_format).written
+    if export is not None:
+        written += _export_cartography(stats, report, Path(run), export[1])
     renderers = command.renderer_table()
     finish(
         report,

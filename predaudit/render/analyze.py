@@ -15,7 +15,7 @@ from predaudit.render.analyze_csv import analyze_csv, per_sample_csv
 from predaudit.render.html import render_html
 from predaudit.render.html_sections import header_line
 from predaudit.render.losses import loss_note
-from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob
+from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob, temperature
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
 from predaudit.report.vocab import CELL_LABELS, CELLS
 
@@ -172,7 +172,7 @@ def temperature_line(c: Comparison) -> str | None:
     t = c.temperature
     if t is None:
         return None
-    temps = f"(T* {t.temperature_from:.2f} → {t.temperature_to:.2f})"
+    temps = f"(T* {temperature(t.temperature_from)} → {temperature(t.temperature_to)})"
     if t.temperature_share is None:
         return f"No rise for a single temperature to undo {temps}."
     share = pct_fixed(t.temperature_share, 0)

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.render.html import render_html
-from predaudit.render.numbers import count, fixed_finite, pct_fixed
+from predaudit.render.numbers import count, fixed_finite, pct_fixed, temperature
 from predaudit.report.calibration import (
     DIAGNOSIS,
     CalibrationComparison,
@@ -119,7 +119,7 @@ def fit_line(split: SplitCalibration) -> str:
 
 def rise_line(c: CalibrationComparison) -> str:
     """The verdict: how much of the rise one temperature would undo."""
-    temps = f"(T* {c.temperature_from:.2f} → {c.temperature_to:.2f})"
+    temps = f"(T* {temperature(c.temperature_from)} → {temperature(c.temperature_to)})"
     lt = c.delta_loss_at_temperature
     moved = "rose" if lt > 0 else "fell"
     at_t = f"the loss at the best temperature {moved} by {abs(lt):.3f} nats"

@@ -186,3 +186,13 @@ def g17(x: float) -> str:
     ('0.10000000000000001', '1', '1e+20', '-inf', '')
     """
     return "" if x != x else f"{x:.17g}"
+
+
+def temperature(t: float) -> str:
+    """A fitted temperature: two decimals, or three significant digits below 0.01 (so the
+    lower bound 0.001 does not print as 0.00).
+
+    >>> temperature(1.2645), temperature(3.267), temperature(0.001)
+    ('1.26', '3.27', '0.001')
+    """
+    return f"{t:.2f}" if t >= 0.01 else f"{t:.3g}"

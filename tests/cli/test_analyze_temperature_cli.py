@@ -29,7 +29,7 @@ def test_the_verdict_panel_and_markdown_have_the_temperature_line():
     md = run_cli("analyze", STACKED, "--split", "test", "--format", "markdown")
     assert f"\n{LINE}\n" in md.stdout
     train = run_cli("analyze", STACKED, "--split", "train").stdout
-    assert "No rise for a single temperature to undo (T* 0.67 → 0.00)." in train
+    assert "No rise for a single temperature to undo (T* 0.67 → 0.001)." in train
 
 
 def test_check_temperature_share_fails_on_the_sample_run():

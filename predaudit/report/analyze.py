@@ -16,12 +16,12 @@ from predaudit.report.analyze_temperature import (
 from predaudit.report.protocol import (
     MalformedReport,
     Metric,
+    SplitsReport,
     Value,
     get_field,
     metric_table,
     metrics_per_split,
     number_field,
-    splits_dict,
 )
 from predaudit.report.vocab import (
     ANALYZE_SCHEMA,
@@ -311,7 +311,7 @@ METRICS = metric_table(
 
 
 @dataclass(frozen=True)
-class AnalyzeReport:
+class AnalyzeReport(SplitsReport):
     """``predaudit analyze``: schema ``predaudit.analyze/1``."""
 
     run: str
@@ -319,13 +319,6 @@ class AnalyzeReport:
 
     SCHEMA: ClassVar[str] = ANALYZE_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
-
-    def to_dict(self) -> dict[str, Any]:
-        return splits_dict(self.SCHEMA, self.run, self.splits)
-
-    def metrics(self) -> dict[str, dict[str, Value]]:
-        """The values of :data:`METRICS` per split."""
-        return self.metrics_from_dict(self.to_dict())
 
     @staticmethod
     def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:

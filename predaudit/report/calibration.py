@@ -17,12 +17,12 @@ import numpy as np
 from predaudit.report.protocol import (
     MalformedReport,
     Metric,
+    SplitsReport,
     Value,
     get_field,
     metric_table,
     metrics_per_split,
     number_field,
-    splits_dict,
 )
 from predaudit.report.vocab import CALIBRATION_SCHEMA, CellName, FromReason
 
@@ -226,7 +226,7 @@ METRICS = metric_table(
 
 
 @dataclass(frozen=True)
-class CalibrationReport:
+class CalibrationReport(SplitsReport):
     """``predaudit calibration``: schema ``predaudit.calibration/1``.
 
     ``{"schema", "run", "splits": {name: {"binning", "n_bins", "fitted_on",
@@ -238,13 +238,6 @@ class CalibrationReport:
 
     SCHEMA: ClassVar[str] = CALIBRATION_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
-
-    def to_dict(self) -> dict[str, Any]:
-        return splits_dict(self.SCHEMA, self.run, self.splits)
-
-    def metrics(self) -> dict[str, dict[str, Value]]:
-        """The values of :data:`METRICS` per split."""
-        return self.metrics_from_dict(self.to_dict())
 
     @staticmethod
     def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:

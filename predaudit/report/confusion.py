@@ -11,12 +11,12 @@ import numpy as np
 from predaudit.report.protocol import (
     MalformedReport,
     Metric,
+    SplitsReport,
     Value,
     get_field,
     metric_table,
     metrics_per_split,
     number_field,
-    splits_dict,
 )
 from predaudit.report.vocab import CONFUSION_SCHEMA, EpochUnit, SampleUnit
 
@@ -313,7 +313,7 @@ METRICS = metric_table(
 
 
 @dataclass(frozen=True)
-class ConfusionReport:
+class ConfusionReport(SplitsReport):
     """``predaudit confusion``: schema ``predaudit.confusion/1``.
 
     ``{"schema", "run", "splits": {name: {"split", "epoch", "labels", "matrix", ...}}}``,
@@ -325,13 +325,6 @@ class ConfusionReport:
 
     SCHEMA: ClassVar[str] = CONFUSION_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
-
-    def to_dict(self) -> dict[str, Any]:
-        return splits_dict(self.SCHEMA, self.run, self.splits)
-
-    def metrics(self) -> dict[str, dict[str, Value]]:
-        """The values of :data:`METRICS` per split."""
-        return self.metrics_from_dict(self.to_dict())
 
     @staticmethod
     def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:

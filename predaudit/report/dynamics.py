@@ -18,12 +18,12 @@ import numpy as np
 
 from predaudit.report.protocol import (
     Metric,
+    SplitsReport,
     Value,
     get_field,
     metric_table,
     metrics_per_split,
     number_field,
-    splits_dict,
 )
 from predaudit.report.vocab import DYNAMICS_SCHEMA
 
@@ -253,7 +253,7 @@ METRICS = metric_table(
 
 
 @dataclass(frozen=True)
-class DynamicsReport:
+class DynamicsReport(SplitsReport):
     """``predaudit dynamics``: schema ``predaudit.dynamics/1``, ``{"schema", "run", "splits"}``."""
 
     run: str
@@ -261,13 +261,6 @@ class DynamicsReport:
 
     SCHEMA: ClassVar[str] = DYNAMICS_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
-
-    def to_dict(self) -> dict[str, Any]:
-        return splits_dict(self.SCHEMA, self.run, self.splits)
-
-    def metrics(self) -> dict[str, dict[str, Value]]:
-        """The values of :data:`METRICS` per split."""
-        return self.metrics_from_dict(self.to_dict())
 
     @staticmethod
     def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from predaudit.report.protocol import MalformedReport, Metric, Value, get_field, splits_dict
+from predaudit.report.protocol import (
+    MalformedReport,
+    Metric,
+    SplitsReport,
+    Value,
+    get_field,
+)
 from predaudit.report.vocab import INSPECT_SCHEMA, EpochUnit, LabelFormat, SampleUnit, StatsKind
 
 
@@ -57,7 +63,7 @@ class SplitInspection:
 
 
 @dataclass(frozen=True)
-class InspectReport:
+class InspectReport(SplitsReport):
     """``predaudit inspect``: schema ``predaudit.inspect/1``."""
 
     run: str
@@ -65,9 +71,6 @@ class InspectReport:
 
     SCHEMA: ClassVar[str] = INSPECT_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = {}
-
-    def to_dict(self) -> dict[str, Any]:
-        return splits_dict(self.SCHEMA, self.run, self.splits)
 
     def metrics(self) -> dict[str, dict[str, Value]]:
         """``inspect`` has no metrics to check."""

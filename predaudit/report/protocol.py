@@ -47,6 +47,30 @@ class Report(Protocol):
         ...
 
 
+class SplitsReport:
+    """What every report shares: the JSON form ``{"schema", "run", "splits"}`` and its
+    ``--check`` metrics, read from that form (so a baseline read back gives the same values).
+
+    Subclasses are frozen dataclasses with ``run`` and ``splits`` that set ``SCHEMA``,
+    ``METRICS`` and a static ``metrics_from_dict``.
+    """
+
+    SCHEMA: ClassVar[str]
+    run: str
+    splits: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return splits_dict(self.SCHEMA, self.run, self.splits)
+
+    def metrics(self) -> dict[str, dict[str, Value]]:
+        """The values of ``METRICS`` per split."""
+        return self.metrics_from_dict(self.to_dict())
+
+    @staticmethod
+    def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
+        raise NotImplementedError
+
+
 def get_field(d: Any, key: str, where: str) -> Any:
     """``d[key]``; raise :class:`MalformedReport` naming ``where.key`` when ``d`` lacks it."""
     if not isinstance(d, Mapping):

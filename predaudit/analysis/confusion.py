@@ -4,7 +4,10 @@ Everything here is a pure function of :class:`predaudit.stats.SplitStats`: no
 I/O, no printing. Samples whose label is -100 are left out of every number.
 
 * the confusion matrix: rows = true class, columns = predicted class; equal to
-  ``sklearn.metrics.confusion_matrix(y, pred, labels=range(C))``;
+  ``sklearn.metrics.confusion_matrix(y, pred, labels=range(C))``, counted as its
+  nonzero cells (memory O(N + C), whatever C; the dense C×C matrix is built from
+  them only up to ``DENSE_MAX_CLASSES`` classes, see
+  :mod:`predaudit.report.confusion_cells`);
 * precision, recall, F1 and support per class, and their macro and weighted
   averages, as ``classification_report(..., zero_division=0)`` defines them;
 * the mean loss per true class and its contribution to the mean loss,
@@ -35,6 +38,7 @@ from predaudit.report.confusion import (
     PairChange,
     SplitConfusion,
 )
+from predaudit.report.confusion_cells import Cells, cell_changes, count_cells
 from predaudit.report.vocab import REDUCED
 from predaudit.store import RunStats, SplitStats
 
@@ -51,6 +55,7 @@ def confusion_counts(
 
     Returns an ndarray of shape (n_classes, n_classes): int64 counts, or float64
     sums of ``weights``; rows are the true class, columns the predicted class.
+    Dense, C² memory: the analyses count sparsely (:func:`count_cells`).
 
     >>> confusion_counts(np.array([0, 1, 1]), np.array([0, 0, 1]), n_classes=2).tolist()
     [[1, 0], [1, 1]]
@@ -70,18 +75,20 @@ def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def class_metrics(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """Precision, recall, F1 and support per class from a count matrix.
+def class_metrics(cm: np.ndarray | Cells) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support per class from a count matrix or its cells.
 
-    cm : ndarray of shape (n_classes, n_classes), rows = true class.
+    cm : ndarray of shape (n_classes, n_classes), rows = true class, or the
+    :class:`~predaudit.report.confusion_cells.Cells` of one (O(n_classes) memory).
     Returns arrays of shape (n_classes,) under ``precision``, ``recall``, ``f1``,
     ``support`` (true samples) and ``n_predicted``; a ratio with a zero
     denominator is 0, as in scikit-learn with ``zero_division=0``
     (F1 = 2·tp / (support + n_predicted)).
     """
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(axis=1)
-    n_pred = cm.sum(axis=0)
+    if isinstance(cm, Cells):
+        tp, support, n_pred = cm.diagonal().astype(np.float64), cm.support(), cm.n_predicted()
+    else:
+        tp, support, n_pred = np.diag(cm).astype(np.float64), cm.sum(axis=1), cm.sum(axis=0)
     return {
         "precision": _divide(tp, n_pred),
         "recall": _divide(tp, support),
@@ -111,28 +118,25 @@ def _epoch_arrays(stats: SplitStats, epoch: int) -> tuple[np.ndarray, np.ndarray
     return stats.labels[i][valid], stats.pred[i][valid], stats.loss[i][valid]
 
 
-def top_confusions(
-    cm: np.ndarray, pair_loss: np.ndarray, labels: list[Label], *, top: int
-) -> list[Confusion]:
-    """The ``top`` most frequent off-diagonal cells of ``cm``, most frequent first.
+def top_confusions(cells: Cells, labels: list[Label], *, top: int) -> list[Confusion]:
+    """The ``top`` most frequent off-diagonal cells, most frequent first.
 
-    cm, pair_loss : ndarray of shape (n_classes, n_classes), counts and loss sums.
+    cells : the nonzero cells (counts and loss sums) of one epoch's matrix.
     Ties go to the lower true class, then the lower predicted class.
     """
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    t, p = np.nonzero(off)
-    order = np.lexsort((p, t, -off[t, p]))[: max(top, 0)]
-    support = cm.sum(axis=1)
+    off = np.flatnonzero(cells.true != cells.pred)
+    t, p, n = cells.true[off], cells.pred[off], cells.count[off]
+    order = off[np.lexsort((p, t, -n))[: max(top, 0)]]
+    support = cells.support()
     return [
         Confusion(
-            true_index=int(t[j]),
-            pred_index=int(p[j]),
-            true=labels[t[j]],
-            pred=labels[p[j]],
-            count=int(off[t[j], p[j]]),
-            share_of_true=float(off[t[j], p[j]] / support[t[j]]),
-            mean_loss=float(pair_loss[t[j], p[j]] / off[t[j], p[j]]),
+            true_index=int(cells.true[j]),
+            pred_index=int(cells.pred[j]),
+            true=labels[cells.true[j]],
+            pred=labels[cells.pred[j]],
+            count=int(cells.count[j]),
+            share_of_true=float(cells.count[j] / support[cells.true[j]]),
+            mean_loss=float(cells.loss[j] / cells.count[j]),
         )
         for j in order
     ]
@@ -141,15 +145,17 @@ def top_confusions(
 def epoch_confusion(
     stats: SplitStats, epoch: int, *, class_names: list[str] | None = None, top: int = 10
 ) -> EpochConfusion:
-    """Confusion matrix, per-class metrics and per-class loss of ``stats`` at epoch ``epoch``."""
+    """Confusion matrix, per-class metrics and per-class loss of ``stats`` at epoch ``epoch``.
+
+    Memory O(n_samples + n_classes): the matrix is kept as its nonzero cells.
+    """
     labels = _labels_for(stats, class_names)
     c = stats.n_classes
     y, pred, loss = _epoch_arrays(stats, epoch)
     n = int(y.size)
-    cm = confusion_counts(y, pred, n_classes=c)
-    pair_loss = confusion_counts(y, pred, n_classes=c, weights=loss)
-    m = class_metrics(cm)
-    loss_sum = pair_loss.sum(axis=1)
+    cells = count_cells(y, pred, loss, n_classes=c)
+    m = class_metrics(cells)
+    loss_sum = cells.per_true(cells.loss)
     support = m["support"]
     rows = [
         ClassRow(
@@ -175,15 +181,14 @@ def epoch_confusion(
     return EpochConfusion(
         epoch=epoch,
         labels=labels,
-        matrix=cm,
+        cells=cells,
         per_class=rows,
-        accuracy=float(np.trace(cm) / n),
+        accuracy=float(cells.n_correct / n),
         macro=avg(None),
         weighted=avg(weights),
         loss=float(loss.sum() / n),
         n_samples=n,
-        top_confusions=top_confusions(cm, pair_loss, labels, top=top),
-        pair_loss=pair_loss,
+        top_confusions=top_confusions(cells, labels, top=top),
     )
 
 
@@ -192,24 +197,26 @@ def confusion_diff(a: EpochConfusion, b: EpochConfusion, *, top: int = 10) -> Co
 
     ``per_class[k].delta_contribution`` sums over k to ``b.loss − a.loss``: each
     epoch's contributions sum to its mean loss, whatever samples count at each epoch.
+    Only the cells that changed are compared (memory O(cells), not C²).
     """
-    delta = b.matrix - a.matrix
-    off = delta.copy()
-    np.fill_diagonal(off, 0)
+    moved = cell_changes(a.cells, b.cells)
+    off = np.flatnonzero(moved.true != moved.pred)
+    change = moved.change
 
     def changes(sign: int) -> list[PairChange]:
-        t, p = np.nonzero(sign * off > 0)
-        order = np.lexsort((p, t, -sign * off[t, p]))[: max(top, 0)]
+        j = off[sign * change[off] > 0]
+        t, p = moved.true[j], moved.pred[j]
+        order = j[np.lexsort((p, t, -sign * change[j]))[: max(top, 0)]]
         return [
             PairChange(
-                true_index=int(t[j]),
-                pred_index=int(p[j]),
-                true=b.labels[t[j]],
-                pred=b.labels[p[j]],
-                count_from=int(a.matrix[t[j], p[j]]),
-                count_to=int(b.matrix[t[j], p[j]]),
+                true_index=int(moved.true[i]),
+                pred_index=int(moved.pred[i]),
+                true=b.labels[moved.true[i]],
+                pred=b.labels[moved.pred[i]],
+                count_from=int(moved.count_from[i]),
+                count_to=int(moved.count_to[i]),
             )
-            for j in order
+            for i in order
         ]
 
     per_class = [
@@ -237,7 +244,7 @@ def confusion_diff(a: EpochConfusion, b: EpochConfusion, *, top: int = 10) -> Co
         loss_to=b.loss,
         accuracy_from=a.accuracy,
         accuracy_to=b.accuracy,
-        matrix=delta,
+        cells=moved,
         grew=changes(+1),
         shrank=changes(-1),
         per_class=per_class,
@@ -290,13 +297,14 @@ def _needs_classes(stats: SplitStats) -> None:
     """Pre-reduced records without ``pred`` and a label have no confusion matrix."""
     if stats.input_kind != REDUCED:
         return
-    valid = stats.valid
-    if (stats.pred[valid] < 0).any() or (stats.labels[valid] < 0).any():
-        raise InputError(
-            stats.files[0] if stats.files else stats.name,
-            "holds pre-reduced records without pred and label columns; "
-            "confusion needs both (add pred and label)",
-        )
+    for i in range(len(stats.epochs)):  # one epoch at a time: the store may be memory-mapped
+        valid = stats.valid[i]
+        if (stats.pred[i][valid] < 0).any() or (stats.labels[i][valid] < 0).any():
+            raise InputError(
+                stats.files[0] if stats.files else stats.name,
+                "holds pre-reduced records without pred and label columns; "
+                "confusion needs both (add pred and label)",
+            )
 
 
 def confusion_report(run: RunStats, **options: Any) -> ConfusionReport:

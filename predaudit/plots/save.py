@@ -14,6 +14,11 @@ from matplotlib.figure import Figure
 from predaudit.output import write_atomic
 from predaudit.plots.cells import plot_transitions
 from predaudit.plots.confusion import plot_confusion, plot_confusion_diff
+from predaudit.plots.confusion_pairs import (
+    PLOT_MAX_CLASSES,
+    plot_confusion_changes,
+    plot_top_confusions,
+)
 from predaudit.plots.curves import plot_loss_accuracy, plot_loss_split
 from predaudit.plots.rise import plot_rise_samples
 from predaudit.plots.style import DPI, FORMATS
@@ -166,6 +171,8 @@ def confusion_figures_for(split: SplitConfusion, folder: Path, *, fmt: str = "pn
     """
     e = split.epoch
     unit = str(getattr(split, "epoch_unit", "epoch"))
+    if split.n_classes > PLOT_MAX_CLASSES:  # the confused pairs as bars, no C×C matrix
+        return _pair_figures(split, Path(folder), _check_format(fmt), unit)
     labels = [str(label) for label in e.labels]
     paths = [
         write_confusion_figure(
@@ -193,4 +200,21 @@ def confusion_figures_for(split: SplitConfusion, folder: Path, *, fmt: str = "pn
                 epoch_unit=unit,
             )
         )
+    return paths
+
+
+def _pair_figures(split: SplitConfusion, folder: Path, fmt: str, unit: str) -> list[Path]:
+    """``confusion_figures_for`` over ``PLOT_MAX_CLASSES`` classes: bars of the pairs."""
+    e, d = split.epoch, split.diff
+    fig = plot_top_confusions(
+        e.top_confusions, n_classes=split.n_classes, accuracy=e.accuracy, split=split.name,
+        epoch=e.epoch, epoch_unit=unit,
+    )  # fmt: skip
+    paths = [_write_and_close(fig, folder / f"confusion.{fmt}", fmt, DPI)]
+    if d is not None:
+        fig = plot_confusion_changes(
+            d.grew, d.shrank, n_classes=split.n_classes, from_epoch=d.from_epoch,
+            to_epoch=d.to_epoch, split=split.name, epoch_unit=unit,
+        )  # fmt: skip
+        paths.append(_write_and_close(fig, folder / f"confusion_diff.{fmt}", fmt, DPI))
     return paths

@@ -23,10 +23,16 @@ from rich.console import RenderableType
 from predaudit.render import OutputFormat, to_json
 from predaudit.render.confusion_common import MATRIX_MAX_CLASSES, MatrixCsv
 from predaudit.render.confusion_table import confusion_table, shorten
-from predaudit.render.confusion_text import confusion_csv, confusion_markdown, matrix_csv
+from predaudit.render.confusion_text import (
+    cells_csv,
+    confusion_csv,
+    confusion_markdown,
+    matrix_csv,
+)
 from predaudit.render.html import render_html
 from predaudit.render.numbers import pct
 from predaudit.report.confusion import ConfusionReport, SplitConfusion
+from predaudit.report.confusion_cells import dense_allowed
 
 
 def confusion_json(report: ConfusionReport, *, csv_paths: MatrixCsv | None = None) -> str:
@@ -50,11 +56,14 @@ RENDERERS: dict[OutputFormat, Renderer] = {
 def bundle_files(split: SplitConfusion) -> list[tuple[str, str, str]]:
     """The data files ``--out`` writes for one split: ``(role, file name, text)``.
 
-    ``matrix`` is the matrix at the epoch; with a diff also ``matrix_diff``.
+    ``matrix`` is the matrix at the epoch; with a diff also ``matrix_diff``. Over
+    ``DENSE_MAX_CLASSES`` classes they are written one cell a row, as
+    ``confusion_cells.csv`` and ``confusion_cells_diff.csv`` (:func:`cells_csv`).
     """
-    files = [("matrix", "confusion_matrix.csv", matrix_csv(split, diff=False))]
+    stem = "confusion_matrix" if dense_allowed(split.n_classes) else "confusion_cells"
+    files = [("matrix", f"{stem}.csv", matrix_csv(split, diff=False))]
     if split.diff is not None:
-        files.append(("matrix_diff", "confusion_matrix_diff.csv", matrix_csv(split, diff=True)))
+        files.append(("matrix_diff", f"{stem}_diff.csv", matrix_csv(split, diff=True)))
     return files
 
 
@@ -62,6 +71,7 @@ __all__ = [
     "MATRIX_MAX_CLASSES",
     "RENDERERS",
     "bundle_files",
+    "cells_csv",
     "confusion_csv",
     "confusion_json",
     "confusion_markdown",

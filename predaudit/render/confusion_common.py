@@ -15,6 +15,7 @@ from predaudit.report.confusion import (
     ConfusionReport,
     SplitConfusion,
 )
+from predaudit.report.confusion_cells import DENSE_MAX_CLASSES, dense_allowed
 
 MATRIX_MAX_CLASSES = 20
 """Above this many classes the matrix is not drawn in the terminal or in Markdown."""
@@ -54,6 +55,10 @@ def matrix_note(s: SplitConfusion, csv_paths: MatrixCsv | None) -> str:
     where = (csv_paths or {}).get(s.name)
     matrix = "change in the confusion matrix" if s.diff is not None else "confusion matrix"
     what = f"The {s.n_classes}×{s.n_classes} {matrix} is not shown"
+    if not dense_allowed(s.n_classes):
+        n = s.diff.cells.true.size if s.diff is not None else s.epoch.cells.true.size
+        cells = "cells that changed" if s.diff is not None else "nonzero cells"
+        what += f" (over {DENSE_MAX_CLASSES} classes: its {n} {cells}, one per CSV row)"
     if where:
         return f"{what}; it was written to {where}."
     return f"{what}: print it with --format csv, or write it with --out DIR."
@@ -76,15 +81,13 @@ def class_changes(s: SplitConfusion) -> list[ClassChange]:
 
 def no_pairs(s: SplitConfusion) -> str:
     """What is said instead of an empty list of top confusions."""
-    if int(s.epoch.matrix.trace()) == s.epoch.n_samples:
+    if s.epoch.n_correct == s.epoch.n_samples:
         return "No confusions: every sample is predicted as its true class."
     return "Top confusions: none listed (--top 0)."
 
 
 def no_changes(d: ConfusionDiff) -> str:
     """What is said instead of an empty list of confusions that grew and shrank."""
-    off = d.matrix.copy()
-    off.flat[:: off.shape[0] + 1] = 0
-    if not off.any():
+    if not (d.cells.true != d.cells.pred).any():
         return "No confusion changed in count."
     return "Confusions that grew and shrank: none listed (--top 0)."

@@ -189,7 +189,7 @@ def _headline(s: SplitConfusion) -> Text:
     text = Text()
     text.append("accuracy ", style="bold")
     text.append(fixed(e.accuracy, 4))
-    text.append(f" ({count(int(e.matrix.trace()))} of {count(e.n_samples)})")
+    text.append(f" ({count(e.n_correct)} of {count(e.n_samples)})")
     text.append("   mean loss ", style="bold")
     text.append(f"{fixed(e.loss, 4)} nats")
     if s.n_ignored:

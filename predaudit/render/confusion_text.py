@@ -29,6 +29,7 @@ from predaudit.report.confusion import (
     SplitConfusion,
     normalize_matrix,
 )
+from predaudit.report.confusion_cells import dense_allowed
 
 # -- CSV -----------------------------------------------------------------------------------
 
@@ -37,10 +38,13 @@ def matrix_csv(s: SplitConfusion, *, diff: bool | None = None) -> str:
     """The matrix of one split as CSV: a header of predicted labels, one row per true label.
 
     Counts with ``normalize="none"``, fractions otherwise; with a diff (unless
-    ``diff=False``) the change from the diff's first epoch to its second.
+    ``diff=False``) the change from the diff's first epoch to its second. Over
+    ``DENSE_MAX_CLASSES`` classes: :func:`cells_csv` instead.
     """
     e = s.epoch
     use_diff = s.diff is not None if diff is None else diff and s.diff is not None
+    if not dense_allowed(s.n_classes):
+        return cells_csv(s, diff=use_diff)
     if use_diff:
         assert s.diff is not None
         if s.normalize == "none":
@@ -57,6 +61,37 @@ def matrix_csv(s: SplitConfusion, *, diff: bool | None = None) -> str:
     w.writerow(["true\\pred", *(str(x) for x in e.labels)])
     for lab, row in zip(e.labels, values, strict=True):
         w.writerow([str(lab), *(exact(v, integral) for v in row)])
+    return buf.getvalue()
+
+
+def cells_csv(s: SplitConfusion, *, diff: bool) -> str:
+    """The matrix as one CSV row per cell, for any number of classes (memory O(cells)).
+
+    At an epoch: the nonzero cells, ``true,predicted,count`` (and the cell's
+    normalised value, ``fraction``, unless ``normalize`` is none); with ``diff``:
+    the cells whose count changed, ``true,predicted,count_from,count_to,change``.
+    Rows sorted by true class, then predicted class; a cell not listed is 0
+    (unchanged). Labels are the class names (or indices).
+    """
+    labels = [str(x) for x in s.epoch.labels]
+    buf = io.StringIO()
+    w = safe.writer(buf)
+    if diff:
+        assert s.diff is not None
+        m = s.diff.cells
+        w.writerow(["true", "predicted", "count_from", "count_to", "change"])
+        for t, p, a, b in zip(m.true, m.pred, m.count_from, m.count_to, strict=True):
+            w.writerow([labels[t], labels[p], str(a), str(b), str(b - a)])
+        return buf.getvalue()
+    c = s.epoch.cells
+    if s.normalize == "none":
+        w.writerow(["true", "predicted", "count"])
+        for t, p, n in zip(c.true, c.pred, c.count, strict=True):
+            w.writerow([labels[t], labels[p], str(n)])
+        return buf.getvalue()
+    w.writerow(["true", "predicted", "count", "fraction"])
+    for t, p, n, f in zip(c.true, c.pred, c.count, c.normalized(s.normalize), strict=True):
+        w.writerow([labels[t], labels[p], str(n), exact(f, False)])
     return buf.getvalue()
 
 
@@ -150,7 +185,7 @@ def _md_epoch(s: SplitConfusion, csv_at: MatrixCsv | None) -> list[str]:
     names = [str(x) for x in e.labels]
     ignored = f"; {s.n_ignored} {s.sample_unit}s ignored (label -100)" if s.n_ignored else ""
     out = [
-        f"Accuracy {fixed(e.accuracy, 4)} ({int(e.matrix.trace())} of {e.n_samples}); "
+        f"Accuracy {fixed(e.accuracy, 4)} ({e.n_correct} of {e.n_samples}); "
         f"mean loss {fixed(e.loss, 4)} nats{ignored}.",
         "",
     ]

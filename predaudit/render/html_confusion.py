@@ -15,27 +15,47 @@ from predaudit.report.confusion import SplitConfusion
 def confusion_section(conf: SplitConfusion, figs: FigureCounter) -> str:
     """The confusion matrix at the compared ``to`` epoch, its change and the pairs that moved."""
     from predaudit.plots import plot_confusion, plot_confusion_diff
+    from predaudit.plots.confusion_pairs import (
+        PLOT_MAX_CLASSES,
+        plot_confusion_changes,
+        plot_top_confusions,
+    )
 
     e = conf.epoch
+    c = conf.n_classes
     names = [str(x) for x in e.labels]
     body = para(
         f"Epoch {e.epoch}: accuracy {pct_fixed(e.accuracy)}, macro F1 {fixed(e.macro.f1)}, "
         f"mean loss {fixed(e.loss)} nats."
     )
+    many = c > PLOT_MAX_CLASSES  # no C×C heatmap: the confused pairs as bars
     matrix = figure_html(
-        lambda: plot_confusion(e.matrix, names, top_pairs=e.top_confusions),
+        (lambda: plot_top_confusions(e.top_confusions, n_classes=c, accuracy=e.accuracy))
+        if many
+        else lambda: plot_confusion(e.matrix, names, top_pairs=e.top_confusions),
         figs,
-        "confusion matrix",
+        "most confused pairs" if many else "confusion matrix",
     )
     d = conf.diff
     if d is None:
         return section("Confusion matrix", body + matrix)
     change = figure_html(
-        lambda: plot_confusion_diff(
+        (
+            lambda: plot_confusion_changes(
+                d.grew,
+                d.shrank,
+                n_classes=c,
+                from_epoch=d.from_epoch,
+                to_epoch=d.to_epoch,
+                split=conf.name,
+            )  # fmt: skip
+        )
+        if many
+        else lambda: plot_confusion_diff(
             d.matrix, names, from_epoch=d.from_epoch, to_epoch=d.to_epoch, split=conf.name
         ),
         figs,
-        "change of the confusion matrix",
+        "confusions that grew and shrank most" if many else "change of the confusion matrix",
     )
     body += f'<div class="grid2">{matrix}{change}</div>'
     if d is not None:

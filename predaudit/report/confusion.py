@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, get_args
+from functools import cached_property
+from typing import Any, ClassVar
 
 import numpy as np
 
+from predaudit.report.confusion_cells import NORMALIZE as NORMALIZE
+from predaudit.report.confusion_cells import (
+    CellChanges,
+    Cells,
+    cells_json,
+    changes_json,
+    dense_allowed,
+)
+from predaudit.report.confusion_cells import Normalize as Normalize
+from predaudit.report.confusion_cells import normalize_matrix as normalize_matrix
 from predaudit.report.protocol import (
     MalformedReport,
     Metric,
@@ -21,28 +32,6 @@ from predaudit.report.protocol import (
 from predaudit.report.vocab import CONFUSION_SCHEMA, EpochUnit, SampleUnit
 
 Label = int | str
-Normalize = Literal["none", "true", "pred", "all"]
-NORMALIZE: tuple[Normalize, ...] = get_args(Normalize)
-
-
-def normalize_matrix(cm: np.ndarray, how: str) -> np.ndarray:
-    """Normalise a count matrix as ``sklearn.metrics.confusion_matrix(normalize=...)`` does.
-
-    cm : ndarray of shape (n_classes, n_classes); how : ``none`` (counts as float),
-    ``true`` (each row sums to 1), ``pred`` (each column sums to 1) or ``all``.
-    Rows or columns without samples are 0.
-    """
-    if how not in NORMALIZE:
-        raise ValueError(f"normalize must be one of {NORMALIZE}, not {how!r}")
-    cm = cm.astype(np.float64)
-    with np.errstate(all="ignore"):
-        if how == "true":
-            cm = cm / cm.sum(axis=1, keepdims=True)
-        elif how == "pred":
-            cm = cm / cm.sum(axis=0, keepdims=True)
-        elif how == "all":
-            cm = cm / cm.sum()
-    return np.nan_to_num(cm)
 
 
 @dataclass(frozen=True)
@@ -117,13 +106,16 @@ class Confusion:
 class EpochConfusion:
     """The confusion matrix and per-class figures of one split at one epoch.
 
-    ``matrix`` holds counts, shape (n_classes, n_classes), rows = true class;
-    ``loss`` is the mean loss (nats) and the ``contribution`` of every class sums to it.
+    ``cells`` are the nonzero cells of the matrix (counts and loss sums); ``matrix``
+    the dense counts, shape (n_classes, n_classes), rows = true class, built from them
+    only up to :data:`~predaudit.report.confusion_cells.DENSE_MAX_CLASSES` classes
+    (``ValueError`` above); ``loss`` is the mean loss (nats) and the ``contribution``
+    of every class sums to it.
     """
 
     epoch: int
     labels: list[Label]
-    matrix: np.ndarray = field(repr=False, compare=False)
+    cells: Cells = field(repr=False, compare=False)
     per_class: list[ClassRow]
     accuracy: float
     macro: Average
@@ -131,8 +123,21 @@ class EpochConfusion:
     loss: float
     n_samples: int
     top_confusions: list[Confusion]
-    pair_loss: np.ndarray = field(repr=False, compare=False)
-    """Sum of the loss over the samples of each (true, pred) cell, shape (C, C)."""
+
+    @cached_property
+    def matrix(self) -> np.ndarray:
+        """Counts, int64 (C, C), rows = true class (only up to ``DENSE_MAX_CLASSES``)."""
+        return self.cells.dense()
+
+    @cached_property
+    def pair_loss(self) -> np.ndarray:
+        """Sum of the loss over the samples of each (true, pred) cell, float64 (C, C)."""
+        return self.cells.dense_loss()
+
+    @property
+    def n_correct(self) -> int:
+        """Samples on the diagonal."""
+        return self.cells.n_correct
 
     def normalized(self, how: str) -> np.ndarray:
         """The matrix normalised by ``true`` (rows), ``pred`` (columns), ``all`` or ``none``."""
@@ -210,9 +215,10 @@ class ClassChange:
 class ConfusionDiff:
     """The change from epoch ``from_epoch`` to ``to_epoch``.
 
-    ``matrix`` is the count difference (to − from), shape (C, C); ``grew`` and
-    ``shrank`` the confusions whose count rose or fell most; ``per_class`` splits
-    ``delta_loss`` by true class.
+    ``cells`` are the cells whose count changed; ``matrix`` the count difference
+    (to − from), shape (C, C), built from them up to ``DENSE_MAX_CLASSES`` classes;
+    ``grew`` and ``shrank`` the confusions whose count rose or fell most;
+    ``per_class`` splits ``delta_loss`` by true class.
     """
 
     from_epoch: int
@@ -221,10 +227,15 @@ class ConfusionDiff:
     loss_to: float
     accuracy_from: float
     accuracy_to: float
-    matrix: np.ndarray = field(repr=False, compare=False)
+    cells: CellChanges = field(repr=False, compare=False)
     grew: list[PairChange]
     shrank: list[PairChange]
     per_class: list[ClassChange]
+
+    @cached_property
+    def matrix(self) -> np.ndarray:
+        """The count difference to − from, int64 (C, C) (only up to ``DENSE_MAX_CLASSES``)."""
+        return self.cells.dense()
 
     @property
     def delta_loss(self) -> float:
@@ -244,7 +255,7 @@ class ConfusionDiff:
             "accuracy_from": self.accuracy_from,
             "accuracy_to": self.accuracy_to,
             "delta_accuracy": self.delta_accuracy,
-            "matrix": self.matrix.tolist(),
+            **changes_json(self.cells),
             "grew": [p.to_dict() for p in self.grew],
             "shrank": [p.to_dict() for p in self.shrank],
             "per_class": [c.to_dict() for c in self.per_class],
@@ -279,7 +290,7 @@ class SplitConfusion:
             "split": self.name,
             "epoch": e.epoch,
             "labels": list(e.labels),
-            "matrix": e.matrix.tolist(),
+            **cells_json(e.cells, self.normalize),
             "per_class": [c.to_dict() for c in e.per_class],
             "accuracy": e.accuracy,
             "macro": e.macro.to_dict(),
@@ -297,7 +308,7 @@ class SplitConfusion:
             "epoch_unit": self.epoch_unit,
             "sample_unit": self.sample_unit,
         }
-        if self.normalize != "none":
+        if self.normalize != "none" and dense_allowed(self.n_classes):
             out["matrix_normalized"] = e.normalized(self.normalize).tolist()
         if self.diff is not None:
             out["diff"] = self.diff.to_dict()

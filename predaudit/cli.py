@@ -89,10 +89,12 @@ def handle_errors(fn: F) -> F:
         kwargs.pop("no_cache", None)  # read by load() from the click context
         warn_unused_plot_options(kwargs)
         kwargs.pop("layout", None)  # likewise (layout_option())
+        engine_name = kwargs.pop("engine", "local")  # --engine/--scheduler: where reductions run
+        scheduler = kwargs.pop("scheduler", None)
         _safe_streams()
         try:
             _cache_outside_run(kwargs.get("run"), quiet=bool(kwargs.get("quiet")))
-            with quiet_libraries():
+            with quiet_libraries(), reduction_engine(engine_name, scheduler, debug=debug):
                 return fn(*args, **kwargs)
         except OptionError as exc:
             error: BaseException = exc
@@ -146,6 +148,18 @@ def quiet_libraries():  # type: ignore[no-untyped-def]
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
+        yield
+
+
+@contextmanager
+def reduction_engine(name: str, scheduler: str | None, *, debug: bool):  # type: ignore[no-untyped-def]
+    """The engine of ``--engine``/``--scheduler`` for the command (Dask imported only for it)."""
+    if name == "local" and scheduler is None:
+        yield
+        return
+    from predaudit import engine
+
+    with engine.use(engine.make_engine(name, scheduler, debug=debug)):
         yield
 
 
@@ -226,6 +240,21 @@ def common_options(fn: F) -> F:
         default=None,
         help="How [A, B, C] scores with [A, B] labels read: A epochs of B samples, or "
         "one evaluation of A sequences of B tokens.",
+    )(fn)
+    fn = click.option(
+        "--engine",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="Where the reduction runs: here, or as Dask tasks per (epoch, row chunk) "
+        '(needs pip install "predaudit[dask]").',
+    )(fn)
+    fn = click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="With --engine dask: the distributed scheduler (tcp://host:8786); default a "
+        "local cluster started for the command.",
     )(fn)
     return fn
 

@@ -139,11 +139,16 @@ def _visible(p: Path) -> bool:
     return not p.name.startswith((".", "_"))
 
 
+def _is_store(p: Path) -> bool:
+    """A ``.zarr`` store: a folder read as one file (:mod:`predaudit.io.zarr_store`)."""
+    return p.suffix.lower() == ".zarr" and p.is_dir()
+
+
 def _prediction_files(folder: Path) -> list[NamedFile]:
     out = []
     for p in sorted(folder.iterdir()):
         # not is_file(): a FIFO or a link to /dev/zero is refused by its reader, not skipped
-        if not p.is_dir() and _visible(p) and p.suffix.lower() in SUFFIXES:
+        if (not p.is_dir() or _is_store(p)) and _visible(p) and p.suffix.lower() in SUFFIXES:
             named = parse_name(p)
             if named.epoch is None and named.key is None and p.suffix.lower() not in CONTAINERS:
                 continue  # foo.npy: not a prediction file we understand
@@ -265,15 +270,16 @@ def discover(path: str | Path) -> RunLayout:
     root = Path(path)
     if not root.exists():
         raise InputError(root, "does not exist")
-    if not root.is_dir():  # a file; a FIFO or device is refused by type
-        check_regular(root)
+    if not root.is_dir() or _is_store(root):  # a file; a FIFO or device is refused by type
+        if not _is_store(root):
+            check_regular(root)
         if root.suffix.lower() not in SUFFIXES:
             raise InputError(root, f"is not a prediction file (expected {', '.join(SUFFIXES)})")
         named = parse_name(root)
         if root.suffix.lower() == ".npy" and named.key not in SCORE_KEYS and named.epoch is None:
             raise InputError(root, "is not a scores file (name it logits.npy, probs.npy, …)")
-        if root.suffix.lower() == ".npy":
-            # A lone .npy is read with the labels/ids files beside it (same prefix).
+        if root.suffix.lower() == ".npy" or (_is_store(root) and named.key in SCORE_KEYS):
+            # A lone .npy (or logits.zarr) is read with the labels/ids files beside it.
             siblings = [
                 f
                 for f in _prediction_files(root.parent)
@@ -290,7 +296,7 @@ def discover(path: str | Path) -> RunLayout:
         split = _build_split(prefix or "default", members)
         if split is not None:
             splits[split.name] = split
-    subs = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p) and not _is_store(p))
     evaluations = [p for p in subs if evaluation_number(p) is not None]
     for name, found in evaluation_layouts(evaluations).items() if evaluations else ():
         splits[name] = _evaluation_split(name, found, splits)
@@ -321,7 +327,7 @@ def discover(path: str | Path) -> RunLayout:
 def _holds_splits(folder: Path) -> bool:
     """Whether a sub-folder of ``folder`` holds prediction files (a run one level down)."""
     try:
-        subs = [p for p in folder.iterdir() if p.is_dir() and _visible(p)]
+        subs = [p for p in folder.iterdir() if p.is_dir() and _visible(p) and not _is_store(p)]
     except OSError:
         return False
     return any(_prediction_files(p) for p in subs)

@@ -13,6 +13,7 @@ from predaudit.io.npz import open_npz
 from predaudit.io.pt import open_pt
 from predaudit.io.safetensors_file import open_safetensors
 from predaudit.io.table import open_table
+from predaudit.io.zarr_store import open_zarr
 
 READERS: dict[str, Callable[[Path], Container]] = {
     ".npy": open_npy,
@@ -25,9 +26,11 @@ READERS: dict[str, Callable[[Path], Container]] = {
     ".parquet": open_table,
     ".feather": open_table,
     ".arrow": open_table,
+    ".zarr": open_zarr,
 }
 """Suffix (lower case) -> opener. ``.pt`` needs torch, ``.safetensors`` safetensors and the
-tables pyarrow, each imported only when such a file is read."""
+tables pyarrow, ``.zarr`` stores (folders) zarr, each imported only when such a file is
+read."""
 
 
 def open_container(path: Path) -> Container:

@@ -37,9 +37,9 @@ META_KEY = "__meta__"
 
 TABLES = (".csv", ".parquet", ".feather", ".arrow")
 """Tables (read with pyarrow, the ``tables`` extra): one row per sample, one column per class."""
-SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".jsonl", ".safetensors", *TABLES)
-"""Files predaudit reads."""
-CONTAINERS = (".npz", ".pt", ".pth", ".safetensors", *TABLES)
+SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".jsonl", ".safetensors", *TABLES, ".zarr")
+"""Files predaudit reads (a ``.zarr`` store is a folder read as one file)."""
+CONTAINERS = (".npz", ".pt", ".pth", ".safetensors", *TABLES, ".zarr")
 """Suffixes of files that hold several named arrays."""
 
 EPOCH_IN_NAME = re.compile(r"(?:^|[_-])?epoch[_=-]?(\d+)$", re.IGNORECASE)

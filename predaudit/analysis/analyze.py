@@ -12,6 +12,7 @@ from predaudit.analysis.decomposition import (
     transition_masks,
     transitions,
 )
+from predaudit.analysis.dynamics import wrong_to_wrong_regions
 from predaudit.analysis.hypothesis import judge
 from predaudit.analysis.rise_temperature import temperature_comparison, top_label_ece
 from predaudit.report.analyze import (
@@ -21,6 +22,7 @@ from predaudit.report.analyze import (
     SplitAnalysis,
     TopSample,
 )
+from predaudit.report.wrong_to_wrong import WrongToWrongRegions
 from predaudit.store import RunStats, SplitStats
 
 NOT_ALIGNED = (
@@ -98,8 +100,10 @@ def analyze_split(
 ) -> SplitAnalysis:
     """Per-epoch split, comparison, transitions, shift-share and the hypothesis verdict.
 
-    The comparison also has the top-label ECE at both epochs and, with ``temperature``,
-    a temperature fitted at each and the share of ΔL it undoes.
+    The comparison also has the top-label ECE at both epochs, with ``temperature`` a
+    temperature fitted at each and the share of ΔL it undoes, and, for aligned samples,
+    the data-map regions of its wrong → wrong samples (``predaudit dynamics`` over every
+    epoch: one more pass over the epochs' columns).
     """
     rows = per_epoch(stats)
     comparison = hypothesis = None
@@ -114,12 +118,15 @@ def analyze_split(
         delta_loss = rb.loss - ra.loss
         cells = None
         deltas_ww = None
+        ww_regions: WrongToWrongRegions | None = None
+        ww_reason: str | None = NOT_ALIGNED
         if stats.aligned:
             cells = transitions(stats, start=a, end=b)
             masks = transition_masks(stats, start=a, end=b)
             deltas_ww = loss_deltas(stats, start=a, end=b)[masks["wrong_to_wrong"]]
             samples = sample_deltas(stats, start=a, end=b)
             top_list = top_risers(samples, top, stats.tokens_per_sequence)
+            ww_regions, ww_reason = wrong_to_wrong_regions(stats, start=a, end=b)
         comparison = Comparison(
             from_epoch=a,
             to_epoch=b,
@@ -132,6 +139,8 @@ def analyze_split(
             ece_from=top_label_ece(stats, a),
             ece_to=top_label_ece(stats, b),
             temperature=temperature_comparison(stats, start=a, end=b) if temperature else None,
+            wrong_to_wrong_regions=ww_regions,
+            wrong_to_wrong_regions_reason=ww_reason,
         )
         hypothesis = judge(
             cells,

@@ -20,9 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from predaudit.analysis.decomposition import choose_comparison
+from predaudit.analysis.wrong_to_wrong import (
+    count_regions,
+    map_rows,
+    wrong_to_wrong_positions,
+    wrong_to_wrong_samples,
+)
 from predaudit.dynamics import (
     DynamicsAccumulator,
     DynamicsResult,
+    RegionResult,
     RegionThresholds,
     likely_label_problems,
     quantile_thresholds,
@@ -32,6 +40,7 @@ from predaudit.dynamics import (
 )
 from predaudit.errors import InputError, OptionError
 from predaudit.report.dynamics import (
+    PER_SAMPLE_MAX,
     DynamicsReport,
     LabelProblem,
     LabelProblems,
@@ -40,6 +49,8 @@ from predaudit.report.dynamics import (
     SplitDynamics,
     Thresholds,
 )
+from predaudit.report.vocab import REDUCED
+from predaudit.report.wrong_to_wrong import WrongToWrongRegions
 from predaudit.store import RunStats, SplitStats
 
 AUM_NOTE = (
@@ -141,24 +152,78 @@ def accumulate(
     """Feed the epochs ``epochs`` of ``stats`` to a :class:`DynamicsAccumulator`, one at a time.
 
     Margins (AUM) are passed for logits only; Brier scores (EL2N) when the store has them.
+    Pre-reduced records need their ``p_true``, ``pred`` and ``label`` columns. Values the
+    accumulator refuses (a non-finite ``p_true``, labels that change between epochs) are
+    an :class:`InputError` naming the split's files.
     """
+    if stats.input_kind == REDUCED:
+        _check_records(stats, stats.epoch_index(epochs[0]))
     acc = DynamicsAccumulator(stats.n_rows, input_kind=stats.input_kind, el2n_epoch=el2n_epoch)
     logits = stats.input_kind == "logits"
     for e in epochs:
         i = stats.epoch_index(e)
         valid = stats.valid[i]
-        acc.update(
-            e,
-            p_true=np.where(valid, stats.p_true[i], 0.0),
-            correct=stats.correct[i] & valid,
-            pred=stats.pred[i],
-            confidence=np.where(valid, stats.confidence[i], 0.0),
-            valid=valid,
-            margin=stats.margin[i] if logits else None,
-            labels=stats.labels[i],
-            brier=None if stats.brier is None else stats.brier[i],
-        )
+        try:
+            acc.update(
+                e,
+                p_true=np.where(valid, stats.p_true[i], 0.0),
+                correct=stats.correct[i] & valid,
+                pred=stats.pred[i],
+                confidence=np.where(valid, stats.confidence[i], 0.0),
+                valid=valid,
+                margin=stats.margin[i] if logits else None,
+                labels=stats.labels[i],
+                brier=None if stats.brier is None else stats.brier[i],
+            )
+        except ValueError as exc:
+            raise InputError(_where(stats), f"split '{stats.name}', epoch {e}: {exc}") from None
     return acc.result()
+
+
+def _check_records(stats: SplitStats, i: int) -> None:
+    """Pre-reduced records hold the columns the data map needs (checked at epoch row ``i``)."""
+    valid = stats.valid[i]
+    missing = [
+        name
+        for name, absent in (
+            ("p_true", np.isnan(stats.p_true[i][valid])),
+            ("pred", stats.pred[i][valid] < 0),
+            ("label", stats.labels[i][valid] < 0),
+        )
+        if absent.all()
+    ]
+    if missing:
+        raise InputError(
+            _where(stats),
+            f"pre-reduced records without a {' or '.join(missing)} column: training dynamics "
+            "needs each sample's p_true, pred and label",
+        )
+
+
+def data_map(
+    stats: SplitStats, epochs: list[int], *, el2n_epoch: int | None = None
+) -> tuple[DynamicsResult, RegionResult]:
+    """The per-sample dynamics over ``epochs`` and their data-map regions (Cartography's
+    quantile thresholds, :func:`region_thresholds`): what ``predaudit dynamics`` reports,
+    and where ``analyze`` looks up its wrong → wrong samples."""
+    res = accumulate(stats, epochs, el2n_epoch=el2n_epoch)
+    return res, regions(res.confidence, res.variability, thresholds=region_thresholds(res))
+
+
+def wrong_to_wrong_regions(
+    stats: SplitStats, *, start: int, end: int
+) -> tuple[WrongToWrongRegions | None, str | None]:
+    """The wrong → wrong samples of ``start -> end`` counted per region of the data map over
+    every epoch (``predaudit dynamics``' default), and None; or None and why there is none
+    (samples not aligned, fewer than 2 epochs, records without the columns it needs)."""
+    if not stats.aligned:
+        return None, "the samples are not aligned across epochs (save sample ids)"
+    try:
+        res, found = data_map(stats, select_epochs(stats, None))
+    except InputError as exc:
+        return None, exc.problem
+    rows = map_rows(res, wrong_to_wrong_positions(stats, start=start, end=end))
+    return count_regions(res, found, rows), None
 
 
 RISERS = 8
@@ -171,20 +236,22 @@ def loss_risers(
     """The ``k`` samples of ``index`` whose loss rose most from ``epochs[0]`` to ``epochs[-1]``.
 
     Only samples whose loss rose (rise > 0) are taken; ties keep the sample order.
-    ``rows`` are positions in ``index`` (the rows of the report's samples).
+    ``rows`` are positions in ``index`` (the rows of the report's samples). The store is
+    read an epoch at a time, and only the chosen samples' losses are kept.
     """
     at = [stats.epoch_index(e) for e in epochs]
-    losses = stats.loss[at][:, index]  # (E, n)
-    rise = losses[-1] - losses[0]
+    rise = stats.loss[at[-1]][index] - stats.loss[at[0]][index]
     rise = np.where(np.isnan(rise), -np.inf, rise)
     order = np.argsort(-rise, kind="stable")
     rows = [int(j) for j in order[:k] if rise[j] > 0]
-    wrong = ~stats.correct[at[-1]][index]
+    chosen = index[rows]
+    losses = np.array([stats.loss[i][chosen] for i in at], dtype=np.float64).reshape(len(at), -1)
+    wrong = ~stats.correct[at[-1]][chosen]
     return LossRisers(
         epochs=list(epochs),
         rows=rows,
-        losses=np.ascontiguousarray(losses[:, rows].T),
-        wrong_last=wrong[rows],
+        losses=np.ascontiguousarray(losses.T),
+        wrong_last=wrong,
     )
 
 
@@ -225,8 +292,7 @@ def split_dynamics(
             )
         if stats.brier is None:
             raise OptionError(EL2N_NOTE, param="el2n_epoch", value=str(el2n_epoch))
-    res = accumulate(stats, chosen, el2n_epoch=el2n_epoch)
-    found = regions(res.confidence, res.variability, thresholds=region_thresholds(res))
+    res, found = data_map(stats, chosen, el2n_epoch=el2n_epoch)
     th = found.thresholds
     labels = res.labels if res.labels is not None else np.full(res.n_included, -1)
     samples = SampleArrays(
@@ -246,6 +312,10 @@ def split_dynamics(
     # the summary's rankings are sample positions (res.index); turn them into rows of `samples`
     row_of = {int(p): j for j, p in enumerate(res.index)}
     problems = likely_label_problems(res, k=top)
+    a, b, reason = choose_comparison(stats)  # analyze's default epochs
+    ww = wrong_to_wrong_samples(
+        stats, res, found, start=a, end=b, from_reason=reason, limit=PER_SAMPLE_MAX
+    )
     return SplitDynamics(
         name=stats.name,
         n_samples=res.n_included,
@@ -290,6 +360,8 @@ def split_dynamics(
         el2n_note=None if res.el2n is not None else EL2N_NOTE,
         samples=samples,
         risers=loss_risers(stats, chosen, res.index),
+        wrong_to_wrong=ww,
+        top=top,
     )
 
 

@@ -55,9 +55,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from predaudit.dynamics.result import DynamicsResult
-from predaudit.report.vocab import KINDS
+from predaudit.report.vocab import KINDS, REDUCED
 
-INPUT_KINDS = KINDS
+INPUT_KINDS = (*KINDS, REDUCED)
+"""What the per-sample columns were computed from: scores, or pre-reduced records."""
 
 _AUM_REFUSED = (
     "margin given for input_kind={kind!r}: AUM (Pleiss et al. 2020) is the mean over epochs of "
@@ -76,8 +77,9 @@ class DynamicsAccumulator:
     n_samples : int
         N; every array passed to :meth:`update` has shape ``(n_samples,)`` and
         position i is the same sample at every epoch.
-    input_kind : {"logits", "probs", "log_probs"}
-        What the scores were. Margins (hence AUM) are accepted for logits only.
+    input_kind : {"logits", "probs", "log_probs", "reduced"}
+        What the scores were (``reduced``: pre-reduced per-sample records). Margins
+        (hence AUM) are accepted for logits only.
     el2n_epoch : int or None
         Epoch label at which ``sqrt(brier)`` is kept as EL2N; None: the first
         epoch passed.

@@ -27,7 +27,7 @@ class DynamicsResult:
     first_epoch, last_epoch : int
         Labels of the first and last epoch accumulated.
     input_kind : str
-        ``"logits"``, ``"probs"`` or ``"log_probs"``.
+        ``"logits"``, ``"probs"``, ``"log_probs"`` or ``"reduced"`` (pre-reduced records).
     index : int64 array
         Positions of the included samples (valid at every epoch), ascending.
     excluded : int64 array, shape (n_excluded,)

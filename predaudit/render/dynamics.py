@@ -22,6 +22,13 @@ from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.render.numbers import DASH, count, fixed, pct_fixed
+from predaudit.render.wrong_to_wrong import (
+    WW_HEADER,
+    dynamics_heading,
+    dynamics_rows,
+    more_line,
+    regions_phrase,
+)
 from predaudit.report.dynamics import (
     CSV_COLUMNS,
     PER_SAMPLE_CSV,
@@ -194,6 +201,17 @@ def split_table(s: SplitDynamics, run: str) -> Group:
         parts.append(Text("none found"))
     else:
         parts.append(Text("not listed (--top 0)"))
+    if (w := s.wrong_to_wrong) is not None:
+        parts += [Text(""), Text(dynamics_heading(w), style="bold"), Text(regions_phrase(w.counts))]
+        rows, more = dynamics_rows(w, s.top)
+        if rows:
+            t = _table(*WW_HEADER, left=1)
+            t.columns[2].justify = "left"
+            for cells in rows:
+                t.add_row(*cells)
+            parts.append(t)
+        if more:
+            parts.append(Text(more_line(more, s.top)))
     parts += [Text("")] + [Text(n, style="dim") for n in notes(s)]
     return Group(*parts)
 
@@ -239,6 +257,13 @@ def dynamics_markdown(report: DynamicsReport) -> str:
             out += ["They may be mislabeled or genuinely hard — inspect them.", ""]
         else:
             out += ["None found." if s.label_problems.n_candidates == 0 else "Not listed.", ""]
+        if (w := s.wrong_to_wrong) is not None:
+            out += [f"### {dynamics_heading(w)}", "", regions_phrase(w.counts) + ".", ""]
+            rows, more = dynamics_rows(w, s.top)
+            if rows:
+                out += markdown.table(WW_HEADER, rows, "lrlrr", escape=True) + [""]
+            if more:
+                out += [more_line(more, s.top), ""]
         out += [f"- {n}" for n in notes(s)] + [""]
     return "\n".join(out)
 

@@ -1,5 +1,6 @@
-"""The data files ``dynamics --out`` writes per split: ``dynamics.csv`` and, when
-pyarrow is installed, ``dynamics.parquet`` with the same columns.
+"""The data files ``dynamics --out`` writes per split: ``dynamics.csv``, when pyarrow is
+installed ``dynamics.parquet`` with the same columns, and ``wrong_to_wrong.csv`` (analyze's
+wrong → wrong samples with their region).
 
 pyarrow is optional (the ``tables`` extra) and imported only here, when the
 bundle is written; without it the Parquet file is left out.
@@ -11,7 +12,9 @@ import io
 from typing import Any
 
 from predaudit.render.dynamics import per_sample_csv
+from predaudit.render.wrong_to_wrong import wrong_to_wrong_csv
 from predaudit.report.dynamics import CSV_COLUMNS, PER_SAMPLE_CSV, SplitDynamics
+from predaudit.report.wrong_to_wrong import WRONG_TO_WRONG_CSV
 
 PER_SAMPLE_PARQUET = "dynamics.parquet"
 
@@ -61,4 +64,7 @@ def bundle_files(split: SplitDynamics) -> list[tuple[str, str, str | bytes]]:
     parquet = per_sample_parquet(split)
     if parquet is not None:
         files.append(("per_sample_parquet", PER_SAMPLE_PARQUET, parquet))
+    if split.wrong_to_wrong is not None:
+        text = wrong_to_wrong_csv(split.wrong_to_wrong)
+        files.append(("wrong_to_wrong", WRONG_TO_WRONG_CSV, text))
     return files

@@ -13,6 +13,7 @@ from typing import Any
 from predaudit.render.html_figures import FigureCounter, figure_html
 from predaudit.render.html_parts import Td, answer, esc, para, section, table
 from predaudit.render.numbers import count, fixed, fixed_finite, pct_fixed, prob
+from predaudit.render.wrong_to_wrong import analyze_line
 from predaudit.report.analyze import SplitAnalysis
 from predaudit.report.calibration import SplitCalibration
 from predaudit.report.vocab import CELL_LABELS, CELLS
@@ -112,6 +113,8 @@ def analysis_sections(split: SplitAnalysis, figs: FigureCounter) -> list[str]:
     else:
         body = transition_table(split)
     body += para(shift_share(split))
+    if line := analyze_line(c, split.sample_unit):
+        body += para(line)
     plots = figure_html(lambda: plot_transitions(split), figs, "transition cells")
     if split.samples is not None:
         plots += figure_html(lambda: plot_loss_distribution(split), figs, "per-sample loss")

@@ -35,6 +35,7 @@ from predaudit.report.vocab import (
     StatsKind,
     Verdict,
 )
+from predaudit.report.wrong_to_wrong import WrongToWrongRegions
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ class Comparison:
     ``transitions`` is None when samples are not aligned (``transitions_reason``
     says why). ``ece_from``/``ece_to``: top-label ECE (15 equal-width bins) at each
     epoch; ``temperature``: T* at both and the share of ΔL it undoes (None when not fitted).
+    ``wrong_to_wrong_regions``: the wrong → wrong samples per region of the data map of
+    ``predaudit dynamics`` (None when there is none: ``wrong_to_wrong_regions_reason``).
     """
 
     from_epoch: int
@@ -145,6 +148,8 @@ class Comparison:
     ece_from: float | None = None
     ece_to: float | None = None
     temperature: TemperatureComparison | None = None
+    wrong_to_wrong_regions: WrongToWrongRegions | None = None
+    wrong_to_wrong_regions_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +168,10 @@ class Comparison:
             "ece_from": self.ece_from,
             "ece_to": self.ece_to,
             "temperature": self.temperature.to_dict() if self.temperature else None,
+            "wrong_to_wrong_regions": (
+                self.wrong_to_wrong_regions.to_dict() if self.wrong_to_wrong_regions else None
+            ),
+            "wrong_to_wrong_regions_reason": self.wrong_to_wrong_regions_reason,
         }
 
 

@@ -26,6 +26,7 @@ from predaudit.report.protocol import (
     number_field,
 )
 from predaudit.report.vocab import DYNAMICS_SCHEMA
+from predaudit.report.wrong_to_wrong import WrongToWrongSamples
 
 PER_SAMPLE_MAX = 10_000
 """Up to this many samples the JSON lists every sample; above, they go to ``dynamics.csv``."""
@@ -180,7 +181,9 @@ class SplitDynamics:
 
     ``most_ambiguous`` and ``hardest`` are positions in ``samples`` (highest
     variability first; lowest confidence first). ``aum_note`` / ``el2n_note`` say
-    why AUM / EL2N are missing (None when present).
+    why AUM / EL2N are missing (None when present). ``wrong_to_wrong``: the samples
+    wrong at both epochs ``predaudit analyze`` compares by default, with their region;
+    ``top``: how many rows of each list the table and Markdown show.
     """
 
     name: str
@@ -202,6 +205,8 @@ class SplitDynamics:
     el2n_note: str | None
     samples: SampleArrays = field(repr=False, compare=False)
     risers: LossRisers | None = field(default=None, repr=False, compare=False)
+    wrong_to_wrong: WrongToWrongSamples | None = field(default=None, repr=False, compare=False)
+    top: int = 10
 
     @property
     def hard_fraction(self) -> float:
@@ -236,6 +241,7 @@ class SplitDynamics:
             "most_ambiguous": [rows(i) for i in self.most_ambiguous],
             "hardest": [rows(i) for i in self.hardest],
             "label_problems": self.label_problems.to_dict(),
+            "wrong_to_wrong": self.wrong_to_wrong.to_dict() if self.wrong_to_wrong else None,
             "per_sample": [rows(i) for i in range(len(self.samples))]
             if self.lists_samples
             else None,

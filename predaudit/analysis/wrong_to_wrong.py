@@ -1,0 +1,96 @@
+"""The wrong → wrong samples of a comparison, placed on the data map of ``predaudit dynamics``.
+
+The wrong → wrong samples are those of :func:`~predaudit.analysis.decomposition.transition_masks`
+(wrong at both compared epochs, valid at both); their region is looked up in a data map
+(a :class:`~predaudit.dynamics.DynamicsResult` and its
+:class:`~predaudit.dynamics.RegionResult`, from :func:`predaudit.analysis.dynamics.data_map`),
+by row position. A sample valid at both compared epochs but ignored (-100) at another
+epoch of the map is not in it (``not_in_map``). Pure numpy over the store: only the two
+compared epochs' columns are read here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from predaudit.analysis.decomposition import transition_masks
+from predaudit.dynamics import REGION_NAMES, DynamicsResult, RegionResult
+from predaudit.report.vocab import FromReason
+from predaudit.report.wrong_to_wrong import (
+    WrongToWrongRegions,
+    WrongToWrongSample,
+    WrongToWrongSamples,
+)
+from predaudit.store import SplitStats
+
+
+def wrong_to_wrong_positions(stats: SplitStats, *, start: int, end: int) -> np.ndarray:
+    """Row positions (ascending, int64) of the samples wrong at both ``start`` and ``end``."""
+    ia, ib = stats.epoch_index(start), stats.epoch_index(end)
+    counted = np.flatnonzero(stats.valid[ia] & stats.valid[ib])
+    return counted[transition_masks(stats, start=start, end=end)["wrong_to_wrong"]].astype(np.int64)
+
+
+def map_rows(res: DynamicsResult, positions: np.ndarray) -> np.ndarray:
+    """For each row position, its index in the data map's arrays (``res.index``), or -1."""
+    at = np.searchsorted(res.index, positions)
+    inside = at < res.index.size
+    found = np.zeros(positions.shape, dtype=bool)
+    found[inside] = res.index[at[inside]] == positions[inside]
+    return np.where(found, at, -1).astype(np.int64)
+
+
+def count_regions(
+    res: DynamicsResult, found: RegionResult, rows: np.ndarray
+) -> WrongToWrongRegions:
+    """The samples at data-map indices ``rows`` (-1: not in the map) counted per region."""
+    codes = found.codes[rows[rows >= 0]]
+    per = np.bincount(codes, minlength=len(REGION_NAMES))
+    return WrongToWrongRegions(
+        n=int(rows.size),
+        regions={name: int(c) for name, c in zip(REGION_NAMES, per, strict=True)},
+        not_in_map=int(np.count_nonzero(rows < 0)),
+        data_map_epochs=(res.first_epoch, res.last_epoch),
+        n_epochs=res.n_epochs,
+    )
+
+
+def wrong_to_wrong_samples(
+    stats: SplitStats,
+    res: DynamicsResult,
+    found: RegionResult,
+    *,
+    start: int,
+    end: int,
+    from_reason: FromReason,
+    limit: int,
+) -> WrongToWrongSamples:
+    """The wrong → wrong samples of ``start -> end`` with their id, label (at ``end``) and
+    region, lowest confidence first (ties: row order), those not in the map last."""
+    positions = wrong_to_wrong_positions(stats, start=start, end=end)
+    rows = map_rows(res, positions)
+    inside = rows >= 0
+    key = np.where(inside, res.confidence[np.maximum(rows, 0)], np.inf)
+    order = np.lexsort((positions, key))
+    ids = np.asarray(stats.sample_ids())[positions[order]].tolist()
+    labels = stats.labels[stats.epoch_index(end)][positions[order]]
+    names = found.labels()
+    samples = []
+    for sid, label, r in zip(ids, labels.tolist(), rows[order].tolist(), strict=True):
+        samples.append(
+            WrongToWrongSample(
+                id=sid,
+                label=int(label),
+                region=str(names[r]) if r >= 0 else None,
+                confidence=float(res.confidence[r]) if r >= 0 else None,
+                variability=float(res.variability[r]) if r >= 0 else None,
+            )
+        )
+    return WrongToWrongSamples(
+        from_epoch=start,
+        to_epoch=end,
+        from_reason=from_reason,
+        counts=count_regions(res, found, rows),
+        samples=samples,
+        limit=limit,
+    )

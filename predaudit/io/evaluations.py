@@ -106,7 +106,8 @@ def evaluation_layouts(folders: list[Path]) -> dict[str, dict[str, object]]:
         seen[number] = folder
         roles: dict[str, dict[str, list[Path]]] = {}
         for p in sorted(folder.iterdir()):
-            if not (p.is_file() and not p.name.startswith((".", "_")) and _is_prediction_file(p)):
+            one_file = p.is_file() or (p.suffix.lower() == ".zarr" and p.is_dir())  # a store
+            if not (one_file and not p.name.startswith((".", "_")) and _is_prediction_file(p)):
                 continue
             split, key = _split_of(p)
             container = p.suffix.lower() in CONTAINERS or p.suffix.lower() == ".jsonl"

@@ -1,8 +1,16 @@
-"""Batches in, one epoch out: array conversion and a growing buffer per column."""
+"""Batches in, one epoch out: what ``add()`` keeps of a batch, and the epoch's columns.
+
+A batch is kept as it came, without converting it: a torch tensor on the CPU is kept
+detached (sharing its storage: no copy; its version counter tells whether it was
+changed in place afterwards), one on another device is copied to the CPU, anything
+else is copied into a numpy array (so that a buffer the caller reuses cannot change
+what was recorded). The pieces become numpy arrays only when the epoch is written.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,8 +18,17 @@ import numpy as np
 _BF16: list[Any] = []  # torch.bfloat16, looked up once torch is in use
 
 
+def keep(x: Any) -> Any:
+    """What the recorder holds of one batch's array (see the module docs)."""
+    detach = getattr(x, "detach", None)
+    if detach is None:
+        return np.array(x)
+    t = detach()
+    return t if t.is_cpu else t.cpu()
+
+
 def to_numpy(x: Any) -> np.ndarray:
-    """A batch as a numpy array: torch tensors (any device) detached and copied to the CPU.
+    """A kept piece as a numpy array (a CPU tensor: a view of it, bfloat16 as exact float32).
 
     Torch is never imported here; numpy has no bfloat16, so bfloat16 tensors become
     float32 (exactly). See :func:`dtype_name` for the dtype a batch came in.
@@ -35,52 +52,62 @@ def dtype_name(x: Any) -> str:
     return name.removeprefix("torch.")
 
 
-class Column:
-    """Rows appended batch by batch into one array, grown by doubling.
+def shape_of(x: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in x.shape)
 
-    With ``capacity`` (the previous epoch's size) an epoch of the same size is written
-    in place, without a copy; ``view()`` is the filled part.
-    """
 
-    def __init__(self, capacity: int = 0) -> None:
-        self._capacity = capacity
-        self._buf: np.ndarray | None = None
-        self.n = 0
+def tokens_as_samples(
+    s: Any, y: Any, i: Any, before: int | None, error: Callable[[str], Exception]
+) -> tuple[Any, Any, Any, int]:
+    """Token scores ``[B, T, C]``, labels ``[B, T]`` and ids ``[B]`` (or ``[B, T]``, or
+    None) as ``B*T`` samples, token ``t`` of sequence ``id`` getting the id ``id * T + t``;
+    also ``T``, which must equal ``before`` (the earlier batches' ``T``) if given."""
+    n, t, c = shape_of(s)
+    if shape_of(y) != (n, t):
+        raise error(f"token labels have shape {shape_of(y)}, not {(n, t)}")
+    if before is not None and t != before:
+        raise error(
+            f"{t} tokens per sequence but {before} before; pad every batch "
+            "to the same length, or flatten the tokens and pass one id per token"
+        )
+    s, y = s.reshape(n * t, c), y.reshape(n * t)
+    if i is None:
+        return s, y, None, t  # numbered at the end: sequence * T + token = arrival order
+    if shape_of(i) == (n, t):
+        return s, y, i.reshape(n * t), t
+    seq = to_numpy(i)
+    if seq.shape != (n,) or seq.dtype.kind not in "iu":
+        raise error(f"token scores need integer sequence ids [B] (got {seq.shape})")
+    tok = seq.astype(np.int64)[:, None] * t + np.arange(t, dtype=np.int64)
+    return s, y, tok.reshape(n * t), t
+
+
+class Batches:
+    """One epoch's kept batches, column by column, in the order they were added."""
+
+    def __init__(self) -> None:
+        self.scores: list[Any] = []
+        self.labels: list[Any] = []
+        self.ids: list[Any] = []  # empty when the recorder numbers the samples
+        self.versions: list[tuple[int, Any, int]] = []  # (batch, tensor, version when added)
 
     @property
-    def dtype(self) -> np.dtype | None:
-        return None if self._buf is None else self._buf.dtype
+    def n(self) -> int:
+        """Rows (samples) held."""
+        return sum(int(s.shape[0]) for s in self.scores)
 
-    @property
-    def row_shape(self) -> tuple[int, ...] | None:
-        return None if self._buf is None else self._buf.shape[1:]
+    def changed(self) -> int | None:
+        """The (1-based) batch whose tensor was changed in place after ``add()``, if any."""
+        for batch, t, version in self.versions:
+            if t._version != version:
+                return int(batch)
+        return None
 
-    def append(self, rows: np.ndarray) -> None:
-        k = len(rows)
-        buf, n = self._buf, self.n
-        if buf is not None and n + k <= len(buf) and rows.dtype == buf.dtype:
-            buf[n : n + k] = rows  # the common case: room left, same dtype
-            self.n = n + k
-            return
-        if self._buf is None:
-            cap = max(self._capacity, k, 1)
-            self._buf = np.empty((cap, *rows.shape[1:]), dtype=rows.dtype)
-        buf = self._buf
-        dtype = buf.dtype
-        if rows.dtype.kind == "U" and rows.dtype.itemsize > dtype.itemsize:
-            dtype = rows.dtype  # longer text ids: widen the column
-        if self.n + k > buf.shape[0] or dtype != buf.dtype:
-            cap = buf.shape[0] if self.n + k <= buf.shape[0] else max(2 * buf.shape[0], self.n + k)
-            grown = np.empty((cap, *buf.shape[1:]), dtype=dtype)
-            grown[: self.n] = buf[: self.n]
-            self._buf = buf = grown
-        buf[self.n : self.n + k] = rows
-        self.n += k
+    def column(self, which: str) -> list[np.ndarray]:
+        """The pieces of ``scores``, ``labels`` or ``ids`` as numpy arrays."""
+        return [to_numpy(p) for p in getattr(self, which)]
 
-    def view(self) -> np.ndarray:
-        assert self._buf is not None
-        return self._buf[: self.n]
 
-    def release(self) -> None:
-        self._buf = None
-        self.n = 0
+def concat(pieces: list[np.ndarray]) -> np.ndarray:
+    """One array of the pieces (no copy when there is one)."""
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)

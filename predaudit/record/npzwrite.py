@@ -1,18 +1,32 @@
-"""Write an ``.npz`` atomically, rows in a given order, without copying whole columns.
+"""Write an ``.npz`` atomically, member by member, without copying whole columns.
+
+A member is an array, or the pieces of one (the batches of an epoch, in order), which
+are written one after the other: the epoch is never assembled in memory for the file.
+Rows can also be taken in a given order (gathered and written in pieces of about
+``CHUNK_BYTES``). Uncompressed archives are laid out by hand, byte for byte as Python's
+``zipfile`` writes them with ``force_zip64=True`` (each member ``np.save``'s bytes;
+tested against both), in a few system calls; compressed ones go through ``zipfile``.
 
 The archive is written with :func:`predaudit.output.write_atomic`: to a hidden
 temporary file in the target folder (``.{name}.XXXXXXXX.tmp``, so discovery never
 reads it), moved into place with ``os.replace``; a crash of the process leaves either
 no file or a complete one. With ``fsync=True`` the file is also flushed to the disk
-before the move (it then survives a power cut too, for a few milliseconds per file);
-the default here is off, as the recorder's.
+before the move (it then survives a power cut too, for a few milliseconds per file).
+
+The zip timestamp is the time of writing, or ``SOURCE_DATE_EPOCH`` (seconds, UTC) when
+that variable is set, the reproducible-builds convention: identical inputs then give
+identical bytes.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import struct
 import time
 import zipfile
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,47 +37,177 @@ from predaudit.output import write_atomic
 CHUNK_BYTES = 1 << 22
 """Rows are gathered and written in pieces of about this many bytes."""
 
+Member = np.ndarray | Sequence[np.ndarray]
+"""An array, or its pieces along the first axis (same dtype and row shape)."""
 
-def _write_member(zf: zipfile.ZipFile, key: str, arr: np.ndarray, order: np.ndarray | None) -> None:
-    shape = arr.shape if order is None or arr.ndim == 0 else (order.shape[0], *arr.shape[1:])
-    header = {
-        "descr": np.lib.format.dtype_to_descr(arr.dtype),
-        "fortran_order": False,
-        "shape": shape,
-    }
-    info = zipfile.ZipInfo(f"{key}.npy", date_time=time.localtime()[:6])
-    info.compress_type = zf.compression
-    info.external_attr = 0o644 << 16
-    with zf.open(info, "w", force_zip64=True) as fp:
-        np.lib.format.write_array_header_2_0(fp, header)  # type: ignore[no-untyped-call]
-        if arr.ndim == 0:
-            fp.write(np.ascontiguousarray(arr).tobytes())
-            return
-        row_bytes = max(1, arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64)))
-        step = max(1, CHUNK_BYTES // row_bytes)
-        for a in range(0, shape[0], step):
-            part = arr[a : a + step] if order is None else arr[order[a : a + step]]
-            fp.write(np.ascontiguousarray(part).tobytes())
+_ZIP64_VERSION = 45  # zipfile.ZIP64_VERSION
+_UNIX = 3  # zipfile's create_system on POSIX
+_LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile.structFileHeader
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # zipfile.structCentralDir
+_END = struct.Struct("<4s4H2LH")  # zipfile.structEndArchive
+_END64 = struct.Struct("<4sQ2H2L4Q")  # zipfile.structEndArchive64
+_LOCATOR64 = struct.Struct("<4sLQL")  # zipfile.structEndArchive64Locator
+_MODE = 0o644 << 16
+
+
+def zip_date_time() -> tuple[int, int, int, int, int, int]:
+    """Now (local time), or ``SOURCE_DATE_EPOCH`` (UTC) when set; never before 1980 (DOS)."""
+    fixed = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    t = time.gmtime(max(int(fixed), 315532800)) if fixed.isdigit() else time.localtime()
+    return (max(t.tm_year, 1980), t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+
+
+def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """The ``.npy`` header ``np.save`` writes for an array of ``dtype`` and ``shape``."""
+    d = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    buf = io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(buf, d)  # type: ignore[no-untyped-call]
+    except ValueError:  # a header too long for format 1.0
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_2_0(buf, d)  # type: ignore[no-untyped-call]
+    return buf.getvalue()
+
+
+def _pieces(member: Member, order: np.ndarray | None) -> tuple[np.dtype, tuple[int, ...], list]:
+    """(dtype, shape, pieces) of a member; the pieces are produced lazily when gathered."""
+    if isinstance(member, np.ndarray):
+        if member.ndim == 0:
+            return member.dtype, (), [member]
+        parts: Sequence[np.ndarray] = [member]
+    else:
+        parts = member
+    first = parts[0]
+    rows = sum(len(p) for p in parts) if order is None else int(order.shape[0])
+    shape = (rows, *first.shape[1:])
+    if order is None:
+        return first.dtype, shape, list(parts)
+    arr = first if len(parts) == 1 else np.concatenate(parts)
+    row_bytes = max(1, arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64)))
+    step = max(1, CHUNK_BYTES // row_bytes)
+    gathered = _Gathered(arr, order, step)
+    return arr.dtype, shape, gathered  # type: ignore[return-value]
+
+
+class _Gathered:
+    """``arr[order]`` in pieces of ``step`` rows, each made when iterated over."""
+
+    def __init__(self, arr: np.ndarray, order: np.ndarray, step: int) -> None:
+        self.arr, self.order, self.step = arr, order, step
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for a in range(0, self.order.shape[0], self.step):
+            yield self.arr[self.order[a : a + self.step]]
+
+
+def _write_stored(
+    fh: BinaryIO, members: list[tuple[str, np.dtype, tuple[int, ...], list]], date_time: tuple
+) -> None:
+    dosdate = (date_time[0] - 1980) << 9 | date_time[1] << 5 | date_time[2]
+    dostime = date_time[3] << 11 | date_time[4] << 5 | (date_time[5] // 2)
+    limit = zipfile.ZIP64_LIMIT
+    pos = 0
+    central: list[bytes] = []
+    for key, dtype, shape, pieces in members:
+        name = f"{key}.npy".encode()
+        head = npy_header(dtype, shape)
+        size = len(head) + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        extra = struct.pack("<HHQQ", 1, 16, size, size)
+        fields = [_ZIP64_VERSION, 0, 0, 0, dostime, dosdate, 0, 0xFFFFFFFF, 0xFFFFFFFF]
+        fh.write(_LOCAL.pack(b"PK\003\004", *fields, len(name), len(extra)) + name + extra)
+        crc, written = zlib.crc32(head), len(head)
+        fh.write(head)
+        for piece in pieces:
+            part = np.ascontiguousarray(piece)
+            if part.dtype != dtype:
+                raise ValueError(f"{key}: a piece of dtype {part.dtype}, not {dtype}")
+            if part.nbytes:
+                data = memoryview(part).cast("B")  # type: ignore[arg-type]
+                crc = zlib.crc32(data, crc)
+                written += part.nbytes
+                fh.write(data)
+        if written != size:
+            raise ValueError(f"{key}: {written} bytes written for a member of {size}")
+        fh.seek(pos + 14)
+        fh.write(struct.pack("<L", crc))
+        fh.seek(0, io.SEEK_END)
+        big = [size, size] if size > limit else []
+        if pos > limit:
+            big.append(pos)
+        cextra = struct.pack(f"<HH{len(big)}Q", 1, 8 * len(big), *big) if big else b""
+        central.append(
+            _CENTRAL.pack(
+                b"PK\001\002",
+                _ZIP64_VERSION,
+                _UNIX,
+                _ZIP64_VERSION,
+                0,
+                0,
+                0,
+                dostime,
+                dosdate,
+                crc,
+                0xFFFFFFFF if size > limit else size,
+                0xFFFFFFFF if size > limit else size,
+                len(name),
+                len(cextra),
+                0,
+                0,
+                0,
+                _MODE,
+                0xFFFFFFFF if pos > limit else pos,
+            )
+            + name
+            + cextra
+        )
+        pos += _LOCAL.size + len(name) + len(extra) + size
+    cd = b"".join(central)
+    count, cd_size, cd_offset = len(central), len(cd), pos
+    tail = b""
+    if count > zipfile.ZIP_FILECOUNT_LIMIT or cd_offset > limit or cd_size > limit:
+        end64 = pos + cd_size
+        tail = _END64.pack(b"PK\006\006", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
+        tail += _LOCATOR64.pack(b"PK\006\007", 0, end64, 1)
+        count, cd_size, cd_offset = (
+            min(count, 0xFFFF),
+            min(cd_size, 0xFFFFFFFF),
+            min(cd_offset, 0xFFFFFFFF),
+        )
+    fh.write(cd + tail + _END.pack(b"PK\005\006", 0, 0, count, count, cd_size, cd_offset, 0))
+
+
+def _write_deflated(
+    fh: BinaryIO, members: list[tuple[str, np.dtype, tuple[int, ...], list]], date_time: tuple
+) -> None:
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, dtype, shape, pieces in members:
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = _MODE
+            with zf.open(info, "w", force_zip64=True) as fp:
+                fp.write(npy_header(dtype, shape))
+                for piece in pieces:
+                    fp.write(np.ascontiguousarray(piece).tobytes())
 
 
 def write_npz(
     path: Path,
-    arrays: Iterable[tuple[str, np.ndarray]],
+    arrays: Sequence[tuple[str, Member]],
     *,
     order: np.ndarray | None = None,
     compress: bool = False,
     unordered: tuple[str, ...] = (),
     fsync: bool = False,
 ) -> None:
-    """Write ``arrays`` (key, array) to ``path`` atomically, rows taken in ``order``.
+    """Write ``arrays`` (key, array or its pieces) to ``path`` atomically, rows in ``order``.
 
     Keys listed in ``unordered`` (metadata) are written as they are.
     """
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    members = [(k, *_pieces(m, None if k in unordered else order)) for k, m in arrays]
+    date_time = zip_date_time()
+    writer = _write_deflated if compress else _write_stored
 
     def write(raw: BinaryIO) -> None:
-        with zipfile.ZipFile(raw, "w", compression=method) as zf:
-            for key, arr in arrays:
-                _write_member(zf, key, arr, None if key in unordered else order)
+        writer(raw, members, date_time)
 
     write_atomic(path, write, fsync=fsync)

@@ -16,26 +16,25 @@
 
 from __future__ import annotations
 
-import json
 import operator
 import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-import numpy as np
-
 from predaudit.errors import InputError, OptionError
-from predaudit.io.discover import parse_name
-from predaudit.io.naming import META_KEY, SUFFIXES, epoch_file_name
-from predaudit.record.buffer import Column, dtype_name, to_numpy
-from predaudit.record.npzwrite import write_npz
+from predaudit.io.naming import epoch_file_name
+from predaudit.record import epochfile
+from predaudit.record.buffer import Batches, dtype_name, keep, shape_of, tokens_as_samples
 from predaudit.report.vocab import KINDS
 from predaudit.version import __version__
 
-FORMAT = "predaudit.recorder/1"
+FORMAT = epochfile.FORMAT
 
 
 class EpochExistsError(InputError, FileExistsError):
@@ -50,6 +49,10 @@ def distributed_rank() -> tuple[int, int]:
     return 0, 1
 
 
+def _numeric(name: str) -> bool:
+    return name.startswith(("float", "bfloat", "int", "uint"))
+
+
 class Recorder:
     """Collect one split's predictions batch by batch and write one file per epoch.
 
@@ -61,13 +64,13 @@ class Recorder:
     Per batch, :meth:`add` takes scores ``[B, C]`` (or ``[B]``, one binary score),
     labels ``[B]`` (class indices, ``-100`` for an ignored sample) or ``[B, C]``
     (one-hot or soft targets), and sample ids ``[B]`` (integers or text), as numpy
-    arrays, torch tensors on any device (detached, copied to the CPU batch by batch)
-    or lists. The scores keep their dtype (float16 stays float16) except bfloat16,
-    which numpy lacks: it is saved as float32, exactly. Token classification: scores
-    ``[B, T, C]`` with labels ``[B, T]`` are recorded as ``B*T`` samples (``-100``
-    positions kept, and ignored by the analyses), token ``t`` of sequence ``id``
-    getting the id ``id * T + t``; every batch must then be padded to the same ``T``
-    (or flatten the tokens yourself and pass one id per token).
+    arrays, torch tensors on any device or lists. The scores keep their dtype
+    (float16 stays float16) except bfloat16, which numpy lacks: it is saved as
+    float32, exactly. Token classification: scores ``[B, T, C]`` with labels ``[B, T]``
+    are recorded as ``B*T`` samples (``-100`` positions kept, and ignored by the
+    analyses), token ``t`` of sequence ``id`` getting the id ``id * T + t``; every batch
+    must then be padded to the same ``T`` (or flatten the tokens yourself and pass one
+    id per token).
 
     Ids make epochs comparable sample by sample, whatever order the batches arrive
     in: the rows are written sorted by id. Without ids the recorder numbers the
@@ -75,14 +78,26 @@ class Recorder:
     every epoch sees the samples in the same order (no shuffling); otherwise ids are
     required.
 
-    Memory: one epoch of scores at most (the batches are copied into one buffer, sized
-    after the previous epoch; nothing is kept between epochs). Files are written
-    atomically (a hidden temporary file moved into place): a crash leaves no partial
-    epoch (``fsync=True`` also flushes each file to the disk before moving it, so that
-    it survives a power cut; a few milliseconds per epoch). A folder that already holds
-    epochs is continued; recording an epoch that exists raises :class:`EpochExistsError`
-    (a ``FileExistsError`` and an :class:`~predaudit.InputError`) unless
-    ``overwrite=True``.
+    Cost and memory: :meth:`add` only checks a batch whose shapes or types differ from
+    the one before, and keeps it without converting it — a CPU tensor detached (no copy;
+    changing it in place afterwards is an error at :meth:`end_epoch`, so pass a copy of
+    a buffer you reuse), a tensor on another device copied to the CPU, a numpy array
+    copied. So at most one epoch of scores is held; the file is written from the kept
+    batches (joined only when they must be reordered by id), and nothing is kept
+    between epochs. Files are written atomically (a hidden temporary file moved into
+    place): a crash leaves no partial epoch (``fsync=True`` also flushes each file to
+    the disk before moving it, so that it survives a power cut; a few milliseconds per
+    epoch). ``background=True`` writes each epoch in a writer thread while training
+    goes on: :meth:`end_epoch` returns at once (the file appears when written), an
+    error of the write is raised by the next :meth:`add`, :meth:`end_epoch`,
+    :meth:`flush` or :meth:`close`, and at most one epoch is being written while the
+    next is collected. Call :meth:`close` (or use ``with Recorder(...) as rec:``)
+    before reading the run in the same process; the interpreter finishes pending
+    writes before it exits.
+
+    A folder that already holds epochs is continued; recording an epoch that exists
+    raises :class:`EpochExistsError` (a ``FileExistsError`` and an
+    :class:`~predaudit.InputError`) unless ``overwrite=True``.
 
     Distributed (``torch.distributed`` initialised with several processes): each
     process writes its own shard, ``epoch_0003.rank1.npz``; reading merges the
@@ -103,6 +118,7 @@ class Recorder:
         compress: bool = False,
         sharded: bool | None = None,
         fsync: bool = False,
+        background: bool = False,
     ) -> None:
         if kind not in KINDS:
             raise OptionError(f"expected one of {', '.join(KINDS)}", param="kind", value=repr(kind))
@@ -121,42 +137,74 @@ class Recorder:
         self.compress = compress
         self.sharded = sharded
         self.fsync = fsync
-        self._capacity = 0
-        self._files: dict[int, set[Path]] | None = None  # epoch -> its files, from a scan
-        self._scanned = -1  # the folder's mtime (ns) when scanned or last written by us
+        self.background = background
+        self._files = epochfile.EpochFiles(self.folder)
+        self._writing: Future[int] | None = None  # the background write under way
         self._reset()
 
     def _reset(self) -> None:
-        self._scores = Column(self._capacity)
-        self._labels = Column(self._capacity)
-        self._ids = Column(self._capacity)
+        self._epoch = Batches()
+        self._key: tuple[Any, ...] | None = None  # the last checked batch's types and shapes
         self._batches = 0
-        self._seen = 0  # samples (sequences) added this epoch
         self._auto_ids: bool | None = None
         self._dtype = ""
-        self._batch_kind: tuple[Any, ...] = ()
+        self._tails: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self._tokens: int | None = None
+        self._torch = (False, False, False)  # which of the last checked batch's arrays are tensors
 
     # -- batches ---------------------------------------------------------------------------
 
     @property
     def pending(self) -> int:
         """Samples added since the last epoch was written."""
-        return self._scores.n
+        return self._epoch.n
 
     def add(self, scores: Any, labels: Any, ids: Any = None) -> None:
         """Add one batch: scores ``[B, C]``/``[B]``/``[B, T, C]``, labels, optional ids ``[B]``."""
-        s = to_numpy(scores)
-        y = to_numpy(labels)
-        i = None if ids is None else to_numpy(ids)
+        if self._writing is not None and self._writing.done():
+            self._wait()
+        try:
+            key: tuple[Any, ...] | None = (
+                type(scores),
+                scores.shape,
+                scores.dtype,
+                type(labels),
+                labels.shape,
+                labels.dtype,
+                None if ids is None else (type(ids), ids.shape, ids.dtype),
+            )
+        except AttributeError:  # lists
+            key = None
         self._batches += 1
+        if key is None or key != self._key:
+            self._add_checked(scores, labels, ids, key)
+            return
+        ep, b = self._epoch, self._batches
+        torch_s, torch_y, torch_i = self._torch
+        k = keep(scores)
+        ep.scores.append(k)
+        if torch_s:
+            ep.versions.append((b, k, k._version))
+        k = keep(labels)
+        ep.labels.append(k)
+        if torch_y:
+            ep.versions.append((b, k, k._version))
+        if ids is not None:
+            k = keep(ids)
+            ep.ids.append(k)
+            if torch_i:
+                ep.versions.append((b, k, k._version))
+
+    def _add_checked(self, scores: Any, labels: Any, ids: Any, key: tuple[Any, ...] | None) -> None:
         b = self._batches
-        if s.ndim == 0 or s.ndim > 3 or s.dtype.kind not in "fiu":
+        s, y = keep(scores), keep(labels)
+        i = None if ids is None else keep(ids)
+        shape_s, name = shape_of(s), dtype_name(s)
+        if not 1 <= len(shape_s) <= 3 or not _numeric(name):
             raise self._batch_error(
-                f"scores have shape {s.shape} and dtype {s.dtype}; expected "
+                f"scores have shape {shape_s} and dtype {name}; expected "
                 "numbers of shape [B, C] or [B]"
             )
-        n_seq = s.shape[0]
         if i is None:
             if not self.ordered:
                 raise OptionError(
@@ -172,69 +220,61 @@ class Recorder:
                     param="ids",
                     value="None",
                 )
-            i = np.arange(self._seen, self._seen + n_seq, dtype=np.int64)
-        if self._auto_ids is not None and self._auto_ids != (ids is None):
+        if self._auto_ids is not None and self._auto_ids != (i is None):
             raise self._batch_error("some batches of this epoch have ids, others not")
-        self._auto_ids = ids is None
-        if s.ndim == 3:
-            s, y, i = self._tokens_as_samples(s, y, i, b)
-        if y.shape[:1] != s.shape[:1] or y.ndim not in (1, 2):
-            raise self._batch_error(f"labels have shape {y.shape} for scores of shape {s.shape}")
-        if i.ndim != 1 or i.shape[0] != s.shape[0]:
-            raise self._batch_error(f"ids have shape {i.shape} for {s.shape[0]} samples")
-        kind = (s.shape[1:], y.shape[1:], s.dtype)
-        if self._scores.n == 0:
-            self._dtype, self._batch_kind = dtype_name(scores), kind
-        elif kind != self._batch_kind:
-            self._check_like_before(s, y, scores)
-        self._scores.append(s)
-        self._labels.append(y)
-        self._ids.append(i)
-        self._seen += n_seq
+        self._auto_ids = i is None
+        if len(shape_s) == 3:
+            s, y, i, self._tokens = tokens_as_samples(s, y, i, self._tokens, self._batch_error)
+            shape_s, key = shape_of(s), None
+        shape_y = shape_of(y)
+        if shape_y[:1] != shape_s[:1] or len(shape_y) not in (1, 2):
+            raise self._batch_error(f"labels have shape {shape_y} for scores of shape {shape_s}")
+        if i is not None:
+            if shape_of(i) != shape_s[:1]:
+                raise self._batch_error(f"ids have shape {shape_of(i)} for {shape_s[0]} samples")
+            if dtype_name(i) == "object":
+                raise self._batch_error("ids have dtype object; give integers or text")
+        tails = (shape_s[1:], shape_y[1:])
+        if self._tails is None:
+            self._tails, self._dtype = tails, name
+        else:
+            self._check_like_before(tails, shape_s, shape_y, name)
+        self._key = key
+        self._torch = (hasattr(s, "_version"), hasattr(y, "_version"), hasattr(i, "_version"))
+        ep = self._epoch
+        for column, k in ((ep.scores, s), (ep.labels, y), (ep.ids, i)):
+            if k is not None:
+                column.append(k)
+                if hasattr(k, "_version"):
+                    ep.versions.append((b, k, k._version))
 
-    def _check_like_before(self, s: np.ndarray, y: np.ndarray, scores: Any) -> None:
-        shape_s, shape_y, dtype = self._batch_kind
-        for what, arr, before in (("scores", s, shape_s), ("labels", y, shape_y)):
-            if arr.shape[1:] != before:
+    def _check_like_before(
+        self,
+        tails: tuple[tuple[int, ...], tuple[int, ...]],
+        shape_s: tuple[int, ...],
+        shape_y: tuple[int, ...],
+        name: str,
+    ) -> None:
+        assert self._tails is not None
+        for what, shape, tail, before in zip(
+            ("scores", "labels"), (shape_s, shape_y), tails, self._tails, strict=True
+        ):
+            if tail != before:
                 raise self._batch_error(
-                    f"{what} have shape {arr.shape} but earlier batches {(None, *before)}"
+                    f"{what} have shape {shape} but earlier batches {(None, *before)}"
                 )
-        raise self._batch_error(
-            f"scores are {dtype_name(scores)} but earlier batches were {self._dtype}"
-        )
+        if name != self._dtype:
+            raise self._batch_error(f"scores are {name} but earlier batches were {self._dtype}")
 
     def _batch_error(self, problem: str) -> InputError:
         return InputError(self.folder / "<batches>", f"batch {self._batches}: {problem}")
 
-    def _tokens_as_samples(
-        self, s: np.ndarray, y: np.ndarray, i: np.ndarray, b: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        where = self.folder / "<batches>"
-        n, t, c = s.shape
-        if y.shape != (n, t):
-            raise InputError(where, f"batch {b}: token labels have shape {y.shape}, not {(n, t)}")
-        if self._tokens is not None and t != self._tokens:
-            raise InputError(
-                where,
-                f"batch {b}: {t} tokens per sequence but {self._tokens} before; pad every batch "
-                "to the same length, or flatten the tokens and pass one id per token",
-            )
-        self._tokens = t
-        if i.shape == (n, t):
-            return s.reshape(n * t, c), y.reshape(n * t), i.reshape(n * t)
-        if i.shape != (n,) or i.dtype.kind not in "iu":
-            raise InputError(
-                where, f"batch {b}: token scores need integer sequence ids [B] (got {i.shape})"
-            )
-        tok = i.astype(np.int64)[:, None] * t + np.arange(t, dtype=np.int64)
-        return s.reshape(n * t, c), y.reshape(n * t), tok.reshape(n * t)
-
     def _move_pending(self, other: Recorder) -> None:
         """Hand the batches added so far to ``other`` (the callbacks' sibling splits)."""
         other.discard()
-        for name in ("_scores", "_labels", "_ids", "_batches", "_seen", "_auto_ids", "_dtype"):
+        names = ("_epoch", "_key", "_batches", "_auto_ids", "_dtype", "_tails", "_tokens", "_torch")
+        for name in names:
             setattr(other, name, getattr(self, name))
-        other._tokens = self._tokens
         self._reset()
 
     def discard(self) -> None:
@@ -255,59 +295,93 @@ class Recorder:
         """The file of ``epoch`` (of one process's shard with ``rank``)."""
         return self.folder / epoch_file_name(epoch, rank)
 
-    def _epoch_files(self) -> dict[int, set[Path]]:
-        """The folder's files by epoch, scanned again only when someone else changed it."""
-        mtime = self.folder.stat().st_mtime_ns
-        if self._files is None or mtime != self._scanned:
-            self._scanned = mtime
-            self._files = {}
-            for p in sorted(self.folder.iterdir()):
-                if p.name.startswith((".", "_")) or p.suffix.lower() not in SUFFIXES:
-                    continue
-                named = parse_name(p)
-                if named.epoch is not None and named.prefix is None:
-                    self._files.setdefault(named.epoch, set()).add(p)
-        return self._files
-
-    def _check_free(self, epoch: int, path: Path, rank: int | None) -> None:
-        known = self._epoch_files().setdefault(epoch, set())
-        if path.exists():
-            known.add(path)
-        for p in sorted(known):
-            if not p.exists():
-                known.discard(p)
-                continue
-            named = parse_name(p)
-            if rank is not None and named.rank is not None and named.rank != rank:
-                continue  # another process's shard of the same epoch
-            if p == path and self.overwrite:
-                continue
-            hint = "; pass overwrite=True to replace it" if p == path else ""
-            raise EpochExistsError(p, f"epoch {epoch} of split '{self.split}' exists{hint}")
-
     def end_epoch(self, epoch: int) -> Path:
         """Write the batches added since the last epoch as ``epoch``; return the file.
 
-        The batches are dropped afterwards, also when writing fails.
+        The batches are dropped afterwards, also when writing fails. With
+        ``background=True`` the file is written in the writer thread (see the class docs);
+        if the previous epoch's write failed, its error is raised first and the batches
+        are kept.
         """
         epoch = operator.index(epoch)
+        self._wait()  # the previous epoch's write: its error, and one epoch written at a time
+        batches, dtype, tokens = self._epoch, self._dtype, self._tokens
+        self._reset()
         if epoch < 0:
             raise OptionError("epochs are labelled 0, 1, 2, …", param="epoch", value=str(epoch))
         rank, world = self._rank()
         path = self.path_for(epoch, rank)
-        try:
-            if self._scores.n == 0:
-                raise InputError(path, f"epoch {epoch} has no samples: add() batches first")
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._check_free(epoch, path, rank)
-            self._write(path, epoch, rank, world)
-            if self._files is not None:
-                self._files.setdefault(epoch, set()).add(path)
-            self._scanned = self.folder.stat().st_mtime_ns
-        finally:
-            self._capacity = self._scores.n
-            self._reset()
+        if not batches.scores:
+            raise InputError(path, f"epoch {epoch} has no samples: add() batches first")
+        changed = batches.changed()
+        if changed is not None:
+            raise InputError(
+                self.folder / "<batches>",
+                f"batch {changed} (or the tensor it is a view of) was changed in place after "
+                "add(); add a copy of a tensor you reuse (tensor.clone())",
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._files.check_free(epoch, path, rank, overwrite=self.overwrite, split=self.split)
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "predaudit": __version__,
+            "split": self.split,
+            "epoch": epoch,
+            "kind": self.kind,
+            "dtype": dtype,
+        }
+        if tokens is not None:
+            meta["tokens_per_sequence"] = tokens
+        if rank is not None:
+            meta.update(rank=rank, world_size=world)
+        job = partial(
+            epochfile.write_epoch, path, batches, meta, compress=self.compress, fsync=self.fsync
+        )
+        self._files.add(epoch, path)
+        if self.background:
+            self._writing = epochfile.submit(path, job)
+        else:
+            self._files.written(job())
         return path
+
+    def _wait(self) -> None:
+        """Wait for the background write under way; raise its error."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        try:
+            self._files.written(writing.result())
+        finally:
+            epochfile.reported(writing)
+
+    def flush(self) -> None:
+        """Wait until every epoch ended so far is on disk (``background=True``); raise a
+        write's error."""
+        self._wait()
+
+    def close(self) -> None:
+        """Drop batches not ended as an epoch and wait for the writes (:meth:`flush`)."""
+        self.discard()
+        self._wait()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+            return
+        self.discard()
+        try:
+            self._wait()
+        except Exception as write_error:  # the first error is the one raised
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"predaudit: also, writing an epoch failed: {write_error}")
 
     @contextmanager
     def epoch(self, epoch: int) -> Iterator[Recorder]:
@@ -322,67 +396,3 @@ class Recorder:
             self.discard()
             raise
         self.end_epoch(epoch)
-
-    def _write(self, path: Path, epoch: int, rank: int | None, world: int) -> None:
-        scores, labels, ids = self._scores.view(), self._labels.view(), self._ids.view()
-        order: np.ndarray | None = None
-        if ids.shape[0] > 1 and not bool(np.all(ids[1:] > ids[:-1])):
-            order = np.argsort(ids, kind="stable")
-            order = self._drop_duplicates(path, epoch, order, scores, labels, ids, rank)
-        meta = {
-            "format": FORMAT,
-            "predaudit": __version__,
-            "split": self.split,
-            "epoch": epoch,
-            "kind": self.kind,
-            "dtype": self._dtype,
-            "saved_dtype": str(scores.dtype),
-            "n_samples": int(ids.shape[0] if order is None else order.shape[0]),
-        }
-        if self._tokens is not None:
-            meta["tokens_per_sequence"] = self._tokens
-        if rank is not None:
-            meta.update(rank=rank, world_size=world)
-        arrays = [
-            (self.kind, scores),
-            ("labels", labels),
-            ("ids", ids),
-            (META_KEY, np.array(json.dumps(meta, sort_keys=True))),
-        ]
-        write_npz(
-            path,
-            arrays,
-            order=order,
-            compress=self.compress,
-            unordered=(META_KEY,),
-            fsync=self.fsync,
-        )
-
-    @staticmethod
-    def _drop_duplicates(
-        path: Path,
-        epoch: int,
-        order: np.ndarray,
-        scores: np.ndarray,
-        labels: np.ndarray,
-        ids: np.ndarray,
-        rank: int | None,
-    ) -> np.ndarray:
-        sorted_ids = ids[order]
-        dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1]) + 1
-        if dup.size == 0:
-            return order
-        from predaudit.io.shards import _same
-        from predaudit.io.validate import _show
-
-        for pos in dup:
-            a, b = order[pos - 1], order[pos]
-            padded = _same(scores[a], scores[b]) and _same(labels[a], labels[b])
-            if rank is None or not padded:
-                what = "twice" if rank is None else "twice with different values"
-                raise InputError(
-                    path, f"sample id {_show(sorted_ids[pos])} was added {what} at epoch {epoch}"
-                )
-        keep = np.ones(order.shape[0], dtype=bool)
-        keep[dup] = False
-        return order[keep]

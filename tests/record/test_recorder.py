@@ -152,15 +152,15 @@ def test_a_crash_leaves_no_readable_file(tmp_path, data, monkeypatch):
     # dying while the file is written: the hidden temporary file is what is left
     calls = []
 
-    def die(zf, key, arr, order):
-        calls.append(key)
+    def die(dtype, shape):  # the header of the second member (the labels)
+        calls.append(shape)
         if len(calls) == 2:
-            (tmp_path / "val" / f".left-{key}").write_bytes(b"x")
+            (tmp_path / "val" / ".left-labels").write_bytes(b"x")
             raise KeyboardInterrupt
-        return real(zf, key, arr, order)
+        return real(dtype, shape)
 
-    real = npzwrite._write_member
-    monkeypatch.setattr(npzwrite, "_write_member", die)
+    real = npzwrite.npy_header
+    monkeypatch.setattr(npzwrite, "npy_header", die)
     rec.add(logits[1], labels)
     with pytest.raises(KeyboardInterrupt):
         rec.end_epoch(2)
@@ -275,3 +275,83 @@ def test_a_missing_framework_names_the_extra(monkeypatch):
     monkeypatch.delitem(mod.__dict__, "PredauditCallback", raising=False)
     with pytest.raises(ImportError, match=r"needs Lightning: pip install 'predaudit\[lightning\]'"):
         mod.PredauditCallback  # noqa: B018 - the class is made on first use
+
+
+def test_background_writes_and_their_errors(tmp_path, data, monkeypatch):
+    logits, labels, _ = data
+    with Recorder(tmp_path, ordered=True, background=True) as rec:
+        for e in (1, 2):
+            rec.add(torch.tensor(logits[e][:10]), torch.tensor(labels[:10]))
+            rec.add(torch.tensor(logits[e][10:]), torch.tensor(labels[10:]))
+            assert rec.end_epoch(e) == tmp_path / "val" / f"epoch_000{e}.npz"
+    # leaving the block waited for the writes
+    for e in (1, 2):
+        with np.load(tmp_path / "val" / f"epoch_000{e}.npz") as z:
+            np.testing.assert_array_equal(z["logits"], logits[e])
+    run = predaudit.load_run(tmp_path).splits["val"]
+    ref = predaudit.from_arrays(logits[1:], labels).splits["default"]
+    np.testing.assert_allclose(run.loss, ref.loss, rtol=1e-12)
+
+    from predaudit.record import epochfile
+
+    def disk_full(path, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(epochfile, "write_npz", disk_full)
+    rec = Recorder(tmp_path, ordered=True, background=True)
+    rec.add(logits[0], labels)
+    rec.end_epoch(3)  # returns at once; the error comes with the next call
+    rec.add(logits[0], labels)
+    with pytest.raises(OSError, match="No space left"):
+        rec.end_epoch(4)
+    assert rec.pending == N  # kept: end_epoch(4) can be called again
+    monkeypatch.undo()
+    rec.end_epoch(4)
+    rec.close()
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 2, 4]
+    rec.add(logits[0], labels)
+    monkeypatch.setattr(epochfile, "write_npz", disk_full)
+    rec.end_epoch(5)
+    with pytest.raises(OSError, match="No space left"):
+        rec.flush()
+    rec.flush()  # raised once
+
+
+def test_a_failed_background_write_is_reported_at_exit(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, predaudit\n"
+        "from predaudit.record import epochfile\n"
+        "def fail(*a, **k): raise OSError('disk full')\n"
+        "epochfile.write_npz = fail\n"
+        f"rec = predaudit.Recorder({str(tmp_path)!r}, ordered=True, background=True)\n"
+        "rec.add(np.zeros((2, 3), np.float32), np.array([0, 1]))\n"
+        "rec.end_epoch(1)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    path = tmp_path / "val" / "epoch_0001.npz"
+    assert res.stderr == f"predaudit: writing {path} failed: disk full\n"
+
+
+def test_an_array_changed_after_add(tmp_path, data):
+    logits, labels, _ = data
+    rec = Recorder(tmp_path)
+    buf = torch.zeros(2 * N, C)
+    buf[:N] = torch.tensor(logits[0])
+    rec.add(buf[:5], torch.tensor(labels[:5]), torch.arange(5))
+    rec.add(buf[5:N], torch.tensor(labels[5:]), torch.arange(5, N))
+    buf[5:N] = 0.0  # the loop reuses its output buffer (both batches are views of it)
+    with pytest.raises(InputError, match=r"batch 1 \(or the tensor it is a view of\) was chan"):
+        rec.end_epoch(1)
+    assert rec.pending == 0
+    # numpy arrays are copied: reusing one does not change what was recorded
+    out = logits[0].copy()
+    rec.add(out, labels, np.arange(N))
+    out[:] = 0.0
+    rec.end_epoch(1)
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["logits"], logits[0])
+    with pytest.raises(InputError, match="batch 1: ids have dtype object"):
+        rec.add(logits[0][:2], labels[:2], ids=np.array([1, "a"], dtype=object))

@@ -1,0 +1,190 @@
+"""One recorded epoch to one file: ids sorted, padding duplicates dropped, written atomically.
+
+:func:`write_epoch` runs in the caller's thread, or in the recorders' writer thread
+(:func:`submit`, ``Recorder(background=True)``): one thread shared by all recorders,
+which finishes its queue before the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predaudit.errors import InputError
+from predaudit.io.discover import parse_name
+from predaudit.io.naming import META_KEY, SUFFIXES
+from predaudit.record.buffer import Batches, concat
+from predaudit.record.npzwrite import Member, write_npz
+
+FORMAT = "predaudit.recorder/1"
+
+
+def write_epoch(
+    path: Path, batches: Batches, meta: dict[str, Any], *, compress: bool, fsync: bool
+) -> int:
+    """Write ``batches`` as ``path``, rows sorted by id; return the folder's mtime (ns) after.
+
+    ``meta`` (the file's ``__meta__``) holds at least ``epoch`` and ``kind`` (and ``rank``
+    for a shard); ``saved_dtype`` and ``n_samples`` are added. Sorted batches are
+    written piece by piece (the epoch's scores are never assembled); otherwise the
+    scores are joined once and gathered in sorted order.
+    """
+    kind, epoch, rank = meta["kind"], meta["epoch"], meta.get("rank")
+    scores = batches.column("scores")
+    batches.scores.clear()
+    labels = concat(batches.column("labels"))
+    batches.labels.clear()
+    n = sum(len(p) for p in scores)
+    ids = concat(batches.column("ids")) if batches.ids else np.arange(n, dtype=np.int64)
+    batches.ids.clear()
+    batches.versions.clear()
+    order: np.ndarray | None = None
+    member: Member = scores
+    if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        joined = concat(scores)
+        scores = [joined[:0]]  # the pieces are released; joined holds the rows
+        member = joined
+        order = np.argsort(ids, kind="stable")
+        order = _drop_duplicates(path, epoch, order, joined, labels, ids, rank)
+    meta = {
+        **meta,
+        "saved_dtype": str(scores[0].dtype),
+        "n_samples": int(n if order is None else order.shape[0]),
+    }
+    arrays = [
+        (kind, member),
+        ("labels", labels),
+        ("ids", ids),
+        (META_KEY, np.array(json.dumps(meta, sort_keys=True))),
+    ]
+    write_npz(path, arrays, order=order, compress=compress, unordered=(META_KEY,), fsync=fsync)
+    return path.parent.stat().st_mtime_ns
+
+
+def _drop_duplicates(
+    path: Path,
+    epoch: int,
+    order: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    rank: int | None,
+) -> np.ndarray:
+    sorted_ids = ids[order]
+    dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1]) + 1
+    if dup.size == 0:
+        return order
+    from predaudit.io.shards import _same
+    from predaudit.io.validate import _show
+
+    for pos in dup:
+        a, b = order[pos - 1], order[pos]
+        padded = _same(scores[a], scores[b]) and _same(labels[a], labels[b])
+        if rank is None or not padded:
+            what = "twice" if rank is None else "twice with different values"
+            raise InputError(
+                path, f"sample id {_show(sorted_ids[pos])} was added {what} at epoch {epoch}"
+            )
+    keep = np.ones(order.shape[0], dtype=bool)
+    keep[dup] = False
+    return order[keep]
+
+
+class EpochFiles:
+    """A split folder's epoch files, scanned again only when someone else changed it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._files: dict[int, set[Path]] | None = None  # epoch -> its files, from a scan
+        self._scanned = -1  # the folder's mtime (ns) when scanned or last written by us
+
+    def _epoch_files(self) -> dict[int, set[Path]]:
+        mtime = self.folder.stat().st_mtime_ns
+        if self._files is None or mtime != self._scanned:
+            self._scanned = mtime
+            self._files = {}
+            for p in sorted(self.folder.iterdir()):
+                if p.name.startswith((".", "_")) or p.suffix.lower() not in SUFFIXES:
+                    continue
+                named = parse_name(p)
+                if named.epoch is not None and named.prefix is None:
+                    self._files.setdefault(named.epoch, set()).add(p)
+        return self._files
+
+    def check_free(
+        self, epoch: int, path: Path, rank: int | None, *, overwrite: bool, split: str
+    ) -> None:
+        """Raise :class:`EpochExistsError` if ``epoch`` has a file (other than ``path``
+        with ``overwrite``, or another process's shard)."""
+        from predaudit.record.recorder import EpochExistsError
+
+        known = self._epoch_files().setdefault(epoch, set())
+        if path.exists():
+            known.add(path)
+        for p in sorted(known):
+            if not p.exists():
+                known.discard(p)
+                continue
+            named = parse_name(p)
+            if rank is not None and named.rank is not None and named.rank != rank:
+                continue  # another process's shard of the same epoch
+            if p == path and overwrite:
+                continue
+            hint = "; pass overwrite=True to replace it" if p == path else ""
+            raise EpochExistsError(p, f"epoch {epoch} of split '{split}' exists{hint}")
+
+    def add(self, epoch: int, path: Path) -> None:
+        """``path`` is (being) written as ``epoch``."""
+        if self._files is not None:
+            self._files.setdefault(epoch, set()).add(path)
+
+    def written(self, mtime: int) -> None:
+        """The folder's mtime right after our write (a change by us: no new scan)."""
+        self._scanned = mtime
+
+
+# -- the writer thread ------------------------------------------------------------------
+
+_EXECUTOR: list[ThreadPoolExecutor] = []
+_LOCK = threading.Lock()
+_UNREPORTED: dict[Future[int], Path] = {}  # failed writes no recorder has raised yet
+
+
+def submit(path: Path, job: Callable[[], int]) -> Future[int]:
+    """Run ``job`` (writing ``path``) in the writer thread; its error is reported by the
+    recorder at its next call, or on stderr at exit if it never is."""
+    with _LOCK:
+        if not _EXECUTOR:
+            _EXECUTOR.append(ThreadPoolExecutor(1, thread_name_prefix="predaudit-recorder"))
+        future = _EXECUTOR[0].submit(job)
+        _UNREPORTED[future] = path
+    future.add_done_callback(_forget_success)
+    return future
+
+
+def _forget_success(future: Future[int]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        reported(future)
+
+
+def reported(future: Future[int]) -> None:
+    """The recorder has raised (or seen the success of) ``future``."""
+    with _LOCK:
+        _UNREPORTED.pop(future, None)
+
+
+@atexit.register
+def _report_at_exit() -> None:  # runs after the writer thread has finished its queue
+    with _LOCK:
+        left = list(_UNREPORTED.items())
+    for future, path in left:
+        if future.done() and future.exception() is not None:
+            sys.stderr.write(f"predaudit: writing {path} failed: {future.exception()}\n")

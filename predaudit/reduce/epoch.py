@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from predaudit.dtypes import BF16, bf16_to_float32
+from predaudit.reduce.binary import _reduce_binary
 from predaudit.reduce.chunks import (
-    LOG_PROB_TOL,
-    Counts,
     LossRule,
     _Out,
     _targets,
@@ -19,7 +16,6 @@ from predaudit.reduce.chunks import (
 )
 from predaudit.reduce.kind import KindEvidence, decide_kind, scan_kind
 from predaudit.reduce.multiclass import _reduce_multiclass
-from predaudit.reduce.pool import _count_bad
 from predaudit.report.vocab import KINDS, InputKind
 
 
@@ -57,80 +53,6 @@ class EpochStats:
     n_floored: int = 0
     n_outside: int = 0
     n_unnormalized: int = 0
-
-
-def _log1mexp(lp: np.ndarray) -> np.ndarray:
-    """``log(1 - exp(lp))`` for ``lp <= 0``, accurate at both ends (-inf at ``lp = 0``)."""
-    return np.where(lp > -math.log(2.0), np.log(-np.expm1(lp)), np.log1p(-np.exp(lp)))
-
-
-def _reduce_binary(
-    scores: np.ndarray,
-    y: np.ndarray,
-    valid: np.ndarray,
-    q: np.ndarray | None,
-    out: _Out,
-    *,
-    kind: str,
-    dtype: str,
-    rule: LossRule,
-) -> Counts:
-    """A single sigmoid output per sample: ``p(1) = σ(s)`` (logits), ``s`` (probs) or ``exp(s)``."""
-    n = scores.shape[0]
-    s = bf16_to_float32(scores) if dtype == BF16 else scores
-    s = np.asarray(s, dtype=np.float64)
-    n_bad = _count_bad(s)
-    if n_bad:
-        out.fill_nan(0, n)
-        return Counts(n_bad=n_bad)
-    pos = y == 1
-    counts = Counts()
-    with np.errstate(all="ignore"):
-        if kind == "logits":
-            out.pred[:] = s > 0
-            log_p1 = -np.logaddexp(0.0, -s)  # log sigmoid(s): -inf at s = -inf
-            log_p0 = -np.logaddexp(0.0, s)  # log (1 - sigmoid(s))
-            out.confidence[:] = np.exp(-np.logaddexp(0.0, -np.abs(s)))
-            # the margin of z = [0, s] as for several classes: -inf is floored at the
-            # log-sum-exp (0 when s == -inf) plus the log of the floor
-            margin = np.where(pos, s, -s)
-            masked = s == -np.inf
-            lf = rule.log_floor
-            out.margin[:] = np.where(masked, np.where(pos, lf, -lf), margin)
-        else:
-            if kind == "probs":
-                counts.n_outside = int(np.count_nonzero((s < 0) | (s > 1)))
-                p, lp1, lp0 = s, np.log(s), np.log1p(-s)  # -inf at p = 0 and p = 1
-            else:
-                counts.n_outside = int(np.count_nonzero(s > LOG_PROB_TOL))
-                lp1 = np.minimum(s, 0.0)
-                p, lp0 = np.exp(lp1), _log1mexp(lp1)
-            out.pred[:] = p > 0.5
-            out.confidence[:] = np.maximum(p, 1.0 - p)
-            m1, m0 = rule.log_p(lp1), rule.log_p(lp0)
-            out.margin[:] = np.where(pos, m1 - m0, m0 - m1)
-            log_p1, log_p0 = lp1, lp0
-            if kind == "probs" and rule.clip is not None:
-                pc = np.clip(s, rule.clip, 1.0 - rule.clip)  # Keras's binary_crossentropy
-                log_p1, log_p0 = np.log(pc), np.log(1.0 - pc)
-        out.p_true[:] = np.exp(np.where(pos, log_p1, log_p0))
-        if kind != "logits":
-            out.p_true[:] = np.where(pos, p, 1.0 - p)
-        used1, hit1 = rule.apply(log_p1)
-        used0, hit0 = rule.apply(log_p0)
-        if kind == "probs" and rule.clip is not None:  # clipped above, as Keras does
-            used1, used0 = log_p1, log_p0
-            hit1 = hit0 = (s < rule.clip) | (s > 1.0 - rule.clip)
-        if q is None:
-            out.loss[:] = 0.0 - np.where(pos, used1, used0)
-            counts.hits(rule, int(np.count_nonzero(np.where(pos, hit1, hit0) & valid)))
-        else:
-            t1 = np.where(q[:, 1] > 0, q[:, 1] * used1, 0.0)
-            t0 = np.where(q[:, 0] > 0, q[:, 0] * used0, 0.0)
-            out.loss[:] = 0.0 - (t1 + t0)
-            hits = np.count_nonzero(hit1 & (q[:, 1] > 0)) + np.count_nonzero(hit0 & (q[:, 0] > 0))
-            counts.hits(rule, int(hits))
-    return counts
 
 
 def reduce_scores(
@@ -248,7 +170,10 @@ def _reduce(
     out = _Out.empty(n)
     ev = None
     if scores.ndim == 1:
-        counts = _reduce_binary(scores, y, valid, q, out, kind=kind, dtype=dtype, rule=rule)
+        counts = _reduce_binary(
+            scores, y, valid, q, out, kind=kind, dtype=dtype, rule=rule, chunk_rows=chunk_rows,
+            threads=threads,
+        )  # fmt: skip
     else:
         counts, ev = _reduce_multiclass(
             scores,

@@ -19,6 +19,13 @@ from predaudit.reduce.chunks import (
     _probs_chunk,
     _soft_dot,
 )
+from predaudit.reduce.columns import (
+    MAX_CLASSES,
+    ColumnBlock,
+    column_chunk_rows,
+    labels_fit,
+    logits_columns,
+)
 from predaudit.reduce.kind import KindEvidence, _merge_evidence
 from predaudit.reduce.pool import (
     _chunk_rows,
@@ -44,11 +51,13 @@ def _reduce_logits(
     """Logits: returns the counts (clipped, floored, NaN/+inf, dead rows) and the kind evidence.
 
     With ``M = max_k z_k`` and ``R = sum_{k != argmax} exp(z_k - M)`` the loss
-    is ``(M - z_y) + log1p(R)``: two non-negative terms, no cancellation. The
-    chunks only make the passes over ``[m, C]`` data (argmax, min, shift, second
-    best, exp, row sum) and leave per-row results (max, true-class score, best
-    other score, ``R``) in per-sample arrays; the rest is vectorised over the
-    epoch at the end.
+    is ``(M - z_y) + log1p(R)``: two non-negative terms, no cancellation. A chunk
+    first makes the passes over its ``[m, C]`` data (argmax, min, shift, second
+    best, exp, row sum), leaving per-row results (max, true-class score, best
+    other score, ``R``) in per-thread vectors, then forms the statistics from
+    them (:func:`_logits_tail`). Up to ``MAX_CLASSES`` classes with class
+    indices, the passes run by columns (:mod:`predaudit.reduce.columns`, the same
+    numbers bit for bit).
 
     float32 precision: rows whose max lies in ``[-20, 88]`` take ``exp(z_k)``
     unshifted (``z_k`` is exact, so every term is within an ulp whatever its gap
@@ -63,72 +72,51 @@ def _reduce_logits(
     """
     n, c = scores.shape
     work = _work_dtype(scores, dtype)
-    rows = _chunk_rows(c, chunk_rows, work.itemsize)
+    by_columns = q is None and c <= MAX_CLASSES and labels_fit(y, c)
+    if by_columns:
+        rows = column_chunk_rows(c, chunk_rows, work.itemsize)
+    else:
+        rows = _chunk_rows(c, chunk_rows, work.itemsize)
     f32 = work == np.float32
-    mx = np.empty(n)
-    zy = np.empty(n)
-    second = np.empty(n)
-    rest = np.empty(n)
-    soft_dot = None if q is None else np.empty(n)
-    q_masked = None if q is None else np.empty(n)
-    # soft targets under a clip: -sum_k q_k log clip(p_k), per chunk (needs every p_k)
-    soft_clipped = None if q is None or rule.clip is None else np.empty(n)
     pred = out.pred
 
-    def make_worker() -> Callable[[int, int], tuple[_Evidence, int, int]]:
-        conv = _Converter(dtype, work, rows, c)
-        scratch = np.empty((min(rows, n), c), dtype=work)
+    def make_worker() -> Callable[[int, int], _ChunkResult]:
+        size = min(rows, n)
+        mx, zy, second, rest = (np.empty(size) for _ in range(4))
+        soft = None if q is None else np.empty((3, size))
+        conv = None if by_columns else _Converter(dtype, work, rows, c)
+        blk = ColumnBlock(dtype, work, rows, c) if by_columns else None
+        scratch = None if by_columns else np.empty((size, c), dtype=work)
         r_all = np.arange(rows)
 
-        def run(a: int, b: int) -> tuple[_Evidence, int, int]:
-            x = conv(scores[a:b])
+        def run(a: int, b: int) -> _ChunkResult:
             m = b - a
-            r = r_all[:m]
-            d = scratch[:m]
+            v = (mx[:m], zy[:m], second[:m], rest[:m])
             with np.errstate(all="ignore"):
-                am = np.argmax(x, axis=1, out=pred[a:b])  # ties to the lower index
-                top = x[r, am]  # a NaN or +inf wins the argmax
-                lo = float(x.min())
-                hi = float(top.max())
-                if math.isnan(lo) or hi == math.inf:
-                    return _bad_evidence(x), 0, 0
-                n_dead = int(np.count_nonzero(top == -np.inf))
-                if n_dead:
-                    mx[a:b] = zy[a:b] = second[a:b] = rest[a:b] = np.nan
-                    return (lo, hi, math.inf, math.inf, 0), n_dead, 0
-                mx[a:b] = top
-                zy[a:b] = x[r, y[a:b]]
-                shifted = (top < _UNSHIFTED_LO) | (top > _UNSHIFTED_HI) if f32 else None
-                if shifted is None:
-                    np.subtract(x, top[:, None], out=d)
+                if blk is not None:
+                    ev, n_dead, shifted, xt = logits_columns(
+                        blk, scores[a:b], y[a:b], pred[a:b], *v, f32=f32
+                    )
+                    if ev[4] or n_dead:
+                        return ev, n_dead, 0, 0.0
+                    if shifted is not None and shifted.any():
+                        _recheck(xt.T, pred[a:b], v[0], v[1], v[3], shifted)
+                    n_masked = 0
                 else:
-                    np.subtract(x, np.where(shifted, top, 0)[:, None], out=d)
-                t = d[r, am]  # M - shift: M when unshifted, else 0
-                d[r, am] = -np.inf
-                i2 = np.argmax(d, axis=1)  # the best class other than the arg-max
-                second[a:b] = np.where(d[r, i2] == -np.inf, -np.inf, x[r, i2])
-                np.exp(d, out=d)
-                rb = rest[a:b]
-                np.sum(d, axis=1, dtype=np.float64, out=rb)
-                rb /= np.exp(t)  # relative to exp(M - shift)
-                n_masked = 0
-                if q is not None:
-                    assert soft_dot is not None and q_masked is not None
-                    dot, qm, n_masked = _soft_dot(q[a:b], x.astype(np.float64) - mx[a:b, None])
-                    soft_dot[a:b], q_masked[a:b] = dot, qm
-                if shifted is not None and shifted.any():
-                    _recheck(x, am, mx[a:b], zy[a:b], rb, shifted)
-                if soft_clipped is not None:
-                    assert q is not None
-                    lp = (x.astype(np.float64) - mx[a:b, None]) - np.log1p(rb)[:, None]
-                    logp, hit = rule.apply(lp)
-                    pos = q[a:b] > 0
-                    soft_clipped[a:b] = -np.where(pos, q[a:b] * logp, 0.0).sum(axis=1)
-                    n_masked = int(np.count_nonzero(hit & pos))
-                dev = math.inf
-                if lo >= 0:
-                    dev = float(np.max(np.abs(x.sum(axis=1, dtype=np.float64) - 1.0)))
-            return (lo, hi, dev, math.inf, 0), 0, n_masked
+                    assert conv is not None and scratch is not None
+                    x = conv(scores[a:b])
+                    sv = None if soft is None else soft[:, :m]
+                    ev, n_dead, n_masked = _logits_rows(
+                        x, y[a:b], q, a, b, pred[a:b], *v, sv, scratch[:m], r_all[:m],
+                        f32=f32, rule=rule,
+                    )  # fmt: skip
+                    if ev[4] or n_dead:
+                        return ev, n_dead, 0, 0.0
+                n_hits, lse = _logits_tail(
+                    out, a, b, y[a:b], valid[a:b], q, *v,
+                    None if soft is None else soft[:, :m], rule=rule, lse=ev[1] <= 0,
+                )  # fmt: skip
+            return ev, 0, n_hits + n_masked, lse
 
         return run
 
@@ -138,40 +126,128 @@ def _reduce_logits(
     if ev.n_nonfinite or n_dead:
         out.fill_nan(0, n)
         return Counts(n_bad=ev.n_nonfinite, n_dead=n_dead), ev
+    counts = Counts().hits(rule, sum(p[2] for p in parts))
+    lse_abs = max((p[3] for p in parts), default=0.0) if ev.max <= 0 else math.inf
+    return counts, KindEvidence(ev.min, ev.max, ev.max_rowsum_dev, lse_abs, 0)
+
+
+_ChunkResult = tuple[_Evidence, int, int, float]
+
+
+def _logits_rows(
+    x: np.ndarray,
+    y: np.ndarray,
+    q: np.ndarray | None,
+    a: int,
+    b: int,
+    am: np.ndarray,
+    mx: np.ndarray,
+    zy: np.ndarray,
+    second: np.ndarray,
+    rest: np.ndarray,
+    soft: np.ndarray | None,
+    d: np.ndarray,
+    r: np.ndarray,
+    *,
+    f32: bool,
+    rule: LossRule,
+) -> tuple[_Evidence, int, int]:
+    """The passes over a row-major chunk ``x`` ``[m, C]``: fills ``am``, ``mx``, ``zy``,
+    ``second``, ``rest`` (and with soft targets ``soft``: the dot, the mass on -inf
+    classes, the clipped loss); returns the evidence, dead rows and masked target pairs."""
+    np.argmax(x, axis=1, out=am)  # ties to the lower index
+    top = x[r, am]  # a NaN or +inf wins the argmax
+    lo = float(x.min())
+    hi = float(top.max())
+    if math.isnan(lo) or hi == math.inf:
+        return _bad_evidence(x), 0, 0
+    n_dead = int(np.count_nonzero(top == -np.inf))
+    if n_dead:
+        return (lo, hi, math.inf, math.inf, 0), n_dead, 0
+    mx[:] = top
+    zy[:] = x[r, y]
+    shifted = (top < _UNSHIFTED_LO) | (top > _UNSHIFTED_HI) if f32 else None
+    if shifted is None:
+        np.subtract(x, top[:, None], out=d)
+    else:
+        np.subtract(x, np.where(shifted, top, 0)[:, None], out=d)
+    t = d[r, am]  # M - shift: M when unshifted, else 0
+    d[r, am] = -np.inf
+    i2 = np.argmax(d, axis=1)  # the best class other than the arg-max
+    second[:] = np.where(d[r, i2] == -np.inf, -np.inf, x[r, i2])
+    np.exp(d, out=d)
+    np.sum(d, axis=1, dtype=np.float64, out=rest)
+    rest /= np.exp(t)  # relative to exp(M - shift)
+    n_masked = 0
+    if q is not None:
+        assert soft is not None
+        soft[0], soft[1], n_masked = _soft_dot(q[a:b], x.astype(np.float64) - mx[:, None])
+    if shifted is not None and shifted.any():
+        _recheck(x, am, mx, zy, rest, shifted)
+    if q is not None and rule.clip is not None:
+        # soft targets under a clip: -sum_k q_k log clip(p_k) (needs every p_k)
+        assert soft is not None
+        lp = (x.astype(np.float64) - mx[:, None]) - np.log1p(rest)[:, None]
+        logp, hit = rule.apply(lp)
+        pos = q[a:b] > 0
+        soft[2] = -np.where(pos, q[a:b] * logp, 0.0).sum(axis=1)
+        n_masked = int(np.count_nonzero(hit & pos))
+    dev = math.inf
+    if lo >= 0:
+        dev = float(np.max(np.abs(x.sum(axis=1, dtype=np.float64) - 1.0)))
+    return (lo, hi, dev, math.inf, 0), 0, n_masked
+
+
+def _logits_tail(
+    out: _Out,
+    a: int,
+    b: int,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    mx: np.ndarray,
+    zy: np.ndarray,
+    second: np.ndarray,
+    rest: np.ndarray,
+    soft: np.ndarray | None,
+    *,
+    rule: LossRule,
+    lse: bool,
+) -> tuple[int, float]:
+    """The statistics of rows ``[a, b)`` from their per-row results; returns the values
+    floored or clipped (hard labels) and ``max |log-sum-exp|`` (0 unless ``lse``)."""
     log_floor = rule.log_floor
-    with np.errstate(all="ignore"):
-        log_rest = np.log1p(rest)  # log-sum-exp = M + log_rest
-        true_masked = zy == -np.inf
-        loss = (mx - zy) + log_rest  # the gap is exact for float32 inputs
-        np.exp(-loss, out=out.p_true)
-        # margin on logits: z_y - max_{k != y} z_k, exact. An -inf on either side is
-        # floored at log-sum-exp + log(floor) (p = the floor), so it stays finite.
-        floor = mx + log_rest + log_floor
-        best_other = np.where(pred == y, np.where(second == -np.inf, floor, second), mx)
-        np.subtract(np.where(true_masked, floor, zy), best_other, out=out.margin)
-        counts = Counts()
-        if q is None and rule.clip is None:
-            # only a masked true class is floored: a loss that overflowed stays inf
-            counts.hits(rule, int(np.count_nonzero(true_masked & valid)))
-            np.copyto(out.loss, np.where(true_masked, -log_floor, loss))
-        elif q is None:
-            used, hit = rule.apply(-loss)  # log p_y, clipped
-            counts.hits(rule, int(np.count_nonzero(hit & valid)))
-            np.subtract(0.0, used, out=out.loss)
-        elif soft_clipped is not None:
-            counts.hits(rule, sum(p[2] for p in parts))
-            np.copyto(out.loss, soft_clipped)
-        else:
-            # -sum_k q_k log p_k with log p_k = (z_k - M) - log_rest; a masked class
-            # with target mass has log p_k floored.
-            assert soft_dot is not None and q_masked is not None
-            counts.hits(rule, sum(p[2] for p in parts))
-            qs = q.sum(axis=1) - q_masked
-            np.copyto(out.loss, qs * log_rest - soft_dot - q_masked * log_floor)
-        np.divide(1.0, 1.0 + rest, out=out.confidence)
-        lse_abs = float(np.max(np.abs(mx + log_rest), initial=0.0)) if ev.max <= 0 else math.inf
-    ev = KindEvidence(ev.min, ev.max, ev.max_rowsum_dev, lse_abs, 0)
-    return counts, ev
+    log_rest = np.log1p(rest)  # log-sum-exp = M + log_rest
+    true_masked = zy == -np.inf
+    loss = (mx - zy) + log_rest  # the gap is exact for float32 inputs
+    np.exp(-loss, out=out.p_true[a:b])
+    # margin on logits: z_y - max_{k != y} z_k, exact. An -inf on either side is
+    # floored at log-sum-exp + log(floor) (p = the floor), so it stays finite.
+    floor = mx + log_rest + log_floor
+    best_other = np.where(out.pred[a:b] == y, np.where(second == -np.inf, floor, second), mx)
+    np.subtract(np.where(true_masked, floor, zy), best_other, out=out.margin[a:b])
+    n_hits = 0
+    if q is None and rule.clip is None:
+        # only a masked true class is floored: a loss that overflowed stays inf
+        n_hits = int(np.count_nonzero(true_masked & valid))
+        np.copyto(out.loss[a:b], np.where(true_masked, -log_floor, loss))
+    elif q is None:
+        used, hit = rule.apply(-loss)  # log p_y, clipped
+        n_hits = int(np.count_nonzero(hit & valid))
+        np.subtract(0.0, used, out=out.loss[a:b])
+    elif rule.clip is not None:
+        assert soft is not None
+        np.copyto(out.loss[a:b], soft[2])
+    else:
+        # -sum_k q_k log p_k with log p_k = (z_k - M) - log_rest; a masked class
+        # with target mass has log p_k floored.
+        assert soft is not None
+        dot, q_masked = soft[0], soft[1]
+        qs = q[a:b].sum(axis=1) - q_masked
+        np.copyto(out.loss[a:b], qs * log_rest - dot - q_masked * log_floor)
+    np.divide(1.0, 1.0 + rest, out=out.confidence[a:b])
+    lse_abs = float(np.max(np.abs(mx + log_rest), initial=0.0)) if lse else 0.0
+    return n_hits, lse_abs
 
 
 def _recheck(
@@ -185,7 +261,7 @@ def _recheck(
     """Recompute ``rest`` in float64 for shifted rows whose loss is about ``rest`` alone."""
     rows = np.flatnonzero(shifted & (zy == mx) & (rest < _F64_RECHECK))
     if rows.size:
-        d64 = x[rows].astype(np.float64) - mx[rows, None]
+        d64 = np.ascontiguousarray(x[rows], dtype=np.float64) - mx[rows, None]
         d64[np.arange(rows.size), am[rows]] = -np.inf
         rest[rows] = np.exp(d64).sum(axis=1)
 

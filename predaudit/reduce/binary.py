@@ -1,0 +1,137 @@
+"""The binary reduction: a single sigmoid output per sample, in chunks of rows on the pool."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from predaudit.dtypes import BF16, bf16_to_float32
+from predaudit.reduce.chunks import LOG_PROB_TOL, Counts, LossRule, _Out
+from predaudit.reduce.pool import _count_bad, _run_chunks, _threads
+
+_CHUNK_ROWS = 1 << 15
+"""Rows per chunk: the dozen float64 temporaries of a chunk (256 KiB each) stay in cache."""
+
+
+def _log1mexp(lp: np.ndarray) -> np.ndarray:
+    """``log(1 - exp(lp))`` for ``lp <= 0``, accurate at both ends (-inf at ``lp = 0``)."""
+    return np.where(lp > -math.log(2.0), np.log(-np.expm1(lp)), np.log1p(-np.exp(lp)))
+
+
+def _reduce_binary(
+    scores: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    out: _Out,
+    *,
+    kind: str,
+    dtype: str,
+    rule: LossRule,
+    chunk_rows: int | None = None,
+    threads: int | None = None,
+) -> Counts:
+    """A single sigmoid output per sample: ``p(1) = σ(s)`` (logits), ``s`` (probs) or ``exp(s)``.
+
+    ``scores`` ``[N]``; every sample is computed on its own, so chunks and threads
+    change nothing.
+    """
+    n = scores.shape[0]
+    rows = max(1, int(chunk_rows)) if chunk_rows is not None else _CHUNK_ROWS
+
+    def make_worker() -> Callable[[int, int], Counts]:
+        def run(a: int, b: int) -> Counts:
+            qc = None if q is None else q[a:b]
+            with np.errstate(all="ignore"):
+                return _binary_chunk(
+                    scores[a:b], y[a:b], valid[a:b], qc, out, a, b, kind=kind, dtype=dtype,
+                    rule=rule,
+                )  # fmt: skip
+
+        return run
+
+    counts = Counts.total(_run_chunks(n, rows, _threads(threads), make_worker))
+    if counts.n_bad:
+        out.fill_nan(0, n)
+        return Counts(n_bad=counts.n_bad)
+    return counts
+
+
+def _binary_chunk(
+    raw: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    q: np.ndarray | None,
+    out: _Out,
+    a: int,
+    b: int,
+    *,
+    kind: str,
+    dtype: str,
+    rule: LossRule,
+) -> Counts:
+    """Samples ``[a, b)``, in float64.
+
+    Logits: with ``z = s`` for class 1 and ``-s`` for class 0, ``-log p_y`` is
+    ``softplus(-z) = max(-z, 0) + log1p(exp(-|s|))`` (two non-negative terms) and the
+    confidence is ``exp(-log1p(exp(-|s|)))``.
+    """
+    s = bf16_to_float32(raw) if dtype == BF16 else raw
+    s = np.asarray(s, dtype=np.float64)
+    n_bad = _count_bad(s)
+    if n_bad:
+        return Counts(n_bad=n_bad)
+    pos = y == 1
+    counts = Counts()
+    sl = slice(a, b)
+    if kind == "logits":
+        out.pred[sl] = s > 0
+        soft = np.log1p(np.exp(-np.abs(s)))  # softplus(-|s|): 0 at s = -inf
+        z = np.where(pos, s, -s)
+        lp_true = -(np.maximum(-z, 0.0) + soft)  # log sigmoid(z): -inf at z = -inf
+        np.exp(-soft, out=out.confidence[sl])
+        # the margin of z = [0, s] as for several classes: -inf is floored at the
+        # log-sum-exp (0 when s == -inf) plus the log of the floor
+        lf = rule.log_floor
+        out.margin[sl] = np.where(s == -np.inf, np.where(pos, lf, -lf), z)
+        np.exp(lp_true, out=out.p_true[sl])
+        if q is None:
+            used, hit = rule.apply(lp_true)
+            np.subtract(0.0, used, out=out.loss[sl])
+            return counts.hits(rule, int(np.count_nonzero(hit & valid)))
+        log_p1 = -(np.maximum(-s, 0.0) + soft)
+        log_p0 = -(np.maximum(s, 0.0) + soft)
+        used1, hit1 = rule.apply(log_p1)
+        used0, hit0 = rule.apply(log_p0)
+    else:
+        if kind == "probs":
+            counts.n_outside = int(np.count_nonzero((s < 0) | (s > 1)))
+            p, lp1, lp0 = s, np.log(s), np.log1p(-s)  # -inf at p = 0 and p = 1
+        else:
+            counts.n_outside = int(np.count_nonzero(s > LOG_PROB_TOL))
+            lp1 = np.minimum(s, 0.0)
+            p, lp0 = np.exp(lp1), _log1mexp(lp1)
+        out.pred[sl] = p > 0.5
+        out.confidence[sl] = np.maximum(p, 1.0 - p)
+        m1, m0 = rule.log_p(lp1), rule.log_p(lp0)
+        out.margin[sl] = np.where(pos, m1 - m0, m0 - m1)
+        log_p1, log_p0 = lp1, lp0
+        out.p_true[sl] = np.where(pos, p, 1.0 - p)
+        if kind == "probs" and rule.clip is not None:
+            pc = np.clip(s, rule.clip, 1.0 - rule.clip)  # Keras's binary_crossentropy
+            used1, used0 = np.log(pc), np.log(1.0 - pc)
+            hit1 = hit0 = (s < rule.clip) | (s > 1.0 - rule.clip)
+        else:
+            used1, hit1 = rule.apply(log_p1)
+            used0, hit0 = rule.apply(log_p0)
+        if q is None:
+            out.loss[sl] = 0.0 - np.where(pos, used1, used0)
+            return counts.hits(rule, int(np.count_nonzero(np.where(pos, hit1, hit0) & valid)))
+    assert q is not None
+    t1 = np.where(q[:, 1] > 0, q[:, 1] * used1, 0.0)
+    t0 = np.where(q[:, 0] > 0, q[:, 0] * used0, 0.0)
+    out.loss[sl] = 0.0 - (t1 + t0)
+    hits = np.count_nonzero(hit1 & (q[:, 1] > 0)) + np.count_nonzero(hit0 & (q[:, 0] > 0))
+    return counts.hits(rule, int(hits))

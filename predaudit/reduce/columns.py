@@ -1,0 +1,211 @@
+"""The small-class kernels: the same chunk passes as the row kernels, over columns.
+
+numpy reductions along a short last axis (``argmax``, ``max``, ``sum`` over 10
+classes) cost far more per value than elementwise work, because every row is a
+separate short loop. For ``C <= MAX_CLASSES`` a chunk ``[m, C]`` is instead
+copied once into a class-major block ``[C, m]`` and every per-row quantity is
+built from ``C`` elementwise passes over contiguous rows of ``m`` values, with
+preallocated buffers (``out=``) reused chunk after chunk.
+
+The results are those of the row kernels bit for bit (tests/reduce/test_columns.py):
+
+- the arg-max runs ``greater`` then ``copyto(where=)`` class after class, so a tie
+  keeps the lower index as ``np.argmax`` does, and the maximum is the stored value;
+- the row sums (``sum(axis=1, dtype=float64)``) are added in numpy's own order for
+  fewer than 128 terms: eight running partial sums, combined as
+  ``((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))``, then the remaining terms one by one
+  (fewer than eight terms: one by one);
+- ``exp`` and the float32 subtractions are elementwise, so the layout changes nothing.
+
+Soft targets take the row kernels (their cost is the float64 work on the targets).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from predaudit.dtypes import BF16
+from predaudit.reduce.chunks import _UNSHIFTED_HI, _UNSHIFTED_LO
+from predaudit.reduce.pool import _count_bad
+
+MAX_CLASSES = 32
+"""Largest number of classes the column kernels take (crossover measured in
+benchmarks/bench_reduce.py ``--crossover``: at C = 32 the column kernel is still
+faster, at 64 the row kernel is)."""
+
+_TARGET_CHUNK_BYTES = 1 << 19
+"""Work bytes of one chunk's class-major block (the block, its shifted copy and
+the per-row vectors stay in a core's L2 cache)."""
+
+
+def column_chunk_rows(n_classes: int, chunk_rows: int | None, itemsize: int) -> int:
+    """Rows per chunk for the column kernels (``chunk_rows`` when given)."""
+    if chunk_rows is not None:
+        return max(1, int(chunk_rows))
+    return max(1, _TARGET_CHUNK_BYTES // (itemsize * max(1, n_classes)))
+
+
+def labels_fit(y: np.ndarray, n_classes: int) -> bool:
+    """Every class index in ``[0, C)`` (the column kernels index a flat block)."""
+    return y.size == 0 or (int(y.min()) >= 0 and int(y.max()) < n_classes)
+
+
+class ColumnBlock:
+    """Per-thread buffers of the column kernels for chunks of at most ``rows`` rows."""
+
+    def __init__(self, dtype: str, work: np.dtype, rows: int, n_classes: int) -> None:
+        self.bf16 = dtype == BF16
+        self.work = work
+        self.c = n_classes
+        self.xbuf = np.empty(rows * n_classes, dtype=work)
+        self.dbuf = np.empty(rows * n_classes, dtype=work)
+        self.top = np.empty(rows, dtype=work)
+        self.sec = np.empty((2, rows), dtype=work)
+        self.shift = np.empty(rows, dtype=work)
+        self.mask = np.empty(rows, dtype=bool)
+        self.first = np.empty(rows, dtype=np.uint8)
+        self.cand = np.empty(rows, dtype=np.uint8)
+        self.index = np.empty(rows, dtype=np.int64)
+        self.r_all = np.arange(rows, dtype=np.int64)
+        self.acc = np.empty((8, rows))
+
+    def load(self, raw: np.ndarray) -> np.ndarray:
+        """The raw chunk ``[m, C]`` as a contiguous class-major ``[C, m]`` block (work dtype)."""
+        m = raw.shape[0]
+        xt = self.xbuf[: m * self.c].reshape(self.c, m)
+        if self.bf16:
+            np.left_shift(raw.T, 16, out=xt.view(np.uint32), dtype=np.uint32)
+        else:
+            np.copyto(xt, raw.T, casting="unsafe")
+        return xt
+
+    def block(self, m: int) -> np.ndarray:
+        """The scratch block ``[C, m]``."""
+        return self.dbuf[: m * self.c].reshape(self.c, m)
+
+    def flat_index(self, cls: np.ndarray, m: int) -> np.ndarray:
+        """Flat positions of ``(cls[i], i)`` in a ``[C, m]`` block."""
+        idx = self.index[:m]
+        np.multiply(cls, m, out=idx, dtype=np.int64)
+        idx += self.r_all[:m]
+        return idx
+
+    def first_max(self, xt: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Per row, the first class whose value equals ``top`` (uint8 ``[m]``).
+
+        Branch-free: the minimum over ``k`` of ``k + 64 * (xt[k] != top)``.
+        """
+        m = xt.shape[1]
+        first, cand, ne = self.first[:m], self.cand[:m], self.mask[:m]
+        first.fill(255)
+        for k in range(self.c):
+            np.not_equal(xt[k], top, out=ne)
+            np.multiply(ne.view(np.uint8), 64, out=cand)
+            cand += k
+            np.minimum(first, cand, out=first)
+        return first
+
+    def argmax(self, xt: np.ndarray, am: np.ndarray) -> np.ndarray:
+        """Row maxima (the stored values) into ``top``, their first index into ``am``.
+
+        ``np.maximum`` class after class, then the first class equal to it: the
+        index of ``np.argmax`` (ties to the lower index; no NaN gets here).
+        """
+        m = xt.shape[1]
+        top = self.top[:m]
+        np.maximum(xt[0], xt[1], out=top) if self.c > 1 else np.copyto(top, xt[0])
+        for k in range(2, self.c):
+            np.maximum(top, xt[k], out=top)
+        np.copyto(am, self.first_max(xt, top))
+        np.take(xt.reshape(-1), self.flat_index(am, m), out=top)  # the stored value (a zero's sign)
+        return top
+
+    def second(self, xt: np.ndarray, dt: np.ndarray) -> np.ndarray:
+        """``x`` at the first arg-max of ``dt`` per row (``-inf`` where all ``dt`` are ``-inf``)."""
+        m = xt.shape[1]
+        sec_d, sec_x = self.sec[0, :m], self.sec[1, :m]
+        np.copyto(sec_d, dt[0])
+        for k in range(1, self.c):
+            np.maximum(sec_d, dt[k], out=sec_d)
+        i2 = self.flat_index(self.first_max(dt, sec_d), m)
+        np.take(xt.reshape(-1), i2, out=sec_x)
+        np.copyto(sec_x, -np.inf, where=sec_d == -np.inf)
+        return sec_x
+
+    def rowsum(self, xt: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``xt.T.sum(axis=1, dtype=float64)`` in numpy's order (see the module docstring)."""
+        c = self.c
+        if c < 8:
+            np.copyto(out, xt[0])
+            for k in range(1, c):
+                np.add(out, xt[k], out=out)
+            return out
+        acc = self.acc[:, : xt.shape[1]]
+        np.copyto(acc, xt[:8])
+        i = 8
+        while i + 8 <= c:
+            np.add(acc, xt[i : i + 8], out=acc)
+            i += 8
+        for j in (0, 2, 4, 6):
+            np.add(acc[j], acc[j + 1], out=acc[j])
+        np.add(acc[0], acc[2], out=acc[0])
+        np.add(acc[4], acc[6], out=acc[4])
+        np.add(acc[0], acc[4], out=out)
+        for k in range(i, c):
+            np.add(out, xt[k], out=out)
+        return out
+
+
+def logits_columns(
+    blk: ColumnBlock,
+    raw: np.ndarray,
+    y: np.ndarray,
+    am: np.ndarray,
+    mx: np.ndarray,
+    zy: np.ndarray,
+    second: np.ndarray,
+    rest: np.ndarray,
+    *,
+    f32: bool,
+) -> tuple[tuple[float, float, float, float, int], int, np.ndarray | None, np.ndarray]:
+    """The logits passes of ``multiclass._logits_rows`` over one chunk, by columns.
+
+    Fills ``am`` (the prediction), ``mx``, ``zy``, ``second`` and ``rest`` (float64,
+    ``[m]``); returns the evidence, the number of dead rows, the shifted-row mask
+    (float32) and the class-major block (for the float64 recheck).
+    """
+    xt = blk.load(raw)
+    m = xt.shape[1]
+    lo = float(xt.min())
+    if math.isnan(lo):
+        return (math.inf, -math.inf, math.inf, math.inf, _count_bad(xt)), 0, None, xt
+    top = blk.argmax(xt, am)
+    hi = float(top.max())
+    if hi == math.inf:
+        return (math.inf, -math.inf, math.inf, math.inf, _count_bad(xt)), 0, None, xt
+    n_dead = int(np.count_nonzero(top == -np.inf))
+    if n_dead:
+        return (lo, hi, math.inf, math.inf, 0), n_dead, None, xt
+    mx[:] = top
+    zy[:] = xt.reshape(-1)[blk.flat_index(y, m)]
+    shift = blk.shift[:m]
+    shifted = None
+    np.copyto(shift, top)
+    if f32:
+        shifted = (top < _UNSHIFTED_LO) | (top > _UNSHIFTED_HI)
+        np.copyto(shift, 0, where=~shifted)  # the max where shifted, else +0
+    dt = blk.block(m)
+    np.subtract(xt, shift, out=dt)
+    t = top - shift  # M - shift: M when unshifted, else 0
+    dt.reshape(-1)[blk.flat_index(am, m)] = -np.inf
+    second[:] = blk.second(xt, dt)
+    np.exp(dt, out=dt)
+    blk.rowsum(dt, rest)
+    rest /= np.exp(t)  # relative to exp(M - shift)
+    dev = math.inf
+    if lo >= 0:
+        s = blk.rowsum(xt, np.empty(m))
+        dev = float(np.max(np.abs(s - 1.0)))
+    return (lo, hi, dev, math.inf, 0), 0, shifted, xt

@@ -73,6 +73,9 @@ def _make() -> type:
                 raise
             rec.end_epoch(epoch + 1)
 
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            self.recorder.flush()  # a background=True recorder's last epoch is on disk
+
     PredauditCallback.__module__ = __name__
     return PredauditCallback
 

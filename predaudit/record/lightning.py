@@ -94,6 +94,9 @@ def _make() -> type:
         def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
             self.recorder.discard()
 
+        def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+            self.recorder.flush()  # a background=True recorder's last epoch is on disk
+
     PredauditCallback.__module__ = __name__
     return PredauditCallback
 

@@ -130,6 +130,8 @@ def _make() -> type:
                     overwrite=base.overwrite,
                     compress=base.compress,
                     sharded=False,
+                    fsync=base.fsync,
+                    background=base.background,
                 )
             return self._recorders[prefix]
 
@@ -156,6 +158,10 @@ def _make() -> type:
                 rec._move_pending(target)  # added to the main recorder, written to the sibling
             target.end_epoch(label)
             self._last_step[prefix] = state.global_step
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            for rec in self._recorders.values():
+                rec.flush()  # a background=True recorder's last evaluation is on disk
 
         def on_predict(self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any):
             self._seen = 0

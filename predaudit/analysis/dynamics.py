@@ -163,6 +163,7 @@ def accumulate(
     for e in epochs:
         i = stats.epoch_index(e)
         valid = stats.valid[i]
+        stats.release()  # pages of the epochs already read (memory-mapped columns)
         try:
             acc.update(
                 e,
@@ -193,10 +194,11 @@ def _check_records(stats: SplitStats, i: int) -> None:
         if absent.all()
     ]
     if missing:
+        names = ", ".join(missing[:-1]) + " or " + missing[-1] if len(missing) > 1 else missing[0]
         raise InputError(
             _where(stats),
-            f"pre-reduced records without a {' or '.join(missing)} column: training dynamics "
-            "needs each sample's p_true, pred and label",
+            f"pre-reduced records without a {names} column: training dynamics needs each "
+            "sample's p_true, pred and label",
         )
 
 

@@ -16,7 +16,7 @@ from predaudit.render.html import render_html
 from predaudit.render.html_sections import header_line
 from predaudit.render.losses import loss_note
 from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob, temperature
-from predaudit.render.wrong_to_wrong import analyze_line
+from predaudit.render.wrong_to_wrong import PointedLine, analyze_line
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
 from predaudit.report.vocab import CELL_LABELS, CELLS
 
@@ -245,7 +245,7 @@ def analyze_table(report: AnalyzeReport, *, all_epochs: bool = False) -> Group:
         parts.append(transition_table(split))
         parts.append(shift_share_line(split))
         if line := analyze_line(split.comparison, split.sample_unit):
-            parts.append(Text(line))
+            parts.append(PointedLine(line))
         if split.top:
             parts.append(top_table(split))
         parts.append(verdict_panel(split))

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import io
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
 from predaudit.render import safe
 from predaudit.render.numbers import DASH, count, fixed
 from predaudit.render.safe import one_line
@@ -38,7 +42,7 @@ def regions_phrase(r: WrongToWrongRegions, unit: str = "sample") -> str:
         return head
     parts = [f"{count(r.regions[k])} {k}" for k in ORDER if k == HARD or r.regions[k]]
     if r.not_in_map:
-        parts.append(f"{count(r.not_in_map)} not on the map (ignored at another epoch)")
+        parts.append(f"{count(r.not_in_map)} not on the map")  # ignored at another epoch
     return ", ".join([head, *parts])
 
 
@@ -52,6 +56,22 @@ def analyze_line(c: Comparison, unit: str = "sample") -> str | None:
             return None
         return f"Wrong → wrong on the data map: not available: {c.wrong_to_wrong_regions_reason}."
     return f"Wrong → wrong: {regions_phrase(r, unit)} {POINTER}"
+
+
+class PointedLine:
+    """A line ending in ``(predaudit dynamics)`` that, when too wide for the terminal,
+    breaks before the pointer rather than inside it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        head, sep, tail = self.text.rpartition(" " + POINTER)
+        if sep and not tail and cell_len(self.text) > options.max_width:
+            yield Text(head)
+            yield Text(POINTER)
+        else:
+            yield Text(self.text)
 
 
 def dynamics_heading(w: WrongToWrongSamples) -> str:

@@ -35,7 +35,7 @@ from predaudit.report.vocab import (
     StatsKind,
     Verdict,
 )
-from predaudit.report.wrong_to_wrong import WrongToWrongRegions
+from predaudit.report.wrong_to_wrong import WW_HARD_FRACTION, WrongToWrongRegions, ww_hard_fraction
 
 
 @dataclass(frozen=True)
@@ -309,6 +309,7 @@ METRICS = metric_table(
         "share of ΔL from samples wrong at both epochs (1.0 = all of it); "
         "n/a when the hypothesis is not_applicable",
     ),
+    WW_HARD_FRACTION,
     *TEMPERATURE_METRICS,
     Metric(
         "hypothesis",
@@ -388,6 +389,7 @@ def split_metrics(split: Mapping[str, Any], *, where: str = "split") -> dict[str
         "delta_loss": delta_loss,
         "delta_accuracy": delta_accuracy,
         "ww_share": share,
+        "ww_hard_fraction": ww_hard_fraction(comparison, f"{where}.comparison"),
         **temperature_metrics(comparison, f"{where}.comparison"),
         "hypothesis": verdict,
     }

@@ -10,9 +10,11 @@ the regions from the same data map (:func:`predaudit.analysis.dynamics.data_map`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from predaudit.report.protocol import MalformedReport, Metric, Value, get_field, number_field
 from predaudit.report.vocab import FromReason
 
 WRONG_TO_WRONG_CSV = "wrong_to_wrong.csv"
@@ -108,3 +110,26 @@ class WrongToWrongSamples:
             "samples": [s.to_dict() for s in self.samples] if self.listed else None,
             "samples_csv": None if self.listed else WRONG_TO_WRONG_CSV,
         }
+
+
+WW_HARD_FRACTION = Metric(
+    "ww_hard_fraction",
+    "number",
+    "share of the samples wrong at both compared epochs that are hard-to-learn on the data map "
+    "(predaudit dynamics, every epoch); n/a when there are none, or no data map",
+)
+"""The ``--check`` metric of analyze's ``comparison.wrong_to_wrong_regions``."""
+
+
+def ww_hard_fraction(comparison: Mapping[str, Any] | None, where: str) -> Value:
+    """``wrong_to_wrong_regions.hard_fraction`` of a comparison dict (or None).
+
+    A report written before the field existed (a baseline) gives None.
+    """
+    if comparison is None or comparison.get("wrong_to_wrong_regions") is None:
+        return None
+    regions = comparison["wrong_to_wrong_regions"]
+    w = f"{where}.wrong_to_wrong_regions"
+    if not isinstance(regions, Mapping):
+        raise MalformedReport(f"{w} is not an object")
+    return number_field(get_field(regions, "hard_fraction", w), f"{w}.hard_fraction")

@@ -65,6 +65,7 @@ def test_out_writes_dynamics_csv_with_the_reference_values(ref, tmp_path):
         "dynamics.parquet",
         "forgetting_events.png",
         "loss_trajectories.png",
+        "wrong_to_wrong.csv",
     ]
     text = (out / "dynamics.csv").read_text()
     assert text.splitlines()[0] == COLUMNS

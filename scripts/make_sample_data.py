@@ -1,21 +1,27 @@
-"""Generate ``sample_data/``: a real, small training run that overfits.
+"""Generate ``sample_data/``: a real, small training run that overfits, saved by the recorder.
 
 A one-hidden-layer ReLU MLP (numpy only, hand-written Adam, no regularisation) is trained
-on scikit-learn's ``load_digits``. After every epoch the float32 logits on the train and
-test sets are recorded. Test loss reaches its minimum early and then rises while test
-accuracy stays flat: the model becomes over-confident on the few test digits it gets
-wrong.
+on scikit-learn's ``load_digits``. After every epoch the model is evaluated on the train
+and test sets in shuffled batches of 64, and every batch's float32 logits, labels and
+sample ids (row positions) go to a ``predaudit.Recorder`` — the README's "Save a run"
+snippet, ``rec.add(logits, labels, ids)`` per batch and ``rec.end_epoch(epoch)`` after the
+last (``predaudit.record.evaluate`` runs PyTorch models; this model is numpy). Test loss
+reaches its minimum early and then rises while test accuracy stays flat: the model
+becomes over-confident on the few test digits it gets wrong.
 
 The run is written in two layouts holding identical numbers:
 
-* ``sample_data/stacked/{train,test}_{logits,labels}.npy``: logits ``[E, N, 10]``
-  float32, labels ``[N]`` int64; epochs are implicitly ``1..E``.
-* ``sample_data/per_epoch/{train,test}/epoch_XXX.npz``: keys ``logits`` ``[N, 10]``
-  float32, ``labels`` ``[N]`` int64 and ``ids`` ``[N]`` int64 (row position in the stacked
-  arrays); the rows of every file are shuffled with their own fixed-seed permutation.
+* ``sample_data/per_epoch/{train,test}/epoch_0001.npz``...: what the recorder writes
+  (``Recorder(out, split=..., compress=True)``): keys ``logits`` ``[N, 10]`` float32,
+  ``labels`` ``[N]`` int64, ``ids`` ``[N]`` int64 (rows sorted by id, whatever order the
+  batches came in) and ``__meta__`` (JSON: split, epoch, score kind, dtype).
+* ``sample_data/stacked/{train,test}_{logits,labels}.npy``: the same logits stacked
+  ``[E, N, 10]`` float32 (row ``i`` = id ``i``), labels ``[N]`` int64; epochs are
+  implicitly ``1..E``.
 
-Everything is deterministic: rerunning the script produces byte-identical files (the
-``.npz`` archives are written with a fixed zip timestamp).
+Everything is deterministic: rerunning the script with the same numpy build produces
+byte-identical files (``SOURCE_DATE_EPOCH`` fixes the zip timestamps; the recorder's
+``__meta__`` also names the predaudit version that wrote it).
 
 Usage::
 
@@ -25,9 +31,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import io
+import os
 import shutil
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +42,13 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+import predaudit
+
 # --- hyper-parameters ------------------------------------------------------------------
 SPLIT_SEED = 0  # train/test split (stratified, 75/25)
 TEST_SIZE = 0.25
 INIT_SEED = 0  # weight init and minibatch order
-PERM_SEED = 12345  # row shuffling of the per-epoch files
+PERM_SEED = 12345  # order of the evaluation batches
 HIDDEN = 128
 EPOCHS = 30
 BATCH_SIZE = 64
@@ -50,7 +58,7 @@ BETA2 = 0.95
 ADAM_EPS = 1e-8
 N_CLASSES = 10
 
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+ZIP_EPOCH = "315532800"  # SOURCE_DATE_EPOCH: 1980-01-01 00:00:00 UTC, the first zip date
 SPLITS = ("train", "test")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -79,8 +87,11 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def train(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Train the MLP; return per-split float32 logits stacked as [EPOCHS, N, 10]."""
+def train(
+    data: dict[str, tuple[np.ndarray, np.ndarray]],
+    evaluate: Callable[[int, list[np.ndarray]], None],
+) -> None:
+    """Train the MLP; after each epoch ``e`` (1..EPOCHS) call ``evaluate(e, params)``."""
     x_tr, y_tr = data["train"]
     n_in = x_tr.shape[1]
     rng = np.random.default_rng(INIT_SEED)
@@ -93,8 +104,7 @@ def train(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarra
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     step = 0
-    logits: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    for _ in range(EPOCHS):
+    for epoch in range(1, EPOCHS + 1):
         order = rng.permutation(len(x_tr))
         for start in range(0, len(order), BATCH_SIZE):
             idx = order[start : start + BATCH_SIZE]
@@ -114,49 +124,39 @@ def train(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarra
                 m_hat = m[k] / (1 - BETA1**step)
                 v_hat = v[k] / (1 - BETA2**step)
                 p -= LR * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
-        for s in SPLITS:
-            logits[s].append(forward(params, data[s][0])[1].astype(np.float32))
-    return {s: np.stack(logits[s]) for s in SPLITS}
+        evaluate(epoch, params)
 
 
-def npy_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-    return buf.getvalue()
+def record(out: Path, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Train, saving each epoch's evaluation through ``predaudit.Recorder`` into
+    ``out/per_epoch``; return each split's logits stacked [EPOCHS, N, 10] (row = id)."""
+    recorders = {s: predaudit.Recorder(out / "per_epoch", split=s, compress=True) for s in SPLITS}
+    stacked = {s: np.zeros((EPOCHS, len(data[s][1]), N_CLASSES), np.float32) for s in SPLITS}
+
+    def evaluate(epoch: int, params: list[np.ndarray]) -> None:
+        for split_idx, s in enumerate(SPLITS):
+            x, y = data[s]
+            rec = recorders[s]
+            order = np.random.default_rng([PERM_SEED, split_idx, epoch]).permutation(len(y))
+            for start in range(0, len(order), BATCH_SIZE):
+                ids = order[start : start + BATCH_SIZE]
+                logits = forward(params, x[ids])[1].astype(np.float32)
+                rec.add(logits, y[ids], ids)  # per batch
+                stacked[s][epoch - 1, ids] = logits
+            rec.end_epoch(epoch)  # after the last batch
+
+    train(data, evaluate)
+    for rec in recorders.values():
+        rec.close()
+    return stacked
 
 
-def save_npz_deterministic(path: Path, **arrays: np.ndarray) -> None:
-    """Like ``np.savez_compressed`` but with a fixed zip timestamp (byte-reproducible)."""
-    with zipfile.ZipFile(path, "w") as zf:
-        for key, arr in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, npy_bytes(arr))
-
-
-def write_outputs(out: Path, logits: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> None:
-    for sub in ("stacked", "per_epoch"):
-        shutil.rmtree(out / sub, ignore_errors=True)
+def write_stacked(out: Path, logits: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> None:
     stacked = out / "stacked"
     stacked.mkdir(parents=True)
     for s in SPLITS:
         np.save(stacked / f"{s}_logits.npy", logits[s], allow_pickle=False)
         np.save(stacked / f"{s}_labels.npy", labels[s], allow_pickle=False)
-
-    for split_idx, s in enumerate(SPLITS):
-        folder = out / "per_epoch" / s
-        folder.mkdir(parents=True)
-        n = len(labels[s])
-        ids = np.arange(n, dtype=np.int64)
-        for e in range(logits[s].shape[0]):
-            perm = np.random.default_rng([PERM_SEED, split_idx, e]).permutation(n)
-            save_npz_deterministic(
-                folder / f"epoch_{e + 1:03d}.npz",
-                logits=logits[s][e][perm],
-                labels=labels[s][perm],
-                ids=ids[perm],
-            )
 
 
 def metrics(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +173,8 @@ def write_readme(out: Path, n: dict[str, int], summary: dict[str, float]) -> Non
     lines = [
         "# sample_data: a real overfitting run (test loss rises, test accuracy stays flat)",
         "",
-        "Made by `python scripts/make_sample_data.py` (numpy MLP, fixed seeds, byte-reproducible).",
+        "Made by `python scripts/make_sample_data.py` (numpy MLP, fixed seeds, byte-reproducible "
+        "with the same numpy build), saved through `predaudit.Recorder`.",
         f"Model: {summary['n_in']}-{HIDDEN}-{N_CLASSES} ReLU MLP, hand-written Adam (lr={LR}, "
         f"betas=({BETA1}, {BETA2})), batch {BATCH_SIZE}, {e} epochs, no regularisation.",
         f"Data: sklearn `load_digits`, standardised, stratified 75/25 split: "
@@ -184,10 +185,12 @@ def write_readme(out: Path, n: dict[str, int], summary: dict[str, float]) -> Non
         f"train acc {summary['last_train_acc']:.4f}.",
         f"(sklearn's `log_loss` clips tiny probabilities, so it gives {summary['last_sk']:.4f} "
         f"at epoch {e}.)",
-        f"`stacked/{{train,test}}_{{logits,labels}}.npy`: float32 logits [{e}, N, 10] "
-        "(epochs 1..E), int64 labels [N].",
-        "`per_epoch/{train,test}/epoch_001.npz`...: same numbers, keys `logits`, `labels`, `ids`; "
-        "rows shuffled per file, `ids` = row index in the stacked arrays.",
+        "`per_epoch/{train,test}/epoch_0001.npz`...: what the recorder wrote "
+        '(`Recorder("sample_data/per_epoch", split=..., compress=True)`, shuffled batches of '
+        f"{BATCH_SIZE} with their ids): keys `logits` float32 [N, 10], `labels` int64 [N], "
+        "`ids` int64 [N] (rows sorted by id) and `__meta__` (JSON).",
+        f"`stacked/{{train,test}}_{{logits,labels}}.npy`: the same float32 logits [{e}, N, 10] "
+        "(epochs 1..E, row i = id i), int64 labels [N].",
     ]
     (out / "README.md").write_text("\n".join(lines) + "\n")
 
@@ -197,11 +200,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     args = parser.parse_args()
 
+    os.environ.setdefault("SOURCE_DATE_EPOCH", ZIP_EPOCH)  # reproducible zip timestamps
     data = load_data()
-    logits = train(data)
     labels = {s: data[s][1] for s in SPLITS}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_outputs(args.out, logits, labels)
+    for sub in ("stacked", "per_epoch"):
+        shutil.rmtree(args.out / sub, ignore_errors=True)
+    logits = record(args.out, data)
+    write_stacked(args.out, logits, labels)
 
     te_loss, te_acc = metrics(logits["test"], labels["test"])
     tr_loss, tr_acc = metrics(logits["train"], labels["train"])

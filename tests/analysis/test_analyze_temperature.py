@@ -187,7 +187,7 @@ def test_only_the_two_epochs_are_fitted_and_their_files_read(monkeypatch):
         lambda *a, **k: fits.append(1) or real_fit(*a, **k),
     )
     t = temperature_comparison(stats, start=7, end=30)
-    assert set(opened) == {"epoch_007.npz", "epoch_030.npz"}
+    assert set(opened) == {"epoch_0007.npz", "epoch_0030.npz"}
     assert len(fits) == 2
     ref = calibrate_epochs(
         predaudit.load_run(STACKED, split="test").splits["test"].source.layout,

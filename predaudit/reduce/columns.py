@@ -18,6 +18,8 @@ The results are those of the row kernels bit for bit (tests/reduce/test_columns.
 - ``exp`` and the float32 subtractions are elementwise, so the layout changes nothing.
 
 Soft targets take the row kernels (their cost is the float64 work on the targets).
+One difference is allowed: the sign of a zero margin of probabilities or
+log-probabilities when two zeros tie (``max`` does not say which zero it returns).
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ import math
 import numpy as np
 
 from predaudit.dtypes import BF16
-from predaudit.reduce.chunks import _UNSHIFTED_HI, _UNSHIFTED_LO
+from predaudit.reduce.chunks import (
+    _UNSHIFTED_HI,
+    _UNSHIFTED_LO,
+    LOG_PROB_TOL,
+    PROB_TOL,
+    Counts,
+    LossRule,
+    _Out,
+)
 from predaudit.reduce.pool import _count_bad
 
 MAX_CLASSES = 32
@@ -66,7 +76,8 @@ class ColumnBlock:
         self.shift = np.empty(rows, dtype=work)
         self.mask = np.empty(rows, dtype=bool)
         self.first = np.empty(rows, dtype=np.uint8)
-        self.cand = np.empty(rows, dtype=np.uint8)
+        self.ne = np.empty(rows * n_classes, dtype=bool)
+        self.k_col = np.arange(n_classes, dtype=np.uint8)[:, None]
         self.index = np.empty(rows, dtype=np.int64)
         self.r_all = np.arange(rows, dtype=np.int64)
         self.acc = np.empty((8, rows))
@@ -98,37 +109,37 @@ class ColumnBlock:
         Branch-free: the minimum over ``k`` of ``k + 64 * (xt[k] != top)``.
         """
         m = xt.shape[1]
-        first, cand, ne = self.first[:m], self.cand[:m], self.mask[:m]
-        first.fill(255)
-        for k in range(self.c):
-            np.not_equal(xt[k], top, out=ne)
-            np.multiply(ne.view(np.uint8), 64, out=cand)
-            cand += k
-            np.minimum(first, cand, out=first)
-        return first
+        ne = self.ne[: self.c * m].reshape(self.c, m)
+        np.not_equal(xt, top, out=ne)
+        cand = ne.view(np.uint8)
+        np.multiply(cand, 64, out=cand)
+        cand += self.k_col
+        return np.minimum.reduce(cand, axis=0, out=self.first[:m])
 
     def argmax(self, xt: np.ndarray, am: np.ndarray) -> np.ndarray:
         """Row maxima (the stored values) into ``top``, their first index into ``am``.
 
-        ``np.maximum`` class after class, then the first class equal to it: the
-        index of ``np.argmax`` (ties to the lower index; no NaN gets here).
+        The maximum over the classes, then the first class equal to it: the index
+        of ``np.argmax`` (ties to the lower index; no NaN gets here).
         """
         m = xt.shape[1]
         top = self.top[:m]
-        np.maximum(xt[0], xt[1], out=top) if self.c > 1 else np.copyto(top, xt[0])
-        for k in range(2, self.c):
-            np.maximum(top, xt[k], out=top)
+        np.maximum.reduce(xt, axis=0, out=top)
         np.copyto(am, self.first_max(xt, top))
         np.take(xt.reshape(-1), self.flat_index(am, m), out=top)  # the stored value (a zero's sign)
         return top
 
-    def second(self, xt: np.ndarray, dt: np.ndarray) -> np.ndarray:
-        """``x`` at the first arg-max of ``dt`` per row (``-inf`` where all ``dt`` are ``-inf``)."""
+    def second(self, xt: np.ndarray, dt: np.ndarray, *, unshifted: bool) -> np.ndarray:
+        """``x`` at the first arg-max of ``dt`` per row (``-inf`` where all ``dt`` are ``-inf``).
+
+        ``unshifted``: ``dt`` is ``xt`` but at the arg-max, so the maximum of ``dt`` is
+        that value itself, unless it is a zero (whose sign is the first one's).
+        """
         m = xt.shape[1]
         sec_d, sec_x = self.sec[0, :m], self.sec[1, :m]
-        np.copyto(sec_d, dt[0])
-        for k in range(1, self.c):
-            np.maximum(sec_d, dt[k], out=sec_d)
+        np.maximum.reduce(dt, axis=0, out=sec_d)
+        if unshifted and not np.any(sec_d == 0):
+            return sec_d
         i2 = self.flat_index(self.first_max(dt, sec_d), m)
         np.take(xt.reshape(-1), i2, out=sec_x)
         np.copyto(sec_x, -np.inf, where=sec_d == -np.inf)
@@ -200,7 +211,7 @@ def logits_columns(
     np.subtract(xt, shift, out=dt)
     t = top - shift  # M - shift: M when unshifted, else 0
     dt.reshape(-1)[blk.flat_index(am, m)] = -np.inf
-    second[:] = blk.second(xt, dt)
+    second[:] = blk.second(xt, dt, unshifted=shifted is not None and not shifted.any())
     np.exp(dt, out=dt)
     blk.rowsum(dt, rest)
     rest /= np.exp(t)  # relative to exp(M - shift)
@@ -209,3 +220,64 @@ def logits_columns(
         s = blk.rowsum(xt, np.empty(m))
         dev = float(np.max(np.abs(s - 1.0)))
     return (lo, hi, dev, math.inf, 0), 0, shifted, xt
+
+
+def probs_columns(
+    blk: ColumnBlock,
+    raw: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray,
+    out: _Out,
+    a: int,
+    b: int,
+    *,
+    log_input: bool,
+    rule: LossRule,
+) -> Counts:
+    """``chunks._probs_chunk`` (class indices) over one chunk, by columns."""
+    xt = blk.load(raw)
+    m = xt.shape[1]
+    if math.isnan(float(xt.min())):
+        out.fill_nan(a, b)
+        return Counts(n_bad=_count_bad(xt))
+    top = blk.argmax(xt, out.pred[a:b])
+    if float(top.max()) == math.inf:
+        out.fill_nan(a, b)
+        return Counts(n_bad=_count_bad(xt))
+    mx = top.astype(np.float64)
+    n_dead = int(np.count_nonzero(mx == -np.inf)) if log_input else 0
+    if n_dead:
+        out.fill_nan(a, b)
+        return Counts(n_dead=n_dead)
+    dt = blk.block(m)
+    s = np.empty(m)
+    if log_input:
+        n_out = int(np.count_nonzero(xt > LOG_PROB_TOL))
+        np.subtract(xt, top, out=dt)
+        np.exp(dt, out=dt)
+        lse = mx + np.log(blk.rowsum(dt, s))
+        n_rows = int(np.count_nonzero(~(np.abs(lse) <= PROB_TOL)))
+    else:
+        n_out = int(np.count_nonzero((xt < 0) | (xt > 1)))
+        dev = np.abs(blk.rowsum(xt, s) - 1.0)
+        n_rows = int(np.count_nonzero(~(dev <= PROB_TOL)))
+    counts = Counts(n_outside=n_out, n_unnormalized=n_rows)
+    iy = blk.flat_index(y, m)
+    zy = xt.reshape(-1)[iy].astype(np.float64)
+    if log_input:
+        lp_y = np.minimum(zy, 0.0)
+        out.p_true[a:b] = np.exp(lp_y)
+        out.confidence[a:b] = np.exp(np.minimum(mx, 0.0))
+    else:
+        lp_y = np.log(zy)  # -inf at 0; NaN below 0 (counted as outside [0, 1])
+        out.p_true[a:b] = zy
+        out.confidence[a:b] = mx
+    used, hit = rule.apply(lp_y)
+    out.loss[a:b] = 0.0 - used
+    # best other class: the max over the classes but the true one
+    np.copyto(dt, xt)
+    dt.reshape(-1)[iy] = -np.inf
+    other = np.maximum.reduce(dt, axis=0).astype(np.float64)
+    lp_other = np.minimum(other, 0.0) if log_input else np.log(np.maximum(other, 0.0))
+    out.margin[a:b] = rule.log_p(lp_y) - rule.log_p(lp_other)
+    return counts.hits(rule, int(np.count_nonzero(hit & valid)))

@@ -25,6 +25,7 @@ from predaudit.reduce.columns import (
     column_chunk_rows,
     labels_fit,
     logits_columns,
+    probs_columns,
 )
 from predaudit.reduce.kind import KindEvidence, _merge_evidence
 from predaudit.reduce.pool import (
@@ -219,33 +220,47 @@ def _logits_tail(
     log_floor = rule.log_floor
     log_rest = np.log1p(rest)  # log-sum-exp = M + log_rest
     true_masked = zy == -np.inf
-    loss = (mx - zy) + log_rest  # the gap is exact for float32 inputs
-    np.exp(-loss, out=out.p_true[a:b])
+    loss = out.loss[a:b]  # (the hard-label loss; replaced below in the other cases)
+    np.subtract(mx, zy, out=loss)  # the gap is exact for float32 inputs
+    loss += log_rest
+    p_true = out.p_true[a:b]
+    np.negative(loss, out=p_true)
+    np.exp(p_true, out=p_true)
     # margin on logits: z_y - max_{k != y} z_k, exact. An -inf on either side is
     # floored at log-sum-exp + log(floor) (p = the floor), so it stays finite.
-    floor = mx + log_rest + log_floor
-    best_other = np.where(out.pred[a:b] == y, np.where(second == -np.inf, floor, second), mx)
-    np.subtract(np.where(true_masked, floor, zy), best_other, out=out.margin[a:b])
+    no_other = second == -np.inf
+    any_masked = bool(true_masked.any())
+    if any_masked or no_other.any():
+        floor = mx + log_rest + log_floor
+        other = np.where(no_other, floor, second)
+        z_true = np.where(true_masked, floor, zy)
+    else:  # the same numbers without the floor
+        other, z_true = second, zy
+    best_other = np.where(out.pred[a:b] == y, other, mx)
+    np.subtract(z_true, best_other, out=out.margin[a:b])
     n_hits = 0
     if q is None and rule.clip is None:
         # only a masked true class is floored: a loss that overflowed stays inf
-        n_hits = int(np.count_nonzero(true_masked & valid))
-        np.copyto(out.loss[a:b], np.where(true_masked, -log_floor, loss))
+        if any_masked:
+            n_hits = int(np.count_nonzero(true_masked & valid))
+            np.copyto(loss, -log_floor, where=true_masked)
     elif q is None:
         used, hit = rule.apply(-loss)  # log p_y, clipped
         n_hits = int(np.count_nonzero(hit & valid))
-        np.subtract(0.0, used, out=out.loss[a:b])
+        np.subtract(0.0, used, out=loss)
     elif rule.clip is not None:
         assert soft is not None
-        np.copyto(out.loss[a:b], soft[2])
+        np.copyto(loss, soft[2])
     else:
         # -sum_k q_k log p_k with log p_k = (z_k - M) - log_rest; a masked class
         # with target mass has log p_k floored.
         assert soft is not None
         dot, q_masked = soft[0], soft[1]
         qs = q[a:b].sum(axis=1) - q_masked
-        np.copyto(out.loss[a:b], qs * log_rest - dot - q_masked * log_floor)
-    np.divide(1.0, 1.0 + rest, out=out.confidence[a:b])
+        np.copyto(loss, qs * log_rest - dot - q_masked * log_floor)
+    conf = out.confidence[a:b]
+    np.add(1.0, rest, out=conf)
+    np.divide(1.0, conf, out=conf)
     lse_abs = float(np.max(np.abs(mx + log_rest), initial=0.0)) if lse else 0.0
     return n_hits, lse_abs
 
@@ -287,10 +302,25 @@ def _reduce_multiclass(
         )  # fmt: skip
     n, c = scores.shape
     work = _work_dtype(scores, dtype)
-    rows = _chunk_rows(c, chunk_rows, work.itemsize)
+    by_columns = q is None and c <= MAX_CLASSES and labels_fit(y, c)
+    if by_columns:
+        rows = column_chunk_rows(c, chunk_rows, work.itemsize)
+    else:
+        rows = _chunk_rows(c, chunk_rows, work.itemsize)
     log_input = kind == "log_probs"
 
     def make_worker() -> Callable[[int, int], Counts]:
+        if by_columns:
+            blk = ColumnBlock(dtype, work, rows, c)
+
+            def by_col(a: int, b: int) -> Counts:
+                with np.errstate(all="ignore"):
+                    return probs_columns(
+                        blk, scores[a:b], y[a:b], valid[a:b], out, a, b, log_input=log_input,
+                        rule=rule,
+                    )  # fmt: skip
+
+            return by_col
         conv = _Converter(dtype, work, rows, c)
         scratch = np.empty((min(rows, n), c), dtype=work)
 

@@ -18,21 +18,21 @@ from predaudit.store import SplitStats
 
 
 def per_epoch(stats: SplitStats) -> list[EpochRow]:
-    """One :class:`EpochRow` per epoch; means over the samples that count (label not -100)."""
+    """One :class:`EpochRow` per epoch; means over the samples that count (label not -100).
+
+    From the per-epoch sums of the store (``SplitStats.totals``), so no epoch's
+    per-sample columns are read again.
+    """
     rows = []
-    for i, epoch in enumerate(stats.epochs):
-        valid = stats.valid[i]
-        loss = stats.loss[i][valid]
-        correct = stats.correct[i][valid]
-        n = int(valid.sum())
-        n_correct = int(correct.sum())
-        sum_c = float(loss[correct].sum())
-        sum_w = float(loss[~correct].sum())
+    for epoch, (n_f, nc_f, total, sum_c, sum_w) in zip(
+        stats.epochs, stats.totals().tolist(), strict=True
+    ):
+        n, n_correct = int(n_f), int(nc_f)
         rows.append(
             EpochRow(
                 epoch=epoch,
                 n_samples=n,
-                loss=float(loss.sum() / n),
+                loss=total / n,
                 accuracy=n_correct / n,
                 n_correct=n_correct,
                 loss_correct=sum_c / n_correct if n_correct else None,

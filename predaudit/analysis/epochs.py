@@ -12,13 +12,14 @@ EPOCH_WORDS = ("first", "best", "last")
 
 def mean_loss(stats: SplitStats) -> np.ndarray:
     """Mean loss per epoch over the samples that count, shape (n_epochs,), nats."""
-    masked = np.where(stats.valid, stats.loss, 0.0)
-    return masked.sum(axis=1) / stats.valid.sum(axis=1)
+    t = stats.totals()
+    return t[:, 2] / t[:, 0]
 
 
 def accuracy(stats: SplitStats) -> np.ndarray:
     """Accuracy per epoch over the samples that count, shape (n_epochs,)."""
-    return (stats.correct & stats.valid).sum(axis=1) / stats.valid.sum(axis=1)
+    t = stats.totals()
+    return t[:, 1] / t[:, 0]
 
 
 def best_epoch(stats: SplitStats, *, upto: int | None = None) -> int:

@@ -26,9 +26,17 @@ from predaudit.reduce import EpochStats, reduce_detect, reduce_scores, scan_kind
 from predaudit.reduce.calibrate import calibrate_epoch
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
+from predaudit.store.columns import ColumnWriter, column_dtypes
 from predaudit.store.kindcheck import check_clip, kind_error
 from predaudit.store.reduced import check_not_one_epoch_splits, reduced_stats
-from predaudit.store.stats import FIT_STATUS, RunStats, SplitSource, SplitStats
+from predaudit.store.stats import (
+    FIT_STATUS,
+    TOTALS,
+    RunStats,
+    SplitSource,
+    SplitStats,
+    epoch_row_totals,
+)
 from predaudit.text import plural
 
 ProgressFn = Callable[[str, int, int], None]
@@ -73,6 +81,7 @@ def compute_split(
     threads: int | None = None,
     calibration: bool | Sequence[float] = False,
     clip: float | None = None,
+    spill: bool | None = None,
 ) -> SplitStats:
     """Read and reduce one split. Raises :class:`InputError` on bad data.
 
@@ -82,6 +91,11 @@ def compute_split(
 
     ``calibration`` also fits a temperature per epoch (True) or takes one per epoch
     (a sequence), and stores the per-sample loss at it and the Brier score.
+
+    The per-sample columns are written an epoch at a time and, for a large split (or
+    with ``spill=True``), memory-mapped from a temporary file
+    (:class:`~predaudit.store.columns.ColumnWriter`), so memory does not grow with the
+    number of epochs; the per-epoch sums (``epoch_totals``) are taken as epochs pass.
     """
     if input_kind is not None and input_kind not in KINDS:
         raise ValueError(f"input_kind must be one of {KINDS}")
@@ -108,14 +122,6 @@ def compute_split(
             del ep  # release this epoch's scores before the reader maps the next
         kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
     e_total, n = len(info.epochs), info.n_samples
-    shape = (e_total, n)
-    loss = np.empty(shape)
-    pred = np.empty(shape, dtype=np.int64)
-    correct = np.empty(shape, dtype=bool)
-    p_true = np.empty(shape)
-    confidence = np.empty(shape)
-    margin = np.empty(shape)
-    labels = np.empty(shape, dtype=np.int64)
     ids: np.ndarray | None = None
     n_clipped = n_floored = 0
     cal: dict[str, np.ndarray] | None = None
@@ -125,9 +131,11 @@ def compute_split(
         cal = {
             "temperature": np.empty(e_total),
             "temperature_fit": np.empty((e_total, 2), dtype=np.int64),
-            "loss_at_t": np.empty(shape),
-            "brier": np.empty(shape),
         }
+    columns = ColumnWriter(
+        e_total, n, column_dtypes(info.dtype, calibration=cal is not None), spill=spill
+    )
+    totals = np.empty((e_total, len(TOTALS)))
     first_kind_epoch = None
     first_kind_path: Path | None = None
     # No enumerate(): its cached result tuple would keep the previous epoch alive while
@@ -170,13 +178,22 @@ def compute_split(
             )
         lab = ep.labels.argmax(axis=1) if ep.labels.ndim == 2 else ep.labels
         order = ep.order if ep.order is not None else slice(None)
-        loss[i], pred[i], correct[i] = st.loss[order], st.pred[order], st.correct[order]
-        p_true[i], confidence[i], margin[i] = (
-            st.p_true[order],
-            st.confidence[order],
-            st.margin[order],
-        )
-        labels[i] = lab[order]
+        row_labels = lab[order]
+        valid_i = row_labels != IGNORE_INDEX
+        loss_i, correct_i = st.loss[order], st.correct[order]
+        totals[i] = epoch_row_totals(loss_i, correct_i, valid_i)
+        for name, values in (
+            ("loss", loss_i),
+            ("pred", st.pred[order]),
+            ("correct", correct_i),
+            ("p_true", st.p_true[order]),
+            ("confidence", st.confidence[order]),
+            ("margin", st.margin[order]),
+            ("labels", row_labels),
+            ("valid", valid_i),
+        ):
+            columns.write(i, name, values)
+        del loss_i, correct_i, valid_i, row_labels
         if ep.ids is not None and ids is None:
             ids = ep.ids[ep.order]
         n_clipped += st.n_clipped
@@ -191,12 +208,13 @@ def compute_split(
             cal["temperature_fit"][i] = (
                 (c.fit.iterations, FIT_STATUS.index(c.fit.status)) if c.fit else (0, 0)
             )
-            cal["loss_at_t"][i] = c.loss_at_t[order]
-            cal["brier"][i] = c.brier[order]
+            columns.write(i, "loss_at_t", c.loss_at_t[order])
+            columns.write(i, "brier", c.brier[order])
         del ep  # release this epoch's scores before the reader maps the next
         if progress is not None:
             progress(info.name, i + 1, e_total)
     assert kind is not None
+    arrays = columns.finish()
     return SplitStats(
         name=info.name,
         epochs=list(info.epochs),
@@ -213,14 +231,8 @@ def compute_split(
         files=[str(p) for p in info.files],
         pattern=info.pattern,
         ids=ids,
-        labels=labels,
-        valid=labels != IGNORE_INDEX,
-        loss=loss,
-        pred=pred,
-        correct=correct,
-        p_true=p_true,
-        confidence=confidence,
-        margin=margin,
+        **arrays,
+        epoch_totals=totals,
         binary=info.binary,
         source=SplitSource(layout),
         epoch_unit=info.epoch_unit,

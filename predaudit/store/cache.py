@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import stat
@@ -57,10 +56,11 @@ from predaudit.store.cachedir import (
     is_entry,
     prepare_dir,
 )
+from predaudit.store.entry import map_members, validate, write_members
 from predaudit.store.stats import SplitStats
 from predaudit.version import __version__
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 _SUFFIX = ".npz"
 _PREFIX = "predaudit-"
 _HEADER = "__header__"
@@ -153,15 +153,16 @@ def load_cached(
     if not _usable(layout):
         return None
     try:
-        with open(path, "rb", opener=_entry_opener) as fh, np.load(fh, allow_pickle=False) as npz:
-            header = json.loads(bytes(npz[_HEADER]).decode())
+        with open(path, "rb", opener=_entry_opener) as fh:
+            with np.load(fh, allow_pickle=False) as npz:
+                header = json.loads(bytes(npz[_HEADER]).decode())
             if header.get("identity") != json.loads(
                 json.dumps(_identity(layout, input_kind, options), sort_keys=True)
             ):
                 raise ValueError("identity")
             if header.get("fingerprint") != current:
                 raise ValueError("stale")
-            arrays = {k: npz[k] for k in header["arrays"]}
+            arrays = map_members(fh, header["arrays"])
     except (FileNotFoundError, NotAnEntry):  # absent, or not ours to delete
         return None
     except Exception:  # corrupt, truncated, stale or foreign: drop it, recompute
@@ -170,6 +171,7 @@ def load_cached(
     try:
         return _rebuild(layout, header["values"], arrays)
     except Exception:
+        del arrays
         _unlink(path)
         return None
 
@@ -199,40 +201,8 @@ def _rebuild(
             raise ValueError(f"{name} has shape {getattr(stats, name).shape}, loss {shape}")
     if len(shape) != 2 or len(stats.epochs) != shape[0]:
         raise ValueError("epochs do not match the arrays")
-    _validate(stats)
+    validate(stats)
     return stats
-
-
-def _validate(stats: SplitStats) -> None:
-    """Raise ``ValueError`` unless the cached arrays hold values the reduction can produce:
-    integer labels in [0, C) or -100 (ignored), boolean masks, losses >= 0 (or +inf: an
-    overflow) and predictions in [0, C) where a sample counts, probabilities in [0, 1]."""
-    c = int(stats.n_classes)
-    valid = stats.valid
-    if c < 1 or valid.dtype != np.bool_ or stats.correct.dtype != np.bool_:
-        raise ValueError("masks")
-    for name in ("labels", "pred"):
-        if getattr(stats, name).dtype.kind not in "iu":
-            raise ValueError(f"{name} dtype")
-    for name in ("loss", "p_true", "confidence", "margin"):
-        if getattr(stats, name).dtype.kind != "f":
-            raise ValueError(f"{name} dtype")
-    labels = stats.labels
-    if not np.all(np.where(valid, (labels >= 0) & (labels < c), labels == -100)):
-        raise ValueError("labels out of range")
-    pred = stats.pred[valid]
-    if pred.size and (pred.min() < 0 or pred.max() >= c):
-        raise ValueError("pred out of range")
-    with np.errstate(invalid="ignore"):
-        loss = stats.loss[valid]
-        if np.isnan(loss).any() or (loss < 0).any():
-            raise ValueError("loss out of range")
-        for name in ("p_true", "confidence"):
-            v = getattr(stats, name)[valid]
-            if not np.all((v >= 0) & (v <= 1)):
-                raise ValueError(f"{name} out of range")
-    if stats.ids is not None and stats.ids.shape[:1] != stats.loss.shape[1:2]:
-        raise ValueError("ids")
 
 
 def store(
@@ -276,14 +246,12 @@ def store(
     except (TypeError, ValueError):
         return False
     path = entry_path(layout, input_kind, options=options)
-    members: dict[str, Any] = {_HEADER: np.frombuffer(blob, dtype=np.uint8), **arrays}
-    buf = io.BytesIO()
-    np.savez(buf, **members)
     if not _usable(layout):
         return False
     try:
         prepare_dir()
-        write_atomic(path, buf.getbuffer().tobytes())
+        small = {_HEADER: np.frombuffer(blob, np.uint8)}
+        write_atomic(path, lambda fh: write_members(fh, small, arrays))
         return True
     except OSError:
         return False

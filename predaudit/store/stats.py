@@ -20,6 +20,24 @@ FIT_STATUS = (
 )
 """Codes of ``SplitStats.temperature_fit[:, 1]``: how each epoch's temperature came about."""
 
+COLUMNS = (
+    "labels",
+    "valid",
+    "loss",
+    "pred",
+    "correct",
+    "p_true",
+    "confidence",
+    "margin",
+    "loss_at_t",
+    "brier",
+)
+"""The per-sample columns of ``SplitStats``, each of shape (n_epochs, n_rows) (or None)."""
+
+TOTALS = ("n_samples", "n_correct", "loss_sum", "loss_sum_correct", "loss_sum_wrong")
+"""Columns of ``SplitStats.epoch_totals``: per epoch, over the samples that count, their
+number, the correct ones, and the sums of their losses (all, correct, wrong; nats)."""
+
 if TYPE_CHECKING:
     from predaudit.io.discover import SplitLayout
 
@@ -91,6 +109,9 @@ class SplitStats:
     epochs among the samples that count, floored at the input dtype's smallest normal number."""
     clip: float | None = None
     """The ε probabilities were clipped to ``[ε, 1 − ε]`` by (``n_clipped`` counts them); None."""
+    epoch_totals: np.ndarray | None = None
+    """Per-epoch sums (see ``TOTALS``), shape (n_epochs, 5), taken as the epochs were reduced;
+    None for statistics built by hand (then :meth:`totals` computes them)."""
 
     @property
     def n_rows(self) -> int:
@@ -108,9 +129,38 @@ class SplitStats:
     def epoch_index(self, epoch: int) -> int:
         return self.epochs.index(epoch)
 
+    def totals(self) -> np.ndarray:
+        """``epoch_totals``, computed an epoch at a time when the statistics lack them."""
+        if self.epoch_totals is None:
+            from predaudit.store.columns import release
+
+            rows = [
+                epoch_row_totals(self.loss[i], self.correct[i], self.valid[i])
+                for i in range(len(self.epochs))
+            ]
+            release(self.loss, self.correct, self.valid)
+            self.epoch_totals = np.array(rows, dtype=np.float64).reshape(-1, len(TOTALS))
+        return self.epoch_totals
+
+    def release(self) -> None:
+        """Give back the mapped pages of memory-mapped columns (after reading many epochs);
+        the values stay readable. A no-op for columns held in memory."""
+        from predaudit.store.columns import release
+
+        release(*(getattr(self, name) for name in COLUMNS))
+
     def sample_ids(self) -> np.ndarray:
         """Sample ids, or positions 0..N-1 when the run has none."""
         return self.ids if self.ids is not None else np.arange(self.n_rows)
+
+
+def epoch_row_totals(loss: np.ndarray, correct: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``TOTALS`` of one epoch from its rows (shape (n_rows,) each; loss in nats)."""
+    lv, cv = loss[valid], correct[valid]
+    return np.array(
+        [lv.shape[0], np.count_nonzero(cv), lv.sum(), lv[cv].sum(), lv[~cv].sum()],
+        dtype=np.float64,
+    )
 
 
 @dataclass

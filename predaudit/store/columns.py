@@ -1,0 +1,167 @@
+"""Per-sample columns of shape (n_epochs, n_rows), written an epoch at a time.
+
+The store of a large split does not live in the process's memory: each column is
+written epoch by epoch (``os.pwrite``, so the written pages are the kernel's page
+cache, not this process's) into one unlinked temporary file, and read back through
+a read-only memory map. Analyses index one epoch at a time (``stats.loss[i]``), so
+only the epochs they look at are ever mapped in; :func:`release` gives the pages of a
+column back after a pass over every epoch. Small splits (under :data:`IN_MEMORY_BYTES`)
+stay in ordinary arrays.
+
+Compact dtypes: the loss stays float64 (every mean is taken from it); the true-class
+probability, the confidence and the margin are float32 when the scores were 32 bits or
+fewer (float32/float16/bfloat16: their float64 values carry no more information than
+float32 rounding, 6e-8 relative); class indices are int32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+IN_MEMORY_BYTES = 256 * 1024 * 1024
+"""Splits whose columns take fewer bytes than this stay in memory."""
+
+_ALIGN = 4096
+
+
+def column_dtypes(score_dtype: str, *, calibration: bool) -> dict[str, np.dtype]:
+    """The dtype of each column of a split whose scores had ``score_dtype``."""
+    real = np.dtype(np.float64 if score_dtype in ("float64", "int64", "uint64") else np.float32)
+    out = {
+        "loss": np.dtype(np.float64),
+        "p_true": real,
+        "confidence": real,
+        "margin": real,
+        "pred": np.dtype(np.int32),
+        "labels": np.dtype(np.int32),
+        "correct": np.dtype(np.bool_),
+        "valid": np.dtype(np.bool_),
+    }
+    if calibration:
+        out["loss_at_t"] = np.dtype(np.float64)
+        out["brier"] = np.dtype(np.float64)
+    return out
+
+
+class ColumnWriter:
+    """Columns of shape (n_epochs, n_rows), filled one epoch row at a time.
+
+    ``spill``: write them to a temporary file and map it (True), keep them in memory
+    (False), or decide by size (None: spill at :data:`IN_MEMORY_BYTES` and above).
+    ``folder``: where the temporary file is made (it is unlinked at once, so nothing is
+    left behind even on a crash); the system's temporary folder when None.
+    """
+
+    def __init__(
+        self,
+        n_epochs: int,
+        n_rows: int,
+        dtypes: dict[str, np.dtype],
+        *,
+        spill: bool | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        self.shape = (n_epochs, n_rows)
+        self.dtypes = dtypes
+        nbytes = {k: n_epochs * n_rows * d.itemsize for k, d in dtypes.items()}
+        if spill is None:
+            spill = sum(nbytes.values()) >= IN_MEMORY_BYTES
+        self._fh: IO[bytes] | None = None
+        self._arrays: dict[str, np.ndarray] = {}
+        self._offsets: dict[str, int] = {}
+        if not spill:
+            self._arrays = {k: np.empty(self.shape, dtype=d) for k, d in dtypes.items()}
+            return
+        off = 0
+        for k in dtypes:
+            self._offsets[k] = off
+            off += -(-nbytes[k] // _ALIGN) * _ALIGN
+        self._fh = _temporary(folder)
+        self._size = off
+        if off:
+            os.ftruncate(self._fh.fileno(), off)
+
+    @property
+    def spilled(self) -> bool:
+        return self._fh is not None
+
+    def write(self, i: int, name: str, values: np.ndarray) -> None:
+        """Epoch row ``i`` of column ``name`` (shape (n_rows,), cast to the column's dtype)."""
+        if self._fh is None:
+            self._arrays[name][i] = values
+            return
+        row = np.ascontiguousarray(values, dtype=self.dtypes[name])
+        if row.shape != self.shape[1:]:
+            raise ValueError(f"{name}: row of shape {row.shape}, expected {self.shape[1:]}")
+        view = row.data.cast("B")
+        pos = self._offsets[name] + i * row.nbytes
+        fd = self._fh.fileno()
+        while view:
+            done = os.pwrite(fd, view, pos)
+            view, pos = view[done:], pos + done
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """The columns: arrays, or read-only maps of the temporary file (kept open by them)."""
+        if self._fh is None:
+            return self._arrays
+        out: dict[str, np.ndarray] = {}
+        if not self._size:
+            return {k: np.empty(self.shape, dtype=d) for k, d in self.dtypes.items()}
+        with self._fh:
+            mm = mmap.mmap(self._fh.fileno(), self._size, prot=mmap.PROT_READ)
+        for k, d in self.dtypes.items():
+            n = self.shape[0] * self.shape[1]
+            flat = np.frombuffer(mm, dtype=d, count=n, offset=self._offsets[k])
+            out[k] = flat.reshape(self.shape)
+        self._fh = None
+        return out
+
+    def close(self) -> None:
+        """Drop the temporary file without mapping it (on an error while filling)."""
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+
+
+def _temporary(folder: Path | None) -> IO[bytes]:
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            return tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - owned by the writer
+    return tempfile.TemporaryFile()  # noqa: SIM115
+
+
+def _mapping(a: np.ndarray) -> mmap.mmap | None:
+    base: Any = a
+    while base is not None:
+        if isinstance(base, mmap.mmap):
+            return base
+        if isinstance(base, np.memmap) and getattr(base, "_mmap", None) is not None:
+            return getattr(base, "_mmap")  # noqa: B009
+        nxt = getattr(base, "base", None)
+        if nxt is None and isinstance(base, memoryview):
+            nxt = base.obj
+        base = nxt
+    return None
+
+
+def release(*arrays: np.ndarray | None) -> None:
+    """Give back the mapped pages of memory-mapped columns (their data stays in the file).
+
+    Call after a pass over every epoch, so the process's resident memory does not grow
+    with the number of epochs read. A no-op for ordinary arrays.
+    """
+    for a in arrays:
+        if a is None:
+            continue
+        mm = _mapping(a)
+        if mm is not None and hasattr(mm, "madvise") and not mm.closed:
+            with contextlib.suppress(OSError, ValueError):
+                mm.madvise(mmap.MADV_DONTNEED)

@@ -1,0 +1,141 @@
+"""The bytes of a cache entry: an uncompressed ``.npz`` written a row at a time, read as maps.
+
+An entry's per-sample columns (shape (n_epochs, n_rows)) are as large as the
+statistics of the run, so they are never held whole: :func:`write_members` streams
+each column into its zip member an epoch row at a time, and :func:`map_members`
+maps the members of a stored (uncompressed) entry read-only, without reading them.
+:func:`validate` checks the values an epoch at a time and gives the pages back.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import zipfile
+from typing import IO, Any
+
+import numpy as np
+
+from predaudit.store.columns import release
+from predaudit.store.stats import SplitStats
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_MAGIC = b"PK\x03\x04"
+_RELEASE_BYTES = 64 * 1024 * 1024
+
+
+def write_members(
+    fh: IO[bytes], small: dict[str, np.ndarray], arrays: dict[str, np.ndarray]
+) -> None:
+    """An uncompressed ``.npz`` of ``small`` then ``arrays`` (members ``NAME.npy``), into ``fh``.
+
+    Two-dimensional arrays are written a row at a time and their mapped pages given
+    back as they go (:func:`~predaudit.store.columns.release`).
+    """
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, a in {**small, **arrays}.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as m:
+                if a.ndim != 2 or a.dtype.hasobject:
+                    np.lib.format.write_array(m, np.ascontiguousarray(a), allow_pickle=False)
+                    continue
+                d = np.lib.format.header_data_from_array_1_0(np.empty((0,), dtype=a.dtype))
+                d["shape"] = a.shape
+                np.lib.format.write_array_header_2_0(m, d)
+                since = 0
+                for i in range(a.shape[0]):
+                    row = np.ascontiguousarray(a[i])
+                    m.write(row.data.cast("B"))
+                    since += row.nbytes
+                    if since >= _RELEASE_BYTES:
+                        release(a)
+                        since = 0
+                release(a)
+
+
+def map_members(fh: IO[bytes], names: list[str]) -> dict[str, np.ndarray]:
+    """Members ``NAME.npy`` of the uncompressed zip open as ``fh``, as read-only arrays
+    mapping the file (not read). Raises ``ValueError`` for anything but plain stored
+    ``.npy`` members lying whole inside the file."""
+    size = os.fstat(fh.fileno()).st_size
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(fh) as zf:
+        infos = {name: zf.getinfo(name + ".npy") for name in names}
+    if not infos:
+        return out
+    mm = mmap.mmap(fh.fileno(), 0, prot=mmap.PROT_READ)
+    for name, info in infos.items():
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            raise ValueError(f"{name}: not stored")
+        fields = _LOCAL_HEADER.unpack_from(mm, info.header_offset)
+        if fields[0] != _LOCAL_MAGIC:
+            raise ValueError(f"{name}: bad local header")
+        start = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1]
+        out[name] = _npy_view(mm, start, info.file_size, size, name)
+    return out
+
+
+def _npy_view(mm: mmap.mmap, start: int, member_size: int, size: int, name: str) -> np.ndarray:
+    import io
+
+    head = io.BytesIO(mm[start : start + min(member_size, 65536 + 16)])
+    version = np.lib.format.read_magic(head)
+    reader: Any = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, fortran, dtype = reader(head, max_header_size=65536)
+    if fortran or dtype.hasobject or any(d < 0 for d in shape):
+        raise ValueError(f"{name}: not a plain array")
+    count = int(np.prod(shape, dtype=np.int64))
+    offset = start + head.tell()
+    if head.tell() + count * dtype.itemsize != member_size:
+        raise ValueError(f"{name}: size does not match its header")
+    if offset + count * dtype.itemsize > size:
+        raise ValueError(f"{name}: past the end of the file")
+    return np.frombuffer(mm, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+
+def validate(stats: SplitStats) -> None:
+    """Raise ``ValueError`` unless the cached arrays hold values the reduction can produce:
+    integer labels in [0, C) or -100 (ignored), boolean masks, losses >= 0 (or +inf: an
+    overflow) and predictions in [0, C) where a sample counts, probabilities in [0, 1].
+
+    An epoch at a time, giving mapped pages back after the pass."""
+    c = int(stats.n_classes)
+    if c < 1 or stats.valid.dtype != np.bool_ or stats.correct.dtype != np.bool_:
+        raise ValueError("masks")
+    for name in ("labels", "pred"):
+        if getattr(stats, name).dtype.kind not in "iu":
+            raise ValueError(f"{name} dtype")
+    for name in ("loss", "p_true", "confidence", "margin"):
+        if getattr(stats, name).dtype.kind != "f":
+            raise ValueError(f"{name} dtype")
+    if stats.ids is not None and stats.ids.shape[:1] != stats.loss.shape[1:2]:
+        raise ValueError("ids")
+    columns = (stats.labels, stats.valid, stats.pred, stats.loss, stats.p_true, stats.confidence)
+    try:
+        for i in range(stats.loss.shape[0]):
+            _validate_epoch(stats, i, c)
+    finally:
+        release(*columns)
+    if stats.epoch_totals is not None and stats.epoch_totals.shape != (len(stats.epochs), 5):
+        raise ValueError("epoch totals")
+
+
+def _validate_epoch(stats: SplitStats, i: int, c: int) -> None:
+    valid, labels = stats.valid[i], stats.labels[i]
+    if not np.all(np.where(valid, (labels >= 0) & (labels < c), labels == -100)):
+        raise ValueError("labels out of range")
+    pred = stats.pred[i][valid]
+    if pred.size and (pred.min() < 0 or pred.max() >= c):
+        raise ValueError("pred out of range")
+    with np.errstate(invalid="ignore"):
+        loss = stats.loss[i][valid]
+        if np.isnan(loss).any() or (loss < 0).any():
+            raise ValueError("loss out of range")
+        for name in ("p_true", "confidence"):
+            v = getattr(stats, name)[i][valid]
+            if not np.all((v >= 0) & (v <= 1)):
+                raise ValueError(f"{name} out of range")

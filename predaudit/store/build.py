@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from predaudit.dtypes import BF16, bf16_to_float32
+from predaudit.engine import current as current_engine
 from predaudit.errors import InputError, OptionError
 from predaudit.io.arrays import ARRAYS, arrays_layout
 from predaudit.io.discover import SplitLayout, discover
 from predaudit.io.load import SplitReader
 from predaudit.io.records import EpochPredictions, SplitInfo
 from predaudit.io.reduced import read_reduced
-from predaudit.reduce import EpochStats, reduce_detect, reduce_scores, scan_kind
+from predaudit.reduce import EpochStats
 from predaudit.reduce.calibrate import calibrate_epoch
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
@@ -110,12 +111,13 @@ def compute_split(
         return reduced_stats(layout, records)
     reader = SplitReader(layout)
     info: SplitInfo = reader.info
+    reducer = current_engine().for_split(layout, reader)
     kind = input_kind
     if kind is None and info.binary:
         # A single score is a probability only when every epoch lies in [0, 1].
         lo, hi = np.inf, -np.inf
         for ep in reader:
-            ev = scan_kind(ep.scores, dtype=ep.scores_dtype, threads=threads)
+            ev = reducer.scan(ep, threads=threads)
             if ev.n_nonfinite:
                 raise _nonfinite_error(ep, None)
             lo, hi = min(lo, ev.min), max(hi, ev.max)
@@ -147,9 +149,7 @@ def compute_split(
         if not info.binary and input_kind is None:
             # One pass reduces as logits and gathers the kind evidence; probabilities and
             # log-probabilities take a second pass as that kind.
-            seen, st, ev = reduce_detect(
-                ep.scores, ep.labels, dtype=ep.scores_dtype, threads=threads, clip=clip
-            )
+            seen, st, ev = reducer.detect(ep, threads=threads, clip=clip)
             if ev.n_nonfinite:
                 raise _nonfinite_error(ep, kind)
             if kind is None:
@@ -162,9 +162,7 @@ def compute_split(
                 )
         else:
             assert kind is not None
-            st = reduce_scores(
-                ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, threads=threads, clip=clip
-            )
+            st = reducer.scores(ep, kind=kind, threads=threads, clip=clip)
         if st.n_nonfinite:
             raise _nonfinite_error(ep, kind)
         if input_kind is not None and (bad := kind_error(ep.path, ep.epoch, input_kind, st)):

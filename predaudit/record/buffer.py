@@ -1,10 +1,11 @@
 """Batches in, one epoch out: what ``add()`` keeps of a batch, and the epoch's columns.
 
 A batch is kept as it came, without converting it: a torch tensor on the CPU is kept
-detached (sharing its storage: no copy; its version counter tells whether it was
-changed in place afterwards), one on another device is copied to the CPU, anything
-else is copied into a numpy array (so that a buffer the caller reuses cannot change
-what was recorded). The pieces become numpy arrays only when the epoch is written.
+as it is (detached if it requires grad; sharing its storage: no copy; its version
+counter tells whether it was changed in place afterwards), one on another device is
+copied to the CPU, anything else is copied into a numpy array (so that a buffer the
+caller reuses cannot change what was recorded). The pieces become numpy arrays only
+when the epoch is written, joined into runs of a few MiB (:func:`runs`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,27 @@ _BF16: list[Any] = []  # torch.bfloat16, looked up once torch is in use
 
 def keep(x: Any) -> Any:
     """What the recorder holds of one batch's array (see the module docs)."""
-    detach = getattr(x, "detach", None)
-    if detach is None:
+    if not hasattr(x, "detach"):
         return np.array(x)
-    t = detach()
+    return keep_tensor(x)
+
+
+def keep_tensor(t: Any) -> Any:
+    """A torch tensor on the CPU without autograd history: ``t`` itself when it has none."""
+    if t.requires_grad:
+        t = t.detach()
     return t if t.is_cpu else t.cpu()
+
+
+def hold(column: list[Any], versions: list[Any], batch: int, x: Any, tensor: bool) -> None:
+    """Append what is kept of ``x`` (a torch tensor if ``tensor``) to ``column``; note a
+    tensor's version in ``versions``."""
+    if tensor:
+        k = keep_tensor(x)
+        versions.append((batch, k, k._version))
+    else:
+        k = np.array(x)
+    column.append(k)
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -103,11 +120,36 @@ class Batches:
                 return int(batch)
         return None
 
-    def column(self, which: str) -> list[np.ndarray]:
-        """The pieces of ``scores``, ``labels`` or ``ids`` as numpy arrays."""
-        return [to_numpy(p) for p in getattr(self, which)]
+
+def _join(pieces: list[Any]) -> np.ndarray:
+    if len(pieces) == 1:
+        return to_numpy(pieces[0])
+    if all(hasattr(p, "detach") for p in pieces):
+        return to_numpy(sys.modules["torch"].cat(pieces))
+    return np.concatenate([to_numpy(p) for p in pieces])
 
 
-def concat(pieces: list[np.ndarray]) -> np.ndarray:
-    """One array of the pieces (no copy when there is one)."""
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+def concat(pieces: list[Any]) -> np.ndarray:
+    """One numpy array of the kept pieces (no copy when there is one numpy piece)."""
+    return _join(pieces)
+
+
+def runs(pieces: list[Any], max_bytes: int) -> list[np.ndarray]:
+    """The kept pieces as numpy arrays, consecutive ones joined while they stay within
+    ``max_bytes`` (a larger piece stays alone); ``pieces`` is emptied as they are joined,
+    so the epoch is held about once."""
+    out: list[np.ndarray] = []
+    run: list[Any] = []
+    size = 0
+    pieces.reverse()
+    while pieces:
+        p = pieces.pop()
+        nbytes = p.nbytes if isinstance(p, np.ndarray) else p.element_size() * p.numel()
+        if run and size + nbytes > max_bytes:
+            out.append(_join(run))
+            run, size = [], 0
+        run.append(p)
+        size += nbytes
+    if run:
+        out.append(_join(run))
+    return out

@@ -21,8 +21,8 @@ import numpy as np
 from predaudit.errors import InputError
 from predaudit.io.discover import parse_name
 from predaudit.io.naming import META_KEY, SUFFIXES
-from predaudit.record.buffer import Batches, concat
-from predaudit.record.npzwrite import Member, write_npz
+from predaudit.record.buffer import Batches, concat, runs
+from predaudit.record.npzwrite import CHUNK_BYTES, Member, write_npz
 
 FORMAT = "predaudit.recorder/1"
 
@@ -34,18 +34,17 @@ def write_epoch(
 
     ``meta`` (the file's ``__meta__``) holds at least ``epoch`` and ``kind`` (and ``rank``
     for a shard); ``saved_dtype`` and ``n_samples`` are added. Sorted batches are
-    written piece by piece (the epoch's scores are never assembled); otherwise the
-    scores are joined once and gathered in sorted order.
+    written in runs of at most ``CHUNK_BYTES`` (the epoch's scores are never held twice);
+    otherwise the scores are joined once and gathered in sorted order.
     """
     kind, epoch, rank = meta["kind"], meta["epoch"], meta.get("rank")
-    scores = batches.column("scores")
-    batches.scores.clear()
-    labels = concat(batches.column("labels"))
-    batches.labels.clear()
-    n = sum(len(p) for p in scores)
-    ids = concat(batches.column("ids")) if batches.ids else np.arange(n, dtype=np.int64)
-    batches.ids.clear()
     batches.versions.clear()
+    labels = concat(batches.labels)
+    batches.labels.clear()
+    n = labels.shape[0]
+    ids = concat(batches.ids) if batches.ids else np.arange(n, dtype=np.int64)
+    batches.ids.clear()
+    scores = runs(batches.scores, CHUNK_BYTES)  # empties batches.scores
     order: np.ndarray | None = None
     member: Member = scores
     if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
@@ -107,7 +106,11 @@ class EpochFiles:
         self._scanned = -1  # the folder's mtime (ns) when scanned or last written by us
 
     def _epoch_files(self) -> dict[int, set[Path]]:
-        mtime = self.folder.stat().st_mtime_ns
+        try:
+            mtime = self.folder.stat().st_mtime_ns
+        except FileNotFoundError:  # the first epoch (or the folder was removed)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            mtime = self.folder.stat().st_mtime_ns
         if self._files is None or mtime != self._scanned:
             self._scanned = mtime
             self._files = {}

@@ -20,6 +20,7 @@ identical bytes.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -57,6 +58,7 @@ def zip_date_time() -> tuple[int, int, int, int, int, int]:
     return (max(t.tm_year, 1980), t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
 
 
+@functools.lru_cache(maxsize=64)
 def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     """The ``.npy`` header ``np.save`` writes for an array of ``dtype`` and ``shape``."""
     d = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
@@ -108,6 +110,7 @@ def _write_stored(
     limit = zipfile.ZIP64_LIMIT
     pos = 0
     central: list[bytes] = []
+    crcs: list[tuple[int, bytes]] = []
     for key, dtype, shape, pieces in members:
         name = f"{key}.npy".encode()
         head = npy_header(dtype, shape)
@@ -128,9 +131,7 @@ def _write_stored(
                 fh.write(data)
         if written != size:
             raise ValueError(f"{key}: {written} bytes written for a member of {size}")
-        fh.seek(pos + 14)
-        fh.write(struct.pack("<L", crc))
-        fh.seek(0, io.SEEK_END)
+        crcs.append((pos + 14, struct.pack("<L", crc)))  # written into the header at the end
         big = [size, size] if size > limit else []
         if pos > limit:
             big.append(pos)
@@ -174,6 +175,25 @@ def _write_stored(
             min(cd_offset, 0xFFFFFFFF),
         )
     fh.write(cd + tail + _END.pack(b"PK\005\006", 0, 0, count, count, cd_size, cd_offset, 0))
+    _patch(fh, crcs)
+
+
+def _patch(fh: BinaryIO, patches: list[tuple[int, bytes]]) -> None:
+    """Write each (offset, bytes) into the file: with pwrite on a real file, else by seeking."""
+    fh.flush()
+    try:
+        fd = fh.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        fd = -1
+    end = fh.tell()
+    for offset, data in patches:
+        if fd >= 0:
+            os.pwrite(fd, data, offset)
+        else:
+            fh.seek(offset)
+            fh.write(data)
+    if fd < 0:
+        fh.seek(end)
 
 
 def _write_deflated(

@@ -30,7 +30,14 @@ from typing import Any
 from predaudit.errors import InputError, OptionError
 from predaudit.io.naming import epoch_file_name
 from predaudit.record import epochfile
-from predaudit.record.buffer import Batches, dtype_name, keep, shape_of, tokens_as_samples
+from predaudit.record.buffer import (
+    Batches,
+    dtype_name,
+    hold,
+    keep,
+    shape_of,
+    tokens_as_samples,
+)
 from predaudit.report.vocab import KINDS
 from predaudit.version import __version__
 
@@ -181,19 +188,10 @@ class Recorder:
             return
         ep, b = self._epoch, self._batches
         torch_s, torch_y, torch_i = self._torch
-        k = keep(scores)
-        ep.scores.append(k)
-        if torch_s:
-            ep.versions.append((b, k, k._version))
-        k = keep(labels)
-        ep.labels.append(k)
-        if torch_y:
-            ep.versions.append((b, k, k._version))
+        hold(ep.scores, ep.versions, b, scores, torch_s)
+        hold(ep.labels, ep.versions, b, labels, torch_y)
         if ids is not None:
-            k = keep(ids)
-            ep.ids.append(k)
-            if torch_i:
-                ep.versions.append((b, k, k._version))
+            hold(ep.ids, ep.versions, b, ids, torch_i)
 
     def _add_checked(self, scores: Any, labels: Any, ids: Any, key: tuple[Any, ...] | None) -> None:
         b = self._batches
@@ -320,7 +318,6 @@ class Recorder:
                 f"batch {changed} (or the tensor it is a view of) was changed in place after "
                 "add(); add a copy of a tensor you reuse (tensor.clone())",
             )
-        self.folder.mkdir(parents=True, exist_ok=True)
         self._files.check_free(epoch, path, rank, overwrite=self.overwrite, split=self.split)
         meta: dict[str, Any] = {
             "format": FORMAT,

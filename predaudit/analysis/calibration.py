@@ -198,6 +198,7 @@ def calibration_split(
         row, bins = epoch_calibration(stats, epoch, n_bins=n_bins, binning=binning)
         rows.append(row)
         all_bins[epoch] = bins
+        stats.release()  # the pages of this epoch (memory-mapped columns)
     comparison = None
     note = None
     if len(stats.epochs) == 1 and start is None and end is None:

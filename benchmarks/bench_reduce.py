@@ -141,9 +141,9 @@ def bench_shape(rows: int, classes: int, repeats: int, sklearn_rows: int) -> Non
 
 def crossover(repeats: int) -> None:
     """The column kernel against the row kernel at a fixed 40 MB of float32 logits."""
-    from predaudit.reduce import multiclass, reduce_scores
+    from predaudit.reduce import columns, reduce_scores
 
-    default = multiclass.MAX_CLASSES
+    default = columns.MAX_CLASSES
     print(f"column vs row kernel, 40 MB float32 logits, median of {repeats}")
     print(f"{'classes':>8s} {'columns (ms)':>13s} {'rows (ms)':>10s} {'rows/columns':>13s}")
     try:
@@ -152,14 +152,14 @@ def crossover(repeats: int) -> None:
             ts: dict[int, list[float]] = {1 << 30: [], 0: []}
             for _ in range(repeats):
                 for limit in ts:
-                    multiclass.MAX_CLASSES = limit
+                    columns.MAX_CLASSES = limit
                     t0 = time.perf_counter()
                     reduce_scores(x, y, kind="logits")
                     ts[limit].append(time.perf_counter() - t0)
             col, row = (statistics.median(ts[k]) for k in (1 << 30, 0))
             print(f"{c:8d} {col * 1e3:13.1f} {row * 1e3:10.1f} {row / col:12.2f}x")
     finally:
-        multiclass.MAX_CLASSES = default
+        columns.MAX_CLASSES = default
 
 
 def main() -> None:

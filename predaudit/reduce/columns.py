@@ -40,14 +40,14 @@ from predaudit.reduce.chunks import (
 )
 from predaudit.reduce.pool import _count_bad
 
-MAX_CLASSES = 32
-"""Largest number of classes the column kernels take (crossover measured in
-benchmarks/bench_reduce.py ``--crossover``: at C = 32 the column kernel is still
-faster, at 64 the row kernel is)."""
+MAX_CLASSES = 48
+"""Largest number of classes the column kernels take (``benchmarks/bench_reduce.py
+--crossover``, 2 cores: the column kernel 1.6x the row kernel at C = 32 and 1.3x at 48,
+0.84x at 64). Read at each call, so tests can force either kernel."""
 
-_TARGET_CHUNK_BYTES = 1 << 19
-"""Work bytes of one chunk's class-major block (the block, its shifted copy and
-the per-row vectors stay in a core's L2 cache)."""
+_TARGET_CHUNK_BYTES = 1 << 20
+"""Work bytes of one chunk's class-major block, as the row kernels (measured as good as
+256 KiB-2 MiB on [1000000, 10], with fewer calls per row)."""
 
 
 def column_chunk_rows(n_classes: int, chunk_rows: int | None, itemsize: int) -> int:
@@ -75,9 +75,11 @@ class ColumnBlock:
         self.sec = np.empty((2, rows), dtype=work)
         self.shift = np.empty(rows, dtype=work)
         self.mask = np.empty(rows, dtype=bool)
-        self.first = np.empty(rows, dtype=np.uint8)
+        small = np.uint8 if n_classes < 128 else np.int64  # k + C fits
+        self.first = np.empty(rows, dtype=small)
         self.ne = np.empty(rows * n_classes, dtype=bool)
-        self.k_col = np.arange(n_classes, dtype=np.uint8)[:, None]
+        self.cand = self.ne.view(np.uint8) if small == np.uint8 else np.empty_like(self.ne, small)
+        self.k_col = np.arange(n_classes, dtype=small)[:, None]
         self.index = np.empty(rows, dtype=np.int64)
         self.r_all = np.arange(rows, dtype=np.int64)
         self.acc = np.empty((8, rows))
@@ -104,16 +106,16 @@ class ColumnBlock:
         return idx
 
     def first_max(self, xt: np.ndarray, top: np.ndarray) -> np.ndarray:
-        """Per row, the first class whose value equals ``top`` (uint8 ``[m]``).
+        """Per row, the first class whose value equals ``top`` (``[m]``, uint8 below 128 classes).
 
-        Branch-free: the minimum over ``k`` of ``k + 64 * (xt[k] != top)``.
+        Branch-free: the minimum over ``k`` of ``k + C * (xt[k] != top)``.
         """
         m = xt.shape[1]
         ne = self.ne[: self.c * m].reshape(self.c, m)
         np.not_equal(xt, top, out=ne)
-        cand = ne.view(np.uint8)
-        np.multiply(cand, 64, out=cand)
-        cand += self.k_col
+        cand = self.cand[: self.c * m].reshape(self.c, m)
+        np.multiply(ne, self.c, out=cand, dtype=cand.dtype)
+        np.add(cand, self.k_col, out=cand)
         return np.minimum.reduce(cand, axis=0, out=self.first[:m])
 
     def argmax(self, xt: np.ndarray, am: np.ndarray) -> np.ndarray:
@@ -281,3 +283,24 @@ def probs_columns(
     lp_other = np.minimum(other, 0.0) if log_input else np.log(np.maximum(other, 0.0))
     out.margin[a:b] = rule.log_p(lp_y) - rule.log_p(lp_other)
     return counts.hits(rule, int(np.count_nonzero(hit & valid)))
+
+
+def scan_columns(blk: ColumnBlock, raw: np.ndarray) -> tuple[float, float, float, float, int]:
+    """``kind.scan_kind``'s evidence of one chunk ``[m, C]``, by columns (the same numbers)."""
+    xt = blk.load(raw)
+    m = xt.shape[1]
+    lo, hi = float(xt.min()), float(xt.max())
+    if math.isnan(lo) or math.isnan(hi) or hi == math.inf:
+        return math.inf, -math.inf, math.inf, math.inf, _count_bad(xt)
+    s = np.empty(m)
+    dev = lse_abs = math.inf
+    if lo >= 0:
+        dev = float(np.max(np.abs(blk.rowsum(xt, s) - 1.0)))
+    if hi <= 0:
+        top = np.maximum.reduce(xt, axis=0, out=blk.top[:m])
+        if not np.any(top == -np.inf):
+            dt = blk.block(m)
+            np.subtract(xt, top, out=dt)
+            np.exp(dt, out=dt)
+            lse_abs = float(np.max(np.abs(top + np.log(blk.rowsum(dt, s)))))
+    return lo, hi, dev, lse_abs, 0

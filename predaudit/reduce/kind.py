@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import predaudit.reduce.columns as columns
 from predaudit.reduce.pool import (
     _chunk_rows,
     _Converter,
@@ -52,9 +53,21 @@ def scan_kind(
     n = scores.shape[0]
     c = 1 if scores.ndim == 1 else scores.shape[1]
     work = _work_dtype(scores, dtype)
-    rows = _chunk_rows(c, chunk_rows, work.itemsize)
+    by_columns = scores.ndim == 2 and c <= columns.MAX_CLASSES
+    if by_columns:
+        rows = columns.column_chunk_rows(c, chunk_rows, work.itemsize)
+    else:
+        rows = _chunk_rows(c, chunk_rows, work.itemsize)
 
     def make_worker() -> Callable[[int, int], tuple[float, float, float, float, int]]:
+        if by_columns:
+            blk = columns.ColumnBlock(dtype, work, rows, c)
+
+            def by_col(a: int, b: int) -> tuple[float, float, float, float, int]:
+                with np.errstate(all="ignore"):
+                    return columns.scan_columns(blk, scores[a:b])
+
+            return by_col
         conv = _Converter(dtype, work, rows, c)
 
         def run(a: int, b: int) -> tuple[float, float, float, float, int]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+import predaudit.reduce.columns as columns
 from predaudit.reduce.chunks import (
     _F64_RECHECK,
     _UNSHIFTED_HI,
@@ -20,7 +21,6 @@ from predaudit.reduce.chunks import (
     _soft_dot,
 )
 from predaudit.reduce.columns import (
-    MAX_CLASSES,
     ColumnBlock,
     column_chunk_rows,
     labels_fit,
@@ -56,7 +56,7 @@ def _reduce_logits(
     first makes the passes over its ``[m, C]`` data (argmax, min, shift, second
     best, exp, row sum), leaving per-row results (max, true-class score, best
     other score, ``R``) in per-thread vectors, then forms the statistics from
-    them (:func:`_logits_tail`). Up to ``MAX_CLASSES`` classes with class
+    them (:func:`_logits_tail`). Up to ``columns.MAX_CLASSES`` classes with class
     indices, the passes run by columns (:mod:`predaudit.reduce.columns`, the same
     numbers bit for bit).
 
@@ -73,7 +73,7 @@ def _reduce_logits(
     """
     n, c = scores.shape
     work = _work_dtype(scores, dtype)
-    by_columns = q is None and c <= MAX_CLASSES and labels_fit(y, c)
+    by_columns = q is None and c <= columns.MAX_CLASSES and labels_fit(y, c)
     if by_columns:
         rows = column_chunk_rows(c, chunk_rows, work.itemsize)
     else:
@@ -302,7 +302,7 @@ def _reduce_multiclass(
         )  # fmt: skip
     n, c = scores.shape
     work = _work_dtype(scores, dtype)
-    by_columns = q is None and c <= MAX_CLASSES and labels_fit(y, c)
+    by_columns = q is None and c <= columns.MAX_CLASSES and labels_fit(y, c)
     if by_columns:
         rows = column_chunk_rows(c, chunk_rows, work.itemsize)
     else:

@@ -1,6 +1,6 @@
 """The column kernel (few classes) against the row kernel, and both against references.
 
-``predaudit.reduce.multiclass.MAX_CLASSES`` chooses the kernel: forced to 0 every
+``predaudit.reduce.columns.MAX_CLASSES`` chooses the kernel: forced to 0 every
 shape takes the row kernel, forced high every shape (with class indices) takes
 the column kernel. The two must give the same numbers bit for bit on random and
 adversarial rows: ties, zeros of both signs, -inf classes, dead rows, ±1e4, rows
@@ -24,7 +24,14 @@ import pytest
 import torch
 from sklearn.metrics import log_loss
 
-from predaudit.reduce import EpochStats, KindEvidence, multiclass, reduce_detect, reduce_scores
+from predaudit.reduce import (
+    EpochStats,
+    KindEvidence,
+    multiclass,
+    reduce_detect,
+    reduce_scores,
+    scan_kind,
+)
 from predaudit.reduce import columns as columns_module
 
 F = torch.nn.functional
@@ -48,14 +55,17 @@ def column_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield calls
 
 
-def run(kernel: str, scores: np.ndarray, labels: np.ndarray, **kw: object):
-    """``reduce_detect`` with the kernel forced; ``kind=None`` detects."""
-    old = multiclass.MAX_CLASSES
-    multiclass.MAX_CLASSES = 1 << 30 if kernel == "columns" else 0
+def run(kernel: str, scores: np.ndarray, labels: np.ndarray | None, **kw: object):
+    """``reduce_detect`` with the kernel forced (``kind=None`` detects); ``scan_kind``
+    without labels."""
+    old = columns_module.MAX_CLASSES
+    columns_module.MAX_CLASSES = 1 << 30 if kernel == "columns" else 0
     try:
+        if labels is None:
+            return scan_kind(scores, **kw)  # type: ignore[arg-type]
         return reduce_detect(scores, labels, **kw)  # type: ignore[arg-type]
     finally:
-        multiclass.MAX_CLASSES = old
+        columns_module.MAX_CLASSES = old
 
 
 def bits(a: np.ndarray) -> np.ndarray:
@@ -147,7 +157,7 @@ def to_bf16_bits(x: np.ndarray) -> np.ndarray:
     return t.view(torch.int16).numpy().view(np.uint16)
 
 
-CLASSES = [2, 3, 7, 8, 9, 10, 16, 17, 24, 32]
+CLASSES = [2, 3, 7, 8, 9, 10, 16, 17, 24, 32, 48]
 
 
 # -- the two kernels agree -------------------------------------------------------------------
@@ -214,6 +224,22 @@ def test_probabilities_and_log_probabilities(c: int, column_calls: list[int]) ->
     both(off, y, column_calls, kind="probs")
 
 
+@pytest.mark.parametrize("c", [3, 10, 17])
+def test_scan_kind_evidence_is_the_same(c: int) -> None:
+    x, y = random_logits(900, c, seed=c)
+    p = torch.softmax(torch.from_numpy(x), dim=1).numpy()
+    bad = x.astype(F32)
+    bad[5, 0] = np.nan
+    with np.errstate(divide="ignore"):
+        cases = [x.astype(F32), p, p.astype(np.float16), np.log(p), np.log(p).astype(F32), bad]
+    for scores in cases:
+        for kw in ({}, {"chunk_rows": 31, "threads": 2}):
+            assert run("columns", scores, None, **kw) == run("rows", scores, None, **kw)
+    dead = np.log(p)
+    dead[7] = -np.inf
+    assert run("columns", dead, None).max_lse_abs == math.inf
+
+
 def test_soft_targets_take_the_row_kernel(column_calls: list[int]) -> None:
     x, _ = random_logits(200, 6, seed=3)
     q = np.random.default_rng(4).dirichlet(np.ones(6), size=200)
@@ -224,7 +250,6 @@ def test_soft_targets_take_the_row_kernel(column_calls: list[int]) -> None:
 
 def test_the_threshold_chooses_the_kernel(column_calls: list[int]) -> None:
     c = columns_module.MAX_CLASSES
-    assert multiclass.MAX_CLASSES == c
     for n_classes, expected in [(c, True), (c + 1, False)]:
         x, y = random_logits(50, n_classes, seed=n_classes)
         column_calls.clear()

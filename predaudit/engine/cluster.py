@@ -70,8 +70,8 @@ def _rows_from_env() -> int | None:
 class DaskEngine:
     """Reductions as tasks on the scheduler at ``address``, or on a ``LocalCluster`` of
     ``n_workers`` processes (default: one per core) started at the first split and closed by
-    :meth:`close`. ``rows`` sets the rows per task (default :data:`ROWS_ENV`, else about
-    64 MiB of scores, rounded to whole zarr chunks)."""
+    :meth:`close`. ``rows`` sets the rows per task (default :data:`ROWS_ENV`, else at most
+    64 MiB of scores and two tasks per worker thread an epoch, in whole zarr chunks)."""
 
     def __init__(
         self,
@@ -117,6 +117,11 @@ class DaskEngine:
             self._client = Client(self._cluster)
         return self._client
 
+    def slots(self) -> int:
+        """Worker threads of the cluster now (tasks that can run at once)."""
+        workers = self.client().scheduler_info(n_workers=-1).get("workers", {})
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
     def for_split(self, layout: Any, reader: Any) -> DaskReducer:
         return DaskReducer(self, reader)
 
@@ -154,7 +159,9 @@ class DaskReducer:
             return [(0, n)]
         width = math.prod(int(s) for s in ep.scores.shape[1:])
         align = ep.scores.row_chunk if isinstance(ep.scores, ZarrRows) else 1
-        return plan(n, width, ep.scores.dtype.itemsize, rows=self.engine.rows, align=align)
+        slots = self.engine.slots()
+        size = ep.scores.dtype.itemsize
+        return plan(n, width, size, rows=self.engine.rows, align=align, at_least=2 * slots)
 
     def _run(
         self,

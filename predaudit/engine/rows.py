@@ -118,11 +118,15 @@ def run_task(
 
 
 def plan(
-    n: int, width: int, itemsize: int, *, rows: int | None, align: int
+    n: int, width: int, itemsize: int, *, rows: int | None, align: int, at_least: int = 1
 ) -> list[tuple[int, int]]:
-    """Row ranges ``(a, b)`` covering ``0..n``: about :data:`TASK_BYTES` of scores each (or
-    ``rows``), a multiple of ``align`` (a zarr chunk, a token sequence) where possible."""
-    per = rows if rows is not None else max(1, TASK_BYTES // max(1, width * itemsize))
+    """Row ranges ``(a, b)`` covering ``0..n``: ``rows`` each, or at most :data:`TASK_BYTES`
+    of scores and at least ``at_least`` ranges (every worker busy on one epoch); a multiple
+    of ``align`` rows (a zarr chunk) where possible."""
+    if rows is not None:
+        per = rows
+    else:
+        per = min(TASK_BYTES // max(1, width * itemsize), -(-n // max(1, at_least)))
     per = max(align, per // align * align) if align > 1 else max(1, per)
     return [(a, min(n, a + per)) for a in range(0, n, per)]
 

@@ -40,7 +40,8 @@ SCHEMA_IDS = {
     "dynamics": "predaudit.dynamics/1",
 }
 # Fields that are present only under a condition; every other property is required.
-OPTIONAL = {"checks", "top", "matrix_normalized", "diff", "sequence", "position"}
+OPTIONAL = {"checks", "top", "matrix_normalized", "matrix", "matrix_cells", "normalized", "diff",
+            "sequence", "position"}  # fmt: skip
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 

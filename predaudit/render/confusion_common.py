@@ -19,6 +19,9 @@ from predaudit.report.confusion_cells import DENSE_MAX_CLASSES, dense_allowed
 
 MATRIX_MAX_CLASSES = 20
 """Above this many classes the matrix is not drawn in the terminal or in Markdown."""
+ROWS_MAX_CLASSES = 200
+"""Per-class tables list at most this many classes (the worst by F1, or with a diff the
+largest contributions to ΔL); every class is in the JSON (``per_class``)."""
 ROW_LABEL_WIDTH = 12
 """Widest class name in the first column of a table (longer names are shortened)."""
 CELL_WIDTH = 5
@@ -65,8 +68,17 @@ def matrix_note(s: SplitConfusion, csv_paths: MatrixCsv | None) -> str:
 
 
 def class_order(rows: Sequence[ClassRow], by_f1: bool) -> list[ClassRow]:
-    """The per-class rows in class order, or by F1, worst first."""
-    return sorted(rows, key=lambda r: (r.f1, r.index)) if by_f1 else list(rows)
+    """The per-class rows in class order, or by F1, worst first (at most ``ROWS_MAX_CLASSES``)."""
+    ordered = sorted(rows, key=lambda r: (r.f1, r.index)) if by_f1 else list(rows)
+    return ordered[:ROWS_MAX_CLASSES]
+
+
+def rows_note(s: SplitConfusion) -> str | None:
+    """What is said under a per-class table that lists only ``ROWS_MAX_CLASSES`` classes."""
+    if s.n_classes <= ROWS_MAX_CLASSES:
+        return None
+    more = s.n_classes - ROWS_MAX_CLASSES
+    return f"{more} more classes not listed; every class is in --format json (per_class)."
 
 
 def class_changes(s: SplitConfusion) -> list[ClassChange]:
@@ -76,7 +88,8 @@ def class_changes(s: SplitConfusion) -> list[ClassChange]:
     assert d is not None
     if show_matrix(s):
         return list(d.per_class)
-    return sorted(d.per_class, key=lambda c: (-c.delta_contribution, c.index))
+    by_size = sorted(d.per_class, key=lambda c: (-c.delta_contribution, c.index))
+    return by_size[:ROWS_MAX_CLASSES]
 
 
 def no_pairs(s: SplitConfusion) -> str:

@@ -24,6 +24,7 @@ from predaudit.render.confusion_common import (
     matrix_note,
     no_changes,
     no_pairs,
+    rows_note,
     show_matrix,
     title,
 )
@@ -329,6 +330,8 @@ def _split_parts(
         else:
             parts.append(Text(matrix_note(s, csv_paths), style="dim"))
         parts += [Text(""), changes_table(s.diff), Text(""), loss_change_table(s)]
+        if note := rows_note(s):
+            parts.append(Text(note, style="dim"))
         return parts
     parts.append(_headline(s))
     parts.append(Text(""))
@@ -336,7 +339,10 @@ def _split_parts(
         parts.append(matrix_table(s))
     else:
         parts.append(Text(matrix_note(s, csv_paths), style="dim"))
-    parts += [Text(""), per_class_table(s), Text(""), summary_table(s), Text(""), pairs_table(s)]
+    parts += [Text(""), per_class_table(s)]
+    if note := rows_note(s):
+        parts.append(Text(note, style="dim"))
+    parts += [Text(""), summary_table(s), Text(""), pairs_table(s)]
     return parts
 
 

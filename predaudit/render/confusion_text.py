@@ -18,6 +18,7 @@ from predaudit.render.confusion_common import (
     matrix_note,
     no_changes,
     no_pairs,
+    rows_note,
     show_matrix,
     title,
 )
@@ -176,6 +177,8 @@ def _md_diff(s: SplitConfusion, d: ConfusionDiff, csv_at: MatrixCsv | None) -> l
     out += _md_table(
         ["class", "support", "recall", "mean loss", "contribution", "share of ΔL"], rows
     )
+    if note := rows_note(s):
+        out += [note, ""]
     return out
 
 
@@ -222,6 +225,8 @@ def _md_epoch(s: SplitConfusion, csv_at: MatrixCsv | None) -> list[str]:
     out += _md_table(
         ["class", "support", "precision", "recall", "F1", "mean loss", "contribution"], rows
     )
+    if note := rows_note(s):
+        out += [note, ""]
     out += ["### Top confusions", ""]
     if e.top_confusions:
         rows = [

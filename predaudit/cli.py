@@ -1323,6 +1323,31 @@ def cache() -> None:
     """The cache of reduced per-sample statistics ($XDG_CACHE_HOME/predaudit)."""
 
 
+@cache.command("info")
+@handle_errors
+def cache_info() -> None:
+    """Where the cache is, how large, and which runs its entries come from.
+
+    Example: predaudit cache info
+    """
+    from predaudit.render.safe import one_line as plain
+    from predaudit.store import cache as cache_mod
+    from predaudit.text import human_bytes
+
+    items = cache_mod.entries()
+    total = sum(e.size for e in items)
+    noun = "entry" if len(items) == 1 else "entries"
+    click.echo(f"Cache folder: {plain(str(cache_mod.cache_dir()))}")
+    click.echo(f"{len(items)} {noun}, {human_bytes(total)}")
+    for e in items[:_CACHE_LISTED]:
+        click.echo(f"  {human_bytes(e.size):>9}  {plain(e.split)}: {plain(e.source)}")
+    if len(items) > _CACHE_LISTED:
+        click.echo(f"  … and {len(items) - _CACHE_LISTED} more")
+
+
+_CACHE_LISTED = 20
+
+
 @cache.command("clear")
 @handle_errors
 def cache_clear() -> None:

@@ -52,6 +52,7 @@ from predaudit.store.cachedir import (
     _regular_opener,
     cache_dir,
     content_hash,
+    entry_identity,
     inside,
     is_entry,
     prepare_dir,
@@ -252,6 +253,7 @@ def store(
         prepare_dir()
         small = {_HEADER: np.frombuffer(blob, np.uint8)}
         write_atomic(path, lambda fh: write_members(fh, small, arrays))
+        _drop_superseded(path, _identity(layout, input_kind, options))
         return True
     except OSError:
         return False
@@ -262,6 +264,56 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EntryInfo:
+    """One cache entry: its file, size in bytes, split name and the first of its sources."""
+
+    path: Path
+    size: int
+    split: str
+    source: str
+
+
+def entries() -> list[EntryInfo]:
+    """The cache's entries (files :func:`is_entry` verifies), largest first; nothing is read
+    but their small headers."""
+    folder = cache_dir()
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return []
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        p = folder / name
+        identity = entry_identity(p)
+        if identity is None:
+            continue
+        sources = identity.get("sources") or [["", ""]]
+        with contextlib.suppress(OSError):
+            out.append(
+                EntryInfo(p, os.lstat(p).st_size, str(identity.get("split")), str(sources[0][1]))
+            )
+    return sorted(out, key=lambda e: (-e.size, e.path.name))
+
+
+def _drop_superseded(kept: Path, identity: dict[str, Any]) -> None:
+    """Delete the entries of the same split and files written by another cache format or
+    predaudit version: they can never be used again, so a run keeps about one entry."""
+    mine = (identity["split"], json.dumps(identity["sources"]))
+    current = (identity["cache_version"], identity["predaudit"])
+    for e in entries():
+        if e.path == kept:
+            continue
+        other = entry_identity(e.path)
+        if other is None:
+            continue
+        same = (other.get("split"), json.dumps(other.get("sources")))
+        if same == mine and (other.get("cache_version"), other.get("predaudit")) != current:
+            _unlink(e.path)
 
 
 def clear() -> int:

@@ -118,19 +118,27 @@ def is_entry(path: Path) -> bool:
     """Whether ``path`` is a cache entry written by predaudit: a regular file (not a link)
     named ``predaudit-<40 hex>.npz`` (or the unprefixed name of cache version 1), a zip
     archive whose ``__header__`` member is a JSON object naming a predaudit cache."""
+    return entry_identity(path) is not None
+
+
+def entry_identity(path: Path) -> dict[str, Any] | None:
+    """The identity recorded in the cache entry ``path`` (split, sources, options), or None
+    when ``path`` is not a predaudit cache entry (see :func:`is_entry`)."""
     name = path.name
     if not (_ENTRY_NAME.match(name) or re.match(r"^[0-9a-f]{40}\.npz$", name)):
-        return False
+        return None
     try:
         with open(path, "rb", opener=_entry_opener) as fh, zipfile.ZipFile(fh) as zf:
             info = zf.getinfo(_HEADER + ".npy")
             if info.file_size > 2**24:
-                return False
+                return None
             with zf.open(info) as member:
                 raw = member.read(2**24)
         header = np.load(io.BytesIO(raw), allow_pickle=False)
         data = json.loads(bytes(header).decode())
         identity = data["identity"]
-        return isinstance(identity["cache_version"], int) and "predaudit" in identity
+        if isinstance(identity["cache_version"], int) and "predaudit" in identity:
+            return dict(identity)
+        return None
     except Exception:  # not a zip, no header, not our JSON: not ours
-        return False
+        return None

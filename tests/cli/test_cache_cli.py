@@ -87,3 +87,42 @@ def test_no_cache_writes_nothing_and_clear_empties(run):
     assert res.exit_code == 0
     assert res.stdout.startswith("Removed 4 cache entries from ")
     assert entries() == []
+
+
+def test_cache_info_shows_folder_entries_and_sizes(run):
+    empty = run_cli("cache", "info")
+    folder = Path(os.environ["XDG_CACHE_HOME"]) / "predaudit"
+    assert empty.exit_code == 0
+    assert empty.stdout.splitlines() == [f"Cache folder: {folder}", "0 entries, 0 B"]
+    assert run_cli("analyze", run).exit_code == 0
+    (folder / "predaudit-notes.npz").write_bytes(b"not ours")  # never listed
+    res = run_cli("cache", "info")
+    lines = res.stdout.splitlines()
+    total = sum(p.stat().st_size for p in entries() if p.name != "predaudit-notes.npz")
+    from predaudit.text import human_bytes
+
+    assert lines[1] == f"4 entries, {human_bytes(total)}"
+    listed = sorted(line.split(": ", 1)[1] for line in lines[2:])
+    assert listed == sorted(
+        str((run / f"{s}_logits.npy").resolve()) for s in ("test", "train") for _ in (0, 1)
+    )
+    assert human_bytes(1536) == "1.5 KiB" and human_bytes(10) == "10 B"
+
+
+def test_an_entry_of_another_version_is_replaced(run, monkeypatch):
+    from predaudit.store import cache
+
+    with monkeypatch.context() as m:
+        m.setattr(cache, "_version", lambda: "0.0.old")
+        assert run_cli("analyze", run, "--split", "test").exit_code == 0
+        old = entries()
+        assert len(old) == 2  # the statistics and the temperatures of the compared epochs
+        other = run.parent / "other"
+        shutil.copytree(run, other)
+        assert run_cli("analyze", other, "--split", "test").exit_code == 0
+        assert len(entries()) == 4
+    assert run_cli("analyze", run, "--split", "test").exit_code == 0
+    now = entries()
+    stats_old = [p for p in old if p not in now]
+    assert len(stats_old) == 2  # this run's old entries went; the other run's stayed
+    assert len(now) == 4

@@ -40,7 +40,7 @@ from predaudit.report.confusion import split_metrics as confusion_metrics
 
 METRIC_LIST = (
     "loss, accuracy, best_loss, best_accuracy, delta_loss, delta_accuracy, ww_share, "
-    "temperature_share, ece, temperature, hypothesis"
+    "ww_hard_fraction, temperature_share, ece, temperature, hypothesis"
 )
 
 

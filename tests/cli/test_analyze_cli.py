@@ -112,7 +112,11 @@ def test_json_schema_exact_keys():
     }
     comp = split["comparison"]
     # ece_from, ece_to, temperature: calibration at the compared epochs (issue 18, point 4)
+    # wrong_to_wrong_regions(_reason): the wrong → wrong samples on the data map (issue 12)
     assert set(comp) == {"transitions_reason", "ece_from", "ece_to", "temperature"} | {
+        "wrong_to_wrong_regions",
+        "wrong_to_wrong_regions_reason",
+    } | {
         "from",
         "to",
         "from_reason",

@@ -271,8 +271,8 @@ def test_two_splits(runs, tmp_path):
         (
             ["--check", "acc >= 0.9"],
             "Error: --check 'acc >= 0.9': unknown metric 'acc'; valid metrics: loss, accuracy, "
-            "best_loss, best_accuracy, delta_loss, delta_accuracy, ww_share, temperature_share, "
-            "ece, temperature, hypothesis\n",
+            "best_loss, best_accuracy, delta_loss, delta_accuracy, ww_share, ww_hard_fraction, "
+            "temperature_share, ece, temperature, hypothesis\n",
         ),
         (
             ["--check", "test:loss < 1"],

@@ -93,8 +93,8 @@ def test_no_color_wins_over_force_color(work):
         (
             ["--check", "acc >= 0.9"],
             "Error: --check 'acc >= 0.9': unknown metric 'acc'; valid metrics: loss, accuracy, "
-            "best_loss, best_accuracy, delta_loss, delta_accuracy, ww_share, temperature_share, "
-            "ece, temperature, hypothesis\n",
+            "best_loss, best_accuracy, delta_loss, delta_accuracy, ww_share, ww_hard_fraction, "
+            "temperature_share, ece, temperature, hypothesis\n",
         ),
         (
             ["--check", "accuracy = 0.9"],

@@ -212,3 +212,13 @@ def test_zarr_chunks_set_the_task_rows(tmp_path: Path) -> None:
     with engine.use(eng):
         load_run(tmp_path / "run.zarr")
     assert eng.tasks == 2 * 6  # 192 rows (two whole chunks) a task: 6 tasks an epoch
+
+
+def test_by_default_an_epoch_keeps_every_worker_busy(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PREDAUDIT_DASK_ROWS", raising=False)
+    eng = DaskEngine(cluster.scheduler_address)
+    with engine.use(eng):
+        load_run(SAMPLE / "stacked", split="test")
+    assert eng.tasks == 30 * 4  # two workers of one thread: four tasks an epoch

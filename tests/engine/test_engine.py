@@ -102,3 +102,14 @@ def test_a_file_that_changed_since_the_reader_saw_it_is_an_input_error(tmp_path:
         f"{tmp_path / 'logits.npy'}: changed while being read: scores of shape (50, 3) "
         "(float32) where the reader saw (60, 3) (float32)"
     )
+
+
+def test_a_plan_covers_the_rows_in_whole_chunks() -> None:
+    assert plan(1000, 10, 4, rows=None, align=1, at_least=4) == [
+        (0, 250), (250, 500), (500, 750), (750, 1000)
+    ]  # fmt: skip
+    assert plan(1000, 10, 4, rows=None, align=96, at_least=4) == [
+        (0, 192), (192, 384), (384, 576), (576, 768), (768, 960), (960, 1000)
+    ]  # fmt: skip
+    big = plan(10**7, 1000, 4, rows=None, align=1, at_least=2)  # 64 MiB: 16777 rows a task
+    assert big[0] == (0, 16777) and big[-1][1] == 10**7

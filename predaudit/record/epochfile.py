@@ -122,13 +122,9 @@ class EpochFiles:
                     self._files.setdefault(named.epoch, set()).add(p)
         return self._files
 
-    def check_free(
-        self, epoch: int, path: Path, rank: int | None, *, overwrite: bool, split: str
-    ) -> None:
-        """Raise :class:`EpochExistsError` if ``epoch`` has a file (other than ``path``
-        with ``overwrite``, or another process's shard)."""
-        from predaudit.record.recorder import EpochExistsError
-
+    def taken(self, epoch: int, path: Path, rank: int | None, *, overwrite: bool) -> Path | None:
+        """A file that already holds ``epoch`` (other than ``path`` with ``overwrite``, or
+        another process's shard), if any."""
         known = self._epoch_files().setdefault(epoch, set())
         if path.exists():
             known.add(path)
@@ -141,8 +137,8 @@ class EpochFiles:
                 continue  # another process's shard of the same epoch
             if p == path and overwrite:
                 continue
-            hint = "; pass overwrite=True to replace it" if p == path else ""
-            raise EpochExistsError(p, f"epoch {epoch} of split '{split}' exists{hint}")
+            return p
+        return None
 
     def add(self, epoch: int, path: Path) -> None:
         """``path`` is (being) written as ``epoch``."""

@@ -318,7 +318,10 @@ class Recorder:
                 f"batch {changed} (or the tensor it is a view of) was changed in place after "
                 "add(); add a copy of a tensor you reuse (tensor.clone())",
             )
-        self._files.check_free(epoch, path, rank, overwrite=self.overwrite, split=self.split)
+        taken = self._files.taken(epoch, path, rank, overwrite=self.overwrite)
+        if taken is not None:
+            hint = "; pass overwrite=True to replace it" if taken == path else ""
+            raise EpochExistsError(taken, f"epoch {epoch} of split '{self.split}' exists{hint}")
         meta: dict[str, Any] = {
             "format": FORMAT,
             "predaudit": __version__,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.container import Container, _short
+from predaudit.io.container import Container, _short, check_budget, check_regular
 from predaudit.io.naming import ID_KEYS, LABEL_KEYS
 
 SCORE_COLUMN = re.compile(r"^(logit|prob|p|log_prob)_(\d+)$")
@@ -43,26 +43,74 @@ def _pyarrow(path: Path) -> Any:
     return pyarrow
 
 
+def _check_declared(path: Path, rows: int, columns: int, extra: int = 0) -> None:
+    """Refuse a table declaring more than the memory budget: ``rows × columns`` values of
+    8 bytes (the widest number) or ``extra`` bytes (its uncompressed column data)."""
+    check_budget(path, "", max(int(rows) * int(columns) * 8, int(extra)))
+
+
+def _read_parquet(path: Path) -> Any:
+    import pyarrow.parquet
+
+    with pyarrow.parquet.ParquetFile(path) as f:
+        meta = f.metadata
+        uncompressed = sum(
+            meta.row_group(g).column(c).total_uncompressed_size
+            for g in range(meta.num_row_groups)
+            for c in range(meta.num_columns)
+        )
+        _check_declared(path, meta.num_rows, meta.num_columns, uncompressed)
+        return f.read()
+
+
+def _read_arrow(path: Path, pa: Any) -> Any:
+    """An Arrow IPC file (``ARROW1`` at both ends: rows counted from its footer before any
+    batch is read), a Feather version 1 file (``FEA1``) or an Arrow stream."""
+    with open(path, "rb") as fp:
+        magic = fp.read(6)
+        fp.seek(max(check_regular(path).st_size - 6, 0))
+        tail = fp.read(6)
+    if magic == b"ARROW1" and tail != b"ARROW1":
+        raise InputError(path, "is truncated: an Arrow file without the footer it ends with")
+    if magic == b"ARROW1":
+        with pa.ipc.open_file(path) as reader:
+            _check_declared(path, reader.count_rows(), len(reader.schema))
+            return reader.read_all()
+    if magic[:4] == b"FEA1":
+        import pyarrow.feather  # Feather version 1: not compressed, as large as its file
+
+        check_budget(path, "", check_regular(path).st_size)
+        return pyarrow.feather.read_table(path)
+    with pa.ipc.open_stream(path) as reader:  # an Arrow stream: its batches counted as they come
+        batches, rows = [], 0
+        for batch in reader:
+            rows += batch.num_rows
+            _check_declared(path, rows, len(reader.schema))
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+
+
 def read_table(path: Path) -> Any:
-    """The file as a ``pyarrow.Table``."""
+    """The file as a ``pyarrow.Table``.
+
+    Hardened like the other readers: a special file is refused by its type before it
+    is opened; a CSV larger than the memory budget is refused, and a Parquet or Arrow
+    file whose declared rows × columns (or uncompressed column bytes) exceed it is
+    refused from its metadata, before any column is decoded; a truncated or damaged
+    file is an :class:`InputError` naming it.
+    """
+    size = check_regular(path).st_size
     pa = _pyarrow(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
             import pyarrow.csv
 
+            check_budget(path, "", size)
             return pyarrow.csv.read_csv(path)
         if suffix == ".parquet":
-            import pyarrow.parquet
-
-            return pyarrow.parquet.read_table(path)
-        import pyarrow.feather
-
-        try:
-            return pyarrow.feather.read_table(path)
-        except pa.ArrowInvalid:
-            with pa.ipc.open_stream(path) as reader:  # an Arrow stream rather than a file
-                return reader.read_all()
+            return _read_parquet(path)
+        return _read_arrow(path, pa)
     except (OSError, pa.ArrowException) as exc:
         what = _KIND.get(suffix, "table")
         raise InputError(path, f"is not a valid {what} file ({_short(exc)})") from exc
@@ -72,11 +120,12 @@ def table_columns(path: Path) -> list[str] | None:
     """Column names from a table's header, or None when they cannot be read cheaply."""
     if path.suffix.lower() == ".csv":
         try:
+            check_regular(path)
             with open(path, encoding="utf-8", newline="") as fp:
                 import csv
 
                 return next(csv.reader(fp), [])
-        except (OSError, UnicodeDecodeError, StopIteration):
+        except (OSError, UnicodeDecodeError, StopIteration, InputError):
             return None
     return None
 
@@ -90,7 +139,10 @@ class TableContainer(Container):
     def __init__(self, path: Path, table: Any | None = None) -> None:
         self.path = path
         t = read_table(path) if table is None else table
-        self._names = [str(n) for n in t.column_names]
+        try:
+            self._names = [str(n) for n in t.column_names]
+        except UnicodeDecodeError:
+            raise InputError(path, "has column names that are not UTF-8 text") from None
         self._table = t
         self._arrays: dict[str, np.ndarray] = {}
         matches = {n: SCORE_COLUMN.match(n) for n in self._names}
@@ -143,7 +195,12 @@ class TableContainer(Container):
             )
         arr = col.to_numpy()
         if arr.dtype.hasobject:
-            arr = arr.astype(str)
+            try:
+                arr = arr.astype(str)
+            except UnicodeDecodeError:  # a CSV value that is not UTF-8 reads as bytes
+                raise InputError(
+                    self.path, f"column '{name}' holds bytes that are not UTF-8 text"
+                ) from None
         return np.ascontiguousarray(arr)
 
     def keys(self) -> list[str]:

@@ -323,6 +323,66 @@ def make_hardening() -> None:
     )
 
 
+def make_readers() -> None:
+    """Damaged safetensors and table files (issue 15): each refused in one line naming it."""
+    import json
+    import struct
+
+    import pyarrow as pa
+    import pyarrow.feather
+    import pyarrow.parquet
+    from safetensors.numpy import save
+
+    raw = save({"logits": _logits(70), "labels": LABELS})
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+
+    def with_header(h: dict, declared: int | None = None) -> bytes:
+        text = json.dumps(h).encode()
+        text += b" " * (-len(text) % 8)
+        return struct.pack("<Q", declared or len(text)) + text + raw[8 + n :]
+
+    # Data cut short: the last tensor's bytes end past the end of the file.
+    d = _fresh(BAD / "safetensors_truncated")
+    (d / "epoch_1.safetensors").write_bytes(raw[:-20])
+
+    # A header length of 2**40 bytes (safetensors' own limit is 100 MB).
+    d = _fresh(BAD / "safetensors_huge_header")
+    (d / "epoch_1.safetensors").write_bytes(with_header(header, 2**40))
+
+    # A shape whose bytes (dtype x shape) are not the span of its data_offsets.
+    d = _fresh(BAD / "safetensors_offsets_mismatch")
+    h = json.loads(json.dumps(header))
+    h["logits"]["shape"] = [4, 4]
+    (d / "epoch_1.safetensors").write_bytes(with_header(h))
+
+    # A tensor declaring 4 TB (10**6 x 10**6 float32) in a 200-byte file.
+    d = _fresh(BAD / "safetensors_oversized")
+    h = json.loads(json.dumps(header))
+    h["logits"]["shape"] = [10**6, 10**6]
+    (d / "epoch_1.safetensors").write_bytes(with_header(h))
+
+    table = pa.table(
+        {"label": LABELS, **{f"logit_{k}": _logits(71)[:, k] for k in range(C)}}
+    )  # fmt: skip
+
+    # A Parquet file cut before its footer.
+    d = _fresh(BAD / "parquet_truncated")
+    buf = pa.BufferOutputStream()
+    pyarrow.parquet.write_table(table, buf)
+    (d / "epoch_1.parquet").write_bytes(buf.getvalue().to_pybytes()[:-30])
+
+    # A Feather (Arrow IPC) file cut before its footer.
+    d = _fresh(BAD / "feather_truncated")
+    buf = pa.BufferOutputStream()
+    pyarrow.feather.write_feather(table, buf)
+    (d / "epoch_1.feather").write_bytes(buf.getvalue().to_pybytes()[:-30])
+
+    # A table that is a link to /dev/zero: refused by its type, before pyarrow reads it.
+    d = _fresh(BAD / "table_dev_zero_link")
+    (d / "epoch_1.csv").symlink_to("/dev/zero")
+
+
 def make_ok() -> None:
     # -inf is a masked class, not an error.
     d = _fresh(OK / "neg_inf_masked")
@@ -341,5 +401,6 @@ def make_ok() -> None:
 if __name__ == "__main__":
     make_bad()
     make_hardening()
+    make_readers()
     make_ok()
     print(f"wrote {BAD} and {OK}")

@@ -1,13 +1,16 @@
 """Fuzzing every reader (issue 15, point 6): damaged files give a clean input error or the
 numbers numpy/torch read from the same file, never a crash, a wrong number or a hang.
 
-Each case starts from a small valid file of one format and damages it: random bytes, bit
-flips, truncation at every offset of the header, edits of a ``.npy`` header's shape and
-dtype, and edits of the zip structure of ``.npz``/``.pt`` (local and central headers,
+Each case starts from a small valid file of one format (``.npy``, ``.npz``, ``.pt``,
+Cartography ``.jsonl``, ``.safetensors``, ``.parquet``, ``.feather``, Arrow stream, ``.csv``)
+and damages it: random bytes, bit flips, truncation at every offset of the header, edits of
+a ``.npy`` header's shape and dtype, of a safetensors header's dtype, shape and
+data_offsets, and of the zip structure of ``.npz``/``.pt`` (local and central headers,
 compression method, declared sizes). The outcome must be either
 
 - :class:`~predaudit.errors.InputError` whose message is one line starting with the file, or
-- arrays equal (bit for bit, NaN included) to what ``np.load`` / ``torch.load`` give.
+- arrays equal (bit for bit, NaN included) to what ``np.load`` / ``torch.load`` /
+  ``safetensors.torch.load_file`` / pyarrow's own readers give.
 
 The default budget keeps the file well under 30 s; ``PREDAUDIT_FUZZ_EXAMPLES=5000 pytest
 -m fuzz`` runs a long campaign.
@@ -79,12 +82,80 @@ def jsonl_bytes() -> bytes:
     return "".join(rows).encode()
 
 
+def safetensors_bytes() -> bytes:
+    from safetensors.numpy import save
+
+    return save({"logits": LOGITS[0], "labels": LABELS})
+
+
+def table_bytes(fmt: str) -> bytes:
+    import pyarrow as pa
+    import pyarrow.csv
+    import pyarrow.feather
+    import pyarrow.parquet
+
+    cols = {f"logit_{k}": LOGITS[0, :, k] for k in range(3)}
+    t = pa.table({"label": LABELS, **cols})
+    buf = io.BytesIO()
+    if fmt == "parquet":
+        pyarrow.parquet.write_table(t, buf)
+    elif fmt == "feather":
+        pyarrow.feather.write_feather(t, buf)
+    elif fmt == "stream":
+        with pa.ipc.new_stream(buf, t.schema) as w:
+            w.write_table(t)
+    else:
+        pyarrow.csv.write_csv(t, buf)
+    return buf.getvalue()
+
+
 VALID = {
     "logits.npy": npy_bytes(),
     "epoch_1.npz": npz_bytes(),
     "epoch_1.pt": pt_bytes(),
     "dynamics_epoch_0.jsonl": jsonl_bytes(),
+    "epoch_1.safetensors": safetensors_bytes(),
+    "epoch_1.parquet": table_bytes("parquet"),
+    "epoch_1.feather": table_bytes("feather"),
+    "epoch_1.arrow": table_bytes("stream"),
+    "epoch_1.csv": table_bytes("csv"),
 }
+
+
+def table_reference(path: Path) -> dict[str, np.ndarray]:
+    """The table as pyarrow reads it: ``logit_K`` columns stacked as ``logits``, the rest
+    by name (the layout predaudit's table reader promises)."""
+    import pyarrow as pa
+    import pyarrow.csv
+    import pyarrow.feather
+    import pyarrow.parquet
+
+    if path.suffix == ".parquet":
+        t = pyarrow.parquet.read_table(path)
+    elif path.suffix == ".csv":
+        t = pyarrow.csv.read_csv(path)
+    else:
+        try:
+            t = pyarrow.feather.read_table(path)
+        except pa.ArrowInvalid:
+            with pa.ipc.open_stream(path) as r:
+                t = r.read_all()
+    names = [n for n in t.column_names if re.fullmatch(r"logit_\d+", n)]
+    names.sort(key=lambda n: int(n.split("_")[1]))
+    out = {n: np.ascontiguousarray(t.column(n).to_numpy()) for n in t.column_names}
+    out = {n: v.astype(str) if v.dtype.hasobject else v for n, v in out.items()}  # as promised
+    out["logits"] = np.column_stack([out[n] for n in names])
+    return out
+
+
+def safetensors_reference(path: Path) -> dict[str, np.ndarray]:
+    """What safetensors' own torch loader reads (bfloat16 as its uint16 bit patterns)."""
+    from safetensors.torch import load_file
+
+    return {
+        k: (v.view(torch.uint16) if v.dtype == torch.bfloat16 else v).numpy()
+        for k, v in load_file(str(path)).items()
+    }
 
 
 def reference(path: Path) -> dict[str, np.ndarray]:
@@ -98,6 +169,10 @@ def reference(path: Path) -> dict[str, np.ndarray]:
     if name.endswith(".pt"):
         obj = torch.load(path, weights_only=True, map_location="cpu")
         return {k: v.detach().numpy() for k, v in obj.items()}  # requires_grad: as predaudit
+    if name.endswith(".safetensors"):
+        return safetensors_reference(path)
+    if path.suffix in (".parquet", ".feather", ".arrow", ".csv"):
+        return table_reference(path)
     raise AssertionError(name)
 
 
@@ -241,3 +316,33 @@ def test_valid_files_read_exactly() -> None:
         check(raw, name)
     ref: Any = None
     del ref
+
+
+ST_DTYPES = ["F32", "F16", "BF16", "F64", "I64", "I8", "U8", "BOOL", "F8_E4M3", "X", 7, None]
+ST_SHAPES = [[4, 3], [3, 4], [12], [2, 2, 3], [4, 4], [], [0], [-4, 3], [2**62, 2],
+             [4294967296, 4294967296, 3], [True, 3], "4x3", [1.5, 2]]  # fmt: skip
+ST_OFFSETS = [[32, 80], [0, 48], [32, 79], [80, 32], [32, 2**64], [-1, 47], [32], [32, 80, 1],
+              [32, 10**12], "0-48", [32.0, 80.0]]  # fmt: skip
+
+
+@FUZZ
+@given(
+    dtype=st.sampled_from(ST_DTYPES),
+    shape=st.sampled_from(ST_SHAPES),
+    offsets=st.sampled_from(ST_OFFSETS),
+    length=st.sampled_from(["exact", "short", "long", "huge"]),
+)
+def test_safetensors_header_mutations(dtype: Any, shape: Any, offsets: Any, length: str) -> None:
+    """The header entry of ``logits`` rewritten, and the header length field edited."""
+    import json
+
+    raw = VALID["epoch_1.safetensors"]
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    header["logits"] = {"dtype": dtype, "shape": shape, "data_offsets": offsets}
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    declared = {"exact": len(text), "short": len(text) - 3, "long": len(text) + 5}.get(
+        length, 2**63
+    )
+    check(struct.pack("<Q", declared) + text + raw[8 + n :], "epoch_1.safetensors")

@@ -184,6 +184,35 @@ EXPECTED.update(
             "storage holds 12 (an expanded or stride-0 view); save a contiguous tensor "
             "(.contiguous()) instead"
         ),
+        "safetensors_truncated": (
+            "safetensors_truncated/epoch_1.safetensors: is truncated: tensor 'logits' ends at "
+            "byte 80 of the data, the file holds 60"
+        ),
+        "safetensors_huge_header": (
+            "safetensors_huge_header/epoch_1.safetensors: is not a valid safetensors file (its "
+            "header declares 1099511627776 bytes, over 100000000)"
+        ),
+        "safetensors_offsets_mismatch": (
+            "safetensors_offsets_mismatch/epoch_1.safetensors: is not a valid safetensors file "
+            "(tensor 'logits' of shape (4, 4) and dtype F32 needs 64 bytes but its data_offsets "
+            "span 48)"
+        ),
+        "safetensors_oversized": (
+            "safetensors_oversized/epoch_1.safetensors: tensor 'logits' declares 4000000000000 "
+            "bytes of data, over the limit of 17179869184 bytes (set PREDAUDIT_MAX_BYTES to "
+            "raise it)"
+        ),
+        "parquet_truncated": (
+            "parquet_truncated/epoch_1.parquet: is not a valid Parquet file (Parquet magic bytes "
+            "not found in footer)"
+        ),
+        "feather_truncated": (
+            "feather_truncated/epoch_1.feather: is truncated: an Arrow file without the footer "
+            "it ends with"
+        ),
+        "table_dev_zero_link": (
+            "table_dev_zero_link/epoch_1.csv: is not a regular file (a character device); refused"
+        ),
     }
 )
 

@@ -355,3 +355,29 @@ def test_an_array_changed_after_add(tmp_path, data):
         np.testing.assert_array_equal(z["logits"], logits[0])
     with pytest.raises(InputError, match="batch 1: ids have dtype object"):
         rec.add(logits[0][:2], labels[:2], ids=np.array([1, "a"], dtype=object))
+
+
+def test_many_batches_in_runs_mixed_types(tmp_path, data, monkeypatch):
+    """Sorted batches are written in runs of joined pieces; numpy and torch batches mix."""
+    from predaudit.record import epochfile
+
+    logits, labels, _ = data
+    monkeypatch.setattr(epochfile, "CHUNK_BYTES", 3 * C * 4)  # runs of at most 3 rows
+    rec = Recorder(tmp_path)
+    for a in range(N):  # one sample per batch, alternately numpy and torch
+        s, y = logits[0][a : a + 1], labels[a : a + 1]
+        if a % 2:
+            s, y = torch.tensor(s), torch.tensor(y)
+        rec.add(s, y, ids=[a])
+    with pytest.raises(InputError, match="batch 24: scores are float16 but earlier"):
+        rec.add(torch.tensor(logits[0][:1]).half(), labels[:1], ids=[N])
+    rec.end_epoch(1)  # the 23 batches before
+    for a in range(0, N, 2):  # tensors of the same shape: add()'s quick path
+        ids = torch.arange(a, min(a + 2, N))
+        rec.add(torch.tensor(logits[1][a : a + 2]), torch.tensor(labels[a : a + 2]), ids)
+    rec.end_epoch(2)
+    for e in (1, 2):
+        with np.load(tmp_path / "val" / f"epoch_000{e}.npz") as z:
+            np.testing.assert_array_equal(z["logits"], logits[e - 1])
+            np.testing.assert_array_equal(z["labels"], labels)
+            np.testing.assert_array_equal(z["ids"], np.arange(N))

@@ -144,6 +144,8 @@ def _targets(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | N
         return y, ignored, q
     lab = np.asarray(labels)
     ignored = lab == IGNORE_INDEX
+    if lab.dtype == np.int64 and not ignored.any():
+        return lab, ignored, None  # only read: no copy
     y = np.where(ignored, 0, lab).astype(np.int64)
     return y, ignored, None
 

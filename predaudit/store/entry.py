@@ -118,6 +118,7 @@ def validate(stats: SplitStats) -> None:
     try:
         for i in range(stats.loss.shape[0]):
             _validate_epoch(stats, i, c)
+            release(*columns)  # this epoch's pages: memory stays at one epoch
     finally:
         release(*columns)
     if stats.epoch_totals is not None and stats.epoch_totals.shape != (len(stats.epochs), 5):
@@ -125,17 +126,19 @@ def validate(stats: SplitStats) -> None:
 
 
 def _validate_epoch(stats: SplitStats, i: int, c: int) -> None:
+    """One epoch's rows; reductions with ``where=`` (no copies), NaN caught as it propagates."""
     valid, labels = stats.valid[i], stats.labels[i]
-    if not np.all(np.where(valid, (labels >= 0) & (labels < c), labels == -100)):
-        raise ValueError("labels out of range")
-    pred = stats.pred[i][valid]
-    if pred.size and (pred.min() < 0 or pred.max() >= c):
-        raise ValueError("pred out of range")
+    if not np.array_equal(valid, labels != -100):
+        raise ValueError("valid does not match the labels")
+    for name, lo, hi in (("labels", 0, c - 1), ("pred", 0, c - 1)):
+        col = getattr(stats, name)[i]
+        if np.min(col, where=valid, initial=lo) < lo or np.max(col, where=valid, initial=lo) > hi:
+            raise ValueError(f"{name} out of range")
     with np.errstate(invalid="ignore"):
-        loss = stats.loss[i][valid]
-        if np.isnan(loss).any() or (loss < 0).any():
+        if not np.min(stats.loss[i], where=valid, initial=0.0) >= 0:  # NaN fails too
             raise ValueError("loss out of range")
         for name in ("p_true", "confidence"):
-            v = getattr(stats, name)[i][valid]
-            if not np.all((v >= 0) & (v <= 1)):
+            col = getattr(stats, name)[i]
+            lo, hi = np.min(col, where=valid, initial=0.0), np.max(col, where=valid, initial=0.0)
+            if not (lo >= 0 and hi <= 1):
                 raise ValueError(f"{name} out of range")

@@ -147,18 +147,25 @@ def region_thresholds(res: DynamicsResult) -> RegionThresholds:
 
 
 def accumulate(
-    stats: SplitStats, epochs: list[int], *, el2n_epoch: int | None = None
+    stats: SplitStats,
+    epochs: list[int],
+    *,
+    el2n_epoch: int | None = None,
+    label_votes: bool = True,
 ) -> DynamicsResult:
     """Feed the epochs ``epochs`` of ``stats`` to a :class:`DynamicsAccumulator`, one at a time.
 
-    Margins (AUM) are passed for logits only; Brier scores (EL2N) when the store has them.
+    Margins (AUM) are passed for logits only; Brier scores (EL2N) when the store has them;
+    ``label_votes`` False skips the summary of wrong predictions (no label problems).
     Pre-reduced records need their ``p_true``, ``pred`` and ``label`` columns. Values the
     accumulator refuses (a non-finite ``p_true``, labels that change between epochs) are
     an :class:`InputError` naming the split's files.
     """
     if stats.input_kind == REDUCED:
         _check_records(stats, stats.epoch_index(epochs[0]))
-    acc = DynamicsAccumulator(stats.n_rows, input_kind=stats.input_kind, el2n_epoch=el2n_epoch)
+    acc = DynamicsAccumulator(
+        stats.n_rows, input_kind=stats.input_kind, el2n_epoch=el2n_epoch, label_votes=label_votes
+    )
     logits = stats.input_kind == "logits"
     for e in epochs:
         i = stats.epoch_index(e)
@@ -203,12 +210,17 @@ def _check_records(stats: SplitStats, i: int) -> None:
 
 
 def data_map(
-    stats: SplitStats, epochs: list[int], *, el2n_epoch: int | None = None
+    stats: SplitStats,
+    epochs: list[int],
+    *,
+    el2n_epoch: int | None = None,
+    label_votes: bool = True,
 ) -> tuple[DynamicsResult, RegionResult]:
     """The per-sample dynamics over ``epochs`` and their data-map regions (Cartography's
     quantile thresholds, :func:`region_thresholds`): what ``predaudit dynamics`` reports,
-    and where ``analyze`` looks up its wrong → wrong samples."""
-    res = accumulate(stats, epochs, el2n_epoch=el2n_epoch)
+    and where ``analyze`` looks up its wrong → wrong samples (``label_votes=False``: the
+    regions need only confidence and variability)."""
+    res = accumulate(stats, epochs, el2n_epoch=el2n_epoch, label_votes=label_votes)
     return res, regions(res.confidence, res.variability, thresholds=region_thresholds(res))
 
 
@@ -221,7 +233,7 @@ def wrong_to_wrong_regions(
     if not stats.aligned:
         return None, "the samples are not aligned across epochs (save sample ids)"
     try:
-        res, found = data_map(stats, select_epochs(stats, None))
+        res, found = data_map(stats, select_epochs(stats, None), label_votes=False)
     except InputError as exc:
         return None, exc.problem
     rows = map_rows(res, wrong_to_wrong_positions(stats, start=start, end=end))

@@ -113,6 +113,10 @@ def likely_label_problems(
             raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     if k is not None and k < 0:
         raise ValueError(f"k must be >= 0 or None, got {k!r}")
+    if not result.label_votes:
+        raise ValueError(
+            "the result has no summary of the wrong predictions: accumulate with label_votes=True"
+        )
     wrong_fraction = 1.0 - result.correctness
     consistency = result.suspect_epochs / result.n_epochs
     ok = (

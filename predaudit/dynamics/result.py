@@ -70,6 +70,9 @@ class DynamicsResult:
     suspect_slope : float64 array
         Least-squares slope of that confidence against the epoch label,
         probability per epoch; NaN where ``suspect_epochs < 2``.
+    label_votes : bool
+        False when the accumulator kept no summary of the wrong predictions
+        (``label_votes=False``): the ``suspect_*`` fields then say nothing.
     """
 
     n_samples: int
@@ -95,6 +98,7 @@ class DynamicsResult:
     suspect_exact: NDArray[np.bool_]
     suspect_mean_confidence: NDArray[np.float64]
     suspect_slope: NDArray[np.float64]
+    label_votes: bool = True
 
     @property
     def n_included(self) -> int:

@@ -332,6 +332,38 @@ def test_state_is_o_n_whatever_the_number_of_epochs():
     assert acc.result().n_epochs == 500
 
 
+def test_without_label_votes_the_rest_is_the_same_and_label_problems_refuse():
+    """label_votes=False (analyze's data map): 67 bytes a sample, every other field equal."""
+    from predaudit.dynamics import likely_label_problems
+
+    rng = np.random.default_rng(3)
+    n, e = 200, 7
+    labels = rng.integers(0, 4, size=n)
+    both = [DynamicsAccumulator(n, input_kind="logits", label_votes=v) for v in (True, False)]
+    for t in range(e):
+        pred = rng.integers(0, 4, size=n)
+        args = dict(p_true=rng.random(n), correct=pred == labels, pred=pred,
+                    confidence=rng.random(n), valid=rng.random(n) > 0.05,
+                    margin=rng.normal(size=n), labels=labels)  # fmt: skip
+        for acc in both:
+            acc.update(t + 1, **args)
+    full, lean = (acc.result() for acc in both)
+    assert both[1].state_nbytes() == 67 * n and both[0].state_nbytes() == 180 * n
+    assert full.label_votes and not lean.label_votes
+    for name, value in vars(full).items():
+        if name.startswith("suspect_") or name == "label_votes":
+            continue
+        other = getattr(lean, name)
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, other, err_msg=name)
+        else:
+            assert value == other, name
+    assert (lean.suspect_class == -1).all() and (lean.suspect_epochs == 0).all()
+    assert likely_label_problems(full).n_candidates >= 0
+    with pytest.raises(ValueError, match="label_votes=True"):
+        likely_label_problems(lean)
+
+
 # -- EL2N ------------------------------------------------------------------------------------
 
 

@@ -75,6 +75,7 @@ class Row:
     walls: dict[str, list[float]] = field(default_factory=dict)
     rss: dict[str, list[int]] = field(default_factory=dict)
     read_s: list[float] = field(default_factory=list)
+    read_bytes: int = 0
     cache_bytes: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -180,7 +181,9 @@ class Bench:
                     row.add(case, t)
                     out[case] = t.stdout
                     if case == "read" and t.returncode == 0:
-                        row.read_s.append(float(t.stdout.split()[0]))
+                        seconds, nbytes, _ = t.stdout.split()
+                        row.read_s.append(float(seconds))
+                        row.read_bytes = int(nbytes)
                     print(
                         f"  round {i + 1} {spec.label():24s} {case:9s} {t.wall:7.2f} s "
                         f"{t.rss_mib:7.0f} MiB" + ("" if t.returncode == 0 else " FAILED"),
@@ -194,7 +197,7 @@ class Bench:
 
 def agreement(out: dict[str, str]) -> list[str]:
     """Disagreements between predaudit's reports and the script's per-epoch numbers."""
-    notes = []
+    notes: list[str] = []
     try:
         split = next(iter(json.loads(out["no-cache"])["splits"].values()))
         script = [line.split() for line in out["script"].splitlines()]
@@ -215,6 +218,18 @@ def fmt(seconds: float, mib: float) -> str:
     return f"{seconds:.2f} s, {mib:.0f} MiB"
 
 
+def times(ratio: float) -> str:
+    return "–" if math.isnan(ratio) else f"{ratio:.2f}×"
+
+
+def failures(row: Row) -> list[str]:
+    """One short note per distinct failure: the cases and the last line of their stderr."""
+    by_why: dict[str, list[str]] = {}
+    for case, why in row.failed.items():
+        by_why.setdefault(why if len(why) <= 90 else why[:89] + "…", []).append(case)
+    return [f"{', '.join(cases)} failed ({why})" for why, cases in by_why.items()]
+
+
 def table(rows: list[Row], names: dict[Spec, str]) -> list[str]:
     """The Markdown table: one line per shape, issue 17's targets in the last column."""
     head = (
@@ -224,15 +239,15 @@ def table(rows: list[Row], names: dict[Spec, str]) -> list[str]:
     lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for row in rows:
         targets = [t.verdict(row) for t in TARGETS.get(names[row.spec], [])]
-        targets += [f"{case} {why}" for case, why in row.failed.items()] + row.notes
+        targets += failures(row) + row.notes
         read = statistics.median(row.read_s) if row.read_s else math.nan
         cells = [
             row.spec.label(),
             f"{row.spec.nbytes / 1e9:.2f} GB",
             *(fmt(row.wall(c), row.peak_mib(c)) for c in ("no-cache", "cached", "script")),
-            f"{row.ratio('no-cache'):.2f}×",
-            f"{row.ratio('cached'):.2f}×",
-            f"{read:.2f} s ({row.spec.nbytes / 1e9 / read:.1f} GB/s)",
+            times(row.ratio("no-cache")),
+            times(row.ratio("cached")),
+            f"{read:.2f} s ({row.read_bytes / 1e9 / read:.2f} GB/s)",
             f"{row.cache_bytes / 1e6:.0f} MB",
             "; ".join(targets),
         ]
@@ -271,14 +286,15 @@ def slope_lines(rows: dict[Spec, Row], scale: int) -> list[str]:
             walls = [rows[s].wall(case) for s in specs]
             peaks = [rows[s].peak_mib(case) for s in specs]
             if any(math.isnan(w) for w in walls):
-                why = {rows[s].failed.get(case) for s in specs} - {None}
+                why = {rows[s].failed[case] for s in specs if case in rows[s].failed}
                 parts.append(f"{who} failed ({'; '.join(sorted(why))})")
                 continue
+            seq = " / ".join(f"{w:.2f}" for w in walls)
             bw, aw = np.polyfit(x, walls, 1)
             bm, am = np.polyfit(x, peaks, 1)
             parts.append(
-                f"{who} {aw:.2f} s {bw:+.3f} s and {am:.0f} MiB {bm:+.1f} MiB per {unit} "
-                f"({' / '.join(f'{w:.2f}' for w in walls)} s)"
+                f"{who} {bw:+.3f} s and {bm:+.1f} MiB peak RSS per {unit} "
+                f"(intercepts {aw:.2f} s, {am:.0f} MiB; measured {seq} s)"
             )
         grid = ", ".join(s.label() for s in specs)
         lines.append(f"- {name}, {grid}: " + "; ".join(parts))

@@ -201,7 +201,7 @@ def machine_line() -> str:
     try:
         import torch
 
-        torch_v = torch.__version__
+        torch_v = str(torch.__version__)
     except ImportError:
         torch_v = "none"
     return (

@@ -61,7 +61,7 @@ def scan_kind(
 
     def make_worker() -> Callable[[int, int], tuple[float, float, float, float, int]]:
         if by_columns:
-            blk = columns.ColumnBlock(dtype, work, rows, c)
+            blk = columns.ColumnBlock(dtype, work, min(rows, n), c)
 
             def by_col(a: int, b: int) -> tuple[float, float, float, float, int]:
                 with np.errstate(all="ignore"):

@@ -86,7 +86,7 @@ def _reduce_logits(
         mx, zy, second, rest = (np.empty(size) for _ in range(4))
         soft = None if q is None else np.empty((3, size))
         conv = None if by_columns else _Converter(dtype, work, rows, c)
-        blk = ColumnBlock(dtype, work, rows, c) if by_columns else None
+        blk = ColumnBlock(dtype, work, size, c) if by_columns else None
         scratch = None if by_columns else np.empty((size, c), dtype=work)
         r_all = np.arange(rows)
 
@@ -311,7 +311,7 @@ def _reduce_multiclass(
 
     def make_worker() -> Callable[[int, int], Counts]:
         if by_columns:
-            blk = ColumnBlock(dtype, work, rows, c)
+            blk = ColumnBlock(dtype, work, min(rows, n), c)
 
             def by_col(a: int, b: int) -> Counts:
                 with np.errstate(all="ignore"):

@@ -157,7 +157,7 @@ def to_bf16_bits(x: np.ndarray) -> np.ndarray:
     return t.view(torch.int16).numpy().view(np.uint16)
 
 
-CLASSES = [2, 3, 7, 8, 9, 10, 16, 17, 24, 32, 48]
+CLASSES = [1, 2, 3, 7, 8, 9, 10, 16, 17, 24, 32, 48]
 
 
 # -- the two kernels agree -------------------------------------------------------------------
@@ -238,6 +238,14 @@ def test_scan_kind_evidence_is_the_same(c: int) -> None:
     dead = np.log(p)
     dead[7] = -np.inf
     assert run("columns", dead, None).max_lse_abs == math.inf
+
+
+def test_no_rows_and_one_row(column_calls: list[int]) -> None:
+    x, y = random_logits(1, 5, seed=0)
+    both(x.astype(F32), y, column_calls, kind="logits")
+    for kernel in ("columns", "rows"):
+        kind, st, ev = run(kernel, np.zeros((0, 5), F32), np.zeros(0, np.int64), kind="logits")
+        assert st.loss.shape == (0,) and ev.n_nonfinite == 0
 
 
 def test_soft_targets_take_the_row_kernel(column_calls: list[int]) -> None:

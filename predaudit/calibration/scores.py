@@ -19,6 +19,9 @@ probability, or log-probability) of class 1, read as the two classes
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from predaudit.report.vocab import IGNORE_INDEX
@@ -100,12 +103,185 @@ def scaled_probabilities(
     return e
 
 
-def _valid_rows(
-    scores: np.ndarray, labels: np.ndarray, kind: Kind, ignore_index: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# -- the T-independent parts of a chunk, and its sums at any temperature --------------------
+
+CLASS_MAJOR_MAX = 32
+"""Chunks of at most this many classes are kept class-major (``[C, m]``, a row of each class).
+
+The per-sample sums over classes are then C elementwise additions of contiguous
+rows instead of numpy's ``sum(axis=1)`` over a short axis (which pays a per-row
+overhead); above it rows are long enough for ``sum(axis=1)``. Measured by
+``benchmarks/bench_temperature.py --crossover``.
+"""
+
+
+@dataclass(frozen=True)
+class PreparedScores:
+    """What does not depend on ``T`` in a chunk's ``m`` counted rows (of its ``n``).
+
+    ``d0``: float64 shifted scores ``z - max z`` (``<= 0``, exactly 0 at the
+    maximum), class-major ``[C, m]`` when ``C <= CLASS_MAJOR_MAX``, else
+    row-major ``[m, C]``: ``8 C`` bytes a sample; ``class_axis`` (0 or 1) says
+    which. ``top``: ``[m]`` flat index into ``d0`` of each row's argmax (the
+    first maximum). ``dy0``: ``[m]`` ``z_y - max z``. ``valid``: ``[n]`` bool,
+    the rows that count. ``floor``: the smallest ``d0`` (0 when empty). Counts
+    as in :class:`predaudit.calibration.TemperatureSums`. In all ``8 C + 17``
+    bytes a counted sample, 1 an ignored one.
+    """
+
+    d0: np.ndarray
+    class_axis: int
+    top: np.ndarray
+    dy0: np.ndarray
+    valid: np.ndarray
+    sum_dy0: float
+    floor: float
+    n_correct: int
+    n_wrong: int
+    n_varied: int
+
+    @property
+    def n(self) -> int:
+        return int(self.dy0.size)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.d0.nbytes + self.top.nbytes + self.dy0.nbytes + self.valid.nbytes)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Sums over a prepared chunk's rows at ``T`` (nats; derivatives in ``log T``).
+
+    ``loss_rows`` (``-log p_y``) and ``brier_rows`` are ``[m]`` when asked for, else None.
+    """
+
+    loss: float
+    grad: float
+    hess: float
+    entropy: float
+    loss_rows: np.ndarray | None
+    brier_rows: np.ndarray | None
+
+
+def prepare_scores(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    kind: Kind = "logits",
+    ignore_index: int = IGNORE_INDEX,
+    class_major: bool | None = None,
+) -> PreparedScores:
+    """Validate a chunk ``[n, C]`` (or ``[n]``) and keep its T-independent parts.
+
+    ``class_major`` None picks the layout by ``C`` (see ``CLASS_MAJOR_MAX``).
+    Raises ValueError as :func:`base_scores` and :func:`check_labels` do.
+    """
     z = base_scores(scores, kind=kind)
     valid = check_labels(labels, z.shape[0], z.shape[1], ignore_index)
-    return z[valid], np.asarray(labels)[valid].astype(np.int64), valid
+    y = np.asarray(labels)[valid].astype(np.intp)
+    if not valid.all():
+        z = z[valid]
+    m, c = z.shape
+    cm = c <= CLASS_MAJOR_MAX if class_major is None else bool(class_major)
+    r = np.arange(m)
+    if m == 0:
+        d0 = np.zeros((c, 0) if cm else (0, c))
+        empty = np.zeros(0, dtype=np.intp)
+        return PreparedScores(d0, 0 if cm else 1, empty, np.zeros(0), valid, 0.0, 0.0, 0, 0, 0)
+    if cm:
+        d0 = np.ascontiguousarray(z.T)  # [C, m]
+        top_value = np.maximum.reduce(d0, axis=0)
+        am = np.full(m, c - 1, dtype=np.intp)
+        for k in range(c - 2, -1, -1):  # the first maximum: lower classes overwrite
+            np.putmask(am, d0[k] == top_value, k)
+        dy0 = d0[y, r] - top_value
+        d0 -= top_value
+        lowest = np.minimum.reduce(d0, axis=0)
+        top = am * m + r
+    else:
+        d0 = z if z.base is None else z.copy()  # base_scores' own copy, shifted in place
+        am = np.argmax(d0, axis=1)
+        top_value = d0[r, am]
+        dy0 = d0[r, y] - top_value
+        d0 -= top_value[:, None]
+        lowest = d0.min(axis=1)
+        top = r * c + am
+    return PreparedScores(
+        d0=d0,
+        class_axis=0 if cm else 1,
+        top=top,
+        dy0=dy0,
+        valid=valid,
+        sum_dy0=float(dy0.sum()),
+        floor=float(lowest.min()),
+        n_correct=int(np.count_nonzero(am == y)),
+        n_wrong=int(np.count_nonzero(dy0 < 0)),
+        n_varied=int(np.count_nonzero(lowest < 0)),
+    )
+
+
+def prepared_moments(
+    prep: PreparedScores, temperature: float, *, loss_rows: bool = False, brier_rows: bool = False
+) -> Moments:
+    """The sums of ``ℓ``, ``dℓ/dlogT``, ``d²ℓ/dlogT²`` and ``H`` over ``prep``'s rows at ``T``.
+
+    With ``d = d0 / T``, ``e = exp(d)`` and the argmax left out (``rest = sum e``,
+    ``S1 = sum e d``, ``S2 = sum e d²``, over ``k != argmax``): ``ℓ = log1p(rest)
+    - d_y``, ``E_p[d] = S1 / (1 + rest)``, ``dℓ/dlogT = d_y - E_p[d]``, ``H =
+    log1p(rest) - E_p[d]`` and ``d²ℓ/dlogT² = Var_p(d) - dℓ/dlogT`` with ``Var_p(d)
+    = S2 / (1 + rest) - E_p[d]²`` (the argmax holds at least ``1/C`` of ``p`` at
+    ``d = 0``, so that difference loses at most a factor ``C + 1`` of relative
+    precision). Seven elementwise passes over ``[C, m]``: no per-row reduction over
+    a short axis. Brier: ``(1 - p_y)² + sum_{k != y} p_k²`` from two non-negative
+    terms each (``1 - p_y = (rest - expm1(d_y)) / (1 + rest)``).
+    """
+    t = _check_temperature(temperature)
+    m = prep.n
+    if m == 0:
+        empty = np.zeros(0) if loss_rows else None
+        return Moments(0.0, 0.0, 0.0, 0.0, empty, np.zeros(0) if brier_rows else None)
+    inv = 1.0 / t
+    ax = prep.class_axis
+    d = np.multiply(prep.d0, inv)
+    if not math.isfinite(prep.floor * inv):  # e d would be 0 * -inf: p_k = 0 exactly anyway
+        np.maximum(d, -np.finfo(np.float64).max, out=d)
+    e = np.exp(d)
+    e.reshape(-1)[prep.top] = 0.0  # the argmax: exp(0) = 1, kept out of rest
+    rest = np.add.reduce(e, axis=ax)
+    q = np.add.reduce(e * e, axis=ax) if brier_rows else None
+    e *= d
+    s1 = np.add.reduce(e, axis=ax)
+    e *= d
+    s2 = np.add.reduce(e, axis=ax)
+    del e, d
+    log_norm = np.log1p(rest)
+    w = 1.0 / (1.0 + rest)
+    mean_d = s1 * w
+    sum_ln, sum_md = float(log_norm.sum()), float(mean_d.sum())
+    sum_var = float((s2 * w).sum()) - float(np.dot(mean_d, mean_d))
+    sum_dy = prep.sum_dy0 * inv
+    grad = sum_dy - sum_md
+    dy = prep.dy0 * inv if (loss_rows or brier_rows) else None
+    brier = None
+    if q is not None and dy is not None:
+        a = (rest - np.expm1(dy)) * w
+        brier = a * a + (q - np.expm1(2.0 * dy)) * (w * w)
+    return Moments(
+        loss=sum_ln - sum_dy,
+        grad=grad,
+        hess=sum_var - grad,
+        entropy=sum_ln - sum_md,
+        loss_rows=log_norm - dy if loss_rows and dy is not None else None,
+        brier_rows=brier,
+    )
+
+
+def _per_sample(valid: np.ndarray, values: np.ndarray | None) -> np.ndarray:
+    out = np.full(valid.shape[0], np.nan)
+    if values is not None and values.size:
+        out[valid] = values
+    return out
 
 
 def loss_at_temperature(
@@ -123,17 +299,8 @@ def loss_at_temperature(
     keeps its relative precision.
     """
     t = _check_temperature(temperature)
-    z, y, valid = _valid_rows(scores, labels, kind, ignore_index)
-    out = np.full(valid.shape[0], np.nan)
-    if y.size:
-        s = z / t
-        r = np.arange(y.size)
-        am = np.argmax(s, axis=1)
-        d = s - s[r, am][:, None]
-        e = np.exp(d)
-        e[r, am] = 0.0
-        out[valid] = -d[r, y] + np.log1p(e.sum(axis=1))
-    return out
+    prep = prepare_scores(scores, labels, kind=kind, ignore_index=ignore_index)
+    return _per_sample(prep.valid, prepared_moments(prep, t, loss_rows=True).loss_rows)
 
 
 def brier_score(
@@ -149,14 +316,6 @@ def brier_score(
     ``p = softmax(z / T)``. (For one score per sample, the two classes count:
     this is twice the binary ``(p_1 - y)^2``.)
     """
-    p = scaled_probabilities(scores, temperature=temperature, kind=kind)
-    valid = check_labels(labels, p.shape[0], p.shape[1], ignore_index)
-    out = np.full(p.shape[0], np.nan)
-    pv = p[valid]
-    y = np.asarray(labels)[valid].astype(np.int64)
-    if y.size:
-        r = np.arange(y.size)
-        py = pv[r, y]
-        pv[r, y] = 0.0
-        out[valid] = (1.0 - py) ** 2 + np.sum(pv * pv, axis=1)
-    return out
+    t = _check_temperature(temperature)
+    prep = prepare_scores(scores, labels, kind=kind, ignore_index=ignore_index)
+    return _per_sample(prep.valid, prepared_moments(prep, t, brier_rows=True).brier_rows)

@@ -33,7 +33,14 @@ from typing import Literal
 
 import numpy as np
 
-from predaudit.calibration.scores import IGNORE_INDEX, Kind, base_scores, check_labels
+from predaudit.calibration.scores import (
+    IGNORE_INDEX,
+    Kind,
+    Moments,
+    PreparedScores,
+    prepare_scores,
+    prepared_moments,
+)
 
 FitStatus = Literal[
     "converged", "flat", "lower_bound", "upper_bound", "no_samples", "not_converged"
@@ -121,6 +128,21 @@ class TemperatureFit:
         return self.status in ("lower_bound", "upper_bound")
 
 
+def sums_from(prep: PreparedScores, moments: Moments, temperature: float) -> TemperatureSums:
+    """The :class:`TemperatureSums` of a prepared chunk from its moments at ``temperature``."""
+    return TemperatureSums(
+        temperature=float(temperature),
+        n=prep.n,
+        loss=moments.loss,
+        grad=moments.grad,
+        hess=moments.hess,
+        entropy=moments.entropy,
+        n_correct=prep.n_correct,
+        n_wrong=prep.n_wrong,
+        n_varied=prep.n_varied,
+    )
+
+
 def temperature_sums(
     scores: np.ndarray,
     labels: np.ndarray,
@@ -132,51 +154,16 @@ def temperature_sums(
     """Sums of ``ℓ``, ``dℓ/dlogT``, ``d²ℓ/dlogT²`` and ``H`` over a chunk ``[n, C]`` at ``T``.
 
     Stable for any finite scores: shifted by the row maximum, float64
-    throughout, derivative terms summed as ``p_k (s_y - s_k)`` (no cancellation
-    when ``p_y`` is near 1).
+    throughout, the argmax's term kept out of the normaliser's sum
+    (:func:`predaudit.calibration.scores.prepared_moments`).
     """
     t = float(temperature)
     if not (t > 0 and math.isfinite(t)):
         raise ValueError(f"temperature must be positive and finite, got {temperature}")
-    z = base_scores(scores, kind=kind)
-    valid = check_labels(labels, z.shape[0], z.shape[1], ignore_index)
-    if not valid.all():
-        z = z[valid]
-    y = np.asarray(labels)[valid].astype(np.int64)
-    n = int(y.size)
-    if n == 0:
+    prep = prepare_scores(scores, labels, kind=kind, ignore_index=ignore_index)
+    if prep.n == 0:
         return TemperatureSums.zero(t)
-    r = np.arange(n)
-    zmax = z.max(axis=1)
-    n_wrong = int(np.count_nonzero(z[r, y] < zmax))
-    n_varied = int(np.count_nonzero(z.min(axis=1) < zmax))
-    s = z / t
-    am = np.argmax(s, axis=1)
-    d = s - s[r, am][:, None]  # <= 0, exactly 0 at the argmax
-    e = np.exp(d)
-    e[r, am] = 0.0
-    rest = e.sum(axis=1)  # sum over k != argmax of exp(s_k - M)
-    e[r, am] = 1.0
-    p = e / (1.0 + rest)[:, None]
-    dy = d[r, y]
-    log_norm = np.log1p(rest)
-    loss = log_norm - dy
-    grad = np.sum(p * (dy[:, None] - d), axis=1)
-    mean_d = np.sum(p * d, axis=1)
-    c = d - mean_d[:, None]
-    var = np.sum(p * c * c, axis=1)
-    entropy = log_norm - mean_d
-    return TemperatureSums(
-        temperature=t,
-        n=n,
-        loss=float(loss.sum()),
-        grad=float(grad.sum()),
-        hess=float((var - grad).sum()),
-        entropy=float(entropy.sum()),
-        n_correct=int(np.count_nonzero(am == y)),
-        n_wrong=n_wrong,
-        n_varied=n_varied,
-    )
+    return sums_from(prep, prepared_moments(prep, t), t)
 
 
 def _pass(chunks: Chunks, t: float, kind: Kind, ignore_index: int) -> TemperatureSums:
@@ -217,14 +204,30 @@ def fit_temperature(
     ``chunks()`` must yield the same ``(scores [n, C], labels [n])`` pairs each
     time it is called. ``bounds`` (``lo <= 1 <= hi``) limit ``T``.
     """
+    return fit_temperature_with(
+        lambda t: _pass(chunks, t, kind, ignore_index), bounds=bounds, tol=tol, max_iter=max_iter
+    )
+
+
+def fit_temperature_with(
+    evaluate: Callable[[float], TemperatureSums],
+    *,
+    bounds: tuple[float, float] = BOUNDS,
+    tol: float = TOL,
+    max_iter: int = MAX_ITER,
+) -> TemperatureFit:
+    """:func:`fit_temperature` given ``evaluate(T)``, the sums over all samples at ``T``.
+
+    Called once a pass, first at ``T = 1``; the fit ends at the last temperature
+    evaluated, or (``"not_converged"``) at the one of least loss (the first such).
+    """
     t_lo, t_hi = float(bounds[0]), float(bounds[1])
     if not (0 < t_lo <= 1.0 <= t_hi < math.inf):
         raise ValueError(f"bounds must satisfy 0 < lo <= 1 <= hi < inf, got {bounds}")
     u_lo, u_hi = math.log(t_lo), math.log(t_hi)
 
     def at(u: float) -> TemperatureSums:
-        t = t_lo if u == u_lo else t_hi if u == u_hi else math.exp(u)
-        return _pass(chunks, t, kind, ignore_index)
+        return evaluate(t_lo if u == u_lo else t_hi if u == u_hi else math.exp(u))
 
     cur = at(0.0)
     passes = 1

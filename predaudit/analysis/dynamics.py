@@ -204,8 +204,7 @@ def _check_records(stats: SplitStats, i: int) -> None:
         names = ", ".join(missing[:-1]) + " or " + missing[-1] if len(missing) > 1 else missing[0]
         raise InputError(
             _where(stats),
-            f"pre-reduced records without a {names} column: training dynamics needs each "
-            "sample's p_true, pred and label",
+            f"pre-reduced records without a {names} column, which training dynamics needs",
         )
 
 

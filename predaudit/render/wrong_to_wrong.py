@@ -54,24 +54,32 @@ def analyze_line(c: Comparison, unit: str = "sample") -> str | None:
     if r is None:
         if c.transitions is None:
             return None
-        return f"Wrong → wrong on the data map: not available: {c.wrong_to_wrong_regions_reason}."
+        return f"Wrong → wrong: no data map: {c.wrong_to_wrong_regions_reason}."
     return f"Wrong → wrong: {regions_phrase(r, unit)} {POINTER}"
 
 
 class PointedLine:
-    """A line ending in ``(predaudit dynamics)`` that, when too wide for the terminal,
-    breaks before the pointer rather than inside it."""
+    """A line of comma-separated counts ending in ``(predaudit dynamics)`` that, when too
+    wide for the terminal, breaks after a comma or before the pointer, never inside a
+    count or the pointer."""
 
     def __init__(self, text: str) -> None:
         self.text = text
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        head, sep, tail = self.text.rpartition(" " + POINTER)
-        if sep and not tail and cell_len(self.text) > options.max_width:
-            yield Text(head)
-            yield Text(POINTER)
-        else:
+        if cell_len(self.text) <= options.max_width or not self.text.endswith(POINTER):
             yield Text(self.text)
+            return
+        parts = self.text[: -len(POINTER) - 1].split(", ")
+        pieces = [p + "," for p in parts[:-1]] + [parts[-1], POINTER]
+        line = ""
+        for piece in pieces:
+            if line and cell_len(line) + 1 + cell_len(piece) > options.max_width:
+                yield Text(line)
+                line = piece
+            else:
+                line = f"{line} {piece}" if line else piece
+        yield Text(line)
 
 
 def dynamics_heading(w: WrongToWrongSamples) -> str:

@@ -253,8 +253,7 @@ def test_unaligned_runs_and_records_say_why(tmp_path):
     c = analyze_run(rec).to_dict()["splits"]["default"]["comparison"]
     assert c["transitions"] is not None and c["wrong_to_wrong_regions"] is None
     assert c["wrong_to_wrong_regions_reason"] == (
-        "pre-reduced records without a p_true, pred or label column: training dynamics "
-        "needs each sample's p_true, pred and label"
+        "pre-reduced records without a p_true, pred or label column, which training dynamics needs"
     )
 
 
@@ -295,7 +294,7 @@ def test_analyze_prints_one_line(saved):
     res = run_cli("analyze", folder, "--no-cache", "--format", "markdown")
     assert res.exit_code == 0, res.output
     assert [x for x in res.stdout.splitlines() if x.startswith("Wrong → wrong")] == [line]
-    # at 80 columns the 84 characters wrap once, between words, after the shift-share line
+    # at 80 columns the 84 characters break once, before the pointer, after the shift-share
     table = run_cli("analyze", folder, "--no-cache").stdout.splitlines()
     at = next(i for i, x in enumerate(table) if x.startswith("Wrong → wrong"))
     assert table[at - 1].endswith("= ΔL)")  # the shift-share line
@@ -311,6 +310,20 @@ def test_analyze_prints_one_line(saved):
     checks = json.loads(res.stdout)["checks"]
     assert [c["passed"] for c in checks] == [True, False]
     assert checks[0]["value"] == 5 / 9
+
+
+def test_a_long_line_breaks_after_a_comma():
+    from rich.console import Console
+
+    from predaudit.render.wrong_to_wrong import PointedLine
+
+    text = "Wrong → wrong: 10 samples, 5 hard-to-learn, 1 ambiguous, 3 other, 1 easy-to-learn"
+    console = Console(width=80, record=True, color_system=None, file=io.StringIO())
+    console.print(PointedLine(text + " (predaudit dynamics)"))
+    assert [x.rstrip() for x in console.export_text().splitlines()] == [
+        "Wrong → wrong: 10 samples, 5 hard-to-learn, 1 ambiguous, 3 other,",
+        "1 easy-to-learn (predaudit dynamics)",
+    ]
 
 
 def test_dynamics_lists_them_in_the_table_capped_and_escaped(saved, data, tmp_path):

@@ -89,3 +89,13 @@ def test_no_pairs_says_so():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts == ["no confused pairs"]
     assert fig._suptitle.get_text().startswith("test · epoch 3: accuracy 100%")
+
+
+def test_html_section_draws_the_pair_charts_not_a_matrix(split):
+    from predaudit.render.html_confusion import confusion_section
+    from predaudit.render.html_figures import FigureCounter
+
+    _, _, s = split
+    html = confusion_section(s, FigureCounter())
+    assert html.count("<svg") == 2
+    assert "most confused pairs" in html and "grew and shrank most" in html

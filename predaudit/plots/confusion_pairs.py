@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 PLOT_MAX_CLASSES = 100
 """Up to this many classes ``confusion.png`` is the heatmap; above, the top confused pairs."""
+BARS_MAX = 30
+"""The most bars one chart draws (the first of the report's ``--top`` pairs; the grown and
+the shrunk confusions get half each)."""
 
 
 def _pair_label(true: object, pred: object) -> str:
@@ -61,11 +64,13 @@ def plot_top_confusions(
     """The most confused pairs (true → predicted) as horizontal bars, most frequent on top.
 
     ``pairs`` are the report's ``top_confusions`` (each with ``true``, ``pred``,
-    ``count``, ``share_of_true``); the bar length is the count (bars with gid
-    ``"pair"``, in the colour of wrong samples), each labelled with its count and
-    share of the true class. The title names ``split`` and ``epoch``, the accuracy
-    and that the ``n_classes``-class matrix is too large to draw.
+    ``count``, ``share_of_true``), the first :data:`BARS_MAX` drawn; the bar length
+    is the count (bars with gid ``"pair"``, in the colour of wrong samples), each
+    labelled with its count and share of the true class. The title names ``split``
+    and ``epoch``, the accuracy and that the ``n_classes``-class matrix is too large
+    to draw.
     """
+    pairs = list(pairs)[:BARS_MAX]
     fig, ax, owned = _bars_axes(ax, len(pairs))
     names = [_pair_label(p.true, p.pred) for p in pairs]
     counts = [p.count for p in pairs]
@@ -111,11 +116,13 @@ def plot_confusion_changes(
 ) -> Figure:
     """The confusions that grew and shrank most between two epochs, as diverging bars.
 
-    ``grew`` and ``shrank`` are the report's :class:`PairChange` lists; a bar's length
+    ``grew`` and ``shrank`` are the report's :class:`PairChange` lists (the first
+    ``BARS_MAX // 2`` of each are drawn); a bar's length
     is the change in count (``count_to − count_from``): vermillion to the right (more
     wrong samples, gid ``"grew"``), blue to the left (gid ``"shrank"``), each labelled
     ``from → to``.
     """
+    grew, shrank = list(grew)[: BARS_MAX // 2], list(shrank)[: BARS_MAX // 2]
     rows = [*grew, *shrank]
     fig, ax, owned = _bars_axes(ax, len(rows))
     y = list(range(len(rows)))

@@ -99,3 +99,17 @@ def test_html_section_draws_the_pair_charts_not_a_matrix(split):
     html = confusion_section(s, FigureCounter())
     assert html.count("<svg") == 2
     assert "most confused pairs" in html and "grew and shrank most" in html
+
+
+def test_at_most_bars_max_bars_whatever_top(split):
+    from predaudit.plots.confusion_pairs import BARS_MAX
+
+    y, pred, _ = split
+    s = cf.split_confusion(stats(np.stack([y, y]), pred), diff=("first", "last"), top=500)
+    assert len(s.epoch.top_confusions) > BARS_MAX
+    fig = plot_top_confusions(s.epoch.top_confusions, n_classes=C, accuracy=s.epoch.accuracy)
+    widths = [b.get_width() for b in bars(fig, "pair")]
+    assert widths == [p.count for p in s.epoch.top_confusions[:BARS_MAX]]
+    d = s.diff
+    fig = plot_confusion_changes(d.grew, d.shrank, n_classes=C, from_epoch=1, to_epoch=2)
+    assert len(bars(fig, "grew")) == len(bars(fig, "shrank")) == BARS_MAX // 2

@@ -114,7 +114,7 @@ def _confusion_title(matrix: np.ndarray, pairs: list[tuple[str, str, int, float 
 
 def _named(text: str, split: str | None, where: str | None) -> str:
     """``"test · epoch 30: accuracy …"`` when the split or epoch is known, else ``"Accuracy …"``."""
-    prefix = " · ".join(p for p in (split, where) if p)
+    prefix = " · ".join(p for p in (split, where) if p).replace("$", r"\$")
     return f"{prefix}: {text}" if prefix else f"{text[0].upper()}{text[1:]}"
 
 
@@ -151,7 +151,7 @@ def plot_confusion(
     if len(labels) != c:
         raise ValueError(f"labels has {len(labels)} names but matrix has {c} classes")
     m = np.rint(m).astype(np.int64)
-    names = [str(x) for x in labels]
+    names = [str(x).replace("$", r"\$") for x in labels]  # a name is text, not mathtext
     annotate = c <= ANNOTATE_MAX_CLASSES
     pairs = _pairs(m, names, top_pairs, TOP_PAIRS)
 
@@ -311,7 +311,7 @@ def plot_confusion_diff(
     if len(labels) != c:
         raise ValueError(f"labels has {len(labels)} names but matrix has {c} classes")
     m = np.rint(m).astype(np.int64)
-    names = [str(x) for x in labels]
+    names = [str(x).replace("$", r"\$") for x in labels]  # a name is text, not mathtext
     annotate = c <= ANNOTATE_MAX_CLASSES
 
     if ax is None:

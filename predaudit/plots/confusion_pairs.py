@@ -33,8 +33,13 @@ BARS_MAX = 30
 the shrunk confusions get half each)."""
 
 
+def _literal(x: object) -> str:
+    """User text drawn as written: ``$`` escaped, so a class name is never mathtext."""
+    return str(x).replace("$", r"\$")
+
+
 def _pair_label(true: object, pred: object) -> str:
-    return f"{true} → {pred}"
+    return f"{_literal(true)} → {_literal(pred)}"
 
 
 def _bars_axes(ax: Axes | None, n: int) -> tuple[Figure, Axes, bool]:
@@ -80,7 +85,7 @@ def plot_top_confusions(
         bar.set_gid("pair")
     for yi, p in zip(y, pairs, strict=True):
         ax.annotate(
-            f" {_count(p.count)} ({_pct(p.share_of_true)} of {p.true})",
+            f" {_count(p.count)} ({_pct(p.share_of_true)} of {_literal(p.true)})",
             (p.count, yi),
             va="center",
             ha="left",

@@ -113,3 +113,22 @@ def test_at_most_bars_max_bars_whatever_top(split):
     d = s.diff
     fig = plot_confusion_changes(d.grew, d.shrank, n_classes=C, from_epoch=1, to_epoch=2)
     assert len(bars(fig, "grew")) == len(bars(fig, "shrank")) == BARS_MAX // 2
+
+
+def test_class_names_with_dollars_are_text_not_mathtext():
+    """A name like ``$\\frac{$`` made matplotlib's mathtext parser raise when saving."""
+    import io
+
+    from predaudit.plots import plot_confusion, plot_confusion_diff
+
+    names = ["$\\frac{$", "b$x$", "c"]
+    pair = type("P", (), {"true": names[0], "pred": names[1], "count": 3, "share_of_true": 0.5})
+    figs = [
+        plot_confusion(np.eye(3, dtype=int) + 1, names, split="$plit$", epoch=1),
+        plot_confusion_diff(np.eye(3, dtype=int) - 1, names, from_epoch=1, to_epoch=2),
+        plot_top_confusions([pair], n_classes=C, accuracy=0.5, split="$x"),
+    ]
+    for fig in figs:
+        fig.savefig(io.BytesIO(), format="png")  # raised ValueError before
+    ticks = [t.get_text() for t in figs[0].axes[0].get_xticklabels()]
+    assert ticks == ["\\$\\frac{\\$", "b\\$x\\$", "c"]  # matplotlib draws \$ as $

@@ -333,7 +333,8 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             spec = scaled(SHAPES[name])
             labels[spec] = name
-            print(f"{name}: generating {spec.label()} in {store / name}", file=sys.stderr)
+            verb = "reusing" if genruns.is_complete(store / name, spec) else "generating"
+            print(f"{name}: {verb} {spec.label()} in {store / name}", file=sys.stderr)
             run = genruns.write(store / name, spec)
             rows += bench.measure({spec: run}, args.repeats, CASES)
             bench.clear_cache()
@@ -345,7 +346,8 @@ def main(argv: list[str] | None = None) -> None:
             runs = {}
             for spec in specs:
                 folder = store / f"sweep-{spec.epochs}x{spec.samples}x{spec.classes}"
-                print(f"sweep: generating {spec.label()} in {folder}", file=sys.stderr)
+                verb = "reusing" if genruns.is_complete(folder, spec) else "generating"
+                print(f"sweep: {verb} {spec.label()} in {folder}", file=sys.stderr)
                 runs[spec] = genruns.write(folder, spec)
             measured = bench.measure(runs, args.repeats, ("no-cache", "script"))
             slopes = slope_lines({r.spec: r for r in measured}, args.scale)

@@ -149,7 +149,8 @@ def epoch_chunks(spec: Spec, labels: np.ndarray, skill: np.ndarray) -> Iterator[
             yield x
 
 
-def _complete(folder: Path, spec: Spec) -> bool:
+def is_complete(folder: Path, spec: Spec) -> bool:
+    """Whether ``folder`` holds the whole run of ``spec`` (its SPEC.json is written last)."""
     marker = folder / "SPEC.json"
     return marker.exists() and json.loads(marker.read_text()) == asdict(spec)
 
@@ -163,7 +164,7 @@ def _fresh(folder: Path) -> None:
 def write_stacked(folder: Path, spec: Spec) -> tuple[Path, Path]:
     """``folder/logits.npy`` and ``folder/labels.npy`` (reused when already complete)."""
     scores, label_path = folder / "logits.npy", folder / "labels.npy"
-    if _complete(folder, spec):
+    if is_complete(folder, spec):
         return scores, label_path
     _fresh(folder)
     labels, skill = _per_sample(spec)
@@ -179,7 +180,7 @@ def write_stacked(folder: Path, spec: Spec) -> tuple[Path, Path]:
 
 def write_per_epoch(folder: Path, spec: Spec, split: str = "test") -> Path:
     """One ``.npz`` per epoch under ``folder/split`` written by predaudit's Recorder."""
-    if _complete(folder, spec):
+    if is_complete(folder, spec):
         return folder
     from predaudit.record import Recorder
 

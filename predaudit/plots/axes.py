@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
+from predaudit.plots.layout import OnePassLayout
 from predaudit.plots.style import DPI, LOSS_FLOOR, MARK, MARKERS_MAX_EPOCHS
 
 if TYPE_CHECKING:
@@ -22,8 +23,10 @@ if TYPE_CHECKING:
     from predaudit.report.analyze import SplitAnalysis
 
 
-def _new_figure(figsize: tuple[float, float]) -> Figure:
-    return Figure(figsize=figsize, dpi=DPI, layout="constrained")
+def _new_figure(figsize: tuple[float, float], *, one_pass: bool = False) -> Figure:
+    """A figure with the constrained layout; ``one_pass``: in one pass when the first
+    moved no tick (:class:`~predaudit.plots.layout.OnePassLayout`)."""
+    return Figure(figsize=figsize, dpi=DPI, layout=OnePassLayout() if one_pass else "constrained")
 
 
 def _root(fig: Any) -> Figure:
@@ -36,7 +39,7 @@ def _root(fig: Any) -> Figure:
 def _single_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes, bool]:
     """``(figure, axes, owned)``: a new figure when ``ax`` is None."""
     if ax is None:
-        fig = _new_figure(figsize)
+        fig = _new_figure(figsize, one_pass=True)
         return fig, fig.add_subplot(), True
     return _root(ax.figure), ax, False
 
@@ -50,7 +53,7 @@ def _pair_axes(
     height_ratios: Sequence[float] | None = None,
 ) -> tuple[Figure, tuple[Axes, Axes], bool]:
     if axes is None:
-        fig = _new_figure(figsize)
+        fig = _new_figure(figsize, one_pass=True)
         grid = fig.subplots(
             rows,
             3 - rows,

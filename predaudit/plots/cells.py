@@ -25,6 +25,7 @@ from predaudit.plots.axes import (
     compared_labels,
     heading,
 )
+from predaudit.plots.layout import light_minor_ticks
 from predaudit.plots.style import CELL_COLORS, CORRECT, LOSS, LOSS_FLOOR, WRONG
 from predaudit.plots.text import _count, _num, _rose, _signed, _signed_pct
 from predaudit.report.vocab import CELL_LABELS
@@ -230,6 +231,7 @@ def plot_loss_distribution(split: SplitAnalysis, axes: Sequence[Axes] | None = N
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
+        light_minor_ticks(ax.xaxis)
         ax.set_ylabel("samples")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         xlabel = "per-sample loss (nats, log scale)"

@@ -27,6 +27,7 @@ from predaudit.plots.axes import (
     _unit,
     heading,
 )
+from predaudit.plots.layout import PlainLogFormatter, light_minor_ticks
 from predaudit.plots.style import ACCURACY, CORRECT, LOSS, MARK, WRONG
 from predaudit.plots.text import _accuracy_phrase, _num, _pct, _rose
 
@@ -170,6 +171,8 @@ def plot_loss_split(split: SplitAnalysis, axes: Sequence[Axes] | None = None) ->
     ax_mean.plot(x, lw_, color=WRONG, lw=2, marker=marker, ms=3.5, gid="loss_wrong")
     ax_mean.plot(x, lc_, color=CORRECT, lw=2, marker=marker, ms=3.5, gid="loss_correct")
     ax_mean.set_yscale("log")
+    ax_mean.yaxis.set_major_formatter(PlainLogFormatter())
+    ax_mean.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
     finite = np.concatenate([lw_[np.isfinite(lw_)], lc_[np.isfinite(lc_)]])
     if finite.size:
         lo, hi = float(finite.min()), float(finite.max())
@@ -186,6 +189,7 @@ def plot_loss_split(split: SplitAnalysis, axes: Sequence[Axes] | None = None) ->
         ax.set_xlabel("")
     _mark_compared(ax, split, label=True)
     _mark_compared(ax_mean, split, label=False)
+    light_minor_ticks(ax_mean.yaxis)
 
     handles: list[Any] = [
         Patch(color=WRONG, alpha=0.8, label="wrong samples"),

@@ -26,6 +26,7 @@ from predaudit.plots.axes import (
     _unit,
     heading,
 )
+from predaudit.plots.layout import light_minor_ticks
 from predaudit.plots.style import CORRECT, MARK, RISE_FLOOR, RISE_LINES_MAX, WRONG
 from predaudit.plots.text import _count, _num, _signed
 
@@ -228,6 +229,7 @@ def plot_rise_samples(split: SplitAnalysis, ax: Axes | None = None) -> Figure:
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0,)))
     ax.yaxis.set_major_formatter(_floor_formatter(floor, floored))
     ax.yaxis.set_minor_formatter(NullFormatter())
+    light_minor_ticks(ax.yaxis)
     ax.grid(axis="y", which="major", color="#e4e4e4", lw=0.6, zorder=0)
     ax.set_ylabel("per-sample loss (nats, log scale)")
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from predaudit.output import write_atomic
@@ -20,6 +21,7 @@ from predaudit.plots.confusion_pairs import (
     plot_top_confusions,
 )
 from predaudit.plots.curves import plot_loss_accuracy, plot_loss_split
+from predaudit.plots.layout import paused_gc
 from predaudit.plots.rise import plot_rise_samples
 from predaudit.plots.style import DPI, FORMATS
 
@@ -47,9 +49,36 @@ def save_figure(fig: Figure, path: Path, *, fmt: str = "png", dpi: int = DPI) ->
     fmt = _check_format(fmt)
     buf = io.BytesIO()
     with mpl.rc_context({"svg.hashsalt": "predaudit"}):
-        fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+        if fmt == "png" and dpi == fig.dpi:
+            _print_png(fig, buf)
+        else:
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
     write_atomic(path, buf.getvalue())
     return path
+
+
+def _print_png(fig: Figure, buf: io.BytesIO) -> None:
+    """``fig.savefig(buf, format="png")`` drawing the figure once instead of twice.
+
+    With a layout engine, ``savefig`` draws the whole figure once only to run the
+    layout, then again for the pixels. Here the layout runs by itself on the Agg
+    canvas the pixels are drawn with (the same renderer, so the same text
+    metrics), and the engine is detached for the one drawing that follows.
+    """
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    engine = fig.get_layout_engine()
+    with paused_gc():
+        if engine is not None and fig.axes:
+            try:
+                engine.execute(fig)
+            except ValueError:  # as Figure.draw: a layout that cannot be solved is skipped
+                pass
+        fig.set_layout_engine(None)
+        try:
+            fig.savefig(buf, format="png", metadata=_METADATA["png"])
+        finally:
+            fig.set_layout_engine(engine)
 
 
 def _write_and_close(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:
@@ -95,8 +124,9 @@ def write_analyze_figures(
     out_dir = Path(out_dir)
     paths = []
     for name in analyze_figures(split):
-        fig = _ANALYZE_PLOTTERS[name](split)
-        paths.append(_write_and_close(fig, out_dir / f"{name}.{fmt}", fmt, dpi))
+        with paused_gc():
+            fig = _ANALYZE_PLOTTERS[name](split)
+            paths.append(_write_and_close(fig, out_dir / f"{name}.{fmt}", fmt, dpi))
     return paths
 
 

@@ -105,6 +105,20 @@ class _Gathered:
 def _write_stored(
     fh: BinaryIO, members: list[tuple[str, np.dtype, tuple[int, ...], list]], date_time: tuple
 ) -> None:
+    """Write the archive; one of at most ``CHUNK_BYTES`` is laid out in memory first and
+    written with one system call."""
+    data = sum(dt.itemsize * int(np.prod(shape, dtype=np.int64)) for _, dt, shape, _ in members)
+    if data + 512 * len(members) > CHUNK_BYTES:
+        _lay_out(fh, members, date_time)
+        return
+    buf = io.BytesIO()
+    _lay_out(buf, members, date_time)
+    fh.write(buf.getbuffer())
+
+
+def _lay_out(
+    fh: BinaryIO, members: list[tuple[str, np.dtype, tuple[int, ...], list]], date_time: tuple
+) -> None:
     dosdate = (date_time[0] - 1980) << 9 | date_time[1] << 5 | date_time[2]
     dostime = date_time[3] << 11 | date_time[4] << 5 | (date_time[5] // 2)
     limit = zipfile.ZIP64_LIMIT

@@ -121,7 +121,7 @@ def bench_shape(rows: int, classes: int, repeats: int, sklearn_rows: int) -> Non
     shape = f"[{rows}]" if classes == 0 else f"[{rows}, {classes}]"
     what = "binary logits" if classes == 0 else "logits"
     print(
-        f"{shape} float32 {what} ({gb:.2f} GB), median of {repeats}, "
+        f"{shape} float32 {what} ({x.nbytes / 1e6:.0f} MB), median of {repeats}, "
         f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
         f"load average {os.getloadavg()[0]:.1f}"

@@ -31,7 +31,7 @@ def torch_curve(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
 @pytest.mark.parametrize("classes", [1, 10, 1000])
 def test_stacked_run_has_the_declared_shape_and_learns(tmp_path, monkeypatch, classes):
     monkeypatch.setattr(genruns, "CHUNK_ELEMENTS", 7001)  # several chunks per epoch
-    spec = Spec(10, 400 if classes == 1000 else 4000, classes)
+    spec = Spec(10, 2000 if classes == 1000 else 4000, classes)
     scores, label_path = genruns.write_stacked(tmp_path / "run", spec)
     logits, labels = np.load(scores), np.load(label_path)
     assert logits.dtype == np.float32 and logits.shape == spec.shape
@@ -45,7 +45,7 @@ def test_stacked_run_has_the_declared_shape_and_learns(tmp_path, monkeypatch, cl
     tolerance = 4 * np.sqrt(0.25 / spec.samples)
     assert np.allclose(acc, genruns.target_accuracy(spec.epochs), atol=tolerance)
     best = int(np.argmin(loss))
-    assert 0 < best < spec.epochs - 1 and loss[-1] > loss[best] * 1.05  # it over-fits
+    assert 0 < best < spec.epochs - 1 and loss[-1] > loss[best] * 1.02  # it over-fits
 
 
 def test_a_complete_run_is_reused_and_another_spec_rewritten(tmp_path):

@@ -33,11 +33,14 @@ def _floor_log(dtype: np.dtype) -> float:
     return float(np.log(np.float64(info.tiny)))
 
 
-def base_scores(scores: np.ndarray, *, kind: Kind = "logits") -> np.ndarray:
+def base_scores(
+    scores: np.ndarray, *, kind: Kind = "logits", class_major: bool = False
+) -> np.ndarray:
     """The float64 ``[n, C]`` scores ``z`` with ``softmax(z / T)`` the model at temperature ``T``.
 
-    Raises ValueError on NaN, on ``+inf``, on ``-inf`` logits and on negative
-    probabilities.
+    ``class_major``: the same values as a C-contiguous ``[C, n]`` array (the
+    transpose taken in the widening copy). Raises ValueError on NaN, on
+    ``+inf``, on ``-inf`` logits and on negative probabilities.
     """
     x = np.asarray(scores)
     if x.ndim not in (1, 2):
@@ -45,19 +48,25 @@ def base_scores(scores: np.ndarray, *, kind: Kind = "logits") -> np.ndarray:
     if x.dtype.kind not in "fiu":
         raise ValueError(f"scores must be numbers, got dtype {x.dtype}")
     floor = _floor_log(x.dtype)
-    z = x.astype(np.float64)
-    if np.isnan(z).any() or (z == np.inf).any():
-        raise ValueError("scores contain NaN or +inf")
-    if kind == "logits":
-        if (z == -np.inf).any():
+    if class_major:
+        z = np.empty(x.shape[::-1])
+        z[...] = x.T
+    else:
+        z = x.astype(np.float64)
+    if not np.isfinite(z).all():
+        if np.isnan(z).any() or (z == np.inf).any():
+            raise ValueError("scores contain NaN or +inf")
+        if kind == "logits":
             raise ValueError("logits contain -inf")
+    axis = 0 if class_major else 1
+    if kind == "logits":
         if z.ndim == 1:
-            z = np.stack([np.zeros_like(z), z], axis=1)
+            z = np.stack([np.zeros_like(z), z], axis=axis)
         return z
     if kind == "log_probs":
         if z.ndim == 1:
             with np.errstate(divide="ignore"):
-                z = np.stack([np.log(-np.expm1(np.minimum(z, 0.0))), z], axis=1)
+                z = np.stack([np.log(-np.expm1(np.minimum(z, 0.0))), z], axis=axis)
         return np.maximum(z, floor)
     if kind == "probs":
         if (z < 0).any():
@@ -65,7 +74,7 @@ def base_scores(scores: np.ndarray, *, kind: Kind = "logits") -> np.ndarray:
         if z.ndim == 1:
             if (z > 1).any():
                 raise ValueError("binary probabilities must be within [0, 1]")
-            z = np.stack([1.0 - z, z], axis=1)
+            z = np.stack([1.0 - z, z], axis=axis)
         with np.errstate(divide="ignore"):
             return np.maximum(np.log(z), floor)
     raise ValueError(f"kind must be 'logits', 'log_probs' or 'probs', got {kind!r}")
@@ -177,25 +186,28 @@ def prepare_scores(
     ``class_major`` None picks the layout by ``C`` (see ``CLASS_MAJOR_MAX``).
     Raises ValueError as :func:`base_scores` and :func:`check_labels` do.
     """
-    z = base_scores(scores, kind=kind)
-    valid = check_labels(labels, z.shape[0], z.shape[1], ignore_index)
+    x = np.asarray(scores)
+    c = 2 if x.ndim == 1 else int(x.shape[-1]) if x.ndim == 2 else 0
+    cm = c <= CLASS_MAJOR_MAX if class_major is None else bool(class_major)
+    z = base_scores(x, kind=kind, class_major=cm)
+    n = z.shape[1] if cm else z.shape[0]
+    valid = check_labels(labels, n, c, ignore_index)
     y = np.asarray(labels)[valid].astype(np.intp)
     if not valid.all():
-        z = z[valid]
-    m, c = z.shape
-    cm = c <= CLASS_MAJOR_MAX if class_major is None else bool(class_major)
+        z = z[:, valid] if cm else z[valid]
+    m = int(y.size)
     r = np.arange(m)
     if m == 0:
         d0 = np.zeros((c, 0) if cm else (0, c))
         empty = np.zeros(0, dtype=np.intp)
         return PreparedScores(d0, 0 if cm else 1, empty, np.zeros(0), valid, 0.0, 0.0, 0, 0, 0)
     if cm:
-        d0 = np.ascontiguousarray(z.T)  # [C, m]
+        d0 = z  # [C, m], base_scores' own copy: shifted in place
         top_value = np.maximum.reduce(d0, axis=0)
         am = np.full(m, c - 1, dtype=np.intp)
         for k in range(c - 2, -1, -1):  # the first maximum: lower classes overwrite
             np.putmask(am, d0[k] == top_value, k)
-        dy0 = d0[y, r] - top_value
+        dy0 = d0.reshape(-1)[y * m + r] - top_value
         d0 -= top_value
         lowest = np.minimum.reduce(d0, axis=0)
         top = am * m + r
@@ -221,8 +233,22 @@ def prepare_scores(
     )
 
 
+def workspace(elements: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two float64 buffers for :func:`prepared_moments` over chunks of up to ``elements``.
+
+    Reusing them from chunk to chunk and pass to pass saves the page faults of two
+    fresh chunk-sized arrays each call (as much time as the arithmetic, measured).
+    """
+    return np.empty(elements), np.empty(elements)
+
+
 def prepared_moments(
-    prep: PreparedScores, temperature: float, *, loss_rows: bool = False, brier_rows: bool = False
+    prep: PreparedScores,
+    temperature: float,
+    *,
+    loss_rows: bool = False,
+    brier_rows: bool = False,
+    work: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Moments:
     """The sums of ``ℓ``, ``dℓ/dlogT``, ``d²ℓ/dlogT²`` and ``H`` over ``prep``'s rows at ``T``.
 
@@ -243,13 +269,16 @@ def prepared_moments(
         return Moments(0.0, 0.0, 0.0, 0.0, empty, np.zeros(0) if brier_rows else None)
     inv = 1.0 / t
     ax = prep.class_axis
-    d = np.multiply(prep.d0, inv)
+    size = prep.d0.size
+    if work is None or work[0].size < size or work[1].size < size:
+        work = workspace(size)
+    d = np.multiply(prep.d0, inv, out=work[0][:size].reshape(prep.d0.shape))
     if not math.isfinite(prep.floor * inv):  # e d would be 0 * -inf: p_k = 0 exactly anyway
         np.maximum(d, -np.finfo(np.float64).max, out=d)
-    e = np.exp(d)
+    e = np.exp(d, out=work[1][:size].reshape(prep.d0.shape))
     e.reshape(-1)[prep.top] = 0.0  # the argmax: exp(0) = 1, kept out of rest
     rest = np.add.reduce(e, axis=ax)
-    q = np.add.reduce(e * e, axis=ax) if brier_rows else None
+    q = np.einsum("km,km->m" if ax == 0 else "mk,mk->m", e, e) if brier_rows else None
     e *= d
     s1 = np.add.reduce(e, axis=ax)
     e *= d
@@ -259,7 +288,8 @@ def prepared_moments(
     w = 1.0 / (1.0 + rest)
     mean_d = s1 * w
     sum_ln, sum_md = float(log_norm.sum()), float(mean_d.sum())
-    sum_var = float((s2 * w).sum()) - float(np.dot(mean_d, mean_d))
+    # (not np.dot: a threaded BLAS call costs a hundred times these sums on a busy machine)
+    sum_var = float((s2 * w).sum()) - float((mean_d * mean_d).sum())
     sum_dy = prep.sum_dy0 * inv
     grad = sum_dy - sum_md
     dy = prep.dy0 * inv if (loss_rows or brier_rows) else None

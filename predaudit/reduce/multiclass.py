@@ -80,11 +80,18 @@ def _reduce_logits(
         rows = _chunk_rows(c, chunk_rows, work.itemsize)
     f32 = work == np.float32
     pred = out.pred
+    # short chunks (many classes) leave their per-row results in per-sample arrays
+    # and the statistics are formed once over the epoch (fewer calls per row)
+    epoch_tail = rows < _TAIL_ROWS
+    if epoch_tail:
+        all_mx, all_zy, all_second, all_rest = (np.empty(n) for _ in range(4))
+        soft_all = None if q is None else np.empty((3, n))
 
     def make_worker() -> Callable[[int, int], _ChunkResult]:
         size = min(rows, n)
-        mx, zy, second, rest = (np.empty(size) for _ in range(4))
-        soft = None if q is None else np.empty((3, size))
+        if not epoch_tail:
+            mx, zy, second, rest = (np.empty(size) for _ in range(4))
+            soft = None if q is None else np.empty((3, size))
         conv = None if by_columns else _Converter(dtype, work, rows, c)
         blk = ColumnBlock(dtype, work, size, c) if by_columns else None
         scratch = None if by_columns else np.empty((size, c), dtype=work)
@@ -92,7 +99,12 @@ def _reduce_logits(
 
         def run(a: int, b: int) -> _ChunkResult:
             m = b - a
-            v = (mx[:m], zy[:m], second[:m], rest[:m])
+            if epoch_tail:
+                v = (all_mx[a:b], all_zy[a:b], all_second[a:b], all_rest[a:b])
+                sv = None if soft_all is None else soft_all[:, a:b]
+            else:
+                v = (mx[:m], zy[:m], second[:m], rest[:m])
+                sv = None if soft is None else soft[:, :m]
             with np.errstate(all="ignore"):
                 if blk is not None:
                     ev, n_dead, shifted, xt = logits_columns(
@@ -106,17 +118,17 @@ def _reduce_logits(
                 else:
                     assert conv is not None and scratch is not None
                     x = conv(scores[a:b])
-                    sv = None if soft is None else soft[:, :m]
                     ev, n_dead, n_masked = _logits_rows(
                         x, y[a:b], q, a, b, pred[a:b], *v, sv, scratch[:m], r_all[:m],
                         f32=f32, rule=rule,
                     )  # fmt: skip
                     if ev[4] or n_dead:
                         return ev, n_dead, 0, 0.0
+                if epoch_tail:
+                    return ev, 0, n_masked, 0.0
                 n_hits, lse = _logits_tail(
-                    out, a, b, y[a:b], valid[a:b], q, *v,
-                    None if soft is None else soft[:, :m], rule=rule, lse=ev[1] <= 0,
-                )  # fmt: skip
+                    out, a, b, y[a:b], valid[a:b], q, *v, sv, rule=rule, lse=ev[1] <= 0
+                )
             return ev, 0, n_hits + n_masked, lse
 
         return run
@@ -127,12 +139,23 @@ def _reduce_logits(
     if ev.n_nonfinite or n_dead:
         out.fill_nan(0, n)
         return Counts(n_bad=ev.n_nonfinite, n_dead=n_dead), ev
-    counts = Counts().hits(rule, sum(p[2] for p in parts))
-    lse_abs = max((p[3] for p in parts), default=0.0) if ev.max <= 0 else math.inf
+    n_hits = sum(p[2] for p in parts)
+    lse_abs = max((p[3] for p in parts), default=0.0)
+    if epoch_tail:
+        with np.errstate(all="ignore"):
+            tail_hits, lse_abs = _logits_tail(
+                out, 0, n, y, valid, q, all_mx, all_zy, all_second, all_rest, soft_all,
+                rule=rule, lse=ev.max <= 0,
+            )  # fmt: skip
+        n_hits += tail_hits
+    counts = Counts().hits(rule, n_hits)
+    lse_abs = lse_abs if ev.max <= 0 else math.inf
     return counts, KindEvidence(ev.min, ev.max, ev.max_rowsum_dev, lse_abs, 0)
 
 
 _ChunkResult = tuple[_Evidence, int, int, float]
+_TAIL_ROWS = 4096
+"""Chunks shorter than this form their statistics over the whole epoch at the end."""
 
 
 def _logits_rows(

@@ -42,8 +42,9 @@ from predaudit.reduce.pool import _count_bad
 
 MAX_CLASSES = 48
 """Largest number of classes the column kernels take (``benchmarks/bench_reduce.py
---crossover``, 2 cores: the column kernel 1.6x the row kernel at C = 32 and 1.3x at 48,
-0.84x at 64). Read at each call, so tests can force either kernel."""
+--crossover``, 2 busy cores, two runs: the column kernel 1.6x the row kernel at C = 32,
+1.3-1.6x at 48, 0.84-0.99x at 64, 0.5-0.65x at 128). Read at each call, so tests can
+force either kernel."""
 
 _TARGET_CHUNK_BYTES = 1 << 20
 """Work bytes of one chunk's class-major block, as the row kernels (measured as good as

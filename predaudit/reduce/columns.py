@@ -9,8 +9,9 @@ preallocated buffers (``out=``) reused chunk after chunk.
 
 The results are those of the row kernels bit for bit (tests/reduce/test_columns.py):
 
-- the arg-max runs ``greater`` then ``copyto(where=)`` class after class, so a tie
-  keeps the lower index as ``np.argmax`` does, and the maximum is the stored value;
+- the arg-max is the first class equal to the row's maximum (a branch-free minimum
+  over the classes), so a tie keeps the lower index as ``np.argmax`` does, and the
+  maximum is then read back from the block (the stored value, a zero's sign too);
 - the row sums (``sum(axis=1, dtype=float64)``) are added in numpy's own order for
   fewer than 128 terms: eight running partial sums, combined as
   ``((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7))``, then the remaining terms one by one
@@ -75,7 +76,6 @@ class ColumnBlock:
         self.top = np.empty(rows, dtype=work)
         self.sec = np.empty((2, rows), dtype=work)
         self.shift = np.empty(rows, dtype=work)
-        self.mask = np.empty(rows, dtype=bool)
         small = np.uint8 if n_classes < 128 else np.int64  # k + C fits
         self.first = np.empty(rows, dtype=small)
         self.ne = np.empty(rows * n_classes, dtype=bool)

@@ -54,11 +54,9 @@ def _read_parquet(path: Path) -> Any:
 
     with pyarrow.parquet.ParquetFile(path) as f:
         meta = f.metadata
-        uncompressed = sum(
-            meta.row_group(g).column(c).total_uncompressed_size
-            for g in range(meta.num_row_groups)
-            for c in range(meta.num_columns)
-        )
+        # Row-group totals only: pyarrow aborts the process on column-chunk metadata
+        # that does not match the schema, so the chunks are never visited here.
+        uncompressed = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
         _check_declared(path, meta.num_rows, meta.num_columns, uncompressed)
         return f.read()
 
@@ -111,7 +109,7 @@ def read_table(path: Path) -> Any:
         if suffix == ".parquet":
             return _read_parquet(path)
         return _read_arrow(path, pa)
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:  # names not UTF-8, too
         what = _KIND.get(suffix, "table")
         raise InputError(path, f"is not a valid {what} file ({_short(exc)})") from exc
 
@@ -143,6 +141,11 @@ class TableContainer(Container):
             self._names = [str(n) for n in t.column_names]
         except UnicodeDecodeError:
             raise InputError(path, "has column names that are not UTF-8 text") from None
+        twice = sorted({n for n in self._names if self._names.count(n) > 1})
+        if twice:
+            raise InputError(
+                path, f"has two columns named '{twice[0]}'; refused, which one is meant is unclear"
+            )
         self._table = t
         self._arrays: dict[str, np.ndarray] = {}
         matches = {n: SCORE_COLUMN.match(n) for n in self._names}
@@ -193,7 +196,12 @@ class TableContainer(Container):
                 f"column '{name}' has {col.null_count} empty "
                 f"{'value' if col.null_count == 1 else 'values'}",
             )
-        arr = col.to_numpy()
+        try:
+            arr = col.to_numpy()
+        except _pyarrow(self.path).ArrowException:  # an interval, say: no numpy equivalent
+            raise InputError(
+                self.path, f"column '{name}' holds {col.type}, which numpy cannot hold"
+            ) from None
         if arr.dtype.hasobject:
             try:
                 arr = arr.astype(str)

@@ -215,3 +215,31 @@ def test_truncated_tables_at_many_offsets_are_clean_input_errors(
         with pa.ipc.open_stream(path) as r:
             ref = r.read_all()
         np.testing.assert_array_equal(c.read("label"), ref.column("label").to_numpy())
+
+
+def test_table_with_two_columns_of_one_name_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "epoch_1.csv"
+    path.write_text("label,logit_0,logit_1,logit_0\n0,0.1,0.2,0.3\n1,0.4,0.5,0.6\n")
+    assert (
+        refused(path) == "has two columns named 'logit_0'; refused, which one is meant is unclear"
+    )
+
+
+def test_table_column_numpy_cannot_hold_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "epoch_1.feather"
+    union = pa.UnionArray.from_sparse(pa.array([0] * 4, type=pa.int8()), [pa.array(LABELS)])
+    t = pa.table({"label": union, **{f"logit_{k}": LOGITS[:, k] for k in range(3)}})
+    pyarrow.feather.write_feather(t, path)
+    assert refused(path) == (
+        "column 'label' holds sparse_union<0: int64=0>, which numpy cannot hold"
+    )
+
+
+def test_parquet_column_names_that_are_not_utf8_are_an_input_error(tmp_path: Path) -> None:
+    """Found by the fuzz suite: pyarrow raised UnicodeDecodeError (an internal error)."""
+    path = tmp_path / "epoch_1.parquet"
+    t = pa.table({"label": LABELS, "logit_0": LOGITS[:, 0], "logit_1": LOGITS[:, 1]})
+    pyarrow.parquet.write_table(t, path)
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b"logit_1", b"logit\xe9\x01"))
+    assert refused(path).startswith("is not a valid Parquet file (")

@@ -22,8 +22,10 @@ import numpy as np
 
 from predaudit.analysis.decomposition import choose_comparison
 from predaudit.analysis.wrong_to_wrong import (
+    DataMapView,
     count_regions,
     map_rows,
+    stored_data_map,
     wrong_to_wrong_positions,
     wrong_to_wrong_samples,
 )
@@ -129,7 +131,7 @@ def select_epochs(stats: SplitStats, epochs: str | None) -> list[int]:
     return chosen
 
 
-def region_thresholds(res: DynamicsResult) -> RegionThresholds:
+def region_thresholds(res: DataMapView) -> RegionThresholds:
     """Cartography's quantile thresholds, except that ties cannot make every sample ambiguous.
 
     Where at least 67 % of the samples share the smallest variability (probabilities
@@ -231,10 +233,14 @@ def wrong_to_wrong_regions(
     (samples not aligned, fewer than 2 epochs, records without the columns it needs)."""
     if not stats.aligned:
         return None, "the samples are not aligned across epochs (save sample ids)"
-    try:
-        res, found = data_map(stats, select_epochs(stats, None), label_votes=False)
-    except InputError as exc:
-        return None, exc.problem
+    res: DataMapView | None = stored_data_map(stats)
+    if res is not None:
+        found = regions(res.confidence, res.variability, thresholds=region_thresholds(res))
+    else:
+        try:
+            res, found = data_map(stats, select_epochs(stats, None), label_votes=False)
+        except InputError as exc:
+            return None, exc.problem
     rows = map_rows(res, wrong_to_wrong_positions(stats, start=start, end=end))
     return count_regions(res, found, rows), None
 

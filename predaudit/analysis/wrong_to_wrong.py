@@ -11,11 +11,14 @@ compared epochs' columns are read here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 import numpy as np
 
 from predaudit.analysis.decomposition import transition_masks
 from predaudit.dynamics import REGION_NAMES, DynamicsResult, RegionResult
-from predaudit.report.vocab import FromReason
+from predaudit.report.vocab import REDUCED, FromReason
 from predaudit.report.wrong_to_wrong import (
     WrongToWrongRegions,
     WrongToWrongSample,
@@ -31,7 +34,59 @@ def wrong_to_wrong_positions(stats: SplitStats, *, start: int, end: int) -> np.n
     return counted[transition_masks(stats, start=start, end=end)["wrong_to_wrong"]].astype(np.int64)
 
 
-def map_rows(res: DynamicsResult, positions: np.ndarray) -> np.ndarray:
+class DataMapView(Protocol):
+    """What the wrong → wrong link reads of a data map: a :class:`DynamicsResult`, or the
+    store's :class:`~predaudit.analysis.dynamics.StoredDataMap` (the same numbers)."""
+
+    @property
+    def n_epochs(self) -> int: ...
+    @property
+    def first_epoch(self) -> int: ...
+    @property
+    def last_epoch(self) -> int: ...
+    @property
+    def index(self) -> np.ndarray: ...
+    @property
+    def confidence(self) -> np.ndarray: ...
+    @property
+    def variability(self) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class StoredDataMap:
+    """The data map over every epoch from the store's running moments of ``p_true``
+    (``SplitStats.p_true_moments``): the confidence and variability a
+    :class:`~predaudit.dynamics.DynamicsAccumulator` over every epoch gives, bit for bit (the same
+    :func:`~predaudit.reduce.welford.welford_step` on the same stored values), for the
+    rows that count at every epoch (``index``)."""
+
+    n_epochs: int
+    first_epoch: int
+    last_epoch: int
+    index: np.ndarray
+    confidence: np.ndarray
+    variability: np.ndarray
+
+
+def stored_data_map(stats: SplitStats) -> StoredDataMap | None:
+    """:class:`StoredDataMap` of ``stats``, or None when the store has no moments (built by
+    hand, pre-reduced records) or a label changed between epochs (the accumulator refuses
+    that, with its message)."""
+    moments, keep = stats.p_true_moments, stats.valid_all
+    if moments is None or keep is None or not stats.labels_stable or stats.input_kind == REDUCED:
+        return None
+    e = len(stats.epochs)
+    return StoredDataMap(
+        n_epochs=e,
+        first_epoch=stats.epochs[0],
+        last_epoch=stats.epochs[-1],
+        index=np.flatnonzero(keep).astype(np.int64),
+        confidence=moments[0][keep].copy(),
+        variability=np.sqrt(moments[1][keep] / e),
+    )
+
+
+def map_rows(res: DataMapView, positions: np.ndarray) -> np.ndarray:
     """For each row position, its index in the data map's arrays (``res.index``), or -1."""
     at = np.searchsorted(res.index, positions)
     inside = at < res.index.size
@@ -40,9 +95,7 @@ def map_rows(res: DynamicsResult, positions: np.ndarray) -> np.ndarray:
     return np.where(found, at, -1).astype(np.int64)
 
 
-def count_regions(
-    res: DynamicsResult, found: RegionResult, rows: np.ndarray
-) -> WrongToWrongRegions:
+def count_regions(res: DataMapView, found: RegionResult, rows: np.ndarray) -> WrongToWrongRegions:
     """The samples at data-map indices ``rows`` (-1: not in the map) counted per region."""
     codes = found.codes[rows[rows >= 0]]
     per = np.bincount(codes, minlength=len(REGION_NAMES))

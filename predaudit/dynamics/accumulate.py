@@ -55,6 +55,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from predaudit.dynamics.result import DynamicsResult
+from predaudit.reduce.welford import welford_step
 from predaudit.report.vocab import KINDS, REDUCED
 
 INPUT_KINDS = (*KINDS, REDUCED)
@@ -239,10 +240,7 @@ class DynamicsAccumulator:
         self._valid_all &= v
 
         # Welford on p_true; an invalid entry is replaced by the running mean (no change).
-        x = np.where(v, p, self._p_mean)
-        delta = x - self._p_mean
-        self._p_mean += delta / k
-        self._p_m2 += delta * (x - self._p_mean)
+        welford_step(self._p_mean, self._p_m2, p, v, k)
 
         self._correct_epochs += c
         if not first:

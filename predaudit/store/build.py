@@ -15,20 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from predaudit.dtypes import BF16, bf16_to_float32
 from predaudit.engine import current as current_engine
 from predaudit.errors import InputError, OptionError
 from predaudit.io.arrays import ARRAYS, arrays_layout
 from predaudit.io.discover import SplitLayout, discover
 from predaudit.io.load import SplitReader
-from predaudit.io.records import EpochPredictions, SplitInfo
+from predaudit.io.records import SplitInfo
 from predaudit.io.reduced import read_reduced
 from predaudit.reduce import EpochStats
 from predaudit.reduce.calibrate import calibrate_epoch
+from predaudit.reduce.welford import welford_step
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
 from predaudit.store.columns import ColumnWriter, column_dtypes
-from predaudit.store.kindcheck import check_clip, kind_error
+from predaudit.store.kindcheck import check_clip, kind_error, nonfinite_error
 from predaudit.store.reduced import check_not_one_epoch_splits, reduced_stats
 from predaudit.store.stats import (
     FIT_STATUS,
@@ -42,36 +42,6 @@ from predaudit.text import plural
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``progress(split_name, epochs_done, epochs_total)``."""
-
-
-_KIND_NOUNS = {
-    "logits": ("logit", "logits"),
-    "probs": ("probability", "probabilities"),
-    "log_probs": ("log-probability", "log-probabilities"),
-}
-
-
-def _nonfinite_error(ep: EpochPredictions, kind: str | None) -> InputError:
-    """``epoch_7.npz: 2 logits are NaN and 1 is +inf at epoch 7 (...)``, counted in row chunks."""
-    n_nan = n_inf = 0
-    rows = max(1, (1 << 20) // max(1, int(np.prod(ep.scores.shape[1:], dtype=np.int64))))
-    for a in range(0, ep.scores.shape[0], rows):
-        chunk = ep.scores[a : a + rows]
-        x = bf16_to_float32(chunk) if ep.scores_dtype == BF16 else np.asarray(chunk)
-        n_nan += int(np.count_nonzero(np.isnan(x)))
-        n_inf += int(np.count_nonzero(x == np.inf))
-    one, many = _KIND_NOUNS.get(kind or "", ("score", "scores"))
-    parts = []
-    if n_nan:
-        parts.append(f"{n_nan} {one if n_nan == 1 else many} {'is' if n_nan == 1 else 'are'} NaN")
-    if n_inf:
-        noun = f"{one if n_inf == 1 else many} " if not parts else ""
-        parts.append(f"{n_inf} {noun}{'is' if n_inf == 1 else 'are'} +inf")
-    what = " and ".join(parts) or "scores are not finite"
-    return InputError(
-        ep.path,
-        f"{what} at epoch {ep.epoch} (only -inf is accepted, as an impossible class)",
-    )
 
 
 def compute_split(
@@ -119,7 +89,7 @@ def compute_split(
         for ep in reader:
             ev = reducer.scan(ep, threads=threads)
             if ev.n_nonfinite:
-                raise _nonfinite_error(ep, None)
+                raise nonfinite_error(ep, None)
             lo, hi = min(lo, ev.min), max(hi, ev.max)
             del ep  # release this epoch's scores before the reader maps the next
         kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
@@ -138,6 +108,11 @@ def compute_split(
         e_total, n, column_dtypes(info.dtype, calibration=cal is not None), spill=spill
     )
     totals = np.empty((e_total, len(TOTALS)))
+    moments = np.zeros((2, n))
+    valid_all = np.ones(n, dtype=bool)
+    first_labels: np.ndarray | None = None
+    labels_stable = True
+    p_dtype = columns.dtypes["p_true"]
     first_kind_epoch = None
     first_kind_path: Path | None = None
     # No enumerate(): its cached result tuple would keep the previous epoch alive while
@@ -151,7 +126,7 @@ def compute_split(
             # log-probabilities take a second pass as that kind.
             seen, st, ev = reducer.detect(ep, threads=threads, clip=clip)
             if ev.n_nonfinite:
-                raise _nonfinite_error(ep, kind)
+                raise nonfinite_error(ep, kind)
             if kind is None:
                 kind, first_kind_epoch, first_kind_path = seen, ep.epoch, ep.path
             elif seen != kind:
@@ -164,7 +139,7 @@ def compute_split(
             assert kind is not None
             st = reducer.scores(ep, kind=kind, threads=threads, clip=clip)
         if st.n_nonfinite:
-            raise _nonfinite_error(ep, kind)
+            raise nonfinite_error(ep, kind)
         if input_kind is not None and (bad := kind_error(ep.path, ep.epoch, input_kind, st)):
             raise bad
         if st.n_dead_rows:
@@ -180,6 +155,14 @@ def compute_split(
         valid_i = row_labels != IGNORE_INDEX
         loss_i, correct_i = st.loss[order], st.correct[order]
         totals[i] = epoch_row_totals(loss_i, correct_i, valid_i)
+        p_i = st.p_true[order].astype(p_dtype).astype(np.float64)  # as the column holds it
+        welford_step(moments[0], moments[1], p_i, valid_i, i + 1)
+        if first_labels is None:
+            first_labels = row_labels
+        elif labels_stable and np.any((row_labels != first_labels) & valid_i & valid_all):
+            labels_stable = False
+        valid_all &= valid_i
+        del p_i
         for name, values in (
             ("loss", loss_i),
             ("pred", st.pred[order]),
@@ -231,6 +214,9 @@ def compute_split(
         ids=ids,
         **arrays,
         epoch_totals=totals,
+        p_true_moments=moments,
+        valid_all=valid_all,
+        labels_stable=labels_stable,
         binary=info.binary,
         source=SplitSource(layout),
         epoch_unit=info.epoch_unit,

@@ -9,7 +9,11 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
+
+from predaudit.dtypes import BF16, bf16_to_float32
 from predaudit.errors import InputError, OptionError
+from predaudit.io.records import EpochPredictions
 from predaudit.reduce import EpochStats
 from predaudit.reduce.chunks import LOG_PROB_TOL, PROB_TOL
 
@@ -69,3 +73,33 @@ def kind_error(
             row = "row" if n_rows == 1 else "rows"
             parts.append(f"{n_rows} {row}{of} {verb} have a log-sum-exp of 0 (within {_TOL})")
     return InputError(path, f"{' and '.join(parts)} at epoch {epoch} (--input-kind {kind})")
+
+
+_KIND_NOUNS = {
+    "logits": ("logit", "logits"),
+    "probs": ("probability", "probabilities"),
+    "log_probs": ("log-probability", "log-probabilities"),
+}
+
+
+def nonfinite_error(ep: EpochPredictions, kind: str | None) -> InputError:
+    """``epoch_7.npz: 2 logits are NaN and 1 is +inf at epoch 7 (...)``, counted in row chunks."""
+    n_nan = n_inf = 0
+    rows = max(1, (1 << 20) // max(1, int(np.prod(ep.scores.shape[1:], dtype=np.int64))))
+    for a in range(0, ep.scores.shape[0], rows):
+        chunk = ep.scores[a : a + rows]
+        x = bf16_to_float32(chunk) if ep.scores_dtype == BF16 else np.asarray(chunk)
+        n_nan += int(np.count_nonzero(np.isnan(x)))
+        n_inf += int(np.count_nonzero(x == np.inf))
+    one, many = _KIND_NOUNS.get(kind or "", ("score", "scores"))
+    parts = []
+    if n_nan:
+        parts.append(f"{n_nan} {one if n_nan == 1 else many} {'is' if n_nan == 1 else 'are'} NaN")
+    if n_inf:
+        noun = f"{one if n_inf == 1 else many} " if not parts else ""
+        parts.append(f"{n_inf} {noun}{'is' if n_inf == 1 else 'are'} +inf")
+    what = " and ".join(parts) or "scores are not finite"
+    return InputError(
+        ep.path,
+        f"{what} at epoch {ep.epoch} (only -inf is accepted, as an impossible class)",
+    )

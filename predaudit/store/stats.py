@@ -109,6 +109,15 @@ class SplitStats:
     epochs among the samples that count, floored at the input dtype's smallest normal number."""
     clip: float | None = None
     """The ε probabilities were clipped to ``[ε, 1 − ε]`` by (``n_clipped`` counts them); None."""
+    p_true_moments: np.ndarray | None = None
+    """Over every epoch, per row: the running mean and sum of squared deviations of the
+    stored ``p_true`` (:func:`~predaudit.reduce.welford.welford_step`), shape (2, n_rows),
+    float64 — the data map's confidence and variability without reading the columns again.
+    None for statistics built by hand or pre-reduced records."""
+    valid_all: np.ndarray | None = None
+    """Rows that count at every epoch, shape (n_rows,), bool (with ``p_true_moments``)."""
+    labels_stable: bool = True
+    """Whether every row counted so far kept the label of the first epoch."""
     epoch_totals: np.ndarray | None = None
     """Per-epoch sums (see ``TOTALS``), shape (n_epochs, 5), taken as the epochs were reduced;
     None for statistics built by hand (then :meth:`totals` computes them)."""

@@ -91,7 +91,7 @@ def ignoring(run: predaudit.RunStats, data: dict) -> predaudit.RunStats:
     cols = {k: np.array(getattr(s, k)) for k in ("valid", "labels", "loss", "correct")}
     cols["valid"][i, row], cols["labels"][i, row] = False, -100
     cols["loss"][i, row], cols["correct"][i, row] = np.nan, False
-    s = dataclasses.replace(s, **cols, epoch_totals=None)
+    s = dataclasses.replace(s, **cols, epoch_totals=None, p_true_moments=None, valid_all=None)
     return predaudit.RunStats(path=run.path, splits={"default": s})
 
 

@@ -49,24 +49,39 @@ def save_figure(fig: Figure, path: Path, *, fmt: str = "png", dpi: int = DPI) ->
     fmt = _check_format(fmt)
     buf = io.BytesIO()
     with mpl.rc_context({"svg.hashsalt": "predaudit"}):
-        if fmt == "png" and dpi == fig.dpi:
+        if fmt == "png" and dpi == fig.dpi and _plain_savefig_rc():
             _print_png(fig, buf)
         else:
             fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
-    write_atomic(path, buf.getvalue())
+    # Not flushed to the disk file by file: the --out bundle is renamed into place
+    # only once every file is written, and a figure can always be drawn again.
+    write_atomic(path, buf.getvalue(), fsync=False)
     return path
 
 
+def _plain_savefig_rc() -> bool:
+    """Whether savefig would draw the figure as it is (its own colours, not transparent)."""
+    rc = mpl.rcParams
+    return (
+        str(rc["savefig.facecolor"]) == "auto"
+        and str(rc["savefig.edgecolor"]) == "auto"
+        and not rc["savefig.transparent"]
+    )
+
+
 def _print_png(fig: Figure, buf: io.BytesIO) -> None:
-    """``fig.savefig(buf, format="png")`` drawing the figure once instead of twice.
+    """The pixels ``fig.savefig(buf, format="png")`` writes, drawn once instead of twice.
 
     With a layout engine, ``savefig`` draws the whole figure once only to run the
     layout, then again for the pixels. Here the layout runs by itself on the Agg
     canvas the pixels are drawn with (the same renderer, so the same text
-    metrics), and the engine is detached for the one drawing that follows.
+    metrics), and the engine is detached for the one drawing that follows. An
+    opaque figure is written as RGB (its alpha is 255 everywhere), zlib level 3:
+    the same pixels, a smaller file, about half the encoding time of RGBA at level 6.
     """
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
+    from PIL import Image
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     engine = fig.get_layout_engine()
     with paused_gc():
         if engine is not None and fig.axes:
@@ -76,9 +91,14 @@ def _print_png(fig: Figure, buf: io.BytesIO) -> None:
                 pass
         fig.set_layout_engine(None)
         try:
-            fig.savefig(buf, format="png", metadata=_METADATA["png"])
+            canvas.draw()
         finally:
             fig.set_layout_engine(engine)
+    rgba = np.asarray(canvas.buffer_rgba())
+    pixels = rgba[..., :3] if bool((rgba[..., 3] == 255).all()) else rgba
+    Image.fromarray(np.ascontiguousarray(pixels)).save(
+        buf, format="png", compress_level=3, dpi=(fig.dpi, fig.dpi)
+    )
 
 
 def _write_and_close(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:

@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
@@ -1170,7 +1171,9 @@ def test_a_failed_save_leaves_no_temp_file(runs, tmp_path, monkeypatch):
     def broken(self, *args, **kwargs):
         raise RuntimeError("disk full")
 
+    # every format draws on an Agg canvas or saves through savefig: break both
     monkeypatch.setattr(Figure, "savefig", broken)
+    monkeypatch.setattr(FigureCanvasAgg, "draw", broken)
     with pytest.raises(RuntimeError):
         plots.write_analyze_figures(runs["rising"], tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -126,19 +126,40 @@ def validate(stats: SplitStats) -> None:
 
 
 def _validate_epoch(stats: SplitStats, i: int, c: int) -> None:
-    """One epoch's rows; reductions with ``where=`` (no copies), NaN caught as it propagates."""
+    """One epoch's rows, in a few whole-array passes (masked reductions only as a fallback)."""
     valid, labels = stats.valid[i], stats.labels[i]
     if not np.array_equal(valid, labels != -100):
         raise ValueError("valid does not match the labels")
-    for name, lo, hi in (("labels", 0, c - 1), ("pred", 0, c - 1)):
-        col = getattr(stats, name)[i]
-        if np.min(col, where=valid, initial=lo) < lo or np.max(col, where=valid, initial=lo) > hi:
-            raise ValueError(f"{name} out of range")
+    n_ignored = valid.size - int(np.count_nonzero(valid))
+    # every label is -100 exactly where ignored (above), so: no other negative, none >= C
+    if labels.size and (labels.max() >= c or np.count_nonzero(labels < 0) != n_ignored):
+        raise ValueError("labels out of range")
     with np.errstate(invalid="ignore"):
-        if not np.min(stats.loss[i], where=valid, initial=0.0) >= 0:  # NaN fails too
-            raise ValueError("loss out of range")
-        for name in ("p_true", "confidence"):
-            col = getattr(stats, name)[i]
-            lo, hi = np.min(col, where=valid, initial=0.0), np.max(col, where=valid, initial=0.0)
-            if not (lo >= 0 and hi <= 1):
+        for name, lo, hi in (
+            ("pred", 0, c - 1),
+            ("loss", 0.0, np.inf),
+            ("p_true", 0.0, 1.0),
+            ("confidence", 0.0, 1.0),
+        ):
+            if not _in_range(getattr(stats, name)[i], valid, lo, hi, n_ignored):
                 raise ValueError(f"{name} out of range")
+
+
+def _in_range(col: np.ndarray, valid: np.ndarray, lo: float, hi: float, n_ignored: int) -> bool:
+    """Whether ``col[valid]`` lies in ``[lo, hi]`` with no NaN: whole-array min/max first
+    (what ignored rows hold does not matter), a masked pass only when those fail."""
+    if not col.size:
+        return True
+    if n_ignored == 0:
+        return bool(col.min() >= lo and col.max() <= hi)  # a NaN fails
+    if col.dtype.kind == "f":
+        if np.any(np.isnan(col) & valid):
+            return False
+        a, b = np.fmin.reduce(col), np.fmax.reduce(col)
+    else:
+        a, b = col.min(), col.max()
+    if a >= lo and b <= hi:
+        return True
+    return bool(
+        np.min(col, where=valid, initial=lo) >= lo and np.max(col, where=valid, initial=lo) <= hi
+    )

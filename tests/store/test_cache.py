@@ -207,3 +207,36 @@ def test_clear(tmp_path: Path, cache_home: Path) -> None:
         "leftover.tmp",
     ]
     assert cache.load_cached(lay, None) is None
+
+
+@pytest.mark.parametrize(
+    ("column", "row", "value", "accepted"),
+    [
+        ("labels", 0, 99, False),  # a class the run does not have
+        ("labels", 0, -5, False),  # negative but not the ignore index
+        ("pred", 0, -1, False),
+        ("pred", 0, 99, False),
+        ("loss", 0, np.nan, False),
+        ("loss", 0, -0.5, False),
+        ("p_true", 0, 1.5, False),
+        ("p_true", 0, np.nan, False),
+        ("confidence", 0, -0.1, False),
+        ("p_true", 5, 7.0, True),  # row 5 is ignored (-100): its values do not count
+        ("loss", 5, -3.0, True),
+        ("pred", 5, 99, True),
+    ],
+)
+def test_cached_values_are_checked_before_use(
+    tmp_path: Path, column: str, row: int, value: float, accepted: bool
+) -> None:
+    lay = layout_of(make_run(tmp_path / "run"))
+    stats = compute_split(lay)
+    col = np.array(getattr(stats, column))
+    col[-1, row] = value
+    bad = dataclasses.replace(stats, **{column: col})
+    if column == "labels":
+        bad = dataclasses.replace(bad, valid=col != -100)
+    assert cache.store(lay, None, bad)
+    got = cache.load_cached(lay, None)
+    assert (got is not None) is accepted
+    assert cache.entry_path(lay, None).exists() is accepted  # a refused entry is deleted

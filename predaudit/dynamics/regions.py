@@ -135,12 +135,13 @@ def quantile_thresholds(
     k = int(fraction * n)
     if k == 0:
         return RegionThresholds(math.inf, -math.inf, math.inf, "quantile", fraction, n)
-    c_sorted = np.sort(conf)
-    v_sorted = np.sort(var)
+    # order statistics by selection (np.partition, linear time), not a full sort
+    c_part = np.partition(conf, (k - 1, n - k))
+    v_part = np.partition(var, n - k)
     return RegionThresholds(
-        easy_confidence=float(c_sorted[n - k]),
-        hard_confidence=float(c_sorted[k - 1]),
-        ambiguous_variability=float(v_sorted[n - k]),
+        easy_confidence=float(c_part[n - k]),
+        hard_confidence=float(c_part[k - 1]),
+        ambiguous_variability=float(v_part[n - k]),
         method="quantile",
         fraction=float(fraction),
         n=n,

@@ -4,17 +4,18 @@ Temperature scaling needs the full ``[N, C]`` scores, so it runs here, over row
 chunks of the epoch. Each chunk is validated and reduced once to what does not
 depend on ``T`` (:func:`predaudit.calibration.scores.prepare_scores`: float64
 shifted scores, class-major for few classes, argmax, true-class gap, counts),
-and the Newton steps of :func:`predaudit.calibration.fit_temperature_with` pass
+and the Newton steps of :func:`predaudit.calibration.temperature.fit_temperature_with` pass
 over those: no re-reading, no conversion, no per-row reduction over a short axis.
 The per-sample loss comes out of the pass at the returned temperature and the
 Brier score out of the first pass (at ``T = 1``): no extra pass for them.
 
 Memory: the prepared chunks are kept while the fit runs when they take at most
-``KEEP_BYTES`` (``8 C + 17`` bytes a sample, ``8 C + 1`` for an ignored one),
-else each pass prepares the chunks again from the scores (the stream a fit
-without a kept copy reads). Beside them: the two per-sample output columns and
-one more loss column (the best point, for a fit that does not converge), 24
-bytes a sample, and one chunk's temporaries (``2 x 8 MiB``).
+``KEEP_BYTES`` (``8 C + 17`` bytes a counted sample, 1 an ignored one: 97 MB
+for ``[1 000 000, 10]``), else each pass prepares the chunks again from the
+scores (``[50000, 1000]`` would take 400 MB: it streams). Beside them: the two
+per-sample output columns and the loss column of the least-loss point (for a
+fit that does not converge), 24 bytes a sample (32 while a pass fills the next
+one), and one chunk's two float64 buffers (``2 x 8 MiB``), reused.
 
 It is computed only when an analysis asks for it (``calibration``, ``dynamics``,
 and ``analyze`` at its two compared epochs); ``confusion`` never pays for it.

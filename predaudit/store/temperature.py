@@ -1,10 +1,12 @@
 """Temperatures at a few epochs of one split, read again from its files, and cached.
 
 ``predaudit analyze`` needs the fitted temperature ``T*`` only at its two compared
-epochs, not at every epoch as ``calibration=True`` fits them (about ten passes
-over each epoch's scores). :func:`calibrate_epochs` reads only those epochs
-again (per-epoch files of the other epochs are not opened; the rows of a stacked
-array are mapped lazily and skipped), fits ``T*`` on each
+epochs, not at every epoch as ``calibration=True`` fits them (five to seven
+Newton passes, over a prepared float64 copy of the epoch's scores when it fits in
+``reduce.calibrate.KEEP_BYTES``, else over the scores). :func:`calibrate_epochs`
+reads only those epochs again (per-epoch files of the other epochs are not
+opened; the rows of a stacked array are mapped lazily and skipped), fits ``T*``
+on each
 (:func:`predaudit.reduce.calibrate.calibrate_epoch`, the same fit as
 ``calibration=True``) and keeps the per-sample loss at it in canonical order.
 

@@ -164,8 +164,14 @@ class SplitStats:
 
 
 def epoch_row_totals(loss: np.ndarray, correct: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``TOTALS`` of one epoch from its rows (shape (n_rows,) each; loss in nats)."""
-    lv, cv = loss[valid], correct[valid]
+    """``TOTALS`` of one epoch from its rows (shape (n_rows,) each; loss in nats).
+
+    Sums over the counted rows taken out (so ignoring a row is exactly dropping it, bit
+    for bit); no copy when every row counts.
+    """
+    every = bool(valid.all())
+    lv = loss if every else loss[valid]
+    cv = correct if every else correct[valid]
     return np.array(
         [lv.shape[0], np.count_nonzero(cv), lv.sum(), lv[cv].sum(), lv[~cv].sum()],
         dtype=np.float64,

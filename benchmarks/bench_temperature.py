@@ -18,7 +18,9 @@ process and interleaved round by round (a busy machine slows both alike):
 
 Each is the median of ``--repeats`` rounds, wall time (``perf_counter``) and
 CPU time of this process (``process_time``: on a shared machine the CPU time is
-the steadier figure). The table also shows the passes of the fit, ``T*`` from
+the steadier figure). "peak MiB" is the largest traced allocation (tracemalloc,
+which sees numpy's buffers) during one more, untimed run of each, beyond the
+input. The table also shows the passes of the fit, ``T*`` from
 both (they agree to rounding) and the largest difference of the per-sample
 columns. ``--crossover`` times one pass of the kernel, class-major against
 row-major, for C from 2 to 1000 at 2^20 scores a chunk (CPU ms), and the
@@ -32,6 +34,7 @@ import os
 import platform
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
@@ -172,6 +175,12 @@ def bench_shape(rows: int, classes: int, repeats: int) -> None:
             w, p, out = timed(lambda fn=fn: fn(x, y))  # type: ignore[misc]
             runs[name].append((w, p))
             results[name] = out  # type: ignore[assignment]
+    peak = {}
+    for name, fn in (("before", before), ("after", after)):  # one more run each, untimed
+        tracemalloc.start()
+        fn(x, y)
+        peak[name] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     med = {
         k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v))
         for k, v in runs.items()
@@ -179,11 +188,14 @@ def bench_shape(rows: int, classes: int, repeats: int) -> None:
     tb, pb, lb, bb = results["before"]
     ta, pa, la, ba = results["after"]
     print(f"\n[{rows}, {classes}] float32, {repeats} rounds, load average {os.getloadavg()[0]:.1f}")
-    print("| code | wall median (s) | wall min (s) | CPU median (s) | passes | T* |")
-    print("|---|---|---|---|---|---|")
+    print("| code | wall median (s) | wall min (s) | CPU median (s) | peak MiB | passes | T* |")
+    print("|---|---|---|---|---|---|---|")
     for name, t, passes in (("before", tb, pb), ("after", ta, pa)):
         wmin = min(a for a, _ in runs[name])
-        cells = f"{med[name][0]:.3f} | {wmin:.3f} | {med[name][1]:.3f} | {passes} | {t:.12g}"
+        cells = (
+            f"{med[name][0]:.3f} | {wmin:.3f} | {med[name][1]:.3f} | {peak[name]:.0f} | "
+            f"{passes} | {t:.12g}"
+        )
         print(f"| {name} | {cells} |")
     print(
         f"speed-up: wall x{med['before'][0] / med['after'][0]:.2f}, "

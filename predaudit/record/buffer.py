@@ -102,7 +102,8 @@ def tokens_as_samples(
 class Batches:
     """One epoch's kept batches, column by column, in the order they were added."""
 
-    def __init__(self) -> None:
+    def __init__(self, where: Any = None) -> None:
+        self.where = where  # the path errors about the batches name
         self.scores: list[Any] = []
         self.labels: list[Any] = []
         self.ids: list[Any] = []  # empty when the recorder numbers the samples
@@ -121,23 +122,24 @@ class Batches:
         return None
 
 
-def _join(pieces: list[Any]) -> np.ndarray:
+def _join(pieces: list[Any], copy: bool) -> np.ndarray:
     if len(pieces) == 1:
-        return to_numpy(pieces[0])
+        arr = to_numpy(pieces[0])
+        return arr.copy() if copy and hasattr(pieces[0], "detach") else arr
     if all(hasattr(p, "detach") for p in pieces):
         return to_numpy(sys.modules["torch"].cat(pieces))
     return np.concatenate([to_numpy(p) for p in pieces])
 
 
-def concat(pieces: list[Any]) -> np.ndarray:
-    """One numpy array of the kept pieces (no copy when there is one numpy piece)."""
-    return _join(pieces)
+def concat(pieces: list[Any], *, copy: bool = False) -> np.ndarray:
+    """One numpy array of the kept pieces (with ``copy``, never a view of a tensor)."""
+    return _join(pieces, copy)
 
 
-def runs(pieces: list[Any], max_bytes: int) -> list[np.ndarray]:
+def runs(pieces: list[Any], max_bytes: int, *, copy: bool = False) -> list[np.ndarray]:
     """The kept pieces as numpy arrays, consecutive ones joined while they stay within
     ``max_bytes`` (a larger piece stays alone); ``pieces`` is emptied as they are joined,
-    so the epoch is held about once."""
+    so the epoch is held about once. With ``copy``, no run is a view of a tensor."""
     out: list[np.ndarray] = []
     run: list[Any] = []
     size = 0
@@ -146,10 +148,10 @@ def runs(pieces: list[Any], max_bytes: int) -> list[np.ndarray]:
         p = pieces.pop()
         nbytes = p.nbytes if isinstance(p, np.ndarray) else p.element_size() * p.numel()
         if run and size + nbytes > max_bytes:
-            out.append(_join(run))
+            out.append(_join(run, copy))
             run, size = [], 0
         run.append(p)
         size += nbytes
     if run:
-        out.append(_join(run))
+        out.append(_join(run, copy))
     return out

@@ -27,29 +27,52 @@ from predaudit.record.npzwrite import CHUNK_BYTES, Member, write_npz
 FORMAT = "predaudit.recorder/1"
 
 
+def take(batches: Batches, *, copy: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The epoch's scores (in runs of at most ``CHUNK_BYTES``), labels and ids (numbered
+    0, 1, … when none were given) as numpy arrays; ``batches`` is emptied as they are
+    made, so the scores are never held twice. With ``copy``, nothing returned shares
+    memory with a caller's tensor (for a write in another thread).
+
+    Raises :class:`~predaudit.InputError` if a tensor kept without a copy was changed in
+    place after ``add()``.
+    """
+    labels = concat(batches.labels, copy=copy)
+    batches.labels.clear()
+    ids = concat(batches.ids, copy=copy) if batches.ids else None
+    batches.ids.clear()
+    scores = runs(batches.scores, CHUNK_BYTES, copy=copy)  # empties batches.scores
+    changed = batches.changed()
+    batches.versions.clear()
+    if changed is not None:
+        raise InputError(batches.where, changed_in_place(changed))
+    n = labels.shape[0]
+    return scores, labels, np.arange(n, dtype=np.int64) if ids is None else ids
+
+
 def write_epoch(
-    path: Path, batches: Batches, meta: dict[str, Any], *, compress: bool, fsync: bool
+    path: Path,
+    epoch_arrays: tuple[list[np.ndarray], np.ndarray, np.ndarray],
+    meta: dict[str, Any],
+    *,
+    compress: bool,
+    fsync: bool,
 ) -> int:
-    """Write ``batches`` as ``path``, rows sorted by id; return the folder's mtime (ns) after.
+    """Write the arrays :func:`take` made as ``path``, rows sorted by id; return the
+    folder's mtime (ns) after.
 
     ``meta`` (the file's ``__meta__``) holds at least ``epoch`` and ``kind`` (and ``rank``
-    for a shard); ``saved_dtype`` and ``n_samples`` are added. Sorted batches are
-    written in runs of at most ``CHUNK_BYTES`` (the epoch's scores are never held twice);
-    otherwise the scores are joined once and gathered in sorted order.
+    for a shard); ``saved_dtype`` and ``n_samples`` are added. Sorted runs are written
+    one after the other; otherwise the scores are joined once and gathered in sorted
+    order.
     """
     kind, epoch, rank = meta["kind"], meta["epoch"], meta.get("rank")
-    batches.versions.clear()
-    labels = concat(batches.labels)
-    batches.labels.clear()
+    scores, labels, ids = epoch_arrays
     n = labels.shape[0]
-    ids = concat(batches.ids) if batches.ids else np.arange(n, dtype=np.int64)
-    batches.ids.clear()
-    scores = runs(batches.scores, CHUNK_BYTES)  # empties batches.scores
     order: np.ndarray | None = None
     member: Member = scores
     if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
         joined = concat(scores)
-        scores = [joined[:0]]  # the pieces are released; joined holds the rows
+        scores = [joined[:0]]  # the runs are released; joined holds the rows
         member = joined
         order = np.argsort(ids, kind="stable")
         order = _drop_duplicates(path, epoch, order, joined, labels, ids, rank)
@@ -66,6 +89,13 @@ def write_epoch(
     ]
     write_npz(path, arrays, order=order, compress=compress, unordered=(META_KEY,), fsync=fsync)
     return path.parent.stat().st_mtime_ns
+
+
+def changed_in_place(batch: int) -> str:
+    return (
+        f"batch {batch} (or the tensor it is a view of) was changed in place after add(); "
+        "add a copy of a tensor you reuse (tensor.clone())"
+    )
 
 
 def _drop_duplicates(

@@ -150,7 +150,7 @@ class Recorder:
         self._reset()
 
     def _reset(self) -> None:
-        self._epoch = Batches()
+        self._epoch = Batches(self.folder / "<batches>")
         self._key: tuple[Any, ...] | None = None  # the last checked batch's types and shapes
         self._batches = 0
         self._auto_ids: bool | None = None
@@ -311,13 +311,6 @@ class Recorder:
         path = self.path_for(epoch, rank)
         if not batches.scores:
             raise InputError(path, f"epoch {epoch} has no samples: add() batches first")
-        changed = batches.changed()
-        if changed is not None:
-            raise InputError(
-                self.folder / "<batches>",
-                f"batch {changed} (or the tensor it is a view of) was changed in place after "
-                "add(); add a copy of a tensor you reuse (tensor.clone())",
-            )
         taken = self._files.taken(epoch, path, rank, overwrite=self.overwrite)
         if taken is not None:
             hint = "; pass overwrite=True to replace it" if taken == path else ""
@@ -334,8 +327,9 @@ class Recorder:
             meta["tokens_per_sequence"] = tokens
         if rank is not None:
             meta.update(rank=rank, world_size=world)
+        arrays = epochfile.take(batches, copy=self.background)  # error: batch changed
         job = partial(
-            epochfile.write_epoch, path, batches, meta, compress=self.compress, fsync=self.fsync
+            epochfile.write_epoch, path, arrays, meta, compress=self.compress, fsync=self.fsync
         )
         self._files.add(epoch, path)
         if self.background:

@@ -381,3 +381,15 @@ def test_many_batches_in_runs_mixed_types(tmp_path, data, monkeypatch):
             np.testing.assert_array_equal(z["logits"], logits[e - 1])
             np.testing.assert_array_equal(z["labels"], labels)
             np.testing.assert_array_equal(z["ids"], np.arange(N))
+
+
+def test_background_write_is_of_the_values_at_end_epoch(tmp_path, data):
+    """A tensor changed right after end_epoch() returns does not change the file."""
+    logits, labels, _ = data
+    out = torch.tensor(logits[0])
+    with Recorder(tmp_path, ordered=True, background=True) as rec:
+        rec.add(out, torch.tensor(labels))  # one batch: kept without a copy until end_epoch
+        rec.end_epoch(1)
+        out.zero_()
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["logits"], logits[0])

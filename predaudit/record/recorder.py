@@ -86,12 +86,12 @@ class Recorder:
     required.
 
     Cost and memory: :meth:`add` only checks a batch whose shapes or types differ from
-    the one before, and keeps it without converting it — a CPU tensor detached (no copy;
+    the one before, and keeps it without converting it — a CPU tensor as it is (no copy;
     changing it in place afterwards is an error at :meth:`end_epoch`, so pass a copy of
     a buffer you reuse), a tensor on another device copied to the CPU, a numpy array
-    copied. So at most one epoch of scores is held; the file is written from the kept
-    batches (joined only when they must be reordered by id), and nothing is kept
-    between epochs. Files are written atomically (a hidden temporary file moved into
+    copied. So about one epoch of scores is held: :meth:`end_epoch` joins the kept
+    batches into runs of a few MiB, releasing them as it goes (the whole epoch is joined
+    only when the rows must be reordered by id), and nothing is kept between epochs. Files are written atomically (a hidden temporary file moved into
     place): a crash leaves no partial epoch (``fsync=True`` also flushes each file to
     the disk before moving it, so that it survives a power cut; a few milliseconds per
     epoch). ``background=True`` writes each epoch in a writer thread while training

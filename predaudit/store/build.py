@@ -27,7 +27,7 @@ from predaudit.reduce.calibrate import calibrate_epoch
 from predaudit.reduce.welford import welford_step
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
-from predaudit.store.columns import ColumnWriter, column_dtypes
+from predaudit.store.columns import ColumnWriter, ConstantRows, column_dtypes
 from predaudit.store.kindcheck import check_clip, kind_error, nonfinite_error
 from predaudit.store.reduced import check_not_one_epoch_splits, reduced_stats
 from predaudit.store.stats import (
@@ -113,6 +113,7 @@ def compute_split(
     first_labels: np.ndarray | None = None
     labels_stable = True
     p_dtype = columns.dtypes["p_true"]
+    constant = ConstantRows(columns, "labels", "valid", valid_of=lambda lab: lab != IGNORE_INDEX)
     first_kind_epoch = None
     first_kind_path: Path | None = None
     # No enumerate(): its cached result tuple would keep the previous epoch alive while
@@ -170,10 +171,9 @@ def compute_split(
             ("p_true", st.p_true[order]),
             ("confidence", st.confidence[order]),
             ("margin", st.margin[order]),
-            ("labels", row_labels),
-            ("valid", valid_i),
         ):
             columns.write(i, name, values)
+        constant.write(i, row_labels)
         del loss_i, correct_i, valid_i, row_labels
         if ep.ids is not None and ids is None:
             ids = ep.ids[ep.order]
@@ -195,7 +195,7 @@ def compute_split(
         if progress is not None:
             progress(info.name, i + 1, e_total)
     assert kind is not None
-    arrays = columns.finish()
+    arrays = constant.finish(columns.finish())
     return SplitStats(
         name=info.name,
         epochs=list(info.epochs),

@@ -20,6 +20,7 @@ import contextlib
 import mmap
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -129,6 +130,53 @@ class ColumnWriter:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
+
+
+class ConstantRows:
+    """The labels column (and the ``valid`` mask derived from it), written only if it changes.
+
+    Labels are almost always the same at every epoch; then nothing is written and
+    :meth:`finish` gives both columns as read-only broadcasts of the first epoch's row
+    (no memory per epoch). At the first epoch whose labels differ, the rows so far are
+    written out and every later one too.
+    """
+
+    def __init__(
+        self,
+        columns: ColumnWriter,
+        labels: str,
+        valid: str,
+        *,
+        valid_of: Callable[[np.ndarray], np.ndarray],
+    ) -> None:
+        self._columns, self._labels, self._valid, self._valid_of = columns, labels, valid, valid_of
+        self._first: np.ndarray | None = None
+        self._n = 0
+        self._same = True
+
+    def write(self, i: int, row: np.ndarray) -> None:
+        """Epoch row ``i`` (in order 0, 1, ...) of the labels."""
+        if self._first is None:
+            self._first = np.array(row, dtype=self._columns.dtypes[self._labels])
+        elif self._same and not np.array_equal(row, self._first):
+            self._same = False
+            for j in range(i):
+                self._put(j, self._first)
+        if not self._same:
+            self._put(i, row)
+        self._n = i + 1
+
+    def _put(self, i: int, row: np.ndarray) -> None:
+        self._columns.write(i, self._labels, row)
+        self._columns.write(i, self._valid, self._valid_of(row))
+
+    def finish(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``arrays`` (from :meth:`ColumnWriter.finish`) with the two columns filled in."""
+        if self._same and self._first is not None:
+            shape = self._columns.shape
+            arrays[self._labels] = np.broadcast_to(self._first, shape)
+            arrays[self._valid] = np.broadcast_to(self._valid_of(self._first), shape)
+        return arrays
 
 
 def _temporary(folder: Path | None) -> IO[bytes]:

@@ -117,3 +117,18 @@ def test_cache_maps_entries(tmp_path, monkeypatch) -> None:
     for name in COLUMNS[:8]:
         np.testing.assert_array_equal(getattr(back, name), getattr(fresh, name))
     np.testing.assert_array_equal(back.epoch_totals, fresh.epoch_totals)
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_labels_are_stored_once_unless_they_change(spill: bool) -> None:
+    x, y = _run(np.float32)
+    same = compute_split(arrays_layout(list(x), y), spill=spill)
+    assert same.labels.strides[0] == 0 and same.valid.strides[0] == 0  # one row, broadcast
+    np.testing.assert_array_equal(same.labels, np.tile(y, (E, 1)))
+    np.testing.assert_array_equal(same.valid, np.tile(y != -100, (E, 1)))
+    labels = [y.copy() for _ in range(E)]
+    labels[3][10:20] = -100  # ignored at epoch 4 only: every row is written
+    changed = compute_split(arrays_layout(list(x), labels), spill=spill)
+    assert changed.labels.strides[0] != 0
+    np.testing.assert_array_equal(changed.labels, np.stack(labels))
+    np.testing.assert_array_equal(changed.valid, np.stack(labels) != -100)

@@ -66,6 +66,18 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
+_STEPS = (
+    "make_layoutgrids",
+    "make_layout_margins",
+    "make_margin_suptitles",
+    "match_submerged_margins",
+    "check_no_collapsed_axes",
+    "reposition_axes",
+    "reset_margins",
+)
+"""The private functions of ``matplotlib._constrained_layout`` that one pass is made of."""
+
+
 class OnePassLayout(ConstrainedLayoutEngine):
     """``layout="constrained"``, in one pass when the first pass moved no tick.
 
@@ -84,17 +96,9 @@ class OnePassLayout(ConstrainedLayoutEngine):
         """Move and resize the axes of ``fig`` (see :class:`ConstrainedLayoutEngine`)."""
         try:
             from matplotlib import _constrained_layout as cl
-
-            steps = (
-                cl.make_layoutgrids,
-                cl.make_layout_margins,
-                cl.make_margin_suptitles,
-                cl.match_submerged_margins,
-                cl.check_no_collapsed_axes,
-                cl.reposition_axes,
-                cl.reset_margins,
-            )
-        except (ImportError, AttributeError):
+        except ImportError:
+            return super().execute(fig)
+        if not all(hasattr(cl, step) for step in _STEPS):
             return super().execute(fig)
         compress = self._compress  # type: ignore[attr-defined]
         if compress or any(getattr(ax, "_colorbars", None) for ax in fig.axes):
@@ -103,11 +107,14 @@ class OnePassLayout(ConstrainedLayoutEngine):
         params = self._params  # type: ignore[attr-defined]
         pads = {"w_pad": params["w_pad"] / width, "h_pad": params["h_pad"] / height}
         spaces = {"hspace": params["hspace"], "wspace": params["wspace"]}
-        renderer = fig._get_renderer()  # type: ignore[attr-defined]
         try:
-            grids = steps[0](fig, None, rect=params["rect"])
-        except TypeError:  # another signature
+            return self._one_pass(fig, cl, pads, spaces, params["rect"])
+        except (TypeError, AttributeError, KeyError):  # other private functions
             return super().execute(fig)
+
+    def _one_pass(self, fig: Figure, cl: Any, pads: dict, spaces: dict, rect: Any) -> Any:
+        renderer = fig._get_renderer()  # type: ignore[attr-defined]
+        grids = cl.make_layoutgrids(fig, None, rect=rect)
         if not grids["hasgrids"]:
             return super().execute(fig)  # matplotlib's warning
         for _ in range(2):

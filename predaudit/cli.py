@@ -729,8 +729,8 @@ def _read_class_names(path: Path, stats: Any) -> list[str]:
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write confusion.json, confusion_matrix.csv (with --diff also "
-    "confusion_matrix_diff.csv) and confusion.png into this folder; a sub-folder per split "
-    "when several.",
+    "confusion_matrix_diff.csv; over 2000 classes confusion_cells.csv, one nonzero cell a "
+    "row) and confusion.png into this folder; a sub-folder per split when several.",
 )
 @plot_options
 @check_options

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
 from predaudit.plots.layout import OnePassLayout
-from predaudit.plots.style import DPI, LOSS_FLOOR, MARK, MARKERS_MAX_EPOCHS
+from predaudit.plots.style import DPI, LOSS_FLOOR, MARK, MARKERS_MAX_EPOCHS, literal
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -76,10 +76,10 @@ def _title(fig: Figure, ax: Axes, owned: bool, text: str, *, suptitle: bool = Fa
     """The finding as the title: the figure's suptitle when we own a multi-panel figure."""
     width = float(fig.get_figwidth())
     if suptitle and owned:
-        fig.suptitle(_wrap(text, width), fontsize="large")
+        fig.suptitle(literal(_wrap(text, width)), fontsize="large")
     else:
         share = 1.0 if owned else ax.get_position().width
-        ax.set_title(_wrap(text, width * share), fontsize="large")
+        ax.set_title(literal(_wrap(text, width * share)), fontsize="large")
 
 
 def _unit(split: Any) -> str:
@@ -117,11 +117,11 @@ def _message_figure(title: str, message: str, ax: Axes | None = None) -> Figure:
     """A figure that says plainly why there is nothing to draw."""
     fig, ax, _ = _single_axes(ax, (8, 2.6))
     ax.set_axis_off()
-    ax.set_title(title, fontsize="large")
+    ax.set_title(literal(title), fontsize="large")
     ax.text(
         0.5,
         0.5,
-        textwrap.fill(message, 80),
+        literal(textwrap.fill(message, 80)),
         ha="center",
         va="center",
         transform=ax.transAxes,

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from predaudit.plots.save import save_figure
-from predaudit.plots.style import CORRECT, DPI, LOSS, MARK, MARKERS_MAX_EPOCHS, WRONG
+from predaudit.plots.style import CORRECT, DPI, LOSS, MARK, MARKERS_MAX_EPOCHS, WRONG, literal
 
 if TYPE_CHECKING:
     from predaudit.report.calibration import SplitCalibration
@@ -96,7 +96,7 @@ def plot_reliability(split: SplitCalibration) -> Figure:
         cax.set_yscale("log" if b.counts.max(initial=0) > 0 else "linear")
         cax.set_xlabel("confidence (top-label probability)")
         cax.set_ylabel("samples")
-    fig.suptitle(verdict(split), fontsize="large")
+    fig.suptitle(literal(verdict(split)), fontsize="large")
     return fig
 
 
@@ -132,8 +132,8 @@ def plot_temperature(split: SplitCalibration) -> Figure:
                 textcoords="offset points", color=MARK, fontsize="small",
             )  # fmt: skip
     where = f"'{split.name}' itself (a diagnosis)" if split.self_fitted else f"'{split.fitted_on}'"
-    bottom.set_title(f"T* fitted per epoch on {where}", fontsize="medium")
-    fig.suptitle(verdict(split), fontsize="large")
+    bottom.set_title(literal(f"T* fitted per epoch on {where}"), fontsize="medium")
+    fig.suptitle(literal(verdict(split)), fontsize="large")
     return fig
 
 

@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 
 from predaudit.plots.axes import _legend_below, _single_axes, _title
 from predaudit.plots.save import _check_format, _write_and_close
-from predaudit.plots.style import CORRECT, CORRECT_TO_WRONG, DPI, MARK, WRONG
+from predaudit.plots.style import CORRECT, CORRECT_TO_WRONG, DPI, MARK, WRONG, literal
 from predaudit.plots.text import _count
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def _label_samples(ax: Axes, split: SplitDynamics) -> None:
         placed.append(spot)
         ax.scatter([x], [y], s=30, facecolors="none", edgecolors="black", linewidths=0.8, zorder=3)
         ax.annotate(
-            f"id {s.ids[i]}",
+            f"id {literal(s.ids[i])}",
             (x, y),
             xytext=(dx, dy),
             textcoords="offset points",
@@ -293,7 +293,7 @@ def plot_loss_trajectories(split: SplitDynamics, ax: Axes | None = None) -> Figu
                 y = placed[-1] + gap
             placed.append(y)
             color = WRONG if r.wrong_last[k] else CORRECT
-            ax.annotate(f"id {ids[r.rows[k]]}", (float(epochs[-1]), 10**y),
+            ax.annotate(f"id {literal(ids[r.rows[k]])}", (float(epochs[-1]), 10**y),
                         xytext=(6, 0), textcoords="offset points", va="center",
                         fontsize="x-small", color=color, gid=f"id_{r.rows[k]}",
                         annotation_clip=False)  # fmt: skip

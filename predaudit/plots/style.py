@@ -48,3 +48,9 @@ RISE_LINES_MAX = 200
 """``rise_samples`` draws one line per sample up to this many; more get quantile bands."""
 
 ANALYZE_FIGURES = ("loss_accuracy", "loss_split", "transitions", "rise_samples")
+
+
+def literal(text: object) -> str:
+    """User text (ids, split and class names, paths) drawn as written: every ``$`` escaped,
+    so matplotlib never parses it as mathtext (``$\\frac{$`` made saving a figure raise)."""
+    return str(text).replace("$", r"\$")

@@ -20,7 +20,6 @@ from predaudit.report.protocol import (
     Value,
     get_field,
     metric_table,
-    metrics_per_split,
     number_field,
 )
 from predaudit.report.vocab import (
@@ -330,14 +329,6 @@ class AnalyzeReport(SplitsReport):
     SCHEMA: ClassVar[str] = ANALYZE_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
 
-    @staticmethod
-    def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
-        """The metric values per split of a ``predaudit.analyze/1`` dict (a baseline read back).
-
-        Raises :class:`MalformedReport` naming the first bad field.
-        """
-        return metrics_per_split(report, split_metrics)
-
 
 def split_metrics(split: Mapping[str, Any], *, where: str = "split") -> dict[str, Value]:
     """The values of :data:`METRICS` for one split of a ``predaudit.analyze/1`` dict.
@@ -393,3 +384,6 @@ def split_metrics(split: Mapping[str, Any], *, where: str = "split") -> dict[str
         **temperature_metrics(comparison, f"{where}.comparison"),
         "hypothesis": verdict,
     }
+
+
+AnalyzeReport.SPLIT_METRICS = staticmethod(split_metrics)  # type: ignore[assignment]

@@ -21,7 +21,6 @@ from predaudit.report.protocol import (
     Value,
     get_field,
     metric_table,
-    metrics_per_split,
     number_field,
 )
 from predaudit.report.vocab import CALIBRATION_SCHEMA, CellName, FromReason
@@ -239,14 +238,6 @@ class CalibrationReport(SplitsReport):
     SCHEMA: ClassVar[str] = CALIBRATION_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
 
-    @staticmethod
-    def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
-        """The metric values per split of a ``predaudit.calibration/1`` dict.
-
-        Raises :class:`MalformedReport` naming the first bad field.
-        """
-        return metrics_per_split(report, split_metrics)
-
 
 def split_metrics(split: Mapping[str, Any], *, where: str = "") -> dict[str, Value]:
     """The :data:`METRICS` of one split: per-epoch values at the compared ``to`` epoch
@@ -279,3 +270,6 @@ def split_metrics(split: Mapping[str, Any], *, where: str = "") -> dict[str, Val
             get_field(row, "calibration_gap", w), f"{w}.calibration_gap"
         ),
     }
+
+
+CalibrationReport.SPLIT_METRICS = staticmethod(split_metrics)  # type: ignore[assignment]

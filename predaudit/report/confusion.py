@@ -26,7 +26,6 @@ from predaudit.report.protocol import (
     Value,
     get_field,
     metric_table,
-    metrics_per_split,
     number_field,
 )
 from predaudit.report.vocab import CONFUSION_SCHEMA, EpochUnit, SampleUnit
@@ -337,14 +336,6 @@ class ConfusionReport(SplitsReport):
     SCHEMA: ClassVar[str] = CONFUSION_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
 
-    @staticmethod
-    def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
-        """The metric values per split of a ``predaudit.confusion/1`` dict.
-
-        Raises :class:`MalformedReport` naming the first bad field.
-        """
-        return metrics_per_split(report, split_metrics)
-
 
 def split_metrics(split: Mapping[str, Any], *, where: str = "") -> dict[str, Value]:
     """The values of :data:`METRICS` for one split of a ``predaudit.confusion/1`` dict.
@@ -369,3 +360,6 @@ def split_metrics(split: Mapping[str, Any], *, where: str = "") -> dict[str, Val
         "macro_f1": number_field(get_field(macro, "f1", f"{dot}macro"), f"{dot}macro.f1"),
         "min_recall": min(recalls) if recalls else None,
     }
+
+
+ConfusionReport.SPLIT_METRICS = staticmethod(split_metrics)  # type: ignore[assignment]

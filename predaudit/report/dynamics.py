@@ -22,7 +22,6 @@ from predaudit.report.protocol import (
     Value,
     get_field,
     metric_table,
-    metrics_per_split,
     number_field,
 )
 from predaudit.report.vocab import DYNAMICS_SCHEMA
@@ -268,14 +267,6 @@ class DynamicsReport(SplitsReport):
     SCHEMA: ClassVar[str] = DYNAMICS_SCHEMA
     METRICS: ClassVar[Mapping[str, Metric]] = METRICS
 
-    @staticmethod
-    def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
-        """The metric values per split of a ``predaudit.dynamics/1`` dict.
-
-        Raises :class:`MalformedReport` naming the first bad field.
-        """
-        return metrics_per_split(report, split_metrics)
-
 
 def split_metrics(split: Mapping[str, Any], *, where: str = "") -> dict[str, Value]:
     """The values of :data:`METRICS` for one split of a ``predaudit.dynamics/1`` dict."""
@@ -295,3 +286,6 @@ def split_metrics(split: Mapping[str, Any], *, where: str = "") -> dict[str, Val
         ),
         "hard_fraction": number_field(get_field(summary, "hard_fraction", s), f"{s}.hard_fraction"),
     }
+
+
+DynamicsReport.SPLIT_METRICS = staticmethod(split_metrics)  # type: ignore[assignment]

@@ -52,10 +52,13 @@ class SplitsReport:
     ``--check`` metrics, read from that form (so a baseline read back gives the same values).
 
     Subclasses are frozen dataclasses with ``run`` and ``splits`` that set ``SCHEMA``,
-    ``METRICS`` and a static ``metrics_from_dict``.
+    ``METRICS`` and ``SPLIT_METRICS`` (or override ``metrics_from_dict``).
     """
 
     SCHEMA: ClassVar[str]
+    SPLIT_METRICS: ClassVar[Callable[..., dict[str, Value]] | None] = None
+    """The values of ``METRICS`` for one split of the JSON form,
+    ``split_metrics(split, where="splits.NAME")``; set after the module defines it."""
     run: str
     splits: Mapping[str, Any]
 
@@ -66,9 +69,13 @@ class SplitsReport:
         """The values of ``METRICS`` per split."""
         return self.metrics_from_dict(self.to_dict())
 
-    @staticmethod
-    def metrics_from_dict(report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
-        raise NotImplementedError
+    @classmethod
+    def metrics_from_dict(cls, report: Mapping[str, Any]) -> dict[str, dict[str, Value]]:
+        """The metric values per split of a dict of this report's schema (a baseline read
+        back). Raises :class:`MalformedReport` naming the first bad field."""
+        if cls.SPLIT_METRICS is None:
+            raise NotImplementedError(f"{cls.__name__} sets no SPLIT_METRICS")
+        return metrics_per_split(report, cls.SPLIT_METRICS)
 
 
 def get_field(d: Any, key: str, where: str) -> Any:

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-IN_MEMORY_BYTES = 256 * 1024 * 1024
+IN_MEMORY_BYTES = 64 * 1024 * 1024
 """Splits whose columns take fewer bytes than this stay in memory."""
 
 _ALIGN = 4096

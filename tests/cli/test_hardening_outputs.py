@@ -7,6 +7,7 @@ inside the run; GITHUB_STEP_SUMMARY inside the run is not appended to.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
@@ -206,8 +207,9 @@ def test_a_cached_entry_with_impossible_values_is_not_used(home: Path) -> None:
     layout = discover(run).splits["test"]
     stats = compute_split(layout)
     for field, value in [("pred", 99), ("loss", -1.0), ("labels", 7), ("p_true", 2.0)]:
-        bad = compute_split(layout)
-        getattr(bad, field)[0, 0] = value
+        column = np.array(getattr(stats, field))  # the store's columns are read-only
+        column[0, 0] = value
+        bad = dataclasses.replace(stats, **{field: column})
         assert cache.store(layout, None, bad)
         assert cache.load_cached(layout, None) is None, field
     assert cache.store(layout, None, stats)

@@ -4,8 +4,7 @@
 one :class:`EpochPredictions` at a time (one epoch's scores alive at most). Every check
 on the data happens here (validators in :mod:`predaudit.io.validate`), so the core
 trusts its inputs: dtypes, ranks, labels, row counts, unique ids, the same ids and labels
-at every epoch.
-"""
+at every epoch."""
 
 from __future__ import annotations
 
@@ -244,6 +243,7 @@ class SplitReader:
         ref_path: Path | None = None
         first_path: Path | None = None
         info = self._info
+        seen_raw = seen = None  # the last labels array checked, and what the check gave
         for epoch, path, scores, dtype, labels_raw, lpath, ids_raw, ipath in self._raw_epochs():
             if self._tokens is not None:
                 scores, labels_raw, ids_raw = flatten_tokens(scores, labels_raw, path, lpath)
@@ -269,7 +269,9 @@ class SplitReader:
             if labels_raw.shape[0] != n:
                 both = str(path) if lpath == path else f"{lpath}, {path}"
                 raise InputError(both, f"labels has {labels_raw.shape[0]} rows but scores have {n}")
-            labels, fmt = _as_labels(labels_raw, lpath, info.n_classes)
+            if labels_raw is not seen_raw:  # a stacked run's labels: checked once
+                seen_raw, seen = labels_raw, _as_labels(labels_raw, lpath, info.n_classes)
+            labels, fmt = seen  # type: ignore[misc]
             if fmt != info.label_format and not ({fmt, info.label_format} <= {"one_hot", "soft"}):
                 raise InputError(
                     lpath, f"labels are {fmt} at epoch {epoch} but {info.label_format} before"

@@ -91,10 +91,11 @@ class Recorder:
     a buffer you reuse), a tensor on another device copied to the CPU, a numpy array
     copied. So about one epoch of scores is held: :meth:`end_epoch` joins the kept
     batches into runs of a few MiB, releasing them as it goes (the whole epoch is joined
-    only when the rows must be reordered by id), and nothing is kept between epochs. Files are written atomically (a hidden temporary file moved into
-    place): a crash leaves no partial epoch (``fsync=True`` also flushes each file to
-    the disk before moving it, so that it survives a power cut; a few milliseconds per
-    epoch). ``background=True`` writes each epoch in a writer thread while training
+    only when the rows must be reordered by id), and nothing is kept between epochs.
+    Files are written atomically (a hidden temporary file moved into place): a crash
+    leaves no partial epoch (``fsync=True`` also flushes each file to the disk before
+    moving it, so that it survives a power cut; a few milliseconds per epoch).
+    ``background=True`` writes each epoch in a writer thread while training
     goes on: :meth:`end_epoch` returns at once (the file appears when written), an
     error of the write is raised by the next :meth:`add`, :meth:`end_epoch`,
     :meth:`flush` or :meth:`close`, and at most one epoch is being written while the

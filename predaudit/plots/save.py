@@ -102,10 +102,12 @@ def _print_png(fig: Figure, buf: io.BytesIO) -> None:
 
 
 def _write_and_close(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:
-    try:
-        return save_figure(fig, path, fmt=fmt, dpi=dpi)
-    finally:
-        fig.clear()
+    """Save ``fig``; nothing else holds it, so the collector frees it (no pyplot registry).
+
+    Not ``fig.clear()``: that re-initialises every axes before dropping it, about a
+    tenth of the cost of drawing the figure, for memory the collector frees anyway.
+    """
+    return save_figure(fig, path, fmt=fmt, dpi=dpi)
 
 
 def analyze_figures(split: SplitAnalysis) -> list[str]:

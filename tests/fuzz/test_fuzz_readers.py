@@ -2,8 +2,8 @@
 numbers numpy/torch read from the same file, never a crash, a wrong number or a hang.
 
 Each case starts from a small valid file of one format (``.npy``, ``.npz``, ``.pt``,
-Cartography ``.jsonl``, ``.safetensors``, ``.parquet``, ``.feather``, Arrow stream, ``.csv``)
-and damages it: random bytes, bit flips, truncation at every offset of the header, edits of
+Cartography ``.jsonl``, ``.safetensors``, ``.parquet``, ``.feather``, Arrow stream, ``.csv``,
+a zarr v3 store) and damages it: random bytes, bit flips, truncation at every offset of the header, edits of
 a ``.npy`` header's shape and dtype, of a safetensors header's dtype, shape and
 data_offsets, and of the zip structure of ``.npz``/``.pt`` (local and central headers,
 compression method, declared sizes). The outcome must be either
@@ -346,3 +346,89 @@ def test_safetensors_header_mutations(dtype: Any, shape: Any, offsets: Any, leng
         length, 2**63
     )
     check(struct.pack("<Q", declared) + text + raw[8 + n :], "epoch_1.safetensors")
+
+
+# -- zarr stores (a folder: zarr.json and chunk files) ----------------------------------------
+
+
+def _zarr_store(folder: Path) -> Path:
+    import zarr
+
+    path = folder / "logits.zarr"
+    zarr.create_array(str(path), data=LOGITS, chunks=(1, 2, 3))
+    return path
+
+
+def _zarr_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def check_zarr(path: Path) -> None:
+    """predaudit's zarr reader on a (damaged) store: a one-line input error naming the store,
+    or the values zarr itself reads."""
+    import zarr
+
+    try:
+        c = open_container(path)
+        got = {k: np.array(c.read(k)[...]) for k in c.keys()}
+        rows = {k: [np.array(r) for r in c.iter_rows(k)] for k in c.keys() if c.shape(k)}
+        c.close()
+    except InputError as exc:
+        text = str(exc)
+        assert "\n" not in text and text.startswith(str(path)), text
+        return
+    try:
+        ref = np.asarray(zarr.open_array(str(path), mode="r")[...])
+    except Exception as exc:  # noqa: BLE001
+        raise AssertionError(f"predaudit read what zarr refuses ({exc!r})") from exc
+    for key, arr in got.items():
+        assert same(arr, ref), key
+        for i, row in enumerate(rows.get(key, [])):
+            assert same(row, ref[i, ...]), (key, i)
+
+
+@FUZZ
+@given(which=st.integers(0, 10**6), data=st.binary(max_size=400))
+def test_zarr_random_bytes(which: int, data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _zarr_store(Path(tmp))
+        files = _zarr_files(path)
+        files[which % len(files)].write_bytes(data)
+        check_zarr(path)
+
+
+@FUZZ
+@given(
+    which=st.integers(0, 10**6),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 7)), min_size=1, max_size=6),
+)
+def test_zarr_bit_flips(which: int, flips: list[tuple[int, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _zarr_store(Path(tmp))
+        files = _zarr_files(path)
+        target = files[which % len(files)]
+        raw = bytearray(target.read_bytes())
+        for pos, bit in flips:
+            raw[pos % len(raw)] ^= 1 << bit
+        target.write_bytes(bytes(raw))
+        check_zarr(path)
+
+
+def test_zarr_truncation_of_every_file() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _zarr_store(Path(tmp))
+        for target in _zarr_files(path):
+            raw = target.read_bytes()
+            for stop in sorted({0, 1, len(raw) // 2, len(raw) - 1, *range(0, len(raw), 53)}):
+                target.write_bytes(raw[:stop])
+                check_zarr(path)
+            target.write_bytes(raw)
+
+
+def test_zarr_valid_store_reads_exactly() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _zarr_store(Path(tmp))
+        c = open_container(path)
+        (key,) = c.keys()
+        assert same(np.array(c.read(key)[...]), LOGITS)
+        c.close()

@@ -182,6 +182,47 @@ def _kind_counts(x: np.ndarray, mx: np.ndarray, *, log_input: bool) -> tuple[int
     return n_out, int(np.count_nonzero(~(np.abs(lse) <= PROB_TOL)))
 
 
+def _true_class(
+    zy: np.ndarray,
+    mx: np.ndarray,
+    out: _Out,
+    a: int,
+    b: int,
+    rule: LossRule,
+    *,
+    log_input: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``a:b`` of probabilities (or log-probabilities): p_true, confidence and the loss
+    from the true-class score ``zy`` and the row max ``mx`` (float64); returns
+    ``(log p_y, where the floor or clip hit)``."""
+    if log_input:
+        lp_y = np.minimum(zy, 0.0)
+        out.p_true[a:b] = np.exp(lp_y)
+        out.confidence[a:b] = np.exp(np.minimum(mx, 0.0))
+    else:
+        lp_y = np.log(zy)  # -inf at 0; NaN below 0 (counted as outside [0, 1])
+        out.p_true[a:b] = zy
+        out.confidence[a:b] = mx
+    used, hit = rule.apply(lp_y)
+    out.loss[a:b] = 0.0 - used
+    return lp_y, hit
+
+
+def _margin(
+    lp_y: np.ndarray,
+    other: np.ndarray,
+    out: _Out,
+    a: int,
+    b: int,
+    rule: LossRule,
+    *,
+    log_input: bool,
+) -> None:
+    """Rows ``a:b`` of the margin ``log p_y - log p_other`` from the best other class's score."""
+    lp_other = np.minimum(other, 0.0) if log_input else np.log(np.maximum(other, 0.0))
+    out.margin[a:b] = rule.log_p(lp_y) - rule.log_p(lp_other)
+
+
 def _probs_chunk(
     x: np.ndarray,
     y: np.ndarray,
@@ -214,23 +255,13 @@ def _probs_chunk(
     n_out, n_rows = _kind_counts(x, mx, log_input=log_input)
     counts = Counts(n_outside=n_out, n_unnormalized=n_rows)
     zy = x[r, y].astype(np.float64)
-    if log_input:
-        lp_y = np.minimum(zy, 0.0)
-        out.p_true[a:b] = np.exp(lp_y)
-        out.confidence[a:b] = np.exp(np.minimum(mx, 0.0))
-    else:
-        lp_y = np.log(zy)  # -inf at 0; NaN below 0 (counted as outside [0, 1])
-        out.p_true[a:b] = zy
-        out.confidence[a:b] = mx
-    used, hit = rule.apply(lp_y)
-    out.loss[a:b] = 0.0 - used
+    lp_y, hit = _true_class(zy, mx, out, a, b, rule, log_input=log_input)
     # best other class: the max unless the true class is the (first) max
     d = d[:m]
     np.copyto(d, x)
     d[r, y] = -np.inf
     other = d.max(axis=1).astype(np.float64)
-    lp_other = np.minimum(other, 0.0) if log_input else np.log(np.maximum(other, 0.0))
-    out.margin[a:b] = rule.log_p(lp_y) - rule.log_p(lp_other)
+    _margin(lp_y, other, out, a, b, rule, log_input=log_input)
     out.pred[a:b] = am
     if q is None:
         return counts.hits(rule, int(np.count_nonzero(hit & valid)))

@@ -37,7 +37,9 @@ from predaudit.reduce.chunks import (
     PROB_TOL,
     Counts,
     LossRule,
+    _margin,
     _Out,
+    _true_class,
 )
 from predaudit.reduce.pool import _count_bad
 
@@ -267,22 +269,12 @@ def probs_columns(
     counts = Counts(n_outside=n_out, n_unnormalized=n_rows)
     iy = blk.flat_index(y, m)
     zy = xt.reshape(-1)[iy].astype(np.float64)
-    if log_input:
-        lp_y = np.minimum(zy, 0.0)
-        out.p_true[a:b] = np.exp(lp_y)
-        out.confidence[a:b] = np.exp(np.minimum(mx, 0.0))
-    else:
-        lp_y = np.log(zy)  # -inf at 0; NaN below 0 (counted as outside [0, 1])
-        out.p_true[a:b] = zy
-        out.confidence[a:b] = mx
-    used, hit = rule.apply(lp_y)
-    out.loss[a:b] = 0.0 - used
+    lp_y, hit = _true_class(zy, mx, out, a, b, rule, log_input=log_input)
     # best other class: the max over the classes but the true one
     np.copyto(dt, xt)
     dt.reshape(-1)[iy] = -np.inf
     other = np.maximum.reduce(dt, axis=0).astype(np.float64)
-    lp_other = np.minimum(other, 0.0) if log_input else np.log(np.maximum(other, 0.0))
-    out.margin[a:b] = rule.log_p(lp_y) - rule.log_p(lp_other)
+    _margin(lp_y, other, out, a, b, rule, log_input=log_input)
     return counts.hits(rule, int(np.count_nonzero(hit & valid)))
 
 

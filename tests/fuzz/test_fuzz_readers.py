@@ -3,10 +3,10 @@ numbers numpy/torch read from the same file, never a crash, a wrong number or a 
 
 Each case starts from a small valid file of one format (``.npy``, ``.npz``, ``.pt``,
 Cartography ``.jsonl``, ``.safetensors``, ``.parquet``, ``.feather``, Arrow stream, ``.csv``,
-a zarr v3 store) and damages it: random bytes, bit flips, truncation at every offset of the header, edits of
-a ``.npy`` header's shape and dtype, of a safetensors header's dtype, shape and
-data_offsets, and of the zip structure of ``.npz``/``.pt`` (local and central headers,
-compression method, declared sizes). The outcome must be either
+a zarr v3 store) and damages it: random bytes, bit flips, truncation at every offset of
+the header, edits of a ``.npy`` header's shape and dtype, of a safetensors header's dtype,
+shape and data_offsets, and of the zip structure of ``.npz``/``.pt`` (local and central
+headers, compression method, declared sizes). The outcome must be either
 
 - :class:`~predaudit.errors.InputError` whose message is one line starting with the file, or
 - arrays equal (bit for bit, NaN included) to what ``np.load`` / ``torch.load`` /

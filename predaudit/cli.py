@@ -356,6 +356,24 @@ def plot_options(fn: F) -> F:
 RUN_ARG = click.argument("run", type=click.Path(readable=False, path_type=str))
 
 
+def epoch_pair_options(fn: F) -> F:
+    """``--from`` and ``--to``: the two compared epochs (analyze, calibration, report)."""
+    fn = click.option(
+        "--to",
+        "end",
+        default=None,
+        metavar="EPOCH",
+        help="Compare to this epoch: a label, first, best or last (default: last).",
+    )(fn)
+    return click.option(
+        "--from",
+        "start",
+        default=None,
+        metavar="EPOCH",
+        help="Compare from this epoch: a label, first, best or last (default: best).",
+    )(fn)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="predaudit")
 def main() -> None:
@@ -492,20 +510,7 @@ def emit_checked(
 
 @main.command()
 @RUN_ARG
-@click.option(
-    "--from",
-    "start",
-    default=None,
-    metavar="EPOCH",
-    help="Compare from this epoch: a label, first, best or last (default: best).",
-)
-@click.option(
-    "--to",
-    "end",
-    default=None,
-    metavar="EPOCH",
-    help="Compare to this epoch: a label, first, best or last (default: last).",
-)
+@epoch_pair_options
 @click.option(
     "--alpha",
     default=0.05,
@@ -890,20 +895,7 @@ def _load_calibrated(
 
 @main.command()
 @RUN_ARG
-@click.option(
-    "--from",
-    "start",
-    default=None,
-    metavar="EPOCH",
-    help="Compare from this epoch: a label, first, best or last (default: best).",
-)
-@click.option(
-    "--to",
-    "end",
-    default=None,
-    metavar="EPOCH",
-    help="Compare to this epoch: a label, first, best or last (default: last).",
-)
+@epoch_pair_options
 @click.option("--bins", "n_bins", default=15, show_default=True, type=int, help="Number of bins.")
 @click.option(
     "--binning",
@@ -1019,20 +1011,7 @@ def calibration(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The HTML file to write: one self-contained page that works offline.",
 )
-@click.option(
-    "--from",
-    "start",
-    default=None,
-    metavar="EPOCH",
-    help="Compare from this epoch: a label, first, best or last (default: best).",
-)
-@click.option(
-    "--to",
-    "end",
-    default=None,
-    metavar="EPOCH",
-    help="Compare to this epoch: a label, first, best or last (default: last).",
-)
+@epoch_pair_options
 @click.option(
     "--top",
     default=10,

@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from predaudit.plots.axes import _new_figure, _root, _wrap
-from predaudit.plots.style import ANNOTATE_MAX_CLASSES, CORRECT, TOP_PAIRS, WRONG
+from predaudit.plots.style import ANNOTATE_MAX_CLASSES, CORRECT, TOP_PAIRS, WRONG, literal
 from predaudit.plots.text import _count, _pct
 
 if TYPE_CHECKING:
@@ -114,8 +114,19 @@ def _confusion_title(matrix: np.ndarray, pairs: list[tuple[str, str, int, float 
 
 def _named(text: str, split: str | None, where: str | None) -> str:
     """``"test · epoch 30: accuracy …"`` when the split or epoch is known, else ``"Accuracy …"``."""
-    prefix = " · ".join(p for p in (split, where) if p).replace("$", r"\$")
+    prefix = literal(" · ".join(p for p in (split, where) if p))
     return f"{prefix}: {text}" if prefix else f"{text[0].upper()}{text[1:]}"
+
+
+def _square(matrix: Any, labels: Sequence[object]) -> tuple[np.ndarray, list[str]]:
+    """The matrix as int64 counts ``[C, C]`` and the class names as literal text (never
+    mathtext); ``ValueError`` unless the matrix is square with one name per class."""
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {m.shape}")
+    if len(labels) != m.shape[0]:
+        raise ValueError(f"labels has {len(labels)} names but matrix has {m.shape[0]} classes")
+    return np.rint(m).astype(np.int64), [literal(x) for x in labels]
 
 
 def plot_confusion(
@@ -144,14 +155,8 @@ def plot_confusion(
     ``epoch`` when given (``"test · epoch 30: accuracy 98%; …"``) and states the
     accuracy and the most confused pair.
     """
-    m = np.asarray(matrix)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"matrix must be square, got shape {m.shape}")
+    m, names = _square(matrix, labels)
     c = m.shape[0]
-    if len(labels) != c:
-        raise ValueError(f"labels has {len(labels)} names but matrix has {c} classes")
-    m = np.rint(m).astype(np.int64)
-    names = [str(x).replace("$", r"\$") for x in labels]  # a name is text, not mathtext
     annotate = c <= ANNOTATE_MAX_CLASSES
     pairs = _pairs(m, names, top_pairs, TOP_PAIRS)
 
@@ -304,14 +309,8 @@ def plot_confusion_diff(
     outlined (gid ``"grown_pair"``). The default title names ``split`` and the
     epochs, the change in wrong samples and the confusions that grew most.
     """
-    m = np.asarray(matrix)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"matrix must be square, got shape {m.shape}")
+    m, names = _square(matrix, labels)
     c = m.shape[0]
-    if len(labels) != c:
-        raise ValueError(f"labels has {len(labels)} names but matrix has {c} classes")
-    m = np.rint(m).astype(np.int64)
-    names = [str(x).replace("$", r"\$") for x in labels]  # a name is text, not mathtext
     annotate = c <= ANNOTATE_MAX_CLASSES
 
     if ax is None:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from predaudit.plots.axes import _new_figure, _root, _wrap
 from predaudit.plots.confusion import _named, _signed_count
-from predaudit.plots.style import CORRECT, WRONG
+from predaudit.plots.style import CORRECT, WRONG, literal
 from predaudit.plots.text import _count, _pct
 
 if TYPE_CHECKING:
@@ -33,13 +33,8 @@ BARS_MAX = 30
 the shrunk confusions get half each)."""
 
 
-def _literal(x: object) -> str:
-    """User text drawn as written: ``$`` escaped, so a class name is never mathtext."""
-    return str(x).replace("$", r"\$")
-
-
 def _pair_label(true: object, pred: object) -> str:
-    return f"{_literal(true)} → {_literal(pred)}"
+    return f"{literal(true)} → {literal(pred)}"
 
 
 def _bars_axes(ax: Axes | None, n: int) -> tuple[Figure, Axes, bool]:
@@ -85,7 +80,7 @@ def plot_top_confusions(
         bar.set_gid("pair")
     for yi, p in zip(y, pairs, strict=True):
         ax.annotate(
-            f" {_count(p.count)} ({_pct(p.share_of_true)} of {_literal(p.true)})",
+            f" {_count(p.count)} ({_pct(p.share_of_true)} of {literal(p.true)})",
             (p.count, yi),
             va="center",
             ha="left",

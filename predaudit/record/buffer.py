@@ -116,17 +116,19 @@ class Batches:
 
     def changed(self) -> int | None:
         """The (1-based) batch whose tensor was changed in place after ``add()``, if any."""
-        for batch, t, version in self.versions:
-            if t._version != version:
-                return int(batch)
-        return None
+        now = [t._version for _, t, _ in self.versions]
+        if now == [version for _, _, version in self.versions]:
+            return None
+        return next(int(b) for (b, _, v), n in zip(self.versions, now, strict=True) if v != n)
 
 
 def _join(pieces: list[Any], copy: bool) -> np.ndarray:
+    types = {type(p) for p in pieces}
+    tensors = np.ndarray not in types and all(hasattr(t, "detach") for t in types)
     if len(pieces) == 1:
         arr = to_numpy(pieces[0])
-        return arr.copy() if copy and hasattr(pieces[0], "detach") else arr
-    if all(hasattr(p, "detach") for p in pieces):
+        return arr.copy() if copy and tensors else arr
+    if tensors:
         return to_numpy(sys.modules["torch"].cat(pieces))
     return np.concatenate([to_numpy(p) for p in pieces])
 
@@ -140,7 +142,12 @@ def runs(pieces: list[Any], max_bytes: int, *, copy: bool = False) -> list[np.nd
     """The kept pieces as numpy arrays, consecutive ones joined while they stay within
     ``max_bytes`` (a larger piece stays alone); ``pieces`` is emptied as they are joined,
     so the epoch is held about once. With ``copy``, no run is a view of a tensor."""
-    out: list[np.ndarray] = []
+    sizes = [p.nbytes if type(p) is np.ndarray else p.element_size() * p.numel() for p in pieces]
+    if sum(sizes) <= max_bytes:  # one run (an epoch of a small model: the usual case)
+        out = [_join(pieces, copy)]
+        pieces.clear()
+        return out
+    out = []
     run: list[Any] = []
     size = 0
     pieces.reverse()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -70,7 +71,7 @@ def write_epoch(
     n = labels.shape[0]
     order: np.ndarray | None = None
     member: Member = scores
-    if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+    if n > 1 and not (ids[1:] > ids[:-1]).all():
         joined = concat(scores)
         scores = [joined[:0]]  # the runs are released; joined holds the rows
         member = joined
@@ -88,7 +89,7 @@ def write_epoch(
         (META_KEY, np.array(json.dumps(meta, sort_keys=True))),
     ]
     write_npz(path, arrays, order=order, compress=compress, unordered=(META_KEY,), fsync=fsync)
-    return path.parent.stat().st_mtime_ns
+    return os.stat(path.parent).st_mtime_ns
 
 
 def changed_in_place(batch: int) -> str:
@@ -132,15 +133,16 @@ class EpochFiles:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._where = os.fspath(folder)
         self._files: dict[int, set[Path]] | None = None  # epoch -> its files, from a scan
         self._scanned = -1  # the folder's mtime (ns) when scanned or last written by us
 
     def _epoch_files(self) -> dict[int, set[Path]]:
         try:
-            mtime = self.folder.stat().st_mtime_ns
+            mtime = os.stat(self._where).st_mtime_ns
         except FileNotFoundError:  # the first epoch (or the folder was removed)
             self.folder.mkdir(parents=True, exist_ok=True)
-            mtime = self.folder.stat().st_mtime_ns
+            mtime = os.stat(self._where).st_mtime_ns
         if self._files is None or mtime != self._scanned:
             self._scanned = mtime
             self._files = {}
@@ -156,10 +158,10 @@ class EpochFiles:
         """A file that already holds ``epoch`` (other than ``path`` with ``overwrite``, or
         another process's shard), if any."""
         known = self._epoch_files().setdefault(epoch, set())
-        if path.exists():
+        if os.path.exists(path):  # also when the folder's mtime is too coarse to tell
             known.add(path)
         for p in sorted(known):
-            if not p.exists():
+            if not os.path.exists(p):
                 known.discard(p)
                 continue
             named = parse_name(p)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 import struct
 import time
@@ -33,7 +34,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from predaudit.output import write_atomic
+from predaudit.output import write_atomic, write_atomic_parts
 
 CHUNK_BYTES = 1 << 22
 """Rows are gathered and written in pieces of about this many bytes."""
@@ -85,7 +86,7 @@ def _pieces(member: Member, order: np.ndarray | None) -> tuple[np.dtype, tuple[i
     if order is None:
         return first.dtype, shape, list(parts)
     arr = first if len(parts) == 1 else np.concatenate(parts)
-    row_bytes = max(1, arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64)))
+    row_bytes = max(1, arr.dtype.itemsize * math.prod(arr.shape[1:]))
     step = max(1, CHUNK_BYTES // row_bytes)
     gathered = _Gathered(arr, order, step)
     return arr.dtype, shape, gathered  # type: ignore[return-value]
@@ -105,33 +106,103 @@ class _Gathered:
 def _write_stored(
     fh: BinaryIO, members: list[tuple[str, np.dtype, tuple[int, ...], list]], date_time: tuple
 ) -> None:
-    """Write the archive; one of at most ``CHUNK_BYTES`` is laid out in memory first and
-    written with one system call."""
-    data = sum(dt.itemsize * int(np.prod(shape, dtype=np.int64)) for _, dt, shape, _ in members)
-    if data + 512 * len(members) > CHUNK_BYTES:
-        _lay_out(fh, members, date_time)
-        return
-    buf = io.BytesIO()
-    _lay_out(buf, members, date_time)
-    fh.write(buf.getbuffer())
+    """Stream the archive to ``fh``: each member's CRC is known only after its data, so
+    it is written into the headers at the end (rows gathered in an order)."""
+    _lay_out(fh, members, date_time)
+
+
+def _local_header(name: bytes, size: int, crc: int, dostime: int, dosdate: int) -> bytes:
+    extra = struct.pack("<HHQQ", 1, 16, size, size)
+    fields = [_ZIP64_VERSION, 0, 0, 0, dostime, dosdate, crc, 0xFFFFFFFF, 0xFFFFFFFF]
+    return _LOCAL.pack(b"PK\003\004", *fields, len(name), len(extra)) + name + extra
+
+
+def _central_header(
+    name: bytes, size: int, crc: int, pos: int, dostime: int, dosdate: int
+) -> bytes:
+    limit = zipfile.ZIP64_LIMIT
+    big = [size, size] if size > limit else []
+    if pos > limit:
+        big.append(pos)
+    cextra = struct.pack(f"<HH{len(big)}Q", 1, 8 * len(big), *big) if big else b""
+    fixed = 0xFFFFFFFF if size > limit else size
+    offset = 0xFFFFFFFF if pos > limit else pos
+    fields = [_ZIP64_VERSION, _UNIX, _ZIP64_VERSION, 0, 0, 0, dostime, dosdate, crc]
+    head = _CENTRAL.pack(
+        b"PK\001\002", *fields, fixed, fixed, len(name), len(cextra), 0, 0, 0, _MODE, offset
+    )
+    return head + name + cextra
+
+
+def _end_records(count: int, cd_size: int, cd_offset: int) -> bytes:
+    tail = b""
+    limit = zipfile.ZIP64_LIMIT
+    if count > zipfile.ZIP_FILECOUNT_LIMIT or cd_offset > limit or cd_size > limit:
+        end64 = cd_offset + cd_size
+        tail = _END64.pack(b"PK\006\006", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
+        tail += _LOCATOR64.pack(b"PK\006\007", 0, end64, 1)
+        count, cd_size, cd_offset = (
+            min(count, 0xFFFF),
+            min(cd_size, 0xFFFFFFFF),
+            min(cd_offset, 0xFFFFFFFF),
+        )
+    return tail + _END.pack(b"PK\005\006", 0, 0, count, count, cd_size, cd_offset, 0)
+
+
+def _dos(date_time: tuple) -> tuple[int, int]:
+    """(time, date) as DOS packs them."""
+    dosdate = (date_time[0] - 1980) << 9 | date_time[1] << 5 | date_time[2]
+    dostime = date_time[3] << 11 | date_time[4] << 5 | (date_time[5] // 2)
+    return dostime, dosdate
+
+
+def stored_parts(
+    members: list[tuple[str, np.dtype, tuple[int, ...], list]], date_time: tuple
+) -> list[bytes | memoryview]:
+    """The whole uncompressed archive as byte strings and views of the members' pieces
+    (the data is not copied): each member's CRC is computed before its header."""
+    dostime, dosdate = _dos(date_time)
+    parts: list[bytes | memoryview] = []
+    central: list[bytes] = []
+    pos = 0
+    for key, dtype, shape, pieces in members:
+        name = f"{key}.npy".encode()
+        head = npy_header(dtype, shape)
+        views = []
+        crc, size = zlib.crc32(head), len(head)
+        for piece in pieces:
+            part = np.ascontiguousarray(piece)
+            if part.dtype != dtype:
+                raise ValueError(f"{key}: a piece of dtype {part.dtype}, not {dtype}")
+            if part.nbytes:
+                data = memoryview(part).cast("B")  # type: ignore[arg-type]
+                crc = zlib.crc32(data, crc)
+                size += part.nbytes
+                views.append(data)
+        if size != len(head) + dtype.itemsize * math.prod(shape):
+            raise ValueError(f"{key}: {size} bytes for a member of shape {shape}")
+        local = _local_header(name, size, crc, dostime, dosdate)
+        parts += [local, head, *views]
+        central.append(_central_header(name, size, crc, pos, dostime, dosdate))
+        pos += len(local) + size
+    cd = b"".join(central)
+    parts.append(cd + _end_records(len(central), len(cd), pos))
+    return parts
 
 
 def _lay_out(
     fh: BinaryIO, members: list[tuple[str, np.dtype, tuple[int, ...], list]], date_time: tuple
 ) -> None:
-    dosdate = (date_time[0] - 1980) << 9 | date_time[1] << 5 | date_time[2]
-    dostime = date_time[3] << 11 | date_time[4] << 5 | (date_time[5] // 2)
-    limit = zipfile.ZIP64_LIMIT
+    dostime, dosdate = _dos(date_time)
     pos = 0
     central: list[bytes] = []
     crcs: list[tuple[int, bytes]] = []
     for key, dtype, shape, pieces in members:
         name = f"{key}.npy".encode()
         head = npy_header(dtype, shape)
-        size = len(head) + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-        extra = struct.pack("<HHQQ", 1, 16, size, size)
-        fields = [_ZIP64_VERSION, 0, 0, 0, dostime, dosdate, 0, 0xFFFFFFFF, 0xFFFFFFFF]
-        fh.write(_LOCAL.pack(b"PK\003\004", *fields, len(name), len(extra)) + name + extra)
+        size = len(head) + dtype.itemsize * math.prod(shape)
+        local = _local_header(name, size, 0, dostime, dosdate)
+        fh.write(local)
         crc, written = zlib.crc32(head), len(head)
         fh.write(head)
         for piece in pieces:
@@ -146,49 +217,10 @@ def _lay_out(
         if written != size:
             raise ValueError(f"{key}: {written} bytes written for a member of {size}")
         crcs.append((pos + 14, struct.pack("<L", crc)))  # written into the header at the end
-        big = [size, size] if size > limit else []
-        if pos > limit:
-            big.append(pos)
-        cextra = struct.pack(f"<HH{len(big)}Q", 1, 8 * len(big), *big) if big else b""
-        central.append(
-            _CENTRAL.pack(
-                b"PK\001\002",
-                _ZIP64_VERSION,
-                _UNIX,
-                _ZIP64_VERSION,
-                0,
-                0,
-                0,
-                dostime,
-                dosdate,
-                crc,
-                0xFFFFFFFF if size > limit else size,
-                0xFFFFFFFF if size > limit else size,
-                len(name),
-                len(cextra),
-                0,
-                0,
-                0,
-                _MODE,
-                0xFFFFFFFF if pos > limit else pos,
-            )
-            + name
-            + cextra
-        )
-        pos += _LOCAL.size + len(name) + len(extra) + size
+        central.append(_central_header(name, size, crc, pos, dostime, dosdate))
+        pos += len(local) + size
     cd = b"".join(central)
-    count, cd_size, cd_offset = len(central), len(cd), pos
-    tail = b""
-    if count > zipfile.ZIP_FILECOUNT_LIMIT or cd_offset > limit or cd_size > limit:
-        end64 = pos + cd_size
-        tail = _END64.pack(b"PK\006\006", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
-        tail += _LOCATOR64.pack(b"PK\006\007", 0, end64, 1)
-        count, cd_size, cd_offset = (
-            min(count, 0xFFFF),
-            min(cd_size, 0xFFFFFFFF),
-            min(cd_offset, 0xFFFFFFFF),
-        )
-    fh.write(cd + tail + _END.pack(b"PK\005\006", 0, 0, count, count, cd_size, cd_offset, 0))
+    fh.write(cd + _end_records(len(central), len(cd), pos))
     _patch(fh, crcs)
 
 
@@ -239,6 +271,9 @@ def write_npz(
     """
     members = [(k, *_pieces(m, None if k in unordered else order)) for k, m in arrays]
     date_time = zip_date_time()
+    if not compress and order is None:  # views of the pieces, in a few system calls
+        write_atomic_parts(path, stored_parts(members, date_time), fsync=fsync)
+        return
     writer = _write_deflated if compress else _write_stored
 
     def write(raw: BinaryIO) -> None:

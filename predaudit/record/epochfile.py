@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ import numpy as np
 from predaudit.errors import InputError
 from predaudit.io.discover import parse_name
 from predaudit.io.naming import META_KEY, SUFFIXES
+from predaudit.output import write_atomic_parts
 from predaudit.record.buffer import Batches, concat, runs
-from predaudit.record.npzwrite import CHUNK_BYTES, Member, write_npz
+from predaudit.record.npzwrite import CHUNK_BYTES, Member, stored_npz, write_npz
 
 FORMAT = "predaudit.recorder/1"
 
@@ -59,12 +61,28 @@ def write_epoch(
     fsync: bool,
 ) -> int:
     """Write the arrays :func:`take` made as ``path``, rows sorted by id; return the
-    folder's mtime (ns) after.
+    folder's mtime (ns) after. :func:`prepare_epoch`, then its job."""
+    return prepare_epoch(path, epoch_arrays, meta, compress=compress, fsync=fsync)()
+
+
+def prepare_epoch(
+    path: Path,
+    epoch_arrays: tuple[list[np.ndarray], np.ndarray, np.ndarray],
+    meta: dict[str, Any],
+    *,
+    compress: bool,
+    fsync: bool,
+) -> Callable[[], int]:
+    """Sort the arrays :func:`take` made by id and lay out the file; return the job that
+    writes it as ``path`` (and returns the folder's mtime in ns after).
 
     ``meta`` (the file's ``__meta__``) holds at least ``epoch`` and ``kind`` (and ``rank``
-    for a shard); ``saved_dtype`` and ``n_samples`` are added. Sorted runs are written
-    one after the other; otherwise the scores are joined once and gathered in sorted
-    order.
+    for a shard); ``saved_dtype`` and ``n_samples`` are added. A duplicate id is raised
+    here. Sorted runs are written one after the other; otherwise the scores are joined
+    once and gathered in sorted order: here when the epoch is at most ``CHUNK_BYTES``,
+    else by the job, piece by piece. An uncompressed file in id order is laid out here
+    too, so the job is only its system calls (which release the interpreter lock: the
+    writer thread of ``Recorder(background=True)`` then hardly competes with the loop).
     """
     kind, epoch, rank = meta["kind"], meta["epoch"], meta.get("rank")
     scores, labels, ids = epoch_arrays
@@ -77,6 +95,8 @@ def write_epoch(
         member = joined
         order = np.argsort(ids, kind="stable")
         order = _drop_duplicates(path, epoch, order, joined, labels, ids, rank)
+        if joined.nbytes <= CHUNK_BYTES:  # gathered now: twice a small epoch, briefly
+            member, labels, ids, order = joined[order], labels[order], ids[order], None
     meta = {
         **meta,
         "saved_dtype": str(scores[0].dtype),
@@ -88,6 +108,19 @@ def write_epoch(
         ("ids", ids),
         (META_KEY, np.array(json.dumps(meta, sort_keys=True))),
     ]
+    if order is None and not compress:
+        return partial(_write_parts, path, stored_npz(arrays), fsync)
+    return partial(_write_npz, path, arrays, order, compress, fsync)
+
+
+def _write_parts(path: Path, parts: list[bytes | memoryview], fsync: bool) -> int:
+    write_atomic_parts(path, parts, fsync=fsync)
+    return os.stat(path.parent).st_mtime_ns
+
+
+def _write_npz(
+    path: Path, arrays: list[tuple[str, Member]], order: Any, compress: bool, fsync: bool
+) -> int:
     write_npz(path, arrays, order=order, compress=compress, unordered=(META_KEY,), fsync=fsync)
     return os.stat(path.parent).st_mtime_ns
 

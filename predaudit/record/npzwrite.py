@@ -256,6 +256,13 @@ def _write_deflated(
                     fp.write(np.ascontiguousarray(piece).tobytes())
 
 
+def stored_npz(arrays: Sequence[tuple[str, Member]]) -> list[bytes | memoryview]:
+    """The uncompressed ``.npz`` of ``arrays`` (key, array or its pieces), as
+    :func:`stored_parts` lays it out (views of the data, not copies) for
+    :func:`~predaudit.output.write_atomic_parts`; stamped now (:func:`zip_date_time`)."""
+    return stored_parts([(k, *_pieces(m, None)) for k, m in arrays], zip_date_time())
+
+
 def write_npz(
     path: Path,
     arrays: Sequence[tuple[str, Member]],

@@ -22,7 +22,6 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -329,8 +328,8 @@ class Recorder:
         if rank is not None:
             meta.update(rank=rank, world_size=world)
         arrays = epochfile.take(batches, copy=self.background)  # error: batch changed
-        job = partial(
-            epochfile.write_epoch, path, arrays, meta, compress=self.compress, fsync=self.fsync
+        job = epochfile.prepare_epoch(  # error: a duplicate id
+            path, arrays, meta, compress=self.compress, fsync=self.fsync
         )
         self._files.add(epoch, path)
         if self.background:

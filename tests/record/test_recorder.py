@@ -297,7 +297,11 @@ def test_background_writes_and_their_errors(tmp_path, data, monkeypatch):
     def disk_full(path, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(epochfile, "write_npz", disk_full)
+    def fail_writes():  # both ways a file is written: laid out in memory, or streamed
+        monkeypatch.setattr(epochfile, "write_atomic_parts", disk_full)
+        monkeypatch.setattr(epochfile, "write_npz", disk_full)
+
+    fail_writes()
     rec = Recorder(tmp_path, ordered=True, background=True)
     rec.add(logits[0], labels)
     rec.end_epoch(3)  # returns at once; the error comes with the next call
@@ -310,7 +314,7 @@ def test_background_writes_and_their_errors(tmp_path, data, monkeypatch):
     rec.close()
     assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 2, 4]
     rec.add(logits[0], labels)
-    monkeypatch.setattr(epochfile, "write_npz", disk_full)
+    fail_writes()
     rec.end_epoch(5)
     with pytest.raises(OSError, match="No space left"):
         rec.flush()
@@ -325,7 +329,7 @@ def test_a_failed_background_write_is_reported_at_exit(tmp_path):
         "import numpy as np, predaudit\n"
         "from predaudit.record import epochfile\n"
         "def fail(*a, **k): raise OSError('disk full')\n"
-        "epochfile.write_npz = fail\n"
+        "epochfile.write_npz = epochfile.write_atomic_parts = fail\n"
         f"rec = predaudit.Recorder({str(tmp_path)!r}, ordered=True, background=True)\n"
         "rec.add(np.zeros((2, 3), np.float32), np.array([0, 1]))\n"
         "rec.end_epoch(1)\n"
@@ -393,3 +397,27 @@ def test_background_write_is_of_the_values_at_end_epoch(tmp_path, data):
         out.zero_()
     with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
         np.testing.assert_array_equal(z["logits"], logits[0])
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_shuffled_epoch_gathered_at_once_or_streamed_is_the_same_file(
+    tmp_path, data, monkeypatch, compress
+):
+    """A small shuffled epoch is gathered in id order when it ends; a large one is
+    gathered piece by piece as it is written. Both give the bytes of zipfile and np.save
+    (tested in test_npzwrite), so the same file here; np.load gives the sorted arrays."""
+    from predaudit.record import epochfile
+
+    logits, labels, _ = data
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    files = []
+    for name, chunk in (("at_once", epochfile.CHUNK_BYTES), ("streamed", 2 * C * 4)):
+        monkeypatch.setattr(epochfile, "CHUNK_BYTES", chunk)
+        rec = Recorder(tmp_path / name, compress=compress)
+        record_shuffled(rec, logits[:1], labels, np.random.default_rng(3))
+        files.append((tmp_path / name / "val" / "epoch_0001.npz").read_bytes())
+        with np.load(tmp_path / name / "val" / "epoch_0001.npz", allow_pickle=False) as z:
+            np.testing.assert_array_equal(z["logits"], logits[0])
+            np.testing.assert_array_equal(z["labels"], labels)
+            np.testing.assert_array_equal(z["ids"], np.arange(N))
+    assert files[0] == files[1]

@@ -84,7 +84,8 @@ def compute_split(
     reducer = current_engine().for_split(layout, reader)
     kind = input_kind
     if kind is None and info.binary:
-        # A single score is a probability only when every epoch lies in [0, 1].
+        # A single score is a probability only when every epoch lies in [0, 1]: the scan
+        # stops at the first epoch outside (logits; a later NaN is found by the reduction).
         lo, hi = np.inf, -np.inf
         for ep in reader:
             ev = reducer.scan(ep, threads=threads)
@@ -92,6 +93,8 @@ def compute_split(
                 raise nonfinite_error(ep, None)
             lo, hi = min(lo, ev.min), max(hi, ev.max)
             del ep  # release this epoch's scores before the reader maps the next
+            if lo < 0.0 or hi > 1.0:
+                break
         kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
     e_total, n = len(info.epochs), info.n_samples
     ids: np.ndarray | None = None

@@ -167,15 +167,15 @@ def epoch_row_totals(loss: np.ndarray, correct: np.ndarray, valid: np.ndarray) -
     """``TOTALS`` of one epoch from its rows (shape (n_rows,) each; loss in nats).
 
     Sums over the counted rows taken out (so ignoring a row is exactly dropping it, bit
-    for bit); no copy when every row counts.
+    for bit); no copy when every row counts. The sums over the wrong and the correct rows
+    are one pass (``np.bincount`` with weights: float64 running sums, within a relative
+    ``N·1.1e-16`` of exact; an infinite loss stays in its own sum).
     """
     every = bool(valid.all())
     lv = loss if every else loss[valid]
     cv = correct if every else correct[valid]
-    return np.array(
-        [lv.shape[0], np.count_nonzero(cv), lv.sum(), lv[cv].sum(), lv[~cv].sum()],
-        dtype=np.float64,
-    )
+    s_w, s_c = np.bincount(cv.view(np.uint8), weights=lv, minlength=2)[:2]
+    return np.array([lv.shape[0], np.count_nonzero(cv), lv.sum(), s_c, s_w], dtype=np.float64)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from predaudit.version import __version__
 if TYPE_CHECKING:
     from predaudit.report.vocab import InputKind
     from predaudit.store import RunStats
+    from predaudit.store.columns import KeepEpochs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -314,7 +315,15 @@ def clip_option() -> float | None:
     return click.get_current_context().params.get("clip")
 
 
-def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool) -> RunStats:
+def load(
+    run: str,
+    *,
+    split: str | None,
+    input_kind: str | None,
+    quiet: bool,
+    keep: KeepEpochs | None = None,
+) -> RunStats:
+    """The run's statistics; ``keep``: without the cache, only those epochs' columns."""
     from predaudit.store.build import load_run
 
     no_cache = click.get_current_context().params.get("no_cache", False)
@@ -327,6 +336,7 @@ def load(run: str, *, split: str | None, input_kind: str | None, quiet: bool) ->
             progress=update,
             use_cache=not no_cache,
             layout=layout_option(),
+            keep=keep if no_cache else None,
         )
 
 
@@ -588,7 +598,11 @@ def analyze(
     )
     if out is not None:
         check_out_dir(out, Path(run))
-    stats = load(run, split=split, input_kind=input_kind, quiet=quiet)
+    from predaudit.store.columns import KeepEpochs
+
+    # the report reads the columns of the compared epochs only (figures: every epoch)
+    keep = KeepEpochs(start, end) if out is None else None
+    stats = load(run, split=split, input_kind=input_kind, quiet=quiet, keep=keep)
     report = command.analyze()(
         stats, start=start, end=end, alpha=alpha, top=top, temperature=not no_temperature
     )

@@ -27,7 +27,7 @@ from predaudit.reduce.calibrate import calibrate_epoch
 from predaudit.reduce.welford import welford_step
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
-from predaudit.store.columns import ColumnWriter, ConstantRows, column_dtypes
+from predaudit.store.columns import ColumnWriter, ConstantRows, KeepEpochs, column_dtypes
 from predaudit.store.kindcheck import check_clip, kind_error, nonfinite_error
 from predaudit.store.reduced import check_not_one_epoch_splits, reduced_stats
 from predaudit.store.stats import (
@@ -53,6 +53,7 @@ def compute_split(
     calibration: bool | Sequence[float] = False,
     clip: float | None = None,
     spill: bool | None = None,
+    keep: KeepEpochs | None = None,
 ) -> SplitStats:
     """Read and reduce one split. Raises :class:`InputError` on bad data.
 
@@ -67,6 +68,7 @@ def compute_split(
     with ``spill=True``), memory-mapped from a temporary file
     (:class:`~predaudit.store.columns.ColumnWriter`), so memory does not grow with the
     number of epochs; the per-epoch sums (``epoch_totals``) are taken as epochs pass.
+    ``keep`` keeps only the columns of the epochs a command reads (:class:`KeepEpochs`).
     """
     if input_kind is not None and input_kind not in KINDS:
         raise ValueError(f"input_kind must be one of {KINDS}")
@@ -108,8 +110,9 @@ def compute_split(
             "temperature_fit": np.empty((e_total, 2), dtype=np.int64),
         }
     columns = ColumnWriter(
-        e_total, n, column_dtypes(info.dtype, calibration=cal is not None), spill=spill
-    )
+        e_total, n, column_dtypes(info.dtype, calibration=cal is not None), spill=spill,
+        keep=None if keep is None else keep.bind(list(info.epochs)),
+    )  # fmt: skip
     totals = np.empty((e_total, len(TOTALS)))
     moments = np.zeros((2, n))
     valid_all = np.ones(n, dtype=bool)
@@ -159,6 +162,7 @@ def compute_split(
         valid_i = row_labels != IGNORE_INDEX
         loss_i, correct_i = st.loss[order], st.correct[order]
         totals[i] = epoch_row_totals(loss_i, correct_i, valid_i)
+        columns.start_epoch(i, totals)
         p_i = st.p_true[order].astype(p_dtype).astype(np.float64)  # as the column holds it
         welford_step(moments[0], moments[1], p_i, valid_i, i + 1)
         if first_labels is None:
@@ -178,8 +182,8 @@ def compute_split(
             columns.write(i, name, values)
         constant.write(i, row_labels)
         del loss_i, correct_i, valid_i, row_labels
-        if ep.ids is not None and ids is None:
-            ids = ep.ids[ep.order]
+        if ep.ids is not None and ids is None:  # a copy: ep.ids may view the file's bytes
+            ids = np.array(ep.ids) if ep.order is None else ep.ids[ep.order]
         n_clipped += st.n_clipped
         n_floored += st.n_floored
         if cal is not None:
@@ -240,6 +244,7 @@ def load_run(
     calibration: bool | Sequence[float] = False,
     layout: Layout | None = None,
     clip: float | None = None,
+    keep: KeepEpochs | None = None,
 ) -> RunStats:
     """Discover, read and reduce the run at ``path``; every split unless ``split`` is given.
 
@@ -249,6 +254,7 @@ def load_run(
     ``calibration`` and ``clip`` are passed to :func:`compute_split`. ``layout`` says how a rank-3
     score array reads where its shape and the labels' leave it open: ``"epochs"``
     (``[E, N, C]``) or ``"tokens"`` (``[S, T, C]``, one evaluation of S·T tokens).
+    ``keep`` (without ``use_cache``) keeps the columns of only the epochs a command reads.
     """
     _check_layout(layout)
     clip = check_clip(clip)
@@ -267,6 +273,7 @@ def load_run(
             use_cache=use_cache,
             calibration=calibration,
             clip=clip,
+            keep=keep,
         )
     if split is None:
         check_not_one_epoch_splits(run, found.path)
@@ -289,8 +296,9 @@ def _split_stats(
     use_cache: bool,
     calibration: bool | Sequence[float] = False,
     clip: float | None = None,
+    keep: KeepEpochs | None = None,
 ) -> SplitStats:
-    def compute() -> SplitStats:
+    def compute(kept: KeepEpochs | None = None) -> SplitStats:
         return compute_split(
             layout,
             input_kind=input_kind,
@@ -298,10 +306,13 @@ def _split_stats(
             threads=threads,
             calibration=calibration,
             clip=clip,
+            keep=kept,
         )
 
     if not use_cache:
-        return compute()
+        kept = compute(keep)
+        # a changed label: the data map is taken from every epoch's columns
+        return kept if keep is None or kept.labels_stable else compute()
     options: dict[str, Any] = {
         "calibration": calibration if isinstance(calibration, bool) else list(calibration)
     }

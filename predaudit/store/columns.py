@@ -12,17 +12,23 @@ Compact dtypes: the loss stays float64 (every mean is taken from it); the true-c
 probability, the confidence and the margin are float32 when the scores were 32 bits or
 fewer (float32/float16/bfloat16: their float64 values carry no more information than
 float32 rounding, 6e-8 relative); class indices are int32.
+
+A command that reads the columns of only a few epochs, chosen from the per-epoch totals
+(``analyze`` without the cache: the two compared epochs), passes :class:`KeepEpochs`:
+then only those epochs' rows are kept, in memory, and nothing is written for the others
+(:class:`KeptRows`; reading another epoch is an error, never a value).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import mmap
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -68,10 +74,17 @@ class ColumnWriter:
         *,
         spill: bool | None = None,
         folder: Path | None = None,
+        keep: _KeepPlan | None = None,
     ) -> None:
         self.shape = (n_epochs, n_rows)
         self.dtypes = dtypes
+        self._plan = keep
+        self._kept: dict[int, dict[str, np.ndarray]] = {}
+        self._free: list[dict[str, np.ndarray]] = []
         nbytes = {k: n_epochs * n_rows * d.itemsize for k, d in dtypes.items()}
+        if keep is not None:
+            spill = False
+            dtypes = {}
         if spill is None:
             spill = sum(nbytes.values()) >= IN_MEMORY_BYTES
         self._fh: IO[bytes] | None = None
@@ -93,8 +106,28 @@ class ColumnWriter:
     def spilled(self) -> bool:
         return self._fh is not None
 
+    def start_epoch(self, i: int, totals: np.ndarray) -> None:
+        """Before epoch ``i``'s rows, with ``keep``: which epochs stay, from the per-epoch
+        totals (``TOTALS``) of epochs ``0..i``; a no-op without ``keep``."""
+        if self._plan is None:
+            return
+        wanted = self._plan.wanted(i, totals)
+        for j in [j for j in self._kept if j not in wanted]:
+            self._free.append(self._kept.pop(j))
+        if i in wanted:
+            self._kept[i] = self._free.pop() if self._free else {}
+
     def write(self, i: int, name: str, values: np.ndarray) -> None:
         """Epoch row ``i`` of column ``name`` (shape (n_rows,), cast to the column's dtype)."""
+        if self._plan is not None:
+            slot = self._kept.get(i)
+            if slot is not None:
+                row, d = slot.get(name), self.dtypes[name]
+                if row is None or row.dtype != d:
+                    slot[name] = np.array(values, dtype=d)
+                else:
+                    np.copyto(row, values, casting="unsafe")
+            return
         if self._fh is None:
             self._arrays[name][i] = values
             return
@@ -109,7 +142,13 @@ class ColumnWriter:
             view, pos = view[done:], pos + done
 
     def finish(self) -> dict[str, np.ndarray]:
-        """The columns: arrays, or read-only maps of the temporary file (kept open by them)."""
+        """The columns: arrays, or read-only maps of the temporary file (kept open by them);
+        with ``keep``, :class:`KeptRows` (typed as arrays: they are indexed by epoch)."""
+        if self._plan is not None:
+            return {
+                k: cast("np.ndarray", KeptRows(self.shape, d, self._kept, k))
+                for k, d in self.dtypes.items()
+            }
         if self._fh is None:
             return self._arrays
         out: dict[str, np.ndarray] = {}
@@ -130,6 +169,85 @@ class ColumnWriter:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
+
+
+class KeepEpochs:
+    """The epochs whose columns ``analyze`` reads: those ``--from``/``--to`` resolve to.
+
+    ``start``/``end`` as the command takes them (None, ``first``, ``best``, ``last`` or an
+    epoch label). Kept: the first and the last epoch, the given labels, and the epoch of
+    lowest mean loss up to ``end`` (``best``, and the default ``from``), followed as the
+    epochs' totals arrive: the same ``argmin`` over the same means as
+    :func:`predaudit.analysis.epochs.best_epoch`.
+    """
+
+    def __init__(self, start: str | int | None = None, end: str | int | None = None) -> None:
+        self.start, self.end = start, end
+
+    def bind(self, epochs: list[int]) -> _KeepPlan:
+        """The plan over a split's epoch labels (an unknown label keeps nothing more: the
+        command reports it before reading any column)."""
+        last = len(epochs) - 1
+        fixed = {0, last}
+        upto = last
+        for spec in (self.end, self.start):
+            word = spec.strip().lower() if isinstance(spec, str) else spec
+            if word in (None, "first", "last", "best"):
+                continue
+            try:
+                at = epochs.index(int(word))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            fixed.add(at)
+            if spec is self.end:
+                upto = at
+        return _KeepPlan(frozenset(fixed), upto)
+
+
+@dataclasses.dataclass(frozen=True)
+class _KeepPlan:
+    fixed: frozenset[int]
+    best_upto: int
+
+    def wanted(self, i: int, totals: np.ndarray) -> set[int]:
+        """Epochs to keep once epoch ``i``'s totals are known (``totals[: i + 1]``)."""
+        t = totals[: min(i, self.best_upto) + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            best = int(np.argmin(t[:, 2] / t[:, 0]))  # mean_loss, as best_epoch takes it
+        return set(self.fixed) | {best}
+
+
+class NotKept(LookupError):
+    """An epoch whose columns were not kept was read (a bug: the command said which)."""
+
+
+class KeptRows:
+    """Column ``name`` of shape (n_epochs, n_rows) of which only some epochs' rows exist.
+
+    ``col[i]`` is epoch row ``i`` (read-only) for a kept epoch; any other index raises
+    :class:`NotKept`, so a missing epoch is never read as a value.
+    """
+
+    ndim = 2
+
+    def __init__(
+        self, shape: tuple[int, int], dtype: np.dtype, kept: dict[int, dict[str, np.ndarray]],
+        name: str,
+    ) -> None:  # fmt: skip
+        self.shape, self.dtype, self.name = shape, dtype, name
+        self._rows = {i: slot[name] for i, slot in kept.items() if name in slot}
+        for row in self._rows.values():
+            row.flags.writeable = False
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        if isinstance(index, int | np.integer):
+            i = int(index) + (self.shape[0] if index < 0 else 0)
+            if i in self._rows:
+                return self._rows[i]
+        raise NotKept(f"column {self.name}: epoch index {index!r} was not kept")
 
 
 class ConstantRows:

@@ -2,7 +2,7 @@
 
 Not a test: run it by hand (ideally on an idle machine) and read the table.
 
-    python benchmarks/bench_recorder.py [--epochs 20] [--repeats 7] [--batch-size 64]
+    python benchmarks/bench_recorder.py [--rounds 60] [--epochs 5] [--batch-size 64] [--fsync]
 
 The loop is the sample-data model's: scikit-learn's ``load_digits`` (1797 samples, 64
 features), a 64-128-10 ReLU MLP in PyTorch on the CPU (one thread), evaluated in
@@ -10,17 +10,19 @@ batches from a ``DataLoader`` with ``model.eval()`` and ``torch.no_grad()``. "of
 the loop and keeps only the loss (what a loop computes anyway); "on" also passes every
 batch's logits, labels and ids to a ``Recorder`` and writes one ``.npz`` per epoch
 (atomically; ``--fsync`` also flushes each file to the disk); "on, background" is
-``Recorder(background=True)``, whose writes overlap the next epoch's evaluation.
+``Recorder(background=True)``, whose file is written by a thread while the next epoch
+is evaluated.
 
-The modes run in blocks of ``--epochs`` consecutive epochs (so a background write can
-only overlap its own mode's next epoch), the blocks interleaved off, on, background,
-off, …, ``--repeats`` times. A block's time per epoch is its wall time (and the
-process's CPU time, writer thread included) over its epochs; the table gives the
-median and the minimum over the repeats and the overhead of each against "off" in
-per cent. Then the time spent inside ``add()`` and ``end_epoch()`` themselves (the
-recorder's own cost, timed around each call in further blocks). The load average
-before and after is printed: on a shared machine the minimum is the steadier
-estimate. Target (issue 13): at most 5%.
+The machine this runs on is shared and its speed drifts, so the modes are compared
+round by round: each round runs a block of ``--epochs`` consecutive epochs of every
+mode, in an order that rotates from round to round, and a mode's overhead in that
+round is its block's wall time over the "off" block's of the same round, minus 1.
+The table gives the median of those paired overheads over ``--rounds`` rounds (the
+first rounds warm up and are left out) with their interquartile range, and the
+median wall and CPU time per epoch (the process's CPU time, writer thread included).
+Then the time spent inside ``add()`` and ``end_epoch()`` themselves (timed around each
+call in further blocks). The load average before and after is printed. Target
+(issue 13): at most 5%.
 """
 
 from __future__ import annotations
@@ -83,8 +85,9 @@ def breakdown(model, loader, out: Path, args) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20, help="epochs per block")
-    parser.add_argument("--repeats", type=int, default=7, help="blocks of each mode")
+    parser.add_argument("--rounds", type=int, default=60, help="paired rounds")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per block")
+    parser.add_argument("--repeats", type=int, default=7, help="blocks timed for the breakdown")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--fsync", action="store_true", help="Recorder(fsync=True)")
     args = parser.parse_args()
@@ -97,8 +100,10 @@ def main() -> None:
     loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, shuffle=False)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    warm = 3
     wall: dict[str, list[float]] = {m: [] for m in MODES}
     cpu: dict[str, list[float]] = {m: [] for m in MODES}
+    overhead: dict[str, list[float]] = {m: [] for m in MODES[1:]}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         recs = {
@@ -107,8 +112,10 @@ def main() -> None:
             "on, background": Recorder(Path(tmp) / "bg", fsync=args.fsync, background=True),
         }
         epoch = {m: 0 for m in MODES}
-        for r in range(args.repeats + 1):  # the first round warms every path up
-            for mode in MODES:
+        for r in range(warm + args.rounds):
+            k = r % len(MODES)
+            block: dict[str, float] = {}
+            for mode in MODES[k:] + MODES[:k]:
                 rec = recs[mode]
                 t0, c0 = time.perf_counter(), time.process_time()
                 for _ in range(args.epochs):
@@ -116,9 +123,13 @@ def main() -> None:
                     epoch[mode] += 1
                 if rec is not None:
                     rec.flush()  # the block's last background write counts too
-                if r:
-                    wall[mode].append((time.perf_counter() - t0) / args.epochs)
+                block[mode] = time.perf_counter() - t0
+                if r >= warm:
+                    wall[mode].append(block[mode] / args.epochs)
                     cpu[mode].append((time.process_time() - c0) / args.epochs)
+            if r >= warm:
+                for mode in MODES[1:]:
+                    overhead[mode].append(block[mode] / block["off"] - 1)
         for rec in recs.values():
             if rec is not None:
                 rec.close()
@@ -128,31 +139,27 @@ def main() -> None:
     n_batches = len(loader)
     print(
         f"{len(ds)} samples, batch {args.batch_size} ({n_batches} batches per epoch), "
-        f"{args.repeats} blocks of {args.epochs} epochs per mode, interleaved; "
+        f"{args.rounds} rounds of {args.epochs} epochs per mode, order rotating; "
         f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after"
     )
     print()
-    print(
-        "| mode | wall median (ms/epoch) | overhead | wall min | overhead | CPU median | overhead |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    ref = {
-        "wm": statistics.median(wall["off"]),
-        "wn": min(wall["off"]),
-        "cm": statistics.median(cpu["off"]),
-    }
+    print("| mode | overhead (median of rounds) | interquartile range | wall (ms/epoch) | CPU |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for mode in MODES:
-        wm, wn, cm = statistics.median(wall[mode]), min(wall[mode]), statistics.median(cpu[mode])
-        cells = []
-        for value, base in ((wm, ref["wm"]), (wn, ref["wn"]), (cm, ref["cm"])):
-            pct = "" if mode == "off" else f"{100 * (value - base) / base:+.1f}%"
-            cells += [f"{value * 1e3:.2f}", pct]
-        print(f"| {mode} | " + " | ".join(cells) + " |")
+        cells = ["", ""]
+        if mode != "off":
+            q1, _, q3 = statistics.quantiles(overhead[mode], n=4)
+            cells = [
+                f"{100 * statistics.median(overhead[mode]):+.1f}%",
+                f"{100 * q1:+.1f}% … {100 * q3:+.1f}%",
+            ]
+        wm, cm = statistics.median(wall[mode]) * 1e3, statistics.median(cpu[mode]) * 1e3
+        print(f"| {mode} | {cells[0]} | {cells[1]} | {wm:.2f} | {cm:.2f} |")
     print()
     add_ms, end_ms = parts
     print(
-        f"Where the time of 'on' goes (median over {args.repeats} blocks): add() "
+        f"Where the time of 'on' goes (median over {args.repeats} blocks of {args.epochs}): add() "
         f"{add_ms * 1e3 / n_batches:.1f} us per batch ({add_ms:.3f} ms per epoch), "
         f"end_epoch() {end_ms:.3f} ms per epoch"
     )

@@ -142,7 +142,7 @@ def runs(pieces: list[Any], max_bytes: int, *, copy: bool = False) -> list[np.nd
     """The kept pieces as numpy arrays, consecutive ones joined while they stay within
     ``max_bytes`` (a larger piece stays alone); ``pieces`` is emptied as they are joined,
     so the epoch is held about once. With ``copy``, no run is a view of a tensor."""
-    sizes = [p.nbytes if type(p) is np.ndarray else p.element_size() * p.numel() for p in pieces]
+    sizes = [p.nbytes for p in pieces]  # numpy arrays and torch tensors alike
     if sum(sizes) <= max_bytes:  # one run (an epoch of a small model: the usual case)
         out = [_join(pieces, copy)]
         pieces.clear()
@@ -153,7 +153,7 @@ def runs(pieces: list[Any], max_bytes: int, *, copy: bool = False) -> list[np.nd
     pieces.reverse()
     while pieces:
         p = pieces.pop()
-        nbytes = p.nbytes if isinstance(p, np.ndarray) else p.element_size() * p.numel()
+        nbytes = p.nbytes
         if run and size + nbytes > max_bytes:
             out.append(_join(run, copy))
             run, size = [], 0

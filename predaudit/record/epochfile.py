@@ -28,6 +28,7 @@ from predaudit.record.buffer import Batches, concat, runs
 from predaudit.record.npzwrite import CHUNK_BYTES, Member, stored_npz, write_npz
 
 FORMAT = "predaudit.recorder/1"
+_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(..., sort_keys=True) makes per call
 
 
 def take(batches: Batches, *, copy: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -99,14 +100,14 @@ def prepare_epoch(
             member, labels, ids, order = joined[order], labels[order], ids[order], None
     meta = {
         **meta,
-        "saved_dtype": str(scores[0].dtype),
+        "saved_dtype": scores[0].dtype.name,
         "n_samples": int(n if order is None else order.shape[0]),
     }
     arrays = [
         (kind, member),
         ("labels", labels),
         ("ids", ids),
-        (META_KEY, np.array(json.dumps(meta, sort_keys=True))),
+        (META_KEY, np.array(_JSON.encode(meta))),
     ]
     if order is None and not compress:
         return partial(_write_parts, path, stored_npz(arrays), fsync)
@@ -193,6 +194,8 @@ class EpochFiles:
         known = self._epoch_files().setdefault(epoch, set())
         if os.path.exists(path):  # also when the folder's mtime is too coarse to tell
             known.add(path)
+        elif not known:
+            return None
         for p in sorted(known):
             if not os.path.exists(p):
                 known.discard(p)

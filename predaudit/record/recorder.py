@@ -146,11 +146,12 @@ class Recorder:
         self.fsync = fsync
         self.background = background
         self._files = epochfile.EpochFiles(self.folder)
+        self._where = self.folder / "<batches>"  # what errors about the batches name
         self._writing: Future[int] | None = None  # the background write under way
         self._reset()
 
     def _reset(self) -> None:
-        self._epoch = Batches(self.folder / "<batches>")
+        self._epoch = Batches(self._where)
         self._key: tuple[Any, ...] | None = None  # the last checked batch's types and shapes
         self._batches = 0
         self._auto_ids: bool | None = None
@@ -265,7 +266,7 @@ class Recorder:
             raise self._batch_error(f"scores are {name} but earlier batches were {self._dtype}")
 
     def _batch_error(self, problem: str) -> InputError:
-        return InputError(self.folder / "<batches>", f"batch {self._batches}: {problem}")
+        return InputError(self._where, f"batch {self._batches}: {problem}")
 
     def _move_pending(self, other: Recorder) -> None:
         """Hand the batches added so far to ``other`` (the callbacks' sibling splits)."""

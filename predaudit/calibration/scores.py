@@ -151,6 +151,7 @@ class PreparedScores:
     n_correct: int
     n_wrong: int
     n_varied: int
+    shift: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -158,14 +159,16 @@ class PreparedScores:
 
     @property
     def nbytes(self) -> int:
-        return int(self.d0.nbytes + self.top.nbytes + self.dy0.nbytes + self.valid.nbytes)
+        own = self.top.nbytes + self.dy0.nbytes + self.valid.nbytes
+        return int(own + (self.d0.nbytes if self.shift is None else self.shift.nbytes))
 
 
 @dataclass(frozen=True)
 class Moments:
     """Sums over a prepared chunk's rows at ``T`` (nats; derivatives in ``log T``).
 
-    ``loss_rows`` (``-log p_y``) and ``brier_rows`` are ``[m]`` when asked for, else None.
+    ``loss_rows`` (``-log p_y``) and ``brier_rows`` are ``[m]`` when asked for, else None;
+    so are ``grad_rows`` and ``hess_rows``, each row's ``dℓ/dlogT`` and ``d²ℓ/dlogT²``.
     """
 
     loss: float
@@ -174,6 +177,8 @@ class Moments:
     entropy: float
     loss_rows: np.ndarray | None
     brier_rows: np.ndarray | None
+    grad_rows: np.ndarray | None = None
+    hess_rows: np.ndarray | None = None
 
 
 def prepare_scores(
@@ -251,6 +256,7 @@ def prepared_moments(
     *,
     loss_rows: bool = False,
     brier_rows: bool = False,
+    derivative_rows: bool = False,
     work: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Moments:
     """The sums of ``ℓ``, ``dℓ/dlogT``, ``d²ℓ/dlogT²`` and ``H`` over ``prep``'s rows at ``T``.
@@ -268,14 +274,31 @@ def prepared_moments(
     t = _check_temperature(temperature)
     m = prep.n
     if m == 0:
-        empty = np.zeros(0) if loss_rows else None
-        return Moments(0.0, 0.0, 0.0, 0.0, empty, np.zeros(0) if brier_rows else None)
+
+        def empty(wanted: bool) -> np.ndarray | None:
+            return np.zeros(0) if wanted else None
+
+        return Moments(
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            empty(loss_rows),
+            empty(brier_rows),
+            empty(derivative_rows),
+            empty(derivative_rows),
+        )
     inv = 1.0 / t
     ax = prep.class_axis
     size = prep.d0.size
     if work is None or work[0].size < size or work[1].size < size:
         work = workspace(size)
-    d = np.multiply(prep.d0, inv, out=work[0][:size].reshape(prep.d0.shape))
+    d = work[0][:size].reshape(prep.d0.shape)
+    if prep.shift is None:
+        np.multiply(prep.d0, inv, out=d)
+    else:  # the same float64 d0, from the scores themselves
+        np.subtract(prep.d0, prep.shift[:, None], out=d)
+        d *= inv
     if not math.isfinite(prep.floor * inv):  # e d would be 0 * -inf: p_k = 0 exactly anyway
         np.maximum(d, -np.finfo(np.float64).max, out=d)
     e = np.exp(d, out=work[1][:size].reshape(prep.d0.shape))
@@ -287,15 +310,20 @@ def prepared_moments(
     e *= d
     s2 = np.add.reduce(e, axis=ax)
     del e, d
+    if prep.shift is not None and prep.n != prep.valid.size:  # every row was computed
+        rest, s1, s2 = rest[prep.valid], s1[prep.valid], s2[prep.valid]
+        q = q[prep.valid] if q is not None else None
     log_norm = np.log1p(rest)
     w = 1.0 / (1.0 + rest)
     mean_d = s1 * w
     sum_ln, sum_md = float(log_norm.sum()), float(mean_d.sum())
     # (not np.dot: a threaded BLAS call costs a hundred times these sums on a busy machine)
+    var = s2 * w - mean_d * mean_d if derivative_rows else None
     sum_var = float((s2 * w).sum()) - float((mean_d * mean_d).sum())
     sum_dy = prep.sum_dy0 * inv
     grad = sum_dy - sum_md
-    dy = prep.dy0 * inv if (loss_rows or brier_rows) else None
+    dy = prep.dy0 * inv if (loss_rows or brier_rows or derivative_rows) else None
+    g_rows = dy - mean_d if derivative_rows and dy is not None else None
     brier = None
     if q is not None and dy is not None:
         a = (rest - np.expm1(dy)) * w
@@ -307,6 +335,8 @@ def prepared_moments(
         entropy=sum_ln - sum_md,
         loss_rows=log_norm - dy if loss_rows and dy is not None else None,
         brier_rows=brier,
+        grad_rows=g_rows,
+        hess_rows=var - g_rows if var is not None and g_rows is not None else None,
     )
 
 

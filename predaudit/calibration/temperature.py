@@ -174,7 +174,11 @@ def _pass(chunks: Chunks, t: float, kind: Kind, ignore_index: int) -> Temperatur
 
 
 def _fit(
-    sums: TemperatureSums, status: FitStatus, nll_at_one: float, iterations: int, passes: int
+    sums: TemperatureSums,
+    status: FitStatus,
+    nll_at_one: float | None,
+    iterations: int,
+    passes: int,
 ) -> TemperatureFit:
     n = sums.n
     return TemperatureFit(
@@ -215,35 +219,44 @@ def fit_temperature_with(
     bounds: tuple[float, float] = BOUNDS,
     tol: float = TOL,
     max_iter: int = MAX_ITER,
+    start: float = 1.0,
+    first: TemperatureSums | None = None,
+    nll_at_one: float | None = None,
 ) -> TemperatureFit:
     """:func:`fit_temperature` given ``evaluate(T)``, the sums over all samples at ``T``.
 
-    Called once a pass, first at ``T = 1``; the fit ends at the last temperature
+    Called once a pass, first at ``start`` (default 1; ``first``, the sums there
+    when already taken, saves that pass); the fit ends at the last temperature
     evaluated, or (``"not_converged"``) at the one of least loss (the first such).
+    ``nll_at_one`` is reported when ``start`` is not 1 (else it is the first pass').
+    A flat objective is evaluated at 1, a fit with every sample right at the lower bound.
     """
     t_lo, t_hi = float(bounds[0]), float(bounds[1])
     if not (0 < t_lo <= 1.0 <= t_hi < math.inf):
         raise ValueError(f"bounds must satisfy 0 < lo <= 1 <= hi < inf, got {bounds}")
     u_lo, u_hi = math.log(t_lo), math.log(t_hi)
+    u = min(max(math.log(start), u_lo), u_hi) if start > 0 else 0.0
 
     def at(u: float) -> TemperatureSums:
         return evaluate(t_lo if u == u_lo else t_hi if u == u_hi else math.exp(u))
 
-    cur = at(0.0)
-    passes = 1
+    cur = first if first is not None else at(u)
+    passes = 0 if first is not None else 1
     n = cur.n
     if n == 0:
         return TemperatureFit(1.0, "no_samples", 0, None, None, None, None, 0, passes)
-    nll1 = cur.loss / n
+    nll1 = cur.loss / n if u == 0.0 else nll_at_one
     if cur.n_varied == 0:
-        return _fit(cur, "flat", nll1, 0, passes)
+        if u != 0.0:
+            cur, passes = at(0.0), passes + 1
+        return _fit(cur, "flat", cur.loss / n, 0, passes)
     if cur.n_wrong == 0:
         # Every label is among its row's maxima: each loss falls as T -> 0, so the
         # minimum is beyond the lower bound (its derivative underflows to 0 first).
-        low = at(u_lo)
-        return _fit(low, "lower_bound", nll1, 0, passes + 1)
-    u, lo, hi = 0.0, u_lo, u_hi
-    seen_lo, seen_hi = u_lo == 0.0, u_hi == 0.0
+        low = cur if u == u_lo else at(u_lo)
+        return _fit(low, "lower_bound", nll1, 0, passes + (u != u_lo))
+    lo, hi = u_lo, u_hi
+    seen_lo, seen_hi = u_lo == u, u_hi == u
     best = cur
     for it in range(max_iter + 1):
         g, h = cur.grad / n, cur.hess / n

@@ -23,23 +23,26 @@ and ``analyze`` at its two compared epochs); ``confusion`` never pays for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from predaudit.calibration.coarse import (
+    coarse_moments,
+    coarse_newton,
+    coarse_workspace,
+    fit_temperature_staged,
+    prepare_raw,
+)
 from predaudit.calibration.scores import (
     PreparedScores,
     prepare_scores,
     prepared_moments,
     workspace,
 )
-from predaudit.calibration.temperature import (
-    TemperatureFit,
-    TemperatureSums,
-    fit_temperature_with,
-    sums_from,
-)
+from predaudit.calibration.temperature import TemperatureFit, TemperatureSums, sums_from
 from predaudit.dtypes import BF16, bf16_to_float32
 from predaudit.report.vocab import IGNORE_INDEX, InputKind
 
@@ -47,6 +50,10 @@ _CHUNK_ELEMENTS = 1 << 20
 KEEP_BYTES = 256 << 20
 """The prepared chunks of an epoch are kept for the fit's passes up to this size."""
 _NEG_INF_AS = -1e300  # a class at -inf stays impossible at every temperature
+FINISH_STEP = 1e-6
+"""The longest last Newton step (scaled, see ``_Epoch.finish``) taken without a pass."""
+_START_STEP = 1e-3  # the subsample's fit: only a start
+_SAMPLE_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -69,21 +76,43 @@ def _rows(width: int) -> int:
 
 
 def _chunks(
-    scores: np.ndarray, labels: np.ndarray, dtype: str
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    n = scores.shape[0]
+    scores: np.ndarray, labels: np.ndarray, dtype: str, a0: int = 0, stop: int | None = None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(first row, scores, labels)`` of the chunks of rows ``a0`` to ``stop`` (default: all)."""
+    n = scores.shape[0] if stop is None else stop
     rows = _rows(1 if scores.ndim == 1 else scores.shape[1])
     y = labels.argmax(axis=1) if labels.ndim == 2 else labels
-    for a in range(0, n, rows):
+    for a in range(a0, n, rows):
         raw = scores[a : a + rows]
         x = bf16_to_float32(raw) if dtype == BF16 else np.asarray(raw)
         if x.dtype.kind == "f" and np.isneginf(x).any():
             x = np.where(np.isneginf(x), _NEG_INF_AS, x.astype(np.float64))
-        yield x, np.asarray(y[a : a + rows])
+        yield a, x, np.asarray(y[a : a + rows])
+
+
+def _sample_rows(scores: np.ndarray) -> int:
+    """Rows of the subsample the fit starts from: about ``_SAMPLE_ELEMENTS`` scores."""
+    return max(1, _SAMPLE_ELEMENTS // (1 if scores.ndim == 1 else max(1, int(scores.shape[1]))))
+
+
+def _subsample(scores: np.ndarray, labels: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th row, about ``_SAMPLE_ELEMENTS`` scores."""
+    k = max(1, -(-int(scores.shape[0]) // _sample_rows(scores)))
+    raw = np.ascontiguousarray(scores[::k])
+    x = bf16_to_float32(raw) if dtype == BF16 else raw
+    if x.dtype.kind == "f" and np.isneginf(x).any():
+        x = np.where(np.isneginf(x), _NEG_INF_AS, x.astype(np.float64))
+    y = labels.argmax(axis=1) if labels.ndim == 2 else labels
+    return x, np.asarray(y[::k])
 
 
 class _Epoch:
-    """The evaluator of one epoch's fit: the sums at ``T``, the per-sample loss kept."""
+    """The evaluator of one epoch's fit: the sums at ``T``, the per-sample loss kept.
+
+    Its chunks are prepared once (``keep``), or kept as the scores themselves
+    (:func:`predaudit.calibration.coarse.prepare_raw`, float16/float32 logits of
+    many classes), or else prepared again at each pass.
+    """
 
     def __init__(
         self, scores: np.ndarray, labels: np.ndarray, kind: InputKind, dtype: str, keep: bool
@@ -92,53 +121,134 @@ class _Epoch:
         self.n = int(scores.shape[0])
         width = 1 if scores.ndim == 1 else int(scores.shape[1])
         self.work = workspace(_rows(width) * max(width, 2))
-        self.kept: list[tuple[int, PreparedScores]] | None = None
-        if keep:
-            self.kept = list(self._prepare())
+        self.work32 = coarse_workspace(_rows(width) * max(width, 2))
+        self.kept: list[tuple[int, PreparedScores | None]] = []
+        for a, x, y in _chunks(scores, labels, dtype):
+            raw = None
+            if not keep and kind == "logits" and dtype != BF16:
+                raw = prepare_raw(x, y, ignore_index=IGNORE_INDEX)
+            if keep or raw is not None:
+                self.kept.append((a, raw if raw is not None else self._prepare(x, y)))
+            else:
+                self.kept.append((a, None))
+        self.floor = min((p.floor for _, p in self.kept if p is not None), default=0.0)
         self.brier: np.ndarray | None = None
-        self.last: tuple[float, float, np.ndarray] | None = None  # (T, loss sum, per-sample)
-        self.best: tuple[float, float, np.ndarray] | None = None
+        self.last: _Pass | None = None
+        self.best: _Pass | None = None
 
-    def _prepare(self) -> Iterator[tuple[int, PreparedScores]]:
-        a = 0
-        for x, y in _chunks(self.scores, self.labels, self.dtype):
-            yield a, prepare_scores(x, y, kind=self.kind, ignore_index=IGNORE_INDEX)
-            a += int(np.shape(y)[0])
+    def _prepare(self, x: np.ndarray, y: np.ndarray) -> PreparedScores:
+        return prepare_scores(x, y, kind=self.kind, ignore_index=IGNORE_INDEX)
+
+    def _chunks(self) -> Iterator[tuple[int, PreparedScores]]:
+        for a, prep in self.kept:
+            if prep is None:  # prepared again, and dropped after
+                _, x, y = next(_chunks(self.scores, self.labels, self.dtype, a, a + 1))
+                prep = self._prepare(x, y)
+                self.floor = min(self.floor, prep.floor)
+            yield a, prep
+
+    def coarse(self, t: float) -> tuple[TemperatureSums, float]:
+        """The float32 sums at ``t`` (loss and entropy NaN, at the temperature used) and
+        the sum of ``d³ℓ/dlogT³``."""
+        total, third = None, 0.0
+        for _, prep in self._chunks():
+            part, h3 = _coarse_sums(prep, t, self.work32)
+            total, third = (part if total is None else total + part), third + h3
+        return (total if total is not None else TemperatureSums.zero(t)), third
 
     def __call__(self, t: float, *, brier: bool = False) -> TemperatureSums:
         loss = np.full(self.n, np.nan)
+        grad, hess = np.full(self.n, np.nan), np.full(self.n, np.nan)
         want_brier = brier or (self.brier is None and t == 1.0)
         out_brier = np.full(self.n, np.nan) if want_brier else None
         total = TemperatureSums.zero(t)
-        for a, prep in self.kept if self.kept is not None else self._prepare():
-            mo = prepared_moments(prep, t, loss_rows=True, brier_rows=want_brier, work=self.work)
+        for a, prep in self._chunks():
+            mo = prepared_moments(
+                prep, t, loss_rows=True, brier_rows=want_brier, derivative_rows=True, work=self.work
+            )
             total = total + sums_from(prep, mo, t)
             rows = slice(a, a + prep.valid.shape[0])
             if mo.loss_rows is not None and mo.loss_rows.size:
                 loss[rows][prep.valid] = mo.loss_rows
+                grad[rows][prep.valid] = mo.grad_rows
+                hess[rows][prep.valid] = mo.hess_rows
             if out_brier is not None and mo.brier_rows is not None and mo.brier_rows.size:
                 out_brier[rows][prep.valid] = mo.brier_rows
         if out_brier is not None and t == 1.0:
             self.brier = out_brier
-        self.last = (t, total.loss, loss)
-        if self.best is None or total.loss < self.best[1]:
-            self.best = self.last
+        self._keep(_Pass(t, total.loss, loss, grad, hess))
         return total
+
+    def _keep(self, p: _Pass) -> None:
+        self.last = p
+        if self.best is None or p.loss < self.best.loss:
+            self.best = p
+
+    def finish(self, sums: TemperatureSums, du: float) -> TemperatureSums | None:
+        """The sums and per-sample loss at ``sums.temperature * e^du`` from the last pass.
+
+        Second-order Taylor in ``log T``, taken only when ``(1 + R / T)^1.5 |du| <=
+        FINISH_STEP`` (``R``: the largest spread ``max z - min z`` of a row, counted
+        up to ``750 T``: a class further down has ``exp() = 0`` at both temperatures): the
+        remainder, below about ``((1 + R / T) |du|)^3`` of each loss and ``(1 + R /
+        T)^3 du^2`` of the mean derivative, is then below 1e-18 and 1e-12.
+        """
+        last = self.last
+        if last is None or last.t != sums.temperature:
+            return None
+        spread = min(-self.floor / sums.temperature, 750.0)  # beyond, exp() is 0 at both T
+        if (1.0 + spread) ** 1.5 * abs(du) > FINISH_STEP:
+            return None
+        t = sums.temperature * math.exp(du)
+        loss = last.loss_rows + du * (last.grad_rows + (0.5 * du) * last.hess_rows)
+        total_loss = sums.loss + du * (sums.grad + 0.5 * du * sums.hess)
+        grad = sums.grad + du * sums.hess
+        self._keep(_Pass(t, total_loss, loss, last.grad_rows, last.hess_rows))
+        return replace(sums, temperature=t, loss=total_loss, grad=grad, entropy=total_loss + grad)
+
+    def start(self) -> tuple[float, int]:
+        """Where the fit starts: the coarse fit of a subsample of rows (1 when it fails)."""
+        if self.n <= _sample_rows(self.scores):
+            return 1.0, 0
+        x, y = _subsample(self.scores, self.labels, self.dtype)
+        prep = self._prepare(x, y)
+        work = coarse_workspace(prep.d0.size)
+        t, passes = coarse_newton(lambda t: _coarse_sums(prep, t, work), 1.0, step_tol=_START_STEP)
+        return (t if t is not None else 1.0), passes
 
     def loss_at(self, t: float) -> np.ndarray:
         """The per-sample loss of a pass at ``t``: the last or the best one, else a new pass."""
         for kept in (self.last, self.best):
-            if kept is not None and kept[0] == t:
-                return kept[2]
+            if kept is not None and kept.t == t:
+                return kept.loss_rows
         self(t)
         assert self.last is not None
-        return self.last[2]
+        return self.last.loss_rows
 
     def brier_at_one(self) -> np.ndarray:
         if self.brier is None:
             self(1.0, brier=True)
         assert self.brier is not None
         return self.brier
+
+
+def _coarse_sums(
+    prep: PreparedScores, t: float, work: tuple[np.ndarray, np.ndarray]
+) -> tuple[TemperatureSums, float]:
+    te, g, h, h3 = coarse_moments(prep, t, work=work)
+    counts = (prep.n_correct, prep.n_wrong, prep.n_varied)
+    return TemperatureSums(te, prep.n, math.nan, g, h, math.nan, *counts), h3
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One float64 pass (or its Taylor step): ``T``, the loss sum, per-sample ``[N]`` rows."""
+
+    t: float
+    loss: float
+    loss_rows: np.ndarray
+    grad_rows: np.ndarray
+    hess_rows: np.ndarray
 
 
 def calibrate_epoch(
@@ -148,6 +258,7 @@ def calibrate_epoch(
     kind: InputKind,
     dtype: str = "",
     temperature: float | None = None,
+    brier: bool = True,
 ) -> EpochCalibration:
     """Fit ``T*`` on this epoch (or use ``temperature``) and compute the per-sample columns.
 
@@ -161,9 +272,16 @@ def calibrate_epoch(
     epoch = _Epoch(scores, labels, kind, dtype, keep)
     fit = None
     if temperature is None:
-        fit = fit_temperature_with(epoch)
+        nll_at_one = None
+        if brier:  # the pass at T = 1 that the Brier score needs gives the NLL there too
+            at_one = epoch(1.0, brier=True)
+            nll_at_one = at_one.loss / at_one.n if at_one.n else None
+        start, _ = epoch.start()
+        fit = fit_temperature_staged(
+            epoch, epoch.coarse, start=start, finish=epoch.finish, nll_at_one=nll_at_one
+        )
         temperature = fit.temperature
     loss = epoch.loss_at(float(temperature))
-    brier = epoch.brier_at_one()
+    out = epoch.brier_at_one() if brier else np.full(int(scores.shape[0]), np.nan)
     del epoch
-    return EpochCalibration(temperature=float(temperature), fit=fit, loss_at_t=loss, brier=brier)
+    return EpochCalibration(temperature=float(temperature), fit=fit, loss_at_t=loss, brier=out)

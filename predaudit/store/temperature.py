@@ -116,7 +116,7 @@ def _fit(
         if ep.epoch not in wanted:
             del ep  # a stacked row that is only mapped, never read
             continue
-        c = calibrate_epoch(ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype)
+        c = calibrate_epoch(ep.scores, ep.labels, kind=kind, dtype=ep.scores_dtype, brier=False)
         order = ep.order if ep.order is not None else slice(None)
         fit = c.fit
         out[ep.epoch] = EpochTemperature(

@@ -151,26 +151,39 @@ class ColumnBlock:
         return sec_x
 
     def rowsum(self, xt: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``xt.T.sum(axis=1, dtype=float64)`` in numpy's order (see the module docstring)."""
+        """``xt.T.sum(axis=1, dtype=float64)`` in numpy's order (see the module docstring).
+
+        The eight partial sums start as the first eight terms (C < 16) or as the sums of
+        the first sixteen in pairs, formed straight from the block (a widened float32
+        term is exact, so adding before or after widening is the same sum).
+        """
         c = self.c
+        f64 = np.float64
         if c < 8:
             np.copyto(out, xt[0])
             for k in range(1, c):
-                np.add(out, xt[k], out=out)
+                np.add(out, xt[k], out=out, dtype=f64)
             return out
-        acc = self.acc[:, : xt.shape[1]]
-        np.copyto(acc, xt[:8])
-        i = 8
-        while i + 8 <= c:
-            np.add(acc, xt[i : i + 8], out=acc)
-            i += 8
-        for j in (0, 2, 4, 6):
-            np.add(acc[j], acc[j + 1], out=acc[j])
+        m = xt.shape[1]
+        acc = self.acc[:, :m]
+        if c < 16:
+            # ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)) with s_j = x_j
+            for j in (0, 2, 4, 6):
+                np.add(xt[j], xt[j + 1], out=acc[j], dtype=f64)
+            i = 8
+        else:
+            np.add(xt[:8], xt[8:16], out=acc, dtype=f64)
+            i = 16
+            while i + 8 <= c:
+                np.add(acc, xt[i : i + 8], out=acc, dtype=f64)
+                i += 8
+            for j in (0, 2, 4, 6):
+                np.add(acc[j], acc[j + 1], out=acc[j])
         np.add(acc[0], acc[2], out=acc[0])
         np.add(acc[4], acc[6], out=acc[4])
         np.add(acc[0], acc[4], out=out)
         for k in range(i, c):
-            np.add(out, xt[k], out=out)
+            np.add(out, xt[k], out=out, dtype=f64)
         return out
 
 

@@ -10,9 +10,10 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, MaxNLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
 
 from predaudit.plots.layout import OnePassLayout
 from predaudit.plots.style import DPI, LOSS_FLOOR, MARK, MARKERS_MAX_EPOCHS, literal
@@ -154,7 +155,14 @@ def compared_labels(split: SplitAnalysis) -> tuple[str, str] | None:
 
 
 def _mark_compared(ax: Axes, split: SplitAnalysis, *, label: bool) -> None:
-    """Dashed grey lines at the compared epochs, labelled along the top edge."""
+    """Dashed grey lines at the compared epochs, labelled along the top edge.
+
+    The labels are minor ticks of ``ax``'s own x axis drawn on its top side only
+    (a :class:`~matplotlib.ticker.FixedLocator` at the two epochs), sized like major
+    ticks: what a secondary x axis would draw, without a second Axes to build, lay
+    out and draw. A shared x axis shares its minor locator: ``label=False`` hides
+    the minor ticks of ``ax`` on both sides.
+    """
     names = compared_labels(split)
     if names is None or split.comparison is None:
         return
@@ -162,18 +170,29 @@ def _mark_compared(ax: Axes, split: SplitAnalysis, *, label: bool) -> None:
     for e, gid in ((a, "compared_from"), (b, "compared_to")):
         ax.axvline(e, color=MARK, linestyle="--", linewidth=1, zorder=1.5, gid=gid)
     if not label:
+        ax.tick_params(
+            axis="x", which="minor", bottom=False, top=False, labelbottom=False, labeltop=False
+        )
         return
-    top = ax.secondary_xaxis("top")
-    top.tick_params(axis="x", length=3, colors=MARK, labelsize="small")
-    if a == b:
-        top.set_xticks([a], labels=[f"{names[0]} = {names[1]}"])
-        return
-    top.set_xticks([a, b], labels=list(names))
+    locs, texts = ([a], [f"{names[0]} = {names[1]}"]) if a == b else ([a, b], list(names))
+    ax.xaxis.remove_overlapping_locs = False  # an epoch may also be a major tick
+    ax.xaxis.set_minor_locator(FixedLocator(locs))
+    ax.xaxis.set_minor_formatter(FixedFormatter(texts))
+    ax.tick_params(
+        axis="x", which="minor", bottom=False, labelbottom=False, top=True, labeltop=True,
+        length=3, width=_rc("xtick.major.width"),
+        pad=_rc("xtick.major.pad"), colors=MARK, labelsize="small",
+    )  # fmt: skip
     lo, hi = ax.get_xlim()
-    if (b - a) / (hi - lo) < 0.2:  # close together: push the labels apart
-        first, second = top.get_xticklabels()
-        first.set_horizontalalignment("right")
-        second.set_horizontalalignment("left")
+    if a != b and (b - a) / (hi - lo) < 0.2:  # close together: push the labels apart
+        first, second = ax.xaxis.get_minor_ticks(2)
+        first.label2.set_horizontalalignment("right")
+        second.label2.set_horizontalalignment("left")
+
+
+def _rc(key: str) -> Any:
+    """An rc value (matplotlib's stubs only know literal keys)."""
+    return mpl.rcParams[key]  # type: ignore[index]
 
 
 def _legend_below(fig: Figure, ax: Axes, owned: bool, handles: list[Any], ncols: int) -> None:

@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -200,6 +201,12 @@ def one(fig: Figure, gid: str, kind: type = object):
     return found[0]
 
 
+def top_labels(ax: Axes) -> list[str]:
+    """The labels drawn along the top edge of ``ax``: its x axis' top tick labels."""
+    ticks = ax.xaxis._update_ticks()  # the ticks in view, labels formatted
+    return [t.label2.get_text() for t in ticks if t.label2.get_visible() and t.label2.get_text()]
+
+
 def drawn_texts(fig: Figure) -> list[Text]:
     """Every non-empty text the renderer draws (tick labels only for ticks in view)."""
     fig.draw_without_rendering()  # layout and text positions, no pixels
@@ -349,8 +356,7 @@ def test_titles_of_the_hand_made_run(runs):
         "Wrong samples: median 1.25 → 2.05 nats",
         "Correct samples: median 0.300 → 0.250 nats",
     ]
-    (top,) = plots.plot_loss_accuracy(s).axes[0].child_axes
-    assert [t.get_text() for t in top.get_xticklabels()] == ["best 1", "last 2"]
+    assert top_labels(plots.plot_loss_accuracy(s).axes[0]) == ["best 1", "last 2"]
 
 
 def test_titles_of_the_hand_made_run_at_one_epoch(runs):
@@ -384,8 +390,7 @@ def test_loss_accuracy_draws_the_report(runs):
     comp = s.comparison
     assert one(fig, "compared_from", Line2D).get_xdata()[0] == comp.from_epoch
     assert one(fig, "compared_to", Line2D).get_xdata()[0] == comp.to_epoch
-    top_labels = [t.get_text() for a in fig.axes[0].child_axes for t in a.get_xticklabels()]
-    assert top_labels == [f"best {comp.from_epoch}", f"last {comp.to_epoch}"]
+    assert top_labels(fig.axes[0]) == [f"best {comp.from_epoch}", f"last {comp.to_epoch}"]
     title = one_line(fig.axes[0].get_title())
     assert title.startswith(f"default · epochs 1–{s.epochs[-1]}: loss rose ")
     assert f" nats (epoch {comp.from_epoch} → {comp.to_epoch}) while accuracy " in title
@@ -461,6 +466,46 @@ def test_loss_split_areas_sum_to_the_loss(runs):
         f"default · epoch {comp.from_epoch} → {comp.to_epoch}: wrong samples' mean loss rose from "
     )
     assert_readable(fig)
+
+
+def test_compared_epochs_are_top_tick_labels_of_the_upper_panel_only(runs):
+    """The compared epochs are labelled along the top edge by minor ticks of the axes'
+    own x axis (no secondary Axes): top side only, also where an epoch is a major
+    tick, and the lower panel of loss_split (sharing the x axis) shows none."""
+    s = runs["rising"]
+    comp = s.comparison
+    names = [f"best {comp.from_epoch}", f"last {comp.to_epoch}"]
+    for fig in (plots.plot_loss_accuracy(s), plots.plot_loss_split(s)):
+        fig.draw_without_rendering()
+        upper = fig.axes[0]
+        assert [c for a in fig.axes for c in a.child_axes] == []
+        assert top_labels(upper) == names
+        minor = [t for t in upper.xaxis._update_ticks() if t in upper.xaxis.get_minor_ticks()]
+        assert [t.get_loc() for t in minor] == [comp.from_epoch, comp.to_epoch]
+        assert comp.to_epoch in upper.xaxis.get_majorticklocs()  # also a major tick
+        for t in minor:
+            assert t.tick2line.get_visible() and not t.tick1line.get_visible()
+            assert not t.label1.get_visible()
+            assert t.tick2line.get_color() == t.label2.get_color() == "#666666"
+        assert_readable(fig)
+    lower = fig.axes[1]  # loss_split's lower panel: dashed lines, no labels, no minor marks
+    assert top_labels(lower) == []
+    for t in lower.xaxis.get_minor_ticks():
+        assert not (t.tick1line.get_visible() or t.tick2line.get_visible())
+    assert [line.get_xdata()[0] for line in with_gid(lower.get_lines(), "compared_from")] == [
+        comp.from_epoch
+    ]
+
+
+def test_close_compared_epochs_push_their_labels_apart(tmp_path):
+    (stats,) = predaudit.load_run(write_run(tmp_path / "run", epochs=40)).splits.values()
+    s = analyze_split(stats, start=20, end=22)  # 2 of 40 epochs apart
+    for fig in (plots.plot_loss_accuracy(s), plots.plot_loss_split(s)):
+        fig.draw_without_rendering()
+        ticks = [t for t in fig.axes[0].xaxis.get_minor_ticks() if t.label2.get_text()]
+        assert [t.label2.get_text() for t in ticks] == ["from 20", "to 22"]
+        assert [t.label2.get_horizontalalignment() for t in ticks] == ["right", "left"]
+        assert_readable(fig)
 
 
 def test_loss_split_floors_zero_losses_on_the_log_axis(runs):

@@ -22,6 +22,7 @@ from predaudit.plots.confusion_pairs import (
 )
 from predaudit.plots.curves import plot_loss_accuracy, plot_loss_split
 from predaudit.plots.layout import paused_gc
+from predaudit.plots.png import encode_png
 from predaudit.plots.rise import plot_rise_samples
 from predaudit.plots.style import DPI, FORMATS
 
@@ -76,11 +77,10 @@ def _print_png(fig: Figure, buf: io.BytesIO) -> None:
     layout, then again for the pixels. Here the layout runs by itself on the Agg
     canvas the pixels are drawn with (the same renderer, so the same text
     metrics), and the engine is detached for the one drawing that follows. An
-    opaque figure is written as RGB (its alpha is 255 everywhere), zlib level 3:
-    the same pixels, a smaller file, about half the encoding time of RGBA at level 6.
+    opaque figure is written as RGB (its alpha is 255 everywhere) by
+    :func:`~predaudit.plots.png.encode_png`: the same pixels, a smaller file, in
+    about a third of the time of Pillow's encoder.
     """
-    from PIL import Image
-
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     engine = fig.get_layout_engine()
     with paused_gc():
@@ -96,9 +96,7 @@ def _print_png(fig: Figure, buf: io.BytesIO) -> None:
             fig.set_layout_engine(engine)
     rgba = np.asarray(canvas.buffer_rgba())
     pixels = rgba[..., :3] if bool((rgba[..., 3] == 255).all()) else rgba
-    Image.fromarray(np.ascontiguousarray(pixels)).save(
-        buf, format="png", compress_level=3, dpi=(fig.dpi, fig.dpi)
-    )
+    buf.write(encode_png(pixels, dpi=fig.dpi))
 
 
 def _write_and_close(fig: Figure, path: Path, fmt: str, dpi: int) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -134,12 +135,54 @@ def _npy_header(fp: Any, path: Path, key: str) -> tuple[tuple[int, ...], bool, n
         ) from exc
     except Exception as exc:  # numpy raises ValueError with varied texts
         raise InputError(path, f"{what} ({_short(exc)})") from exc
+    return _checked(path, key, shape, fortran, dtype, 8 + width + length)
+
+
+def _checked(
+    path: Path, key: str, shape: Any, fortran: Any, dtype: np.dtype, offset: int
+) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    what = "is not a valid .npy file" if not key else f"member '{key}' is not a valid array"
     _check_dtype(path, key, dtype)
     if any(type(s) is not int or s < 0 for s in shape):  # numpy lets True and -1 through
         raise InputError(path, f"{what} (invalid shape {tuple(shape)})")
     if dtype.itemsize == 0:  # |S0, V0: any shape fits in no bytes, and holds no numbers
         raise InputError(path, f"{what} (dtype {dtype.str} has no bytes per value)")
-    return tuple(int(s) for s in shape), bool(fortran), dtype, 8 + width + length
+    return tuple(int(s) for s in shape), bool(fortran), dtype, offset
+
+
+_INT = "(?:0|[1-9][0-9]*)"
+_CANONICAL = re.compile(
+    rf"\{{'descr': '([<>|=]?[A-Za-z][0-9]*)', 'fortran_order': (False|True), "
+    rf"'shape': \((|{_INT},|{_INT}(?:, {_INT})+,?)\), \}} *\n"
+)
+"""The header text ``np.save`` writes (``repr`` of the dict, padded with spaces and a newline)."""
+
+_CANONICAL_MAX = 4096  # longer headers go through numpy (which refuses over 10000)
+
+
+def npy_header_in(buf: bytes, path: Path, key: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """:func:`_npy_header` of a ``.npy`` whose first bytes are ``buf`` (all of them, or at
+    least its header).
+
+    A version 1.0 or 2.0 header in exactly the form ``np.save`` writes is parsed here,
+    without ``ast.literal_eval``; the values are those numpy's parser gives for that
+    text, and the same checks follow. Any other header goes through :func:`_npy_header`.
+    """
+    if buf[:6] == b"\x93NUMPY" and buf[6:8] in (b"\x01\x00", b"\x02\x00"):
+        width = 2 if buf[6] == 1 else 4
+        length = int.from_bytes(buf[8 : 8 + width], "little")
+        start = 8 + width
+        if length <= _CANONICAL_MAX and start + length <= len(buf):
+            m = _CANONICAL.fullmatch(buf[start : start + length].decode("latin1"))
+            if m is not None:
+                try:
+                    dtype = np.dtype(m.group(1))
+                except Exception:  # noqa: BLE001 - numpy's parser says what is wrong
+                    dtype = None
+                if dtype is not None:
+                    shape = tuple(int(s) for s in m.group(3).split(",") if s)
+                    return _checked(path, key, shape, m.group(2) == "True", dtype, start + length)
+    return _npy_header(io.BytesIO(buf), path, key)
 
 
 def _short(exc: BaseException) -> str:

@@ -94,8 +94,11 @@ class SplitLayout:
         first, last = paths[0].name, paths[-1].name
         if first == last:  # one folder per evaluation: checkpoint-100/predictions.npy …
             first, last = (f"{p.parent.name}/{p.name}" for p in (paths[0], paths[-1]))
-        rest = [p.name for p in self.files if p not in paths]
-        counts = {n: rest.count(n) for n in rest}
+        listed = set(paths)
+        rest = [p.name for p in self.files if p not in listed]
+        counts: dict[str, int] = {}
+        for n in rest:
+            counts[n] = counts.get(n, 0) + 1
         text = f"{first} … {last} ({len(paths)} files)"
         return ", ".join([text, *(n if k == 1 else f"{n} ({k} files)" for n, k in counts.items())])
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from predaudit.dtypes import describe_dtype
 from predaudit.errors import InputError
+from predaudit.io.align import EpochAligner
 from predaudit.io.container import Container
 from predaudit.io.discover import SplitLayout
 from predaudit.io.formats import open_container
@@ -29,20 +30,14 @@ from predaudit.io.tokens import (
 )
 from predaudit.io.validate import (
     _as_labels,
-    _check_ids,
     _find_key,
-    _first_changed,
     _is_numeric,
-    _n_changed,
     _no_labels,
     _scores_key,
-    _show,
     check_scores_dtype,
-    refuse_late_ids,
     refuse_square_one_hot,
 )
-from predaudit.report.vocab import IGNORE_INDEX, LabelFormat
-from predaudit.text import plural
+from predaudit.report.vocab import LabelFormat
 
 
 class SplitReader:
@@ -55,7 +50,7 @@ class SplitReader:
     def __init__(self, layout: SplitLayout) -> None:
         self.layout = layout
         self._files, self._pattern = layout.files, layout.pattern
-        self.aligned = True
+        self._aligner: EpochAligner | None = None
         self._tokens: int | None = None  # T of token-level scores [S, T, C]
         self._stacked: Container | None = None
         self._stacked_key = ""
@@ -237,13 +232,10 @@ class SplitReader:
         raise InputError(both, f"labels has {n} rows but scores have shape ({a}, {b})")
 
     def __iter__(self) -> Iterator[EpochPredictions]:
-        self.aligned = True
-        ref_labels: np.ndarray | None = None
-        ref_ids: np.ndarray | None = None
-        ref_path: Path | None = None
-        first_path: Path | None = None
         info = self._info
-        seen_raw = seen = None  # the last labels array checked, and what the check gave
+        check = EpochAligner(info)
+        self._aligner = check
+        first_path: Path | None = None
         for epoch, path, scores, dtype, labels_raw, lpath, ids_raw, ipath in self._raw_epochs():
             if self._tokens is not None:
                 scores, labels_raw, ids_raw = flatten_tokens(scores, labels_raw, path, lpath)
@@ -252,7 +244,7 @@ class SplitReader:
             n = scores.shape[0]
             n_classes = 2 if scores.ndim == 1 else scores.shape[1]
             if first_path is None:
-                first_path = path
+                first_path = check.first_path = path
             both = str(path) if path == first_path else f"{first_path}, {path}"
             if n_classes != info.n_classes:
                 raise InputError(
@@ -269,56 +261,8 @@ class SplitReader:
             if labels_raw.shape[0] != n:
                 both = str(path) if lpath == path else f"{lpath}, {path}"
                 raise InputError(both, f"labels has {labels_raw.shape[0]} rows but scores have {n}")
-            if labels_raw is not seen_raw:  # a stacked run's labels: checked once
-                seen_raw, seen = labels_raw, _as_labels(labels_raw, lpath, info.n_classes)
-            labels, fmt = seen  # type: ignore[misc]
-            if fmt != info.label_format and not ({fmt, info.label_format} <= {"one_hot", "soft"}):
-                raise InputError(
-                    lpath, f"labels are {fmt} at epoch {epoch} but {info.label_format} before"
-                )
-            if labels.ndim == 1 and np.all(labels == IGNORE_INDEX):
-                raise InputError(lpath, f"every sample is ignored (label -100) at epoch {epoch}")
-            order = None
-            if ids_raw is not None and not info.has_ids:
-                refuse_late_ids(first_path, ipath, epoch, info.epochs[0])
-            if ids_raw is not None:
-                ids = _check_ids(ids_raw, ipath, n)
-                order = np.argsort(ids, kind="stable")
-                sorted_ids = ids[order]
-                canon = labels[order]
-                if ref_ids is None or ref_labels is None:
-                    ref_ids, ref_labels, ref_path = sorted_ids, canon, ipath
-                else:
-                    if not np.array_equal(sorted_ids, ref_ids):
-                        missing = np.setdiff1d(ref_ids, sorted_ids)
-                        extra = np.setdiff1d(sorted_ids, ref_ids)
-                        detail = "; ".join(
-                            f"{vals.size} {what}, e.g. {_show(vals[0])}"
-                            for what, vals in (("missing", missing), ("new", extra))
-                            if vals.size
-                        )
-                        raise InputError(
-                            f"{ref_path}, {ipath}",
-                            f"the sample ids differ between epochs {info.epochs[0]} and {epoch} "
-                            f"({detail})",
-                        )
-                    if not np.array_equal(canon, ref_labels):
-                        changed = _n_changed(canon, ref_labels)
-                        sample = ref_ids[_first_changed(canon, ref_labels)]
-                        raise InputError(
-                            f"{ref_path}, {lpath}",
-                            f"{plural(changed, 'sample')} "
-                            f"{'changes' if changed == 1 else 'change'} label between epochs "
-                            f"{info.epochs[0]} and {epoch} (e.g. id {_show(sample)})",
-                        )
-            else:
-                if info.has_ids:
-                    raise InputError(path, f"epoch {epoch} has no sample ids but others do")
-                ids = None
-                if ref_labels is None:
-                    ref_labels = labels
-                elif self.aligned and not np.array_equal(labels, ref_labels):
-                    self.aligned = False
+            labels = check.labels(labels_raw, lpath, epoch)
+            ids, order = check.align(ids_raw, ipath, labels, lpath, path, epoch, n)
             yield EpochPredictions(
                 epoch=epoch,
                 path=path,
@@ -329,6 +273,12 @@ class SplitReader:
                 order=order,
             )
             del scores
+
+    @property
+    def aligned(self) -> bool:
+        """After a full iteration: whether the epochs hold the same samples in the same order
+        (always True with ids: a mismatch is an error)."""
+        return self._aligner.aligned if self._aligner is not None else True
 
     def _shape_scores(self, scores: np.ndarray, path: Path, epoch: int, dtype: str) -> np.ndarray:
         check_scores_dtype(path, "scores", dtype, scores.shape)

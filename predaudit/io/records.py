@@ -22,7 +22,8 @@ class EpochPredictions:
         ``float64`` targets of shape (n_samples, n_classes) (one-hot or soft).
     order : ndarray of shape (n_samples,) or None
         The permutation that puts this epoch's rows in the canonical order
-        (sorted sample ids); None when there are no ids.
+        (sorted sample ids); None when the rows are in it already (no ids, or ids
+        already in increasing order).
     """
 
     epoch: int

@@ -44,6 +44,7 @@ _F32_MAX = float(np.finfo(np.float32).max)
 COARSE_STEP = 1e-3
 """The float32 stage ends when its next step in ``log T`` is at most this."""
 COARSE_MAX_ITER = 12
+_NEAR_BOUND = 0.1  # bracket width in log T within which a step past a bound gives up
 
 
 def prepare_raw(
@@ -166,11 +167,12 @@ def coarse_newton(
     ``coarse(T)``: the sums at the temperature actually used and the sum of
     ``d³ℓ/dlogT³``. Each pass gives a step ``Δ = Δ_N / (1 + Δ_N h₃ / 2h)`` (``Δ_N
     = -g / h``, Newton's; Newton's itself when that factor is outside [1/2, 2]),
-    kept inside the bracket that the derivative's sign narrows (else bisection).
-    ``T`` is the point one step beyond the last pass, once that step is at most
-    ``step_tol`` (its error is then about ``step_tol³``). ``T`` is None when a
-    step would leave ``bounds`` or is not defined (``d² <= 0``, a flat or
-    one-sided objective, no samples), or after ``max_iter`` passes: the caller's
+    kept inside the bracket that the derivative's sign narrows, ``bounds`` at
+    first (else bisection). ``T`` is the point one step beyond the last pass,
+    once that step is at most ``step_tol`` (its error is then about
+    ``step_tol³``; bisection where ``d² <= 0``). ``T`` is None when a step still
+    leaves ``bounds`` from a bracket narrower than 0.1 in ``log T``, on a flat or
+    one-sided objective or no samples, or after ``max_iter`` passes: the caller's
     float64 fit takes over, which handles those.
     """
     u_lo, u_hi = math.log(bounds[0]), math.log(bounds[1])
@@ -182,21 +184,23 @@ def coarse_newton(
             return None, k
         g, h = s.grad / s.n, s.hess / s.n
         ue = math.log(s.temperature)
-        if not (h > 0 and math.isfinite(g)):
+        if not (math.isfinite(g) and math.isfinite(h)):
             return None, k
         if g > 0:
             hi = min(hi, ue)
         else:
             lo = max(lo, ue)
-        newton = -g / h
+        newton = -g / h if h > 0 else math.nan  # d² <= 0: not convex here, bisection
         factor = 1.0 + 0.5 * newton * third / (s.n * h)
         step = newton / factor if 0.5 <= factor <= 2.0 else newton
         nxt = ue + step
-        if not u_lo < nxt < u_hi:
-            return None, k
-        if abs(step) <= step_tol:
+        if u_lo < nxt < u_hi and abs(step) <= step_tol:
             return math.exp(nxt), k
-        u = nxt if lo < nxt < hi else 0.5 * (lo + hi)
+        if not lo < nxt < hi:
+            if hi - lo < _NEAR_BOUND and not u_lo < nxt < u_hi:
+                return None, k  # the minimum may be at the bound: the float64 fit looks there
+            nxt = 0.5 * (lo + hi)
+        u = nxt
     return None, max_iter
 
 

@@ -24,8 +24,10 @@ and ``analyze`` at its two compared epochs); ``confusion`` never pays for it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -42,8 +44,14 @@ from predaudit.calibration.scores import (
     prepared_moments,
     workspace,
 )
-from predaudit.calibration.temperature import TemperatureFit, TemperatureSums, sums_from
+from predaudit.calibration.temperature import (
+    TemperatureFit,
+    TemperatureSums,
+    fit_temperature_with,
+    sums_from,
+)
 from predaudit.dtypes import BF16, bf16_to_float32
+from predaudit.reduce.pool import _run_chunks, _threads
 from predaudit.report.vocab import IGNORE_INDEX, InputKind
 
 _CHUNK_ELEMENTS = 1 << 20
@@ -54,6 +62,7 @@ FINISH_STEP = 1e-6
 """The longest last Newton step (scaled, see ``_Epoch.finish``) taken without a pass."""
 _START_STEP = 1e-3  # the subsample's fit: only a start
 _SAMPLE_ELEMENTS = 1 << 20
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -120,8 +129,10 @@ class _Epoch:
         self.scores, self.labels, self.kind, self.dtype = scores, labels, kind, dtype
         self.n = int(scores.shape[0])
         width = 1 if scores.ndim == 1 else int(scores.shape[1])
-        self.work = workspace(_rows(width) * max(width, 2))
-        self.work32 = coarse_workspace(_rows(width) * max(width, 2))
+        self.size = _rows(width) * max(width, 2)
+        self.local = threading.local()  # each thread's buffers, kept from pass to pass
+        self.works: list[_Work] = []
+        self.threads = _threads(None)
         self.kept: list[tuple[int, PreparedScores | None]] = []
         for a, x, y in _chunks(scores, labels, dtype):
             raw = None
@@ -139,20 +150,38 @@ class _Epoch:
     def _prepare(self, x: np.ndarray, y: np.ndarray) -> PreparedScores:
         return prepare_scores(x, y, kind=self.kind, ignore_index=IGNORE_INDEX)
 
-    def _chunks(self) -> Iterator[tuple[int, PreparedScores]]:
-        for a, prep in self.kept:
-            if prep is None:  # prepared again, and dropped after
-                _, x, y = next(_chunks(self.scores, self.labels, self.dtype, a, a + 1))
-                prep = self._prepare(x, y)
-                self.floor = min(self.floor, prep.floor)
-            yield a, prep
+    def _map(self, fn: Callable[[int, PreparedScores, _Work], _T]) -> list[_T]:
+        """``fn(first row, prepared chunk, workspace)`` on every chunk, in the reduction's
+        threads (each with its own workspace, kept from pass to pass); in chunk order."""
+        kept = self.kept
+        local = self.local
+
+        def make_worker() -> Callable[[int, int], _T]:
+            work = getattr(local, "work", None)
+            if work is None:
+                work = local.work = _Work(workspace(self.size), coarse_workspace(self.size))
+                self.works.append(work)
+
+            def run(i: int, _: int) -> _T:
+                a, prep = kept[i]
+                if prep is None:  # prepared again, and dropped after
+                    _, x, y = next(_chunks(self.scores, self.labels, self.dtype, a, a + 1))
+                    prep = self._prepare(x, y)
+                    work.floor = min(work.floor, prep.floor)
+                return fn(a, prep, work)
+
+            return run
+
+        out = _run_chunks(len(kept), 1, self.threads, make_worker)
+        self.floor = min([self.floor] + [w.floor for w in self.works])
+        return out
 
     def coarse(self, t: float) -> tuple[TemperatureSums, float]:
         """The float32 sums at ``t`` (loss and entropy NaN, at the temperature used) and
         the sum of ``d³ℓ/dlogT³``."""
+        parts = self._map(lambda a, prep, work: _coarse_sums(prep, t, work.f32))
         total, third = None, 0.0
-        for _, prep in self._chunks():
-            part, h3 = _coarse_sums(prep, t, self.work32)
+        for part, h3 in parts:
             total, third = (part if total is None else total + part), third + h3
         return (total if total is not None else TemperatureSums.zero(t)), third
 
@@ -161,12 +190,11 @@ class _Epoch:
         grad, hess = np.full(self.n, np.nan), np.full(self.n, np.nan)
         want_brier = brier or (self.brier is None and t == 1.0)
         out_brier = np.full(self.n, np.nan) if want_brier else None
-        total = TemperatureSums.zero(t)
-        for a, prep in self._chunks():
+
+        def chunk(a: int, prep: PreparedScores, work: _Work) -> TemperatureSums:
             mo = prepared_moments(
-                prep, t, loss_rows=True, brier_rows=want_brier, derivative_rows=True, work=self.work
+                prep, t, loss_rows=True, brier_rows=want_brier, derivative_rows=True, work=work.f64
             )
-            total = total + sums_from(prep, mo, t)
             rows = slice(a, a + prep.valid.shape[0])
             if mo.loss_rows is not None and mo.loss_rows.size:
                 loss[rows][prep.valid] = mo.loss_rows
@@ -174,6 +202,11 @@ class _Epoch:
                 hess[rows][prep.valid] = mo.hess_rows
             if out_brier is not None and mo.brier_rows is not None and mo.brier_rows.size:
                 out_brier[rows][prep.valid] = mo.brier_rows
+            return sums_from(prep, mo, t)
+
+        total = TemperatureSums.zero(t)
+        for part in self._map(chunk):
+            total = total + part
         if out_brier is not None and t == 1.0:
             self.brier = out_brier
         self._keep(_Pass(t, total.loss, loss, grad, hess))
@@ -206,15 +239,16 @@ class _Epoch:
         self._keep(_Pass(t, total_loss, loss, last.grad_rows, last.hess_rows))
         return replace(sums, temperature=t, loss=total_loss, grad=grad, entropy=total_loss + grad)
 
-    def start(self) -> tuple[float, int]:
-        """Where the fit starts: the coarse fit of a subsample of rows (1 when it fails)."""
+    def start(self) -> float | None:
+        """Where the staged fit starts: the coarse fit of a subsample of rows (1 for a
+        small epoch); None when that fails (a minimum at a bound, say)."""
         if self.n <= _sample_rows(self.scores):
-            return 1.0, 0
+            return 1.0
         x, y = _subsample(self.scores, self.labels, self.dtype)
         prep = self._prepare(x, y)
         work = coarse_workspace(prep.d0.size)
-        t, passes = coarse_newton(lambda t: _coarse_sums(prep, t, work), 1.0, step_tol=_START_STEP)
-        return (t if t is not None else 1.0), passes
+        t, _ = coarse_newton(lambda t: _coarse_sums(prep, t, work), 1.0, step_tol=_START_STEP)
+        return t
 
     def loss_at(self, t: float) -> np.ndarray:
         """The per-sample loss of a pass at ``t``: the last or the best one, else a new pass."""
@@ -238,6 +272,16 @@ def _coarse_sums(
     te, g, h, h3 = coarse_moments(prep, t, work=work)
     counts = (prep.n_correct, prep.n_wrong, prep.n_varied)
     return TemperatureSums(te, prep.n, math.nan, g, h, math.nan, *counts), h3
+
+
+class _Work:
+    """One thread's float64 and float32 buffers, and the least ``floor`` of the chunks it
+    prepared again."""
+
+    def __init__(
+        self, f64: tuple[np.ndarray, np.ndarray], f32: tuple[np.ndarray, np.ndarray]
+    ) -> None:
+        self.f64, self.f32, self.floor = f64, f32, 0.0
 
 
 @dataclass(frozen=True)
@@ -273,13 +317,16 @@ def calibrate_epoch(
     fit = None
     if temperature is None:
         nll_at_one = None
-        if brier:  # the pass at T = 1 that the Brier score needs gives the NLL there too
-            at_one = epoch(1.0, brier=True)
-            nll_at_one = at_one.loss / at_one.n if at_one.n else None
-        start, _ = epoch.start()
-        fit = fit_temperature_staged(
-            epoch, epoch.coarse, start=start, finish=epoch.finish, nll_at_one=nll_at_one
-        )
+        at_one = epoch(1.0, brier=True) if brier else None  # the Brier score's pass
+        start = epoch.start()
+        if start is None:  # as the plain fit, from T = 1
+            fit = fit_temperature_with(epoch, first=at_one)
+            fit = replace(fit, passes=fit.passes + (at_one is not None))
+        else:
+            nll_at_one = at_one.loss / at_one.n if at_one is not None and at_one.n else None
+            fit = fit_temperature_staged(
+                epoch, epoch.coarse, start=start, finish=epoch.finish, nll_at_one=nll_at_one
+            )
         temperature = fit.temperature
     loss = epoch.loss_at(float(temperature))
     out = epoch.brier_at_one() if brier else np.full(int(scores.shape[0]), np.nan)

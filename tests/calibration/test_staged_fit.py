@@ -1,0 +1,257 @@
+"""The staged temperature fit (subsample start, float32 Halley steps, one float64 pass).
+
+``calibrate_epoch`` fits ``T*`` in stages (:mod:`predaudit.calibration.coarse`); the
+answer must be the full-data optimum of the float64 objective. References,
+independent of predaudit's kernels:
+
+* ``T*``: ``scipy.optimize.minimize_scalar`` (bounded, on log T, ``xatol=1e-12``)
+  of PyTorch's float64 ``cross_entropy(z / T, ignore_index=-100)`` on the widened
+  scores, to 1e-6 relative (a derivative-free minimiser), and ``brentq`` on
+  PyTorch's autograd derivative in log T to 1e-8;
+* the per-sample loss at ``T*`` (also when the last Newton step is taken by
+  Taylor's formula): PyTorch's ``cross_entropy(reduction="none")`` at ``T*``, to
+  1e-12 relative (plus the ``4 eps max|s|`` allowance for torch's cancellation);
+* the float32 sums: PyTorch autograd's first, second and third derivative in
+  log T, to float32 precision;
+* a fit at a bound: the plain float64 Newton fit (``fit_temperature_array``, itself
+  pinned against scipy in test_temperature.py) and scipy's bounded minimiser.
+
+Inputs: random rows (a model right on ~70%, overconfident), ``T*`` close to either
+bound, beyond the lower bound (every sample right), one class (flat), ``-inf``
+logits, ignored samples, float16 and bfloat16 storage; the epoch kept prepared,
+kept as the scores themselves (``prepare_raw``), and prepared again every pass,
+with the subsample start forced on small inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import optimize
+
+from predaudit.calibration.coarse import coarse_moments, prepare_raw
+from predaudit.calibration.scores import prepare_scores, prepared_moments
+from predaudit.calibration.temperature import fit_temperature_array
+from predaudit.dtypes import BF16, bf16_to_float32
+from predaudit.reduce import calibrate
+from predaudit.reduce.calibrate import calibrate_epoch
+
+LOG_BOUNDS = (math.log(1e-3), math.log(1e3))
+
+
+def _logits(n: int, c: int, seed: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, n)
+    pred = np.where(rng.random(n) < 0.7, y, rng.integers(0, c, n))
+    z = rng.normal(size=(n, c)) * 2.0
+    z[np.arange(n), pred] += 5.0
+    return z * scale, y
+
+
+def _torch_nll(z: np.ndarray, y: np.ndarray, t: float, reduction: str = "mean"):
+    zf = torch.from_numpy(np.where(np.isneginf(z), -1e300, z))
+    out = torch.nn.functional.cross_entropy(
+        zf / t, torch.from_numpy(y), ignore_index=-100, reduction=reduction
+    )
+    return out.numpy() if reduction == "none" else float(out)
+
+
+def _torch_derivatives(z: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float]:
+    """Sums of dℓ/dlogT, d², d³ over the counted rows, by autograd."""
+    u = torch.tensor(math.log(t), dtype=torch.float64, requires_grad=True)
+    zf = torch.from_numpy(np.where(np.isneginf(z), -1e300, z))
+    loss = torch.nn.functional.cross_entropy(
+        zf / torch.exp(u), torch.from_numpy(y), ignore_index=-100, reduction="sum"
+    )
+    (g,) = torch.autograd.grad(loss, u, create_graph=True)
+    (h,) = torch.autograd.grad(g, u, create_graph=True)
+    (h3,) = torch.autograd.grad(h, u)
+    return g.item(), h.item(), h3.item()
+
+
+def _scipy_tstar(z: np.ndarray, y: np.ndarray) -> float:
+    res = optimize.minimize_scalar(
+        lambda u: _torch_nll(z, y, math.exp(u)),
+        bounds=LOG_BOUNDS,
+        method="bounded",
+        options={"xatol": 1e-12},
+    )
+    return math.exp(res.x)
+
+
+def _check_loss(loss: np.ndarray, z: np.ndarray, y: np.ndarray, t: float) -> None:
+    keep = y != -100
+    ref = _torch_nll(z, y, t, "none")
+    assert np.isnan(loss[~keep]).all()
+    with np.errstate(invalid="ignore"):
+        scale = np.nanmax(np.abs(np.where(np.isinf(z), np.nan, z)), axis=1) / t
+    err = np.abs(loss[keep] - ref[keep])
+    assert np.all(err <= 1e-12 * np.abs(ref[keep]) + 4 * np.finfo(float).eps * (scale[keep] + 1))
+
+
+MODES = ["kept", "raw", "again"]
+
+
+def _calibrate(x, y, dtype, mode, monkeypatch, brier=False):
+    """calibrate_epoch with the subsample start forced and chunks of 5 rows."""
+    c = x.shape[1]
+    monkeypatch.setattr(calibrate, "_SAMPLE_ELEMENTS", 40 * c)
+    monkeypatch.setattr(calibrate, "_CHUNK_ELEMENTS", 5 * c)
+    if mode != "kept":
+        monkeypatch.setattr(calibrate, "KEEP_BYTES", 0)
+    if mode == "again":  # not kept as the scores: prepared again at every pass
+        monkeypatch.setattr(calibrate, "prepare_raw", lambda *a, **k: None)
+    return calibrate_epoch(x, y, kind="logits", dtype=dtype, brier=brier)
+
+
+def _store(z: np.ndarray, dtype: str) -> tuple[np.ndarray, str, np.ndarray]:
+    if dtype == BF16:
+        t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).to(torch.bfloat16)
+        bits = t.view(torch.int16).numpy().view(np.uint16)
+        return bits, BF16, bf16_to_float32(bits).astype(np.float64)
+    x = np.ascontiguousarray(z.astype(dtype))
+    return x, "", x.astype(np.float64)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("dtype", "scale", "seed"),
+    [
+        ("float32", 1.0, 0),
+        ("float64", 1.0, 1),
+        ("float16", 1.0, 2),
+        (BF16, 1.0, 3),
+        ("float32", 1.6e-3, 4),  # T* about 2e-3, near the lower bound
+        ("float32", 4e2, 5),  # T* about 500, near the upper bound
+    ],
+)
+def test_staged_fit_is_scipys_optimum_and_torchs_loss(dtype, scale, seed, mode, monkeypatch):
+    z, y = _logits(600, 64, seed, scale)
+    y[::13] = -100
+    z[5, 3:9] = -np.inf  # -inf classes off the label
+    y[5] = 0
+    x, dt, z64 = _store(z, dtype)
+    c = _calibrate(x, y, dt, mode, monkeypatch, brier=mode == "kept")
+    assert c.fit is not None and c.fit.status == "converged"
+    assert c.temperature == pytest.approx(_scipy_tstar(z64, y), rel=1e-6)
+    u = math.log(c.temperature)
+    root = optimize.brentq(
+        lambda v: _torch_derivatives(z64, y, math.exp(v))[0], u - 0.2, u + 0.2, xtol=1e-15
+    )
+    assert c.temperature == pytest.approx(math.exp(root), rel=1e-8)
+    _check_loss(c.loss_at_t, z64, y, c.temperature)
+    assert c.fit.nll == pytest.approx(_torch_nll(z64, y, c.temperature), rel=1e-12)
+    assert abs(c.fit.gradient) < 1e-9
+    if mode == "kept" or c.fit.nll_at_one is not None:  # a pass at T = 1 gives the NLL there
+        assert c.fit.nll_at_one == pytest.approx(_torch_nll(z64, y, 1.0), rel=1e-12)
+    if mode != "kept":
+        assert np.isnan(c.brier).all()  # not asked for
+    plain = fit_temperature_array(np.where(np.isneginf(z64), -1e300, z64), y)
+    assert plain.status == "converged"
+    assert c.temperature == pytest.approx(plain.temperature, rel=1e-9)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_sample_right_ends_at_the_lower_bound_as_the_plain_fit(mode, monkeypatch):
+    z, y = _logits(300, 64, 7)
+    z[np.arange(300), y] = z.max(axis=1) + 3.0  # every label on top
+    c = _calibrate(z.astype(np.float32), y, "", mode, monkeypatch)
+    plain = fit_temperature_array(z.astype(np.float32), y)
+    assert c.fit.status == plain.status == "lower_bound"
+    assert c.temperature == plain.temperature == 1e-3
+    z64 = z.astype(np.float32).astype(np.float64)
+    # the NLL falls to 0 as T -> 0 (then is flat): scipy's minimum is no lower than this one
+    assert _torch_nll(z64, y, c.temperature) <= _torch_nll(z64, y, _scipy_tstar(z64, y)) + 1e-300
+    _check_loss(c.loss_at_t, z64, y, c.temperature)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_temperature_beyond_the_lower_bound_stops_there(mode, monkeypatch):
+    z, y = _logits(300, 64, 8, scale=1e-5)  # T* about 1e-5, below the bound
+    x = z.astype(np.float32)
+    c = _calibrate(x, y, "", mode, monkeypatch)
+    plain = fit_temperature_array(x, y)
+    assert c.fit.status == plain.status == "lower_bound"
+    assert c.temperature == pytest.approx(plain.temperature, rel=1e-12)
+    assert c.temperature == pytest.approx(_scipy_tstar(x.astype(np.float64), y), rel=1e-6)
+    _check_loss(c.loss_at_t, x.astype(np.float64), y, c.temperature)
+
+
+def test_one_class_and_tied_rows_are_flat_at_one(monkeypatch):
+    z = np.zeros((300, 1), np.float32)
+    y = np.zeros(300, np.int64)
+    c = calibrate_epoch(z, y, kind="logits")
+    assert (c.fit.status, c.temperature) == ("flat", 1.0)
+    np.testing.assert_allclose(c.loss_at_t, 0.0, atol=0)
+    z = np.full((300, 64), 2.5, np.float32)
+    y = np.arange(300) % 64
+    c = _calibrate(z, y, "", "raw", monkeypatch)
+    assert (c.fit.status, c.temperature) == ("flat", 1.0)
+    np.testing.assert_allclose(c.loss_at_t, math.log(64), rtol=1e-15)
+
+
+@pytest.mark.parametrize("classes", [5, 64])
+@pytest.mark.parametrize("t", [0.02, 0.7, 3.0, 300.0])
+def test_float32_sums_are_torchs_derivatives(classes, t):
+    z, y = _logits(400, classes, 9)
+    y[::7] = -100
+    x = z.astype(np.float32)
+    z64 = x.astype(np.float64)
+    preps = [prepare_scores(x, y, class_major=True), prepare_scores(x, y, class_major=False)]
+    raw = prepare_raw(x, y, ignore_index=-100)
+    if classes > 48:
+        assert raw is not None
+        preps.append(raw)
+    for prep in preps:
+        te, g, h, h3 = coarse_moments(prep, t)
+        assert te == pytest.approx(t, rel=1e-7)
+        rg, rh, rh3 = _torch_derivatives(z64, y, te)
+        scale = prep.n * (1.0 + np.abs(z64).max() / te)
+        assert abs(g - rg) <= 1e-6 * scale
+        assert abs(h - rh) <= 1e-5 * scale**2 / prep.n
+        assert h3 == pytest.approx(rh3, rel=1e-3, abs=1e-5 * scale**3 / prep.n**2)
+
+
+def test_scores_kept_as_themselves_give_the_prepared_chunks_values_bit_for_bit():
+    z, y = _logits(200, 80, 10)
+    y[::9] = -100
+    for dtype in (np.float32, np.float16):
+        x = np.ascontiguousarray(z.astype(dtype))
+        raw = prepare_raw(x, y, ignore_index=-100)
+        prep = prepare_scores(x, y, class_major=False)
+        assert raw is not None and raw.d0 is x  # a view, no copy
+        for f in ("dy0", "valid"):
+            np.testing.assert_array_equal(getattr(raw, f), getattr(prep, f))
+        assert (raw.floor, raw.n_correct, raw.n_wrong, raw.n_varied) == (
+            prep.floor,
+            prep.n_correct,
+            prep.n_wrong,
+            prep.n_varied,
+        )
+        for t in (0.3, 1.0, 7.0):
+            a = prepared_moments(raw, t, loss_rows=True, brier_rows=True, derivative_rows=True)
+            b = prepared_moments(prep, t, loss_rows=True, brier_rows=True, derivative_rows=True)
+            for f in ("loss_rows", "brier_rows", "grad_rows", "hess_rows"):
+                np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+            assert (a.loss, a.grad, a.hess, a.entropy) == (b.loss, b.grad, b.hess, b.entropy)
+    bad = z.astype(np.float32)
+    bad[3, 4] = np.nan
+    assert prepare_raw(bad, y, ignore_index=-100) is None  # prepare_scores raises on it
+    bad[3, 4] = -np.inf
+    assert prepare_raw(bad, y, ignore_index=-100) is None
+    assert prepare_raw(z[:, :10].astype(np.float32), y, ignore_index=-100) is None
+
+
+def test_derivative_rows_are_torchs():
+    z, y = _logits(100, 7, 11)
+    y[::5] = -100
+    keep = y != -100
+    mo = prepared_moments(prepare_scores(z, y), 1.7, derivative_rows=True)
+    for i in np.flatnonzero(keep)[:10]:
+        row = int(np.flatnonzero(keep).tolist().index(i))
+        g, h, _ = _torch_derivatives(z[i : i + 1], y[i : i + 1], 1.7)
+        assert mo.grad_rows[row] == pytest.approx(g, rel=1e-10, abs=1e-14)
+        assert mo.hess_rows[row] == pytest.approx(h, rel=1e-9, abs=1e-13)

@@ -154,7 +154,11 @@ def quiet_libraries():  # type: ignore[no-untyped-def]
 
 @contextmanager
 def reduction_engine(name: str, scheduler: str | None, *, debug: bool):  # type: ignore[no-untyped-def]
-    """The engine of ``--engine``/``--scheduler`` for the command (Dask imported only for it)."""
+    """The engine of ``--engine``/``--scheduler`` for the command (Dask imported only for it).
+    The process's allocator keeps freed scratch memory for the next epoch (tune_allocator)."""
+    from predaudit.engine.local import tune_allocator
+
+    tune_allocator()
     if name == "local" and scheduler is None:
         yield
         return

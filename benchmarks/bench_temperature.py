@@ -3,18 +3,27 @@
 Not a test: run it by hand and read the table.
 
     python benchmarks/bench_temperature.py [--repeats 5] [--shapes 1000000x10,50000x1000]
-                                           [--crossover]
+                                           [--codes 39f4ec1,now,now-nobrier] [--crossover]
 
 For each shape, generates float32 logits (a model that is right on about 70%
-of the rows and overconfident, so ``T*`` is about 2) and times, in this one
-process and interleaved round by round (a busy machine slows both alike):
+of the rows and overconfident, so ``T*`` is about 1.2 to 2) and times, in this
+one process and interleaved round by round (a busy machine slows all alike):
 
-- **before**: the fit as it was up to commit 2e7e7d3, kept below verbatim in
+- **2e7e7d3**: the fit as it was up to commit 2e7e7d3, kept below verbatim in
   ``_before_*``: every Newton pass reads the chunks again, widens them to
   float64 and takes ~15 full-array operations with row-wise reductions over the
   class axis; then one more pass for the per-sample loss at ``T*`` and the Brier
-  score. (The Newton loop itself is unchanged: ``fit_temperature_with``.)
-- **after**: ``calibrate_epoch`` as it is now.
+  score. (The Newton loop itself is unchanged: ``fit_temperature_with``.) Slow:
+  not run unless named in ``--codes``.
+- **39f4ec1**: the fit up to commit 39f4ec1 (``plain`` below, from the same
+  kernels): Newton from ``T = 1``, every pass in float64 over chunks of 2^20
+  scores prepared once when they take at most ``KEEP_BYTES``, else prepared
+  again at every pass; the Brier score from the pass at ``T = 1``.
+- **now**: ``calibrate_epoch`` as it is now (the staged fit), with the Brier
+  score (as ``calibration`` fits), and **now-nobrier** without it
+  (``brier=False``, as ``analyze`` fits at its two compared epochs).
+
+``passes`` counts the full passes over the epoch, float32 and float64 alike.
 
 Each is the median of ``--repeats`` rounds, wall time (``perf_counter``) and
 CPU time of this process (``process_time``: on a shared machine the CPU time is
@@ -47,8 +56,15 @@ from predaudit.calibration.scores import (
     scaled_probabilities,
     workspace,
 )
-from predaudit.calibration.temperature import TemperatureSums, fit_temperature_with
-from predaudit.reduce.calibrate import _chunks, calibrate_epoch
+from predaudit.calibration.temperature import TemperatureSums, fit_temperature_with, sums_from
+from predaudit.reduce import calibrate
+from predaudit.reduce.calibrate import calibrate_epoch
+
+
+def _chunks(x: np.ndarray, y: np.ndarray, _: str, rows: int = 0):  # type: ignore[no-untyped-def]
+    rows = rows or max(1, (1 << 20) // (x.shape[1] if x.ndim == 2 else 1))
+    for a in range(0, x.shape[0], rows):
+        yield x[a : a + rows], y[a : a + rows]
 
 
 def make_logits(rows: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -151,10 +167,55 @@ def before(x: np.ndarray, y: np.ndarray) -> tuple[float, int, np.ndarray, np.nda
     return fit.temperature, fit.passes, np.concatenate(loss), np.concatenate(brier)
 
 
+def plain(x: np.ndarray, y: np.ndarray) -> tuple[float, int, np.ndarray, np.ndarray]:
+    """The fit of commit 39f4ec1: float64 Newton passes from T = 1 (its _Epoch, condensed)."""
+    c = x.shape[1] if x.ndim == 2 else 2
+    rows = max(1, (1 << 20) // c)
+    keep = x.shape[0] * (8 * c + 17) <= calibrate.KEEP_BYTES
+    work = workspace(rows * c)
+    kept = [(a, prepare_scores(u, v)) for a, (u, v) in enumerate(_chunks(x, y, "", rows)) if keep]
+    passes: dict[float, tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def at(t: float) -> TemperatureSums:
+        loss, brier = np.full(x.shape[0], np.nan), np.full(x.shape[0], np.nan)
+        total = TemperatureSums.zero(t)
+        chunks = (
+            kept if keep else enumerate(prepare_scores(u, v) for u, v in _chunks(x, y, "", rows))
+        )
+        for i, prep in chunks:
+            mo = prepared_moments(prep, t, loss_rows=True, brier_rows=t == 1.0, work=work)
+            total = total + sums_from(prep, mo, t)
+            part = slice(i * rows, i * rows + prep.valid.shape[0])
+            loss[part][prep.valid] = mo.loss_rows
+            if mo.brier_rows is not None:
+                brier[part][prep.valid] = mo.brier_rows
+        passes[t] = (loss, brier if t == 1.0 else None)
+        return total
+
+    fit = fit_temperature_with(at)
+    brier = passes[1.0][1]
+    assert brier is not None
+    return fit.temperature, fit.passes, passes[fit.temperature][0], brier
+
+
 def after(x: np.ndarray, y: np.ndarray) -> tuple[float, int, np.ndarray, np.ndarray]:
     c = calibrate_epoch(x, y, kind="logits")
     assert c.fit is not None
     return c.temperature, c.fit.passes, c.loss_at_t, c.brier
+
+
+def after_no_brier(x: np.ndarray, y: np.ndarray) -> tuple[float, int, np.ndarray, np.ndarray]:
+    c = calibrate_epoch(x, y, kind="logits", brier=False)
+    assert c.fit is not None
+    return c.temperature, c.fit.passes, c.loss_at_t, c.brier
+
+
+CODES = {
+    "2e7e7d3": before,
+    "39f4ec1": plain,
+    "now": after,
+    "now-nobrier": after_no_brier,
+}
 
 
 # -- timing ---------------------------------------------------------------------------------
@@ -166,44 +227,45 @@ def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
     return time.perf_counter() - w, time.process_time() - p, out
 
 
-def bench_shape(rows: int, classes: int, repeats: int) -> None:
+def bench_shape(rows: int, classes: int, repeats: int, codes: list[str]) -> None:
     x, y = make_logits(rows, classes)
-    runs: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in codes}
     results: dict[str, tuple[float, int, np.ndarray, np.ndarray]] = {}
     for _ in range(repeats):
-        for name, fn in (("before", before), ("after", after)):
-            w, p, out = timed(lambda fn=fn: fn(x, y))  # type: ignore[misc]
+        for name in codes:
+            w, p, out = timed(lambda fn=CODES[name]: fn(x, y))  # type: ignore[misc]
             runs[name].append((w, p))
             results[name] = out  # type: ignore[assignment]
     peak = {}
-    for name, fn in (("before", before), ("after", after)):  # one more run each, untimed
+    for name in codes:  # one more run each, untimed
         tracemalloc.start()
-        fn(x, y)
+        CODES[name](x, y)
         peak[name] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
     med = {
         k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v))
         for k, v in runs.items()
     }
-    tb, pb, lb, bb = results["before"]
-    ta, pa, la, ba = results["after"]
+    base = codes[0]
+    tb, _, lb, bb = results[base]
     print(f"\n[{rows}, {classes}] float32, {repeats} rounds, load average {os.getloadavg()[0]:.1f}")
-    print("| code | wall median (s) | wall min (s) | CPU median (s) | peak MiB | passes | T* |")
-    print("|---|---|---|---|---|---|---|")
-    for name, t, passes in (("before", tb, pb), ("after", ta, pa)):
+    print(
+        "| code | wall median (s) | wall min (s) | CPU median (s) | peak MiB | passes | T* "
+        f"| vs {base}: wall, CPU, abs(T*/T* - 1), max loss diff, max Brier diff |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name in codes:
+        t, passes, la, ba = results[name]
         wmin = min(a for a, _ in runs[name])
+        with np.errstate(invalid="ignore"):
+            db = np.nanmax(np.abs(ba - bb)) if not np.isnan(ba).all() else float("nan")
         cells = (
             f"{med[name][0]:.3f} | {wmin:.3f} | {med[name][1]:.3f} | {peak[name]:.0f} | "
-            f"{passes} | {t:.12g}"
+            f"{passes} | {t:.12g} | x{med[base][0] / med[name][0]:.2f}, "
+            f"x{med[base][1] / med[name][1]:.2f}, {abs(t / tb - 1):.1e}, "
+            f"{np.nanmax(np.abs(la - lb)):.1e}, {db:.1e}"
         )
         print(f"| {name} | {cells} |")
-    print(
-        f"speed-up: wall x{med['before'][0] / med['after'][0]:.2f}, "
-        f"CPU x{med['before'][1] / med['after'][1]:.2f}; "
-        f"|T* after / before - 1| = {abs(ta / tb - 1):.1e}; "
-        f"max |loss_at_t diff| {np.nanmax(np.abs(la - lb)):.1e}, max |brier diff| "
-        f"{np.nanmax(np.abs(ba - bb)):.1e}"
-    )
 
 
 def crossover() -> None:
@@ -238,13 +300,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--shapes", default="1000000x10,50000x1000")
+    ap.add_argument("--codes", default="39f4ec1,now,now-nobrier")
     ap.add_argument("--crossover", action="store_true")
     args = ap.parse_args()
     cpu = platform.processor() or platform.machine()
     print(f"{cpu}, {os.cpu_count()} CPUs, numpy {np.__version__}")
     for shape in args.shapes.split(","):
         rows, classes = (int(v) for v in shape.lower().split("x"))
-        bench_shape(rows, classes, args.repeats)
+        bench_shape(rows, classes, args.repeats, args.codes.split(","))
     if args.crossover:
         crossover()
 

@@ -21,7 +21,8 @@ Newton steps on ``u``, kept inside a bracket that the sign of the derivative
 narrows; a step that leaves the bracket or meets ``d² <= 0`` is replaced by
 bisection, or by a look at the bound itself when the step goes past a bound
 not yet looked at. It stops when ``|d mean ℓ / du| < tol`` (default 1e-9) or
-when the derivative at a bound still points outward.
+when the derivative at a bound still points outward. (The epochs of a run are
+fitted in stages that end in this fit's test: :mod:`predaudit.calibration.coarse`.)
 """
 
 from __future__ import annotations

@@ -3,19 +3,34 @@
 Temperature scaling needs the full ``[N, C]`` scores, so it runs here, over row
 chunks of the epoch. Each chunk is validated and reduced once to what does not
 depend on ``T`` (:func:`predaudit.calibration.scores.prepare_scores`: float64
-shifted scores, class-major for few classes, argmax, true-class gap, counts),
-and the Newton steps of :func:`predaudit.calibration.temperature.fit_temperature_with` pass
-over those: no re-reading, no conversion, no per-row reduction over a short axis.
-The per-sample loss comes out of the pass at the returned temperature and the
-Brier score out of the first pass (at ``T = 1``): no extra pass for them.
+shifted scores, class-major for few classes, argmax, true-class gap, counts), and
+the passes of the fit go over those: no re-reading, no conversion, no per-row
+reduction over a short axis.
+
+The fit is staged (:func:`predaudit.calibration.coarse.fit_temperature_staged`):
+a start from a subsample of rows (about 2^20 scores, every k-th row), Halley
+steps on float32 sums over the whole epoch (usually two passes), then one
+float64 pass at the temperature they reach, whose derivative decides
+convergence (``|d mean NLL / d log T| < 1e-9``, as the plain fit); its last
+Newton step, some 1e-9 in ``log T``, is taken by second-order Taylor on the
+per-sample losses when provably exact to rounding (:meth:`_Epoch.finish`), else
+by the plain float64 fit (:func:`predaudit.calibration.temperature.fit_temperature_with`),
+which also takes over whenever the float32 stage finds no interior optimum
+(a bound, a flat or one-sided objective). The per-sample loss comes out of that
+last pass; the Brier score (when asked for) out of a pass at ``T = 1``, which
+also gives ``nll_at_one``. The passes run in the reduction's threads, a chunk
+each, summed in chunk order (the result does not depend on the threads).
 
 Memory: the prepared chunks are kept while the fit runs when they take at most
 ``KEEP_BYTES`` (``8 C + 17`` bytes a counted sample, 1 an ignored one: 97 MB
-for ``[1 000 000, 10]``), else each pass prepares the chunks again from the
-scores (``[50000, 1000]`` would take 400 MB: it streams). Beside them: the two
-per-sample output columns and the loss column of the least-loss point (for a
-fit that does not converge), 24 bytes a sample (32 while a pass fills the next
-one), and one chunk's two float64 buffers (``2 x 8 MiB``), reused.
+for ``[1 000 000, 10]``); else float16/float32 logits of more than
+``CLASS_MAJOR_MAX`` classes are kept as the scores themselves plus 25 bytes a
+row (:func:`predaudit.calibration.coarse.prepare_raw`: ``[50000, 1000]`` would
+take 400 MB prepared), and other chunks are prepared again at each pass. Beside
+them: the per-sample loss and its two derivatives in ``log T`` for the last and
+the least-loss pass, 48 bytes a sample (72 while a pass fills the next one), and
+per thread one chunk's two float64 and two float32 buffers (``2 x 2 + 2 x 1
+MiB``), reused.
 
 It is computed only when an analysis asks for it (``calibration``, ``dynamics``,
 and ``analyze`` at its two compared epochs); ``confusion`` never pays for it.
@@ -54,7 +69,7 @@ from predaudit.dtypes import BF16, bf16_to_float32
 from predaudit.reduce.pool import _run_chunks, _threads
 from predaudit.report.vocab import IGNORE_INDEX, InputKind
 
-_CHUNK_ELEMENTS = 1 << 20
+_CHUNK_ELEMENTS = 1 << 18  # 2 MiB of float64: measured faster than 1 << 20 (bench_temperature)
 KEEP_BYTES = 256 << 20
 """The prepared chunks of an epoch are kept for the fit's passes up to this size."""
 _NEG_INF_AS = -1e300  # a class at -inf stays impossible at every temperature

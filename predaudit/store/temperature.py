@@ -1,14 +1,13 @@
 """Temperatures at a few epochs of one split, read again from its files, and cached.
 
 ``predaudit analyze`` needs the fitted temperature ``T*`` only at its two compared
-epochs, not at every epoch as ``calibration=True`` fits them (five to seven
-Newton passes, over a prepared float64 copy of the epoch's scores when it fits in
-``reduce.calibrate.KEEP_BYTES``, else over the scores). :func:`calibrate_epochs`
+epochs, not at every epoch as ``calibration=True`` fits them. :func:`calibrate_epochs`
 reads only those epochs again (per-epoch files of the other epochs are not
 opened; the rows of a stacked array are mapped lazily and skipped), fits ``T*``
-on each
-(:func:`predaudit.reduce.calibrate.calibrate_epoch`, the same fit as
-``calibration=True``) and keeps the per-sample loss at it in canonical order.
+on each (:func:`predaudit.reduce.calibrate.calibrate_epoch`, the same staged fit
+as ``calibration=True``: usually two float32 passes and one float64 pass, here
+without the Brier score's pass at ``T = 1``, which analyze does not use) and
+keeps the per-sample loss at it in canonical order.
 
 The result is small (per epoch: ``T*``, the fit's iterations and status, and
 ``[N]`` losses) and is cached like the statistics (:mod:`predaudit.store.cache`):

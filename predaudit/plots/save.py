@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from predaudit.output import write_atomic
+from predaudit.plots.canvas import MeasuringCanvas
 from predaudit.plots.cells import plot_transitions
 from predaudit.plots.confusion import plot_confusion, plot_confusion_diff
 from predaudit.plots.confusion_pairs import (
@@ -76,12 +77,14 @@ def _print_png(fig: Figure, buf: io.BytesIO) -> None:
     With a layout engine, ``savefig`` draws the whole figure once only to run the
     layout, then again for the pixels. Here the layout runs by itself on the Agg
     canvas the pixels are drawn with (the same renderer, so the same text
-    metrics), and the engine is detached for the one drawing that follows. An
+    metrics), and the engine is detached for the one drawing that follows. A figure
+    without an Agg canvas gets a :class:`~predaudit.plots.canvas.MeasuringCanvas`
+    (text measurements shared with the figures drawn before it). An
     opaque figure is written as RGB (its alpha is 255 everywhere) by
     :func:`~predaudit.plots.png.encode_png`: the same pixels, a smaller file, in
     about a third of the time of Pillow's encoder.
     """
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else MeasuringCanvas(fig)
     engine = fig.get_layout_engine()
     with paused_gc():
         if engine is not None and fig.axes:

@@ -26,6 +26,7 @@ from PIL import Image  # noqa: E402
 
 import predaudit  # noqa: E402
 from predaudit import plots  # noqa: E402
+from predaudit.plots.canvas import MeasuringCanvas  # noqa: E402
 from predaudit.plots.layout import (  # noqa: E402
     MinorTickMarks,
     OnePassLayout,
@@ -60,7 +61,10 @@ def test_save_figure_writes_the_pixels_of_savefig(sample, tmp_path):
         path = plots.save_figure(fig, tmp_path / "ours.png")
         ours = path.read_bytes()
         assert Image.open(io.BytesIO(ours)).mode == "RGB"  # opaque: no alpha channel
-        # the reference: matplotlib's savefig (print_png, RGBA) of the laid-out figure
+        # the reference: matplotlib's savefig (print_png, RGBA) of the laid-out figure,
+        # on matplotlib's own canvas (not the MeasuringCanvas save_figure drew with)
+        assert isinstance(fig.canvas, MeasuringCanvas)
+        FigureCanvasAgg(fig)
         fig.set_layout_engine(None)
         buf = io.BytesIO()
         fig.savefig(buf, format="png")

@@ -80,9 +80,10 @@ def _binary_chunk(
     """
     s = bf16_to_float32(raw) if dtype == BF16 else raw
     s = np.asarray(s, dtype=np.float64)
-    n_bad = _count_bad(s)
-    if n_bad:
-        return Counts(n_bad=n_bad)
+    lo, hi = float(s.min(initial=np.inf)), float(s.max(initial=-np.inf))
+    if math.isnan(lo) or hi == math.inf:  # a NaN makes the minimum NaN
+        return Counts(n_bad=_count_bad(s))
+    finite = lo > -math.inf  # then no log-probability below is -inf: no floor
     pos = y == 1
     counts = Counts()
     sl = slice(a, b)
@@ -95,8 +96,14 @@ def _binary_chunk(
         # the margin of z = [0, s] as for several classes: -inf is floored at the
         # log-sum-exp (0 when s == -inf) plus the log of the floor
         lf = rule.log_floor
-        out.margin[sl] = np.where(s == -np.inf, np.where(pos, lf, -lf), z)
+        if finite:
+            out.margin[sl] = z
+        else:
+            out.margin[sl] = np.where(s == -np.inf, np.where(pos, lf, -lf), z)
         np.exp(lp_true, out=out.p_true[sl])
+        if q is None and finite and rule.clip is None:
+            np.subtract(0.0, lp_true, out=out.loss[sl])
+            return counts
         if q is None:
             used, hit = rule.apply(lp_true)
             np.subtract(0.0, used, out=out.loss[sl])

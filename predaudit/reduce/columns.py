@@ -9,7 +9,7 @@ preallocated buffers (``out=``) reused chunk after chunk.
 
 The results are those of the row kernels bit for bit (tests/reduce/test_columns.py):
 
-- the arg-max is the first class equal to the row's maximum (a branch-free minimum
+- the arg-max is the first class equal to the row's maximum (a branch-free maximum
   over the classes), so a tie keeps the lower index as ``np.argmax`` does, and the
   maximum is then read back from the block (the stored value, a zero's sign too);
 - the row sums (``sum(axis=1, dtype=float64)``) are added in numpy's own order for
@@ -82,7 +82,7 @@ class ColumnBlock:
         self.first = np.empty(rows, dtype=small)
         self.ne = np.empty(rows * n_classes, dtype=bool)
         self.cand = self.ne.view(np.uint8) if small == np.uint8 else np.empty_like(self.ne, small)
-        self.k_col = np.arange(n_classes, dtype=small)[:, None]
+        self.ck_col = (n_classes - np.arange(n_classes)).astype(small)[:, None]
         self.index = np.empty(rows, dtype=np.int64)
         self.r_all = np.arange(rows, dtype=np.int64)
         self.acc = np.empty((8, rows))
@@ -111,15 +111,16 @@ class ColumnBlock:
     def first_max(self, xt: np.ndarray, top: np.ndarray) -> np.ndarray:
         """Per row, the first class whose value equals ``top`` (``[m]``, uint8 below 128 classes).
 
-        Branch-free: the minimum over ``k`` of ``k + C * (xt[k] != top)``.
+        Branch-free: ``C`` minus the maximum over ``k`` of ``(C - k) * (xt[k] == top)``
+        (some class equals the row's maximum, so the maximum is at least 1).
         """
         m = xt.shape[1]
-        ne = self.ne[: self.c * m].reshape(self.c, m)
-        np.not_equal(xt, top, out=ne)
+        eq = self.ne[: self.c * m].reshape(self.c, m)
+        np.equal(xt, top, out=eq)
         cand = self.cand[: self.c * m].reshape(self.c, m)
-        np.multiply(ne, self.c, out=cand, dtype=cand.dtype)
-        np.add(cand, self.k_col, out=cand)
-        return np.minimum.reduce(cand, axis=0, out=self.first[:m])
+        np.multiply(eq, self.ck_col, out=cand, dtype=cand.dtype)
+        first = np.maximum.reduce(cand, axis=0, out=self.first[:m])
+        return np.subtract(self.c, first, out=first, dtype=first.dtype)
 
     def argmax(self, xt: np.ndarray, am: np.ndarray) -> np.ndarray:
         """Row maxima (the stored values) into ``top``, their first index into ``am``.
@@ -131,7 +132,8 @@ class ColumnBlock:
         top = self.top[:m]
         np.maximum.reduce(xt, axis=0, out=top)
         np.copyto(am, self.first_max(xt, top))
-        np.take(xt.reshape(-1), self.flat_index(am, m), out=top)  # the stored value (a zero's sign)
+        if np.any(top == 0):  # the stored value: which zero's sign
+            np.take(xt.reshape(-1), self.flat_index(am, m), out=top)
         return top
 
     def second(self, xt: np.ndarray, dt: np.ndarray, *, unshifted: bool) -> np.ndarray:

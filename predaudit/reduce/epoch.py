@@ -164,6 +164,8 @@ def _reduce(
     if clip is not None and not 0.0 < clip < 0.5:
         raise ValueError(f"clip must lie in (0, 0.5), got {clip!r}")
     rule = LossRule(dtype_floor(scores.dtype, dtype), clip)
+    if isinstance(scores, np.memmap):  # plain views: slicing a memmap runs Python code per chunk
+        scores = scores.view(np.ndarray)
     n = scores.shape[0]
     y, ignored, q = _targets(labels)
     valid = ~ignored

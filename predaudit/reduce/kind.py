@@ -50,6 +50,8 @@ def scan_kind(
     data once (min and max per chunk); row sums and log-sum-exp are only
     computed for chunks where they can still matter.
     """
+    if isinstance(scores, np.memmap):  # plain views (see reduce.epoch)
+        scores = scores.view(np.ndarray)
     n = scores.shape[0]
     c = 1 if scores.ndim == 1 else scores.shape[1]
     work = _work_dtype(scores, dtype)

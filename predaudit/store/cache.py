@@ -77,22 +77,48 @@ def _version() -> str:
 
 def _sources(layout: SplitLayout) -> list[tuple[str, str]]:
     """(role, resolved path) for every file the split's statistics depend on."""
+    resolve = _Resolver()
     out: list[tuple[str, str]] = []
     if layout.stacked is not None:
-        out.append(("stacked", str(layout.stacked.resolve())))
-    out.extend((f"epoch {e}", str(p.resolve())) for e, p in layout.epoch_files)
+        out.append(("stacked", resolve(layout.stacked)))
+    out.extend((f"epoch {e}", resolve(p)) for e, p in layout.epoch_files)
     if layout.labels_file is not None:
-        out.append(("labels", str(layout.labels_file.resolve())))
+        out.append(("labels", resolve(layout.labels_file)))
     if layout.ids_file is not None:
-        out.append(("ids", str(layout.ids_file.resolve())))
-    out.extend((f"labels {e}", str(p.resolve())) for e, p in sorted(layout.epoch_labels.items()))
-    out.extend((f"ids {e}", str(p.resolve())) for e, p in sorted(layout.epoch_ids.items()))
+        out.append(("ids", resolve(layout.ids_file)))
+    out.extend((f"labels {e}", resolve(p)) for e, p in sorted(layout.epoch_labels.items()))
+    out.extend((f"ids {e}", resolve(p)) for e, p in sorted(layout.epoch_ids.items()))
     for e, shards in sorted(layout.epoch_shards.items()):
-        out.extend((f"shard {e}", str(p.resolve())) for p in shards[1:])
+        out.extend((f"shard {e}", resolve(p)) for p in shards[1:])
     return out
 
 
-def fingerprint(layout: SplitLayout) -> list[list[Any]]:
+class _Resolver:
+    """``str(path.resolve())``, each folder resolved once: a file that is no symbolic link
+    resolves to its folder's resolved path and its name (one ``lstat`` a file, not one a
+    path component; 500 epoch files of one folder: 15 -> 3 ms)."""
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, str] = {}
+
+    def __call__(self, path: Path) -> str:
+        name = path.name
+        if name in ("", ".", ".."):
+            return str(path.resolve())
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return str(path.resolve())
+        except OSError:
+            pass  # missing: resolve() keeps the name as it is, after its resolved folder
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = str(path.parent.resolve())
+        return os.path.join(folder, name)
+
+
+def fingerprint(
+    layout: SplitLayout, *, sources: list[tuple[str, str]] | None = None
+) -> list[list[Any]]:
     """Per file of the split, in :func:`_sources` order: path, size, modification and inode
     change times (ns) and :func:`content_hash`.
 
@@ -102,20 +128,24 @@ def fingerprint(layout: SplitLayout) -> list[list[Any]]:
     never opened here; its reader refuses it).
     """
     out: list[list[Any]] = []
-    for _, path in _sources(layout):
+    for _, path in sources if sources is not None else _sources(layout):
         with open(path, "rb", opener=_regular_opener) as fh:
             st = os.fstat(fh.fileno())
             out.append([path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, content_hash(fh, st)])
     return out
 
 
-def _usable(layout: SplitLayout) -> bool:
+def _usable(layout: SplitLayout, sources: list[tuple[str, str]] | None = None) -> bool:
     """False when the cache folder lies inside a folder holding one of the split's files."""
-    return all(inside(Path(path).parent) is None for _, path in _sources(layout))
+    folders = {Path(path).parent for _, path in sources or _sources(layout)}
+    return all(inside(folder) is None for folder in folders)
 
 
 def _identity(
-    layout: SplitLayout, input_kind: str | None, options: dict[str, Any] | None = None
+    layout: SplitLayout,
+    input_kind: str | None,
+    options: dict[str, Any] | None = None,
+    sources: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     fields = [f.name for f in dataclasses.fields(_stats_class())]
     return {
@@ -123,7 +153,7 @@ def _identity(
         "predaudit": _version(),
         "fields": fields,
         "split": layout.name,
-        "sources": _sources(layout),
+        "sources": sources if sources is not None else _sources(layout),
         "input_kind": input_kind,
         "options": options or {},
     }
@@ -133,8 +163,12 @@ def entry_path(
     layout: SplitLayout, input_kind: str | None, *, options: dict[str, Any] | None = None
 ) -> Path:
     """Where the entry for this split and these options lives (it may not exist)."""
-    text = json.dumps(_identity(layout, input_kind, options), sort_keys=True)
-    return cache_dir() / (_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:40] + _SUFFIX)
+    return _entry_path(json.dumps(_identity(layout, input_kind, options), sort_keys=True))
+
+
+def _entry_path(identity_json: str) -> Path:
+    digest = hashlib.sha256(identity_json.encode()).hexdigest()[:40]
+    return cache_dir() / (_PREFIX + digest + _SUFFIX)
 
 
 def load_cached(
@@ -146,20 +180,20 @@ def load_cached(
     modification time), corrupt or from another version; such an entry is
     deleted.
     """
-    path = entry_path(layout, input_kind, options=options)
+    sources = _sources(layout)
+    identity_json = json.dumps(_identity(layout, input_kind, options, sources), sort_keys=True)
+    path = _entry_path(identity_json)
     try:
-        current = fingerprint(layout)
+        current = fingerprint(layout, sources=sources)
     except OSError:
         return None
-    if not _usable(layout):
+    if not _usable(layout, sources):
         return None
     try:
         with open(path, "rb", opener=_entry_opener) as fh:
             with np.load(fh, allow_pickle=False) as npz:
                 header = json.loads(bytes(npz[_HEADER]).decode())
-            if header.get("identity") != json.loads(
-                json.dumps(_identity(layout, input_kind, options), sort_keys=True)
-            ):
+            if header.get("identity") != json.loads(identity_json):
                 raise ValueError("identity")
             if header.get("fingerprint") != current:
                 raise ValueError("stale")
@@ -220,8 +254,11 @@ def store(
     were computed (recommended); without it the files are looked at now.
     Never raises for a cache problem (unwritable folder, full disk).
     """
+    sources = _sources(layout)
     try:
-        fp = fingerprint_before if fingerprint_before is not None else fingerprint(layout)
+        fp = fingerprint_before
+        if fp is None:
+            fp = fingerprint(layout, sources=sources)
     except OSError:
         return False
     arrays: dict[str, np.ndarray] = {}
@@ -236,8 +273,9 @@ def store(
             arrays[f.name] = v
         else:
             values[f.name] = v
+    identity = _identity(layout, input_kind, options, sources)
     header = {
-        "identity": _identity(layout, input_kind, options),
+        "identity": identity,
         "fingerprint": fp,
         "arrays": sorted(arrays),
         "values": values,
@@ -246,14 +284,14 @@ def store(
         blob = json.dumps(header, sort_keys=True, default=_plain).encode()
     except (TypeError, ValueError):
         return False
-    path = entry_path(layout, input_kind, options=options)
-    if not _usable(layout):
+    path = _entry_path(json.dumps(identity, sort_keys=True))
+    if not _usable(layout, sources):
         return False
     try:
         prepare_dir()
         small = {_HEADER: np.frombuffer(blob, np.uint8)}
         write_atomic(path, lambda fh: write_members(fh, small, arrays))
-        _drop_superseded(path, _identity(layout, input_kind, options))
+        _drop_superseded(path, identity)
         return True
     except OSError:
         return False

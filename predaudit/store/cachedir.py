@@ -34,9 +34,6 @@ TAG_TEXT = (
 _SAMPLE = 64 * 1024
 _BLOCK = 4096
 _N_BLOCKS = 8
-_SAMPLE = 64 * 1024
-_BLOCK = 4096
-_N_BLOCKS = 8
 
 
 def cache_dir() -> Path:
@@ -57,20 +54,34 @@ def _regular_opener(path: str, flags: int) -> int:
 
 def content_hash(fh: Any, st: os.stat_result) -> str:
     """A fast hash of a file's contents: its size, first and last 64 KiB and a few 4 KiB
-    blocks evenly spaced between (the whole file when it is small)."""
-    h = hashlib.blake2b(digest_size=16)
+    blocks evenly spaced between (the whole file when it is small).
+
+    SHA-1 (not for security: it tells a rewritten file from the one an entry was made
+    of; 1.7 GB/s here against blake2b's 0.65), the blocks read with ``os.pread``."""
+    h = hashlib.sha1(usedforsecurity=False)
     size = st.st_size
     h.update(size.to_bytes(8, "little"))
+    fd = fh.fileno()
     if size <= 2 * _SAMPLE + _N_BLOCKS * _BLOCK:
-        h.update(fh.read())
+        h.update(_read_all(fd, size))
         return h.hexdigest()
-    offsets = [0, size - _SAMPLE]
     step = (size - 2 * _SAMPLE) // (_N_BLOCKS + 1)
-    offsets[1:1] = [_SAMPLE + step * (i + 1) for i in range(_N_BLOCKS)]
-    for off in offsets:
-        fh.seek(off)
-        h.update(fh.read(_SAMPLE if off in (0, size - _SAMPLE) else _BLOCK))
+    blocks = [(0, _SAMPLE)]
+    blocks += [(_SAMPLE + step * (i + 1), _BLOCK) for i in range(_N_BLOCKS)]
+    blocks.append((size - _SAMPLE, _SAMPLE))
+    for off, n in blocks:
+        h.update(os.pread(fd, n, off))
     return h.hexdigest()
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The file from its start to its end (``size`` is what fstat said; the file may have
+    grown or shrunk since: read what is there)."""
+    parts, off = [], 0
+    while chunk := os.pread(fd, max(size - off, 1 << 16), off):
+        parts.append(chunk)
+        off += len(chunk)
+    return b"".join(parts)
 
 
 class NotAnEntry(OSError):

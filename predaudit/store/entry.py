@@ -102,7 +102,9 @@ def validate(stats: SplitStats) -> None:
     integer labels in [0, C) or -100 (ignored), boolean masks, losses >= 0 (or +inf: an
     overflow) and predictions in [0, C) where a sample counts, probabilities in [0, 1].
 
-    An epoch at a time, giving mapped pages back after the pass."""
+    A block of epochs at a time (up to :data:`VALIDATE_BLOCK_BYTES` of a column: one
+    epoch when they are large, many small ones in one pass), giving mapped pages back
+    after each."""
     c = int(stats.n_classes)
     if c < 1 or stats.valid.dtype != np.bool_ or stats.correct.dtype != np.bool_:
         raise ValueError("masks")
@@ -115,19 +117,26 @@ def validate(stats: SplitStats) -> None:
     if stats.ids is not None and stats.ids.shape[:1] != stats.loss.shape[1:2]:
         raise ValueError("ids")
     columns = (stats.labels, stats.valid, stats.pred, stats.loss, stats.p_true, stats.confidence)
+    e, n = stats.loss.shape[:2] if stats.loss.ndim == 2 else (stats.loss.shape[0], 1)
+    step = max(1, VALIDATE_BLOCK_BYTES // max(1, n * stats.loss.dtype.itemsize))
     try:
-        for i in range(stats.loss.shape[0]):
-            _validate_epoch(stats, i, c)
-            release(*columns)  # this epoch's pages: memory stays at one epoch
+        for a in range(0, e, step):
+            _validate_epochs(stats, slice(a, a + step), c)
+            release(*columns)  # this block's pages: memory stays at one block
     finally:
         release(*columns)
     if stats.epoch_totals is not None and stats.epoch_totals.shape != (len(stats.epochs), 5):
         raise ValueError("epoch totals")
 
 
-def _validate_epoch(stats: SplitStats, i: int, c: int) -> None:
-    """One epoch's rows, in a few whole-array passes (masked reductions only as a fallback)."""
-    valid, labels = stats.valid[i], stats.labels[i]
+VALIDATE_BLOCK_BYTES = 8 << 20
+"""The most bytes of one column :func:`validate` checks in one pass."""
+
+
+def _validate_epochs(stats: SplitStats, rows: slice, c: int) -> None:
+    """Some epochs' rows, in a few whole-array passes (masked reductions only as a fallback;
+    every check is elementwise, so a block passes exactly when each of its epochs does)."""
+    valid, labels = stats.valid[rows], stats.labels[rows]
     if not np.array_equal(valid, labels != -100):
         raise ValueError("valid does not match the labels")
     n_ignored = valid.size - int(np.count_nonzero(valid))
@@ -141,7 +150,7 @@ def _validate_epoch(stats: SplitStats, i: int, c: int) -> None:
             ("p_true", 0.0, 1.0),
             ("confidence", 0.0, 1.0),
         ):
-            if not _in_range(getattr(stats, name)[i], valid, lo, hi, n_ignored):
+            if not _in_range(getattr(stats, name)[rows], valid, lo, hi, n_ignored):
                 raise ValueError(f"{name} out of range")
 
 
@@ -155,7 +164,7 @@ def _in_range(col: np.ndarray, valid: np.ndarray, lo: float, hi: float, n_ignore
     if col.dtype.kind == "f":
         if np.any(np.isnan(col) & valid):
             return False
-        a, b = np.fmin.reduce(col), np.fmax.reduce(col)
+        a, b = np.fmin.reduce(col, axis=None), np.fmax.reduce(col, axis=None)
     else:
         a, b = col.min(), col.max()
     if a >= lo and b <= hi:

@@ -240,3 +240,35 @@ def test_cached_values_are_checked_before_use(
     got = cache.load_cached(lay, None)
     assert (got is not None) is accepted
     assert cache.entry_path(lay, None).exists() is accepted  # a refused entry is deleted
+
+
+@pytest.mark.parametrize("epoch", [0, 6, 7, 12])
+@pytest.mark.parametrize(
+    ("column", "value"), [("loss", -0.5), ("p_true", np.nan), ("pred", 99), ("labels", 4)]
+)
+def test_validation_in_blocks_of_epochs_finds_each_epoch(
+    monkeypatch: pytest.MonkeyPatch, epoch: int, column: str, value: float
+) -> None:
+    """validate() checks several epochs in one pass: a value out of range in any epoch of
+    any block (first, inside, last, a short last block) is still found, ignored rows still
+    do not count."""
+    from predaudit import from_arrays
+    from predaudit.store import entry
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 4, 20)
+    labels[5] = -100
+    stats = from_arrays(rng.normal(size=(13, 20, 4)), labels).splits["default"]
+    monkeypatch.setattr(entry, "VALIDATE_BLOCK_BYTES", 3 * 20 * 8)  # 3 epochs a block
+    entry.validate(stats)
+    for row, counts in ((0, True), (5, False)):  # row 5 is ignored
+        col = np.array(getattr(stats, column))
+        col[epoch, row] = value
+        bad = dataclasses.replace(stats, **{column: col})
+        if column == "labels":
+            bad = dataclasses.replace(bad, valid=col != -100)
+        if counts or column == "labels":
+            with pytest.raises(ValueError):
+                entry.validate(bad)
+        else:
+            entry.validate(bad)

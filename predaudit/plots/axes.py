@@ -73,14 +73,24 @@ def _wrap(text: str, width_in: float, size_pt: float = 12.0) -> str:
     return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
-def _title(fig: Figure, ax: Axes, owned: bool, text: str, *, suptitle: bool = False) -> None:
-    """The finding as the title: the figure's suptitle when we own a multi-panel figure."""
+def _title(
+    fig: Figure, ax: Axes, owned: bool, text: str, *, suptitle: bool = False, clear: bool = False
+) -> None:
+    """The finding as the title: the figure's suptitle when we own a multi-panel figure.
+
+    ``clear``: nothing is drawn above the axes (no top ticks or labels, no offset text),
+    so the title is placed at the top (``y=1``, where matplotlib would put it) without
+    matplotlib measuring the axes' decorations to look for what is above, at every layout
+    and every drawing.
+    """
     width = float(fig.get_figwidth())
     if suptitle and owned:
         fig.suptitle(literal(_wrap(text, width)), fontsize="large")
     else:
         share = 1.0 if owned else ax.get_position().width
-        ax.set_title(literal(_wrap(text, width * share)), fontsize="large")
+        ax.set_title(
+            literal(_wrap(text, width * share)), fontsize="large", y=1.0 if clear else None
+        )
 
 
 def _unit(split: Any) -> str:

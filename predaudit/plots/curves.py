@@ -79,6 +79,8 @@ def plot_loss_accuracy(split: SplitAnalysis, ax: Axes | None = None) -> Figure:
     _epoch_axis(ax, split.epochs)
 
     ax2 = ax.twinx()
+    for side in ("left", "top", "bottom"):  # drawn by ax already, at the same place
+        ax2.spines[side].set_visible(False)
     (acc_line,) = ax2.plot(
         x, acc, color=ACCURACY, lw=2, marker=marker, ms=4, label="accuracy (%)", gid="accuracy"
     )
@@ -178,7 +180,9 @@ def plot_loss_split(split: SplitAnalysis, axes: Sequence[Axes] | None = None) ->
         lo, hi = float(finite.min()), float(finite.max())
         ax_mean.set_ylim(lo / 2, hi * 2)
     ax_mean.set_ylabel("mean loss per sample (nats)")
-    ax_mean.set_title("Mean loss of a wrong and of a correct sample (log scale)", fontsize="medium")
+    ax_mean.set_title(  # at the top (y=1): nothing above a log axis' panel to look for
+        "Mean loss of a wrong and of a correct sample (log scale)", fontsize="medium", y=1.0
+    )
     ax_mean.grid(axis="y", which="major", color="#dddddd", lw=0.6)
 
     _epoch_axis(ax_mean, split.epochs)

@@ -243,7 +243,7 @@ def plot_rise_samples(split: SplitAnalysis, ax: Axes | None = None) -> Figure:
         ax.axvline(x, color=MARK, lw=0.6, zorder=0.5)
 
     _legend_below(fig, ax, owned, handles, ncols=1)
-    _title(fig, ax, owned, _rise_title(split, lf, lt))
+    _title(fig, ax, owned, _rise_title(split, lf, lt), clear=owned)  # log scale: no offset
     return fig
 
 

@@ -231,3 +231,21 @@ def test_paused_gc_restores_the_collector():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_titles_placed_at_the_top_are_where_matplotlib_would_place_them(sample):
+    """Titles set at ``y=1`` (nothing above their axes) sit where matplotlib's automatic
+    placement, which measures what is above the axes, puts them."""
+    fixed = 0
+    for name, make in figures(sample):
+        ours, reference = make(), make()
+        for ax in reference.axes:
+            ax._autotitlepos = True  # matplotlib's automatic placement for every title
+        fixed += sum(ax._autotitlepos is False for ax in ours.axes)
+        for fig in (ours, reference):
+            FigureCanvasAgg(fig)
+            fig.get_layout_engine().execute(fig)
+            fig.draw_without_rendering()
+        for a, b in zip(ours.axes, reference.axes, strict=True):
+            assert a.title.get_window_extent().bounds == b.title.get_window_extent().bounds, name
+    assert fixed == 4  # rise_samples and loss_split's lower panel, in both splits

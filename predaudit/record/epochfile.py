@@ -81,9 +81,10 @@ def prepare_epoch(
     for a shard); ``saved_dtype`` and ``n_samples`` are added. A duplicate id is raised
     here. Sorted runs are written one after the other; otherwise the scores are joined
     once and gathered in sorted order: here when the epoch is at most ``CHUNK_BYTES``,
-    else by the job, piece by piece. An uncompressed file in id order is laid out here
-    too, so the job is only its system calls (which release the interpreter lock: the
-    writer thread of ``Recorder(background=True)`` then hardly competes with the loop).
+    else by the job, piece by piece. An uncompressed file in id order is then only its
+    CRCs, a few headers and system calls (the CRCs and the system calls release the
+    interpreter lock: the writer thread of ``Recorder(background=True)`` hardly competes
+    with the loop).
     """
     kind, epoch, rank = meta["kind"], meta["epoch"], meta.get("rank")
     scores, labels, ids = epoch_arrays
@@ -110,12 +111,12 @@ def prepare_epoch(
         (META_KEY, np.array(_JSON.encode(meta))),
     ]
     if order is None and not compress:
-        return partial(_write_parts, path, stored_npz(arrays), fsync)
+        return partial(_write_stored, path, arrays, fsync)
     return partial(_write_npz, path, arrays, order, compress, fsync)
 
 
-def _write_parts(path: Path, parts: list[bytes | memoryview], fsync: bool) -> int:
-    write_atomic_parts(path, parts, fsync=fsync)
+def _write_stored(path: Path, arrays: list[tuple[str, Member]], fsync: bool) -> int:
+    write_atomic_parts(path, stored_npz(arrays), fsync=fsync)
     return os.stat(path.parent).st_mtime_ns
 
 

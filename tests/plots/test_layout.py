@@ -55,7 +55,7 @@ def pixels(png: bytes) -> np.ndarray:
 
 
 def test_save_figure_writes_the_pixels_of_savefig(sample, tmp_path):
-    """One draw, encoded as RGB at zlib level 3: the pixels savefig writes for that layout."""
+    """One draw, encoded as RGB: the pixels savefig writes for that layout (text unhinted)."""
     for name, make in figures(sample):
         fig = make()
         path = plots.save_figure(fig, tmp_path / "ours.png")
@@ -67,8 +67,27 @@ def test_save_figure_writes_the_pixels_of_savefig(sample, tmp_path):
         FigureCanvasAgg(fig)
         fig.set_layout_engine(None)
         buf = io.BytesIO()
-        fig.savefig(buf, format="png")
+        with matplotlib.rc_context({"text.hinting": "no_hinting"}):  # as save_figure draws
+            fig.savefig(buf, format="png")
         assert np.array_equal(pixels(ours), pixels(buf.getvalue())), name
+
+
+def test_save_figure_draws_text_unhinted_and_leaves_the_rc_settings_alone(tmp_path):
+    fig = Figure(figsize=(2, 1), dpi=100)
+    fig.text(0.1, 0.4, "Hinting 0.123 nats", fontsize=14)
+    before = dict(matplotlib.rcParams)
+    ours = pixels(plots.save_figure(fig, tmp_path / "a.png").read_bytes())
+    assert dict(matplotlib.rcParams) == before
+    drawn = {}
+    for hinting in ("no_hinting", "default"):
+        ref = Figure(figsize=(2, 1), dpi=100)
+        ref.text(0.1, 0.4, "Hinting 0.123 nats", fontsize=14)
+        buf = io.BytesIO()
+        with matplotlib.rc_context({"text.hinting": hinting}):
+            ref.savefig(buf, format="png")
+        drawn[hinting] = pixels(buf.getvalue())
+    assert np.array_equal(ours, drawn["no_hinting"])
+    assert not np.array_equal(ours, drawn["default"])
 
 
 def test_save_figure_is_byte_stable(sample, tmp_path):

@@ -190,9 +190,11 @@ def coarse_newton(
             hi = min(hi, ue)
         else:
             lo = max(lo, ue)
-        newton = -g / h if h > 0 else math.nan  # d² <= 0: not convex here, bisection
-        factor = 1.0 + 0.5 * newton * third / (s.n * h)
-        step = newton / factor if 0.5 <= factor <= 2.0 else newton
+        step = math.nan  # d² <= 0: not convex here, bisection
+        if h > 0:
+            newton = -g / h
+            factor = 1.0 + 0.5 * newton * third / (s.n * h)
+            step = newton / factor if 0.5 <= factor <= 2.0 else newton
         nxt = ue + step
         if u_lo < nxt < u_hi and abs(step) <= step_tol:
             return math.exp(nxt), k

@@ -100,8 +100,10 @@ class TemperatureFit:
     """The fitted temperature and the mean NLL (nats) at 1 and at it.
 
     ``nll_at_one``, ``nll``, ``entropy`` (mean predictive entropy at
-    ``temperature``) and ``gradient`` (``d mean NLL / d log T`` there) are None
-    only when no sample counts (``status == "no_samples"``, temperature 1).
+    ``temperature``) and ``gradient`` (``d mean NLL / d log T`` there; after a
+    last step taken by Taylor's formula, its estimate) are None only when no
+    sample counts (``status == "no_samples"``, temperature 1); ``nll_at_one`` also
+    when a staged fit that never passed at ``T = 1`` was not given it.
     ``status``: ``"converged"`` (``|gradient| < tol``), ``"flat"`` (every row's
     scores are all equal: the NLL does not depend on T; temperature 1),
     ``"lower_bound"`` / ``"upper_bound"`` (the minimum lies beyond that bound:

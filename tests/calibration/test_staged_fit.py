@@ -32,9 +32,9 @@ import pytest
 import torch
 from scipy import optimize
 
-from predaudit.calibration.coarse import coarse_moments, prepare_raw
+from predaudit.calibration.coarse import coarse_moments, coarse_newton, prepare_raw
 from predaudit.calibration.scores import prepare_scores, prepared_moments
-from predaudit.calibration.temperature import fit_temperature_array
+from predaudit.calibration.temperature import TemperatureSums, fit_temperature_array
 from predaudit.dtypes import BF16, bf16_to_float32
 from predaudit.reduce import calibrate
 from predaudit.reduce.calibrate import calibrate_epoch
@@ -255,3 +255,27 @@ def test_derivative_rows_are_torchs():
         g, h, _ = _torch_derivatives(z[i : i + 1], y[i : i + 1], 1.7)
         assert mo.grad_rows[row] == pytest.approx(g, rel=1e-10, abs=1e-14)
         assert mo.hess_rows[row] == pytest.approx(h, rel=1e-9, abs=1e-13)
+
+
+def test_the_float32_stage_bisects_where_not_convex_and_gives_up_at_a_bound():
+    calls: list[float] = []
+
+    def coarse(t: float):
+        """A made-up objective: d² = 0 at T = 1, the minimum at T = e^-2; then beyond 1e3."""
+        calls.append(t)
+        u = math.log(t)
+        g = u + 2.0 if u < -0.5 else 1.5
+        h = 1.0 if u < -0.5 else 0.0
+        sums = TemperatureSums(t, 10, math.nan, 10 * g, 10 * h, math.nan, 5, 3, 10)
+        return sums, 0.0
+
+    t, passes = coarse_newton(coarse, 1.0)
+    assert t == pytest.approx(math.exp(-2.0), rel=1e-12)
+    assert calls[0] == 1.0 and math.log(calls[1]) == pytest.approx(0.5 * math.log(1e-3))
+
+    def beyond(t: float):
+        u = math.log(t)
+        return TemperatureSums(t, 10, math.nan, 10 * (u - 9.0), 10.0, math.nan, 5, 3, 10), 0.0
+
+    t, passes = coarse_newton(beyond, 1.0)
+    assert t is None and passes < 12  # the float64 fit looks at the bound itself

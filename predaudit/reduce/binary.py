@@ -100,7 +100,10 @@ def _binary_chunk(
             out.margin[sl] = z
         else:
             out.margin[sl] = np.where(s == -np.inf, np.where(pos, lf, -lf), z)
-        np.exp(lp_true, out=out.p_true[sl])
+        # where z >= 0, log p_y is -(0 + soft) = -soft exactly: p_y is the confidence
+        p_true = out.p_true[sl]
+        np.copyto(p_true, out.confidence[sl])
+        np.exp(lp_true, out=p_true, where=z < 0)
         if q is None and finite and rule.clip is None:
             np.subtract(0.0, lp_true, out=out.loss[sl])
             return counts

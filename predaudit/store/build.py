@@ -122,6 +122,8 @@ def compute_split(
     constant = ConstantRows(columns, "labels", "valid", valid_of=lambda lab: lab != IGNORE_INDEX)
     first_kind_epoch = None
     first_kind_path: Path | None = None
+    last_rows: tuple[Any, ...] = (None, None, None, None)  # labels, order, their rows, mask
+    valid_before: np.ndarray | None = None
     # No enumerate(): its cached result tuple would keep the previous epoch alive while
     # the reader maps the next one.
     i = -1
@@ -158,8 +160,12 @@ def compute_split(
             )
         lab = ep.labels.argmax(axis=1) if ep.labels.ndim == 2 else ep.labels
         order = ep.order if ep.order is not None else slice(None)
-        row_labels = lab[order]
-        valid_i = row_labels != IGNORE_INDEX
+        if lab is not last_rows[0] or ep.order is not last_rows[1]:  # the reader's labels and
+            row_labels = lab[order]  # order are the same objects while an epoch repeats them
+            valid_i = row_labels != IGNORE_INDEX
+            last_rows = (lab, ep.order, row_labels, valid_i)
+        else:
+            row_labels, valid_i = last_rows[2], last_rows[3]
         loss_i, correct_i = st.loss[order], st.correct[order]
         totals[i] = epoch_row_totals(loss_i, correct_i, valid_i)
         columns.start_epoch(i, totals)
@@ -167,9 +173,15 @@ def compute_split(
         welford_step(moments[0], moments[1], p_i, valid_i, i + 1)
         if first_labels is None:
             first_labels = row_labels
-        elif labels_stable and np.any((row_labels != first_labels) & valid_i & valid_all):
+        elif (
+            labels_stable
+            and row_labels is not first_labels
+            and np.any((row_labels != first_labels) & valid_i & valid_all)
+        ):
             labels_stable = False
-        valid_all &= valid_i
+        if valid_i is not valid_before:  # (valid_all &= the same mask again: no change)
+            valid_all &= valid_i
+            valid_before = valid_i
         del p_i
         for name, values in (
             ("loss", loss_i),
@@ -181,7 +193,7 @@ def compute_split(
         ):
             columns.write(i, name, values)
         constant.write(i, row_labels)
-        del loss_i, correct_i, valid_i, row_labels
+        del loss_i, correct_i
         if ep.ids is not None and ids is None:  # a copy: ep.ids may view the file's bytes
             ids = np.array(ep.ids) if ep.order is None else ep.ids[ep.order]
         n_clipped += st.n_clipped

@@ -112,3 +112,11 @@ def test_same_bytes_tells_negative_zero_and_nan_apart() -> None:
     assert not same_bytes(a, a.reshape(1, 2))
     assert not same_bytes(a, None)
     assert not same_bytes(np.arange(6)[::2], np.arange(6)[::2].copy())  # not contiguous
+
+
+def test_same_bytes_of_large_arrays() -> None:
+    a = np.zeros((400, 400))  # 1.28 MB: compared in place, not copied
+    b = a.copy()
+    assert same_bytes(a, b)
+    b[399, 399] = -0.0
+    assert not same_bytes(a, b)

@@ -100,16 +100,25 @@ def _rows(width: int) -> int:
 
 
 def _chunks(
-    scores: np.ndarray, labels: np.ndarray, dtype: str, a0: int = 0, stop: int | None = None
+    scores: np.ndarray,
+    labels: np.ndarray,
+    dtype: str,
+    a0: int = 0,
+    stop: int | None = None,
+    *,
+    convert: bool = True,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """``(first row, scores, labels)`` of the chunks of rows ``a0`` to ``stop`` (default: all)."""
+    """``(first row, scores, labels)`` of the chunks of rows ``a0`` to ``stop`` (default: all).
+
+    ``convert``: bfloat16 to float32, ``-inf`` to ``_NEG_INF_AS`` (float64); else the
+    stored rows as they are."""
     n = scores.shape[0] if stop is None else stop
     rows = _rows(1 if scores.ndim == 1 else scores.shape[1])
     y = labels.argmax(axis=1) if labels.ndim == 2 else labels
     for a in range(a0, n, rows):
         raw = scores[a : a + rows]
-        x = bf16_to_float32(raw) if dtype == BF16 else np.asarray(raw)
-        if x.dtype.kind == "f" and np.isneginf(x).any():
+        x = bf16_to_float32(raw) if dtype == BF16 and convert else np.asarray(raw)
+        if convert and x.dtype.kind == "f" and np.isneginf(x).any():
             x = np.where(np.isneginf(x), _NEG_INF_AS, x.astype(np.float64))
         yield a, x, np.asarray(y[a : a + rows])
 
@@ -149,14 +158,13 @@ class _Epoch:
         self.works: list[_Work] = []
         self.threads = _threads(None)
         self.kept: list[tuple[int, PreparedScores | None]] = []
-        for a, x, y in _chunks(scores, labels, dtype):
-            raw = None
-            if not keep and kind == "logits" and dtype != BF16:
-                raw = prepare_raw(x, y, ignore_index=IGNORE_INDEX)
-            if keep or raw is not None:
-                self.kept.append((a, raw if raw is not None else self._prepare(x, y)))
+        as_scores = not keep and kind == "logits" and dtype != BF16
+        for a, x, y in _chunks(scores, labels, dtype, convert=not as_scores):
+            raw = prepare_raw(x, y, ignore_index=IGNORE_INDEX) if as_scores else None
+            if raw is not None:  # (not for -inf: those chunks are converted at each pass)
+                self.kept.append((a, raw))
             else:
-                self.kept.append((a, None))
+                self.kept.append((a, self._prepare(x, y) if keep else None))
         self.floor = min((p.floor for _, p in self.kept if p is not None), default=0.0)
         self.brier: np.ndarray | None = None
         self.last: _Pass | None = None

@@ -35,17 +35,22 @@ def sample_deltas(stats: SplitStats, *, start: int, end: int) -> SampleDeltas:
     """Per-sample values at ``start`` and ``end`` for the samples valid at both."""
     ia, ib = stats.epoch_index(start), stats.epoch_index(end)
     valid = stats.valid[ia] & stats.valid[ib]
+    every = bool(valid.all())
+
+    def kept(a: np.ndarray) -> np.ndarray:  # every sample counts: the rows themselves
+        return a if every else a[valid]
+
     return SampleDeltas(
-        ids=stats.sample_ids()[valid],
-        labels=stats.labels[ib][valid],
-        loss_from=stats.loss[ia][valid],
-        loss_to=stats.loss[ib][valid],
-        pred_from=stats.pred[ia][valid],
-        pred_to=stats.pred[ib][valid],
-        correct_from=stats.correct[ia][valid],
-        correct_to=stats.correct[ib][valid],
-        p_true_from=stats.p_true[ia][valid],
-        p_true_to=stats.p_true[ib][valid],
+        ids=kept(stats.sample_ids()),
+        labels=kept(stats.labels[ib]),
+        loss_from=kept(stats.loss[ia]),
+        loss_to=kept(stats.loss[ib]),
+        pred_from=kept(stats.pred[ia]),
+        pred_to=kept(stats.pred[ib]),
+        correct_from=kept(stats.correct[ia]),
+        correct_to=kept(stats.correct[ib]),
+        p_true_from=kept(stats.p_true[ia]),
+        p_true_to=kept(stats.p_true[ib]),
     )
 
 

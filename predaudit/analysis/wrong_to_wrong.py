@@ -76,18 +76,24 @@ def stored_data_map(stats: SplitStats) -> StoredDataMap | None:
     if moments is None or keep is None or not stats.labels_stable or stats.input_kind == REDUCED:
         return None
     e = len(stats.epochs)
+    every = bool(keep.all())  # then plain copies, not boolean selections (the same values)
     return StoredDataMap(
         n_epochs=e,
         first_epoch=stats.epochs[0],
         last_epoch=stats.epochs[-1],
-        index=np.flatnonzero(keep).astype(np.int64),
-        confidence=moments[0][keep].copy(),
-        variability=np.sqrt(moments[1][keep] / e),
+        index=np.arange(keep.size, dtype=np.int64)
+        if every
+        else np.flatnonzero(keep).astype(np.int64),
+        confidence=moments[0].copy() if every else moments[0][keep],
+        variability=np.sqrt((moments[1] if every else moments[1][keep]) / e),
     )
 
 
 def map_rows(res: DataMapView, positions: np.ndarray) -> np.ndarray:
     """For each row position, its index in the data map's arrays (``res.index``), or -1."""
+    n = res.index.size
+    if n and int(res.index[-1]) == n - 1:  # increasing from 0 to n - 1: every row, in order
+        return np.where(positions < n, positions, -1).astype(np.int64)
     at = np.searchsorted(res.index, positions)
     inside = at < res.index.size
     found = np.zeros(positions.shape, dtype=bool)

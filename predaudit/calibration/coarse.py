@@ -1,8 +1,7 @@
 """The cheap parts of a temperature fit: chunks kept as the caller's scores, float32 passes.
 
-:func:`fit_temperature_staged` finds ``T*`` mostly from float32 passes and ends in one
-float64 pass whose derivative decides, as the plain fit's does; three things make it
-cheap on large epochs, and none changes its answer:
+Two things make :func:`predaudit.calibration.temperature.fit_temperature_staged` cheap
+on large epochs, and neither changes its answer:
 
 * :func:`prepare_raw`: a row-major chunk of float16/float32 logits is kept as the
   caller's own array (a view: memory-mapped rows stay mapped, nothing is copied)
@@ -10,15 +9,12 @@ cheap on large epochs, and none changes its answer:
   ``d0 = z - max z`` again from it, bit for bit as
   :func:`predaudit.calibration.scores.prepare_scores` would (no float64 copy of
   the epoch is kept, and none is made again at every pass);
-* :func:`coarse_moments`: the first six derivatives of ``ℓ`` in ``log T`` summed
-  over a chunk in float32 (the exponentials and the sums over classes; the
-  per-row moments in float64), a little less than the float64 pass costs. Its
-  first derivative is off by about 1e-9 of the float64 one (rounding of ``d`` and
-  ``exp`` in float32; tests/calibration/test_staged_fit.py): good enough to steer
-  towards ``T*``, never used for a reported number;
-* :func:`coarse_newton`: from a start near ``T*`` (a subsample's fit) the root of
-  the six-term Taylor polynomial of the derivative is usually within about 1e-9
-  in ``log T`` after one such pass, so the float64 pass comes next.
+* :func:`coarse_moments`: ``dℓ/dlogT`` and ``d²ℓ/dlogT²`` summed over a chunk in
+  float32 (the exponentials and the sums over classes; the per-row results in
+  float64), about half the cost of the float64 pass. Its derivative is off by
+  about 1e-9 of the float64 one (rounding of ``d`` and ``exp`` in float32, measured
+  by ``tests/calibration/test_staged_fit.py``): good enough to steer Newton's steps
+  towards ``T*``, never used for a reported number.
 """
 
 from __future__ import annotations
@@ -46,10 +42,8 @@ from predaudit.calibration.temperature import (
 
 _F32_MAX = float(np.finfo(np.float32).max)
 COARSE_STEP = 1e-3
-"""The float32 stage ends when its next step in ``log T`` is at most this (or sooner)."""
+"""The float32 stage ends when its next step in ``log T`` is at most this."""
 COARSE_MAX_ITER = 12
-_POLY_REACH = 0.5  # the longest step in log T the Taylor polynomial may take
-_POLY_TOL = 1e-8  # its last term (relative to d²) below which the step is the last
 _NEAR_BOUND = 0.1  # bracket width in log T within which a step past a bound gives up
 
 
@@ -103,68 +97,28 @@ def coarse_workspace(elements: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty(elements, np.float32), np.empty(elements, np.float32)
 
 
-ORDER = 6
-"""Derivatives of ``ℓ`` in ``log T`` a float32 pass sums (from the moments of ``s`` up to it)."""
-
-
-def _derivative_coefficients(order: int) -> list[tuple[float, dict[int, float]]]:
-    """``ℓ⁽ᵏ⁾ = a s_y + sum_j c_j κ_j`` (``κ_j`` the cumulants of ``s = z / T`` under ``p``).
-
-    From ``ℓ' = s_y - κ₁`` and ``d/du s_y = -s_y``, ``d/du κ_j = -(j κ_j + κ_{j+1})``
-    (``s`` scales as ``e^-u``, and ``dκ_j/dβ`` of ``d`` is ``κ_{j+1}``).
-    """
-    out, a, c = [], 1.0, {1: -1.0}
-    for _ in range(order):
-        out.append((a, c))
-        nxt: dict[int, float] = {}
-        for j, v in c.items():
-            nxt[j] = nxt.get(j, 0.0) - j * v
-            nxt[j + 1] = nxt.get(j + 1, 0.0) - v
-        a, c = -a, nxt
-    return out
-
-
-_COEFFICIENTS = _derivative_coefficients(ORDER)
-
-
-def _cumulants(m: list[np.ndarray]) -> list[np.ndarray]:
-    """Per-row cumulants ``κ₁ .. κ₆`` from the raw moments ``m[k] = E[s^k]`` (``m[0] = 1``)."""
-    m1 = m[1]
-    mu = [sum(math.comb(k, i) * m[i] * (-m1) ** (k - i) for i in range(k + 1)) for k in range(7)]
-    return [
-        m1,
-        mu[2],
-        mu[3],
-        mu[4] - 3.0 * mu[2] ** 2,
-        mu[5] - 10.0 * mu[3] * mu[2],
-        mu[6] - 15.0 * mu[4] * mu[2] - 10.0 * mu[3] ** 2 + 30.0 * mu[2] ** 3,
-    ]
-
-
 def coarse_moments(
     prep: PreparedScores,
     temperature: float,
     work: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[float, list[float]]:
-    """``(T', [sum dℓ/dlogT, sum d²ℓ/dlogT², .., sum d⁶ℓ/dlogT⁶])`` over ``prep``'s rows.
+) -> tuple[float, float, float, float]:
+    """``(T', sum dℓ/dlogT, sum d²ℓ/dlogT², sum d³ℓ/dlogT³)`` over ``prep``'s rows at ``T'``.
 
-    In float32 (the per-row moments then in float64). With ``s = z / T'`` and ``p
-    = softmax(s)``: ``dℓ/du = s_y - κ₁``, ``d²ℓ/du² = κ₁ + κ₂ - s_y``, ``d³ℓ/du³
-    = s_y - κ₁ - 3κ₂ - κ₃``, and so on (:func:`_derivative_coefficients`), ``κ_j``
-    the cumulants of ``s`` under ``p`` (from its raw moments: ``Σ e s^k / Σ e``).
+    In float32 (the per-row results in float64). With ``s = z / T'`` and ``p =
+    softmax(s)``: ``d³ℓ/du³ = -κ₃ - 3 d²ℓ/du² - 2 dℓ/du``, ``κ₃`` the third central
+    moment of ``s`` under ``p``.
 
     ``T' = 1 / float32(1 / temperature)``, the temperature actually used (equal
     to ``temperature`` to float32 rounding): ``d = d0 * float32(1 / T)`` rounded
     to float32, or for a chunk kept by :func:`prepare_raw` ``float32(z - max z)
     * float32(1 / T)``. The exponentials include the argmax's ``exp(0) = 1``.
-    All NaN when a sum is not finite.
     """
     b = np.float32(1.0 / temperature)
     inv = float(b)
     t = 1.0 / inv
     m = prep.n
     if m == 0:
-        return t, [0.0] * ORDER
+        return t, 0.0, 0.0, 0.0
     size = prep.d0.size
     if work is None or work[0].size < size or work[1].size < size:
         work = coarse_workspace(size)
@@ -179,64 +133,44 @@ def coarse_moments(
         np.maximum(d, -_F32_MAX, out=d)
     ax = prep.class_axis
     e = np.exp(d, out=work[1][:size].reshape(prep.d0.shape))
-    sums = [np.add.reduce(e, axis=ax)]
-    for _ in range(ORDER):  # e s^k stays below k^k e^-k: no overflow
-        e *= d
-        sums.append(np.add.reduce(e, axis=ax))
+    z = np.add.reduce(e, axis=ax)
+    e *= d
+    s1 = np.add.reduce(e, axis=ax)
+    e *= d
+    s2 = np.add.reduce(e, axis=ax)
+    e *= d
+    s3 = np.add.reduce(e, axis=ax)
     if prep.shift is not None and m != prep.valid.size:
-        sums = [v[prep.valid] for v in sums]
-    w = 1.0 / sums[0].astype(np.float64)
-    kappa = [float(k.sum()) for k in _cumulants([np.ones_like(w)] + [v * w for v in sums[1:]])]
-    s_y = prep.sum_dy0 * inv
-    out = [a * s_y + sum(c * kappa[j - 1] for j, c in cs.items()) for a, cs in _COEFFICIENTS]
-    if not all(math.isfinite(v) for v in out):
-        return t, [math.nan] * ORDER
-    return t, out
-
-
-def _polynomial_step(derivs: list[float]) -> tuple[float, float] | None:
-    """The root ``Δ`` of the Taylor polynomial of ``dℓ/du`` from ``derivs`` (means) and its
-    last term's size relative to ``d²`` (about the error's bound); None if not found."""
-    g, h, h3 = derivs[0], derivs[1], derivs[2]
-    x = -g / h
-    factor = 1.0 + 0.5 * x * h3 / h
-    x = x / factor if 0.5 <= factor <= 2.0 else x  # Halley's step to begin
-    k = len(derivs)
-    for _ in range(30):
-        val = sum(derivs[i] * x**i / math.factorial(i) for i in range(k))
-        slope = sum(derivs[i] * x ** (i - 1) / math.factorial(i - 1) for i in range(1, k))
-        if not slope > 0:
-            return None
-        dx = val / slope
-        x -= dx
-        if abs(dx) <= 1e-15 * (1.0 + abs(x)):
-            break
-    else:
-        return None
-    if not abs(x) <= _POLY_REACH:
-        return None
-    return x, abs(derivs[-1] * x ** (k - 1) / math.factorial(k - 1) / h)
+        z, s1, s2, s3 = z[prep.valid], s1[prep.valid], s2[prep.valid], s3[prep.valid]
+    w = 1.0 / z.astype(np.float64)
+    m1, m2, m3 = s1 * w, s2 * w, s3 * w
+    var = m2 - m1 * m1
+    grad = prep.sum_dy0 * inv - float(m1.sum())
+    hess = float(var.sum()) - grad
+    kappa3 = float((m3 - m1 * (3.0 * m2 - 2.0 * m1 * m1)).sum())
+    third = -kappa3 - 3.0 * hess - 2.0 * grad
+    if not (math.isfinite(grad) and math.isfinite(hess) and math.isfinite(third)):
+        return t, math.nan, math.nan, math.nan
+    return t, grad, hess, third
 
 
 def coarse_newton(
-    coarse: Callable[[float], tuple[TemperatureSums, list[float]]],
+    coarse: Callable[[float], tuple[TemperatureSums, float]],
     start: float,
     *,
     bounds: tuple[float, float] = BOUNDS,
     step_tol: float = COARSE_STEP,
     max_iter: int = COARSE_MAX_ITER,
 ) -> tuple[float | None, int]:
-    """Root of ``d mean ℓ / d log T`` over coarse sums from ``start``: ``(T, passes)``.
+    """Halley's method on ``log T`` over coarse sums from ``start``: ``(T, passes)``.
 
-    ``coarse(T)``: the sums at the temperature actually used and the sums of the
-    derivatives of ``ℓ`` in ``log T``, first to ``ORDER``-th. Each pass gives a
-    step ``Δ``: the root of their Taylor polynomial (found by Newton from Halley's
-    step ``Δ_N / (1 + Δ_N h₃ / 2h)``, ``Δ_N = -g / h``; at most 0.5), else
-    Halley's step, kept inside the bracket that the derivative's sign narrows,
-    ``bounds`` at first (else bisection; also where ``d² <= 0``). ``T`` is the
-    point one step beyond the last pass, once that step is at most ``step_tol``
-    or the polynomial's last term is below 1e-8 of ``d²`` (its error then about
-    that term times the step). ``T`` is None when a step still
+    ``coarse(T)``: the sums at the temperature actually used and the sum of
+    ``d³ℓ/dlogT³``. Each pass gives a step ``Δ = Δ_N / (1 + Δ_N h₃ / 2h)`` (``Δ_N
+    = -g / h``, Newton's; Newton's itself when that factor is outside [1/2, 2]),
+    kept inside the bracket that the derivative's sign narrows, ``bounds`` at
+    first (else bisection). ``T`` is the point one step beyond the last pass,
+    once that step is at most ``step_tol`` (its error is then about
+    ``step_tol³``; bisection where ``d² <= 0``). ``T`` is None when a step still
     leaves ``bounds`` from a bracket narrower than 0.1 in ``log T``, on a flat or
     one-sided objective or no samples, or after ``max_iter`` passes: the caller's
     float64 fit takes over, which handles those.
@@ -245,11 +179,10 @@ def coarse_newton(
     u = min(max(math.log(start), u_lo), u_hi)
     lo, hi = u_lo, u_hi
     for k in range(1, max_iter + 1):
-        s, sums = coarse(math.exp(u))
+        s, third = coarse(math.exp(u))
         if s.n == 0 or s.n_varied == 0 or s.n_wrong == 0:
             return None, k
-        derivs = [v / s.n for v in sums]
-        g, h = derivs[0], derivs[1]
+        g, h = s.grad / s.n, s.hess / s.n
         ue = math.log(s.temperature)
         if not (math.isfinite(g) and math.isfinite(h)):
             return None, k
@@ -257,17 +190,13 @@ def coarse_newton(
             hi = min(hi, ue)
         else:
             lo = max(lo, ue)
-        poly = _polynomial_step(derivs) if h > 0 else None
         step = math.nan  # d² <= 0: not convex here, bisection
-        if poly is not None:
-            step = poly[0]
-        elif h > 0:  # Halley's step (Newton's when its factor is far from 1)
-            factor = 1.0 + 0.5 * (-g / h) * derivs[2] / h
-            step = (-g / h) / factor if 0.5 <= factor <= 2.0 else -g / h
+        if h > 0:
+            newton = -g / h
+            factor = 1.0 + 0.5 * newton * third / (s.n * h)
+            step = newton / factor if 0.5 <= factor <= 2.0 else newton
         nxt = ue + step
-        if u_lo < nxt < u_hi and (
-            abs(step) <= step_tol or poly is not None and poly[1] <= _POLY_TOL
-        ):
+        if u_lo < nxt < u_hi and abs(step) <= step_tol:
             return math.exp(nxt), k
         if not lo < nxt < hi:
             if hi - lo < _NEAR_BOUND and not u_lo < nxt < u_hi:
@@ -279,7 +208,7 @@ def coarse_newton(
 
 def fit_temperature_staged(
     evaluate: Callable[[float], TemperatureSums],
-    coarse: Callable[[float], tuple[TemperatureSums, list[float]]],
+    coarse: Callable[[float], tuple[TemperatureSums, float]],
     *,
     start: float = 1.0,
     finish: Callable[[TemperatureSums, float], TemperatureSums | None] | None = None,
@@ -298,8 +227,8 @@ def fit_temperature_staged(
     ``finish(sums, Δ)``: the sums at ``T_a e^Δ`` (None when that step is too long
     to take without a pass), converged when ``|d mean NLL / d log T| < tol``
     there; else converged at ``T_a`` when that holds at ``T_a``. Else, and
-    whenever the coarse stage fails, :func:`fit_temperature_with` goes on from
-    the float64 pass, exactly as from ``T = 1``. ``passes`` counts the
+    whenever the coarse stage fails, :func:`fit_temperature_with` goes
+    on from the float64 pass, exactly as from ``T = 1``. ``passes`` counts the
     float64 passes and the coarse ones; ``nll_at_one`` is reported as given.
     """
     t_a, coarse_passes = coarse_newton(coarse, start, bounds=bounds)

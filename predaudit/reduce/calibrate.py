@@ -8,10 +8,9 @@ the passes of the fit go over those: no re-reading, no conversion, no per-row
 reduction over a short axis.
 
 The fit is staged (:func:`predaudit.calibration.coarse.fit_temperature_staged`):
-a start from a subsample of rows (about 2^20 scores, every k-th row), steps to
-the root of a six-term Taylor polynomial of the derivative from float32 sums
-over the whole epoch (usually one pass), then one float64 pass at the
-temperature they reach, whose derivative decides
+a start from a subsample of rows (about 2^20 scores, every k-th row), Halley
+steps on float32 sums over the whole epoch (usually two passes), then one
+float64 pass at the temperature they reach, whose derivative decides
 convergence (``|d mean NLL / d log T| < 1e-9``, as the plain fit); its last
 Newton step, some 1e-9 in ``log T``, is taken by second-order Taylor on the
 per-sample losses when provably exact to rounding (:meth:`_Epoch.finish`), else
@@ -48,7 +47,6 @@ from typing import TypeVar
 import numpy as np
 
 from predaudit.calibration.coarse import (
-    ORDER,
     coarse_moments,
     coarse_newton,
     coarse_workspace,
@@ -201,17 +199,14 @@ class _Epoch:
         self.floor = min([self.floor] + [w.floor for w in self.works])
         return out
 
-    def coarse(self, t: float) -> tuple[TemperatureSums, list[float]]:
+    def coarse(self, t: float) -> tuple[TemperatureSums, float]:
         """The float32 sums at ``t`` (loss and entropy NaN, at the temperature used) and
-        the sums of the derivatives of ``ℓ`` in ``log T``
-        (:func:`predaudit.calibration.coarse.coarse_moments`)."""
+        the sum of ``d³ℓ/dlogT³``."""
         parts = self._map(lambda a, prep, work: _coarse_sums(prep, t, work.f32))
-        total: TemperatureSums | None = None
-        derivs = [0.0] * ORDER
-        for part, d in parts:
-            total = part if total is None else total + part
-            derivs = [x + y for x, y in zip(derivs, d, strict=True)]
-        return (total if total is not None else TemperatureSums.zero(t)), derivs
+        total, third = None, 0.0
+        for part, h3 in parts:
+            total, third = (part if total is None else total + part), third + h3
+        return (total if total is not None else TemperatureSums.zero(t)), third
 
     def __call__(self, t: float, *, brier: bool = False) -> TemperatureSums:
         loss = np.full(self.n, np.nan)
@@ -296,11 +291,10 @@ class _Epoch:
 
 def _coarse_sums(
     prep: PreparedScores, t: float, work: tuple[np.ndarray, np.ndarray]
-) -> tuple[TemperatureSums, list[float]]:
-    te, derivs = coarse_moments(prep, t, work=work)
+) -> tuple[TemperatureSums, float]:
+    te, g, h, h3 = coarse_moments(prep, t, work=work)
     counts = (prep.n_correct, prep.n_wrong, prep.n_varied)
-    sums = TemperatureSums(te, prep.n, math.nan, derivs[0], derivs[1], math.nan, *counts)
-    return sums, derivs
+    return TemperatureSums(te, prep.n, math.nan, g, h, math.nan, *counts), h3
 
 
 class _Work:

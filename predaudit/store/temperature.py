@@ -5,7 +5,7 @@ epochs, not at every epoch as ``calibration=True`` fits them. :func:`calibrate_e
 reads only those epochs again (per-epoch files of the other epochs are not
 opened; the rows of a stacked array are mapped lazily and skipped), fits ``T*``
 on each (:func:`predaudit.reduce.calibrate.calibrate_epoch`, the same staged fit
-as ``calibration=True``: usually one float32 pass and one float64 pass, here
+as ``calibration=True``: usually two float32 passes and one float64 pass, here
 without the Brier score's pass at ``T = 1``, which analyze does not use) and
 keeps the per-sample loss at it in canonical order.
 

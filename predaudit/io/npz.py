@@ -142,6 +142,9 @@ class NpzContainer(Container):
         except (OSError, InputError):
             self._close_stored()
             return False
+        if self._whole is not None:  # every byte is in memory: no file kept open
+            os.close(self._fd)
+            self._fd = -1
         return True
 
     def _member_bytes(self, m: StoredMember, n: int) -> Any:

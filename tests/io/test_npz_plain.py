@@ -220,3 +220,15 @@ def test_header_fast_form_matches_np_save() -> None:
             arr.dtype,
         )
         assert offset == len(raw) - arr.nbytes
+
+
+def test_a_small_archive_keeps_no_file_open(tmp_path: Path) -> None:
+    np.savez(tmp_path / "a.npz", **ARRAYS)
+    import os
+
+    before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    c = NpzContainer(tmp_path / "a.npz")
+    if before is not None:
+        assert len(os.listdir("/proc/self/fd")) == before
+    assert c.read("labels").tobytes() == ARRAYS["labels"].tobytes()
+    c.close()

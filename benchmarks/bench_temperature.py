@@ -24,6 +24,10 @@ one process and interleaved round by round (a busy machine slows all alike):
   (``brier=False``, as ``analyze`` fits at its two compared epochs).
 
 ``passes`` counts the full passes over the epoch, float32 and float64 alike.
+``--run PATH --epochs 10,20`` also times what ``analyze`` fits on a saved run
+(``store.temperature.calibrate_epochs`` on those epochs, reading them again);
+``--shapes ''`` skips the generated shapes. For the code of an older commit, run
+this script with ``PYTHONPATH`` set to that commit's tree (``git archive``).
 
 Each is the median of ``--repeats`` rounds, wall time (``perf_counter``) and
 CPU time of this process (``process_time``: on a shared machine the CPU time is
@@ -296,18 +300,43 @@ def crossover() -> None:
         print(f"| {c} | " + " | ".join(f"{v:.2f}" for v in cells) + " |")
 
 
+def bench_run(path: str, epochs: list[int], repeats: int) -> None:
+    """``analyze``'s fits: ``store.temperature.calibrate_epochs`` on a run's epochs."""
+    from predaudit.io.discover import discover
+    from predaudit.store.temperature import calibrate_epochs
+
+    for name, layout in discover(path).splits.items():
+        times = []
+        for _ in range(repeats):
+            w, p, out = timed(
+                lambda layout=layout: calibrate_epochs(layout, epochs, input_kind="logits")  # type: ignore[misc]
+            )
+            times.append((w, p))
+        fits = {e: (f"{v.temperature:.12g}", v.iterations, v.status) for e, v in out.items()}  # type: ignore[attr-defined]
+        wall = statistics.median(a for a, _ in times)
+        cpu = statistics.median(b for _, b in times)
+        print(
+            f"\n{path} split {name}, epochs {epochs}, {repeats} rounds, load average "
+            f"{os.getloadavg()[0]:.1f}: wall median {wall:.2f} s, CPU median {cpu:.2f} s; {fits}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--shapes", default="1000000x10,50000x1000")
     ap.add_argument("--codes", default="39f4ec1,now,now-nobrier")
     ap.add_argument("--crossover", action="store_true")
+    ap.add_argument("--run", help="also time analyze's fits on this run's --epochs (logits)")
+    ap.add_argument("--epochs", default="10,20")
     args = ap.parse_args()
     cpu = platform.processor() or platform.machine()
     print(f"{cpu}, {os.cpu_count()} CPUs, numpy {np.__version__}")
-    for shape in args.shapes.split(","):
+    for shape in filter(None, args.shapes.split(",")):
         rows, classes = (int(v) for v in shape.lower().split("x"))
         bench_shape(rows, classes, args.repeats, args.codes.split(","))
+    if args.run:
+        bench_run(args.run, [int(e) for e in args.epochs.split(",")], args.repeats)
     if args.crossover:
         crossover()
 

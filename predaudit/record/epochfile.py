@@ -66,6 +66,17 @@ def write_epoch(
     return prepare_epoch(path, epoch_arrays, meta, compress=compress, fsync=fsync)()
 
 
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    """``dtype.name``, remembered (numpy computes it in Python each time)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
+
+
 def prepare_epoch(
     path: Path,
     epoch_arrays: tuple[list[np.ndarray], np.ndarray, np.ndarray],
@@ -101,7 +112,7 @@ def prepare_epoch(
             member, labels, ids, order = joined[order], labels[order], ids[order], None
     meta = {
         **meta,
-        "saved_dtype": scores[0].dtype.name,
+        "saved_dtype": _dtype_name(scores[0].dtype),
         "n_samples": int(n if order is None else order.shape[0]),
     }
     arrays = [

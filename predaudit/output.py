@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -78,7 +79,7 @@ def write_atomic(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
+    with _moved_into_place(tmp, path):
         # mkstemp creates the file 0600; give it the mode a plain open() would (0666 & ~umask).
         umask = os.umask(0)
         os.umask(umask)
@@ -93,6 +94,14 @@ def write_atomic(
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())
+
+
+@contextmanager
+def _moved_into_place(tmp: str, path: Path) -> Iterator[None]:
+    """Rename the temporary file ``tmp`` to ``path`` after the block; remove it instead
+    if the block or the rename fails."""
+    try:
+        yield
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -133,20 +142,13 @@ def write_atomic_parts(
 
         write_atomic(path, write, fsync=fsync)
         return
-    try:
+    with _moved_into_place(tmp, path):
         try:
             _write_all(fd, parts)
             if fsync:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _write_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:

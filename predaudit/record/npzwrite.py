@@ -28,7 +28,7 @@ import struct
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -156,6 +156,17 @@ def _dos(date_time: tuple) -> tuple[int, int]:
     return dostime, dosdate
 
 
+def _byte_views(key: str, dtype: np.dtype, pieces: Iterable[np.ndarray]) -> Iterator[memoryview]:
+    """Each non-empty piece's bytes in C order (a view when it is contiguous), its dtype
+    checked against the member's."""
+    for piece in pieces:
+        part = np.ascontiguousarray(piece)
+        if part.dtype != dtype:
+            raise ValueError(f"{key}: a piece of dtype {part.dtype}, not {dtype}")
+        if part.nbytes:
+            yield memoryview(part).cast("B")  # type: ignore[arg-type]
+
+
 def stored_parts(
     members: list[tuple[str, np.dtype, tuple[int, ...], list]], date_time: tuple
 ) -> list[bytes | memoryview]:
@@ -168,17 +179,11 @@ def stored_parts(
     for key, dtype, shape, pieces in members:
         name = f"{key}.npy".encode()
         head = npy_header(dtype, shape)
-        views = []
+        views = list(_byte_views(key, dtype, pieces))
         crc, size = zlib.crc32(head), len(head)
-        for piece in pieces:
-            part = np.ascontiguousarray(piece)
-            if part.dtype != dtype:
-                raise ValueError(f"{key}: a piece of dtype {part.dtype}, not {dtype}")
-            if part.nbytes:
-                data = memoryview(part).cast("B")  # type: ignore[arg-type]
-                crc = zlib.crc32(data, crc)
-                size += part.nbytes
-                views.append(data)
+        for data in views:
+            crc = zlib.crc32(data, crc)
+            size += len(data)
         if size != len(head) + dtype.itemsize * math.prod(shape):
             raise ValueError(f"{key}: {size} bytes for a member of shape {shape}")
         local = _local_header(name, size, crc, dostime, dosdate)
@@ -205,15 +210,10 @@ def _lay_out(
         fh.write(local)
         crc, written = zlib.crc32(head), len(head)
         fh.write(head)
-        for piece in pieces:
-            part = np.ascontiguousarray(piece)
-            if part.dtype != dtype:
-                raise ValueError(f"{key}: a piece of dtype {part.dtype}, not {dtype}")
-            if part.nbytes:
-                data = memoryview(part).cast("B")  # type: ignore[arg-type]
-                crc = zlib.crc32(data, crc)
-                written += part.nbytes
-                fh.write(data)
+        for data in _byte_views(key, dtype, pieces):  # gathered one piece at a time
+            crc = zlib.crc32(data, crc)
+            written += len(data)
+            fh.write(data)
         if written != size:
             raise ValueError(f"{key}: {written} bytes written for a member of {size}")
         crcs.append((pos + 14, struct.pack("<L", crc)))  # written into the header at the end

@@ -23,9 +23,8 @@ import numpy as np
 from predaudit.errors import InputError
 from predaudit.io.discover import parse_name
 from predaudit.io.naming import META_KEY, SUFFIXES
-from predaudit.output import write_atomic_parts
 from predaudit.record.buffer import Batches, concat, runs
-from predaudit.record.npzwrite import CHUNK_BYTES, Member, stored_npz, write_npz
+from predaudit.record.npzwrite import CHUNK_BYTES, Member, write_npz
 
 FORMAT = "predaudit.recorder/1"
 _JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(..., sort_keys=True) makes per call
@@ -113,7 +112,7 @@ def prepare_epoch(
     meta = {
         **meta,
         "saved_dtype": _dtype_name(scores[0].dtype),
-        "n_samples": int(n if order is None else order.shape[0]),
+        "n_samples": int(labels.shape[0] if order is None else order.shape[0]),
     }
     arrays = [
         (kind, member),
@@ -121,14 +120,7 @@ def prepare_epoch(
         ("ids", ids),
         (META_KEY, np.array(_JSON.encode(meta))),
     ]
-    if order is None and not compress:
-        return partial(_write_stored, path, arrays, fsync)
     return partial(_write_npz, path, arrays, order, compress, fsync)
-
-
-def _write_stored(path: Path, arrays: list[tuple[str, Member]], fsync: bool) -> int:
-    write_atomic_parts(path, stored_npz(arrays), fsync=fsync)
-    return os.stat(path.parent).st_mtime_ns
 
 
 def _write_npz(

@@ -7,10 +7,12 @@ Rows can also be taken in a given order (gathered and written in pieces of about
 ``zipfile`` writes them with ``force_zip64=True`` (each member ``np.save``'s bytes;
 tested against both), in a few system calls; compressed ones go through ``zipfile``.
 
-The archive is written with :func:`predaudit.output.write_atomic`: to a hidden
-temporary file in the target folder (``.{name}.XXXXXXXX.tmp``, so discovery never
-reads it), moved into place with ``os.replace``; a crash of the process leaves either
-no file or a complete one. With ``fsync=True`` the file is also flushed to the disk
+The archive is written atomically: to a hidden temporary file in the target folder
+(so discovery never reads it), moved into place with ``os.replace``; a crash of the
+process leaves either no file or a complete one. An uncompressed archive in the given
+row order goes out as views of its arrays in a few ``writev`` calls
+(:func:`predaudit.output.write_atomic_parts`); the others through
+:func:`predaudit.output.write_atomic`. With ``fsync=True`` the file is also flushed to the disk
 before the move (it then survives a power cut too, for a few milliseconds per file).
 
 The zip timestamp is the time of writing, or ``SOURCE_DATE_EPOCH`` (seconds, UTC) when
@@ -254,13 +256,6 @@ def _write_deflated(
                 fp.write(npy_header(dtype, shape))
                 for piece in pieces:
                     fp.write(np.ascontiguousarray(piece).tobytes())
-
-
-def stored_npz(arrays: Sequence[tuple[str, Member]]) -> list[bytes | memoryview]:
-    """The uncompressed ``.npz`` of ``arrays`` (key, array or its pieces), as
-    :func:`stored_parts` lays it out (views of the data, not copies) for
-    :func:`~predaudit.output.write_atomic_parts`; stamped now (:func:`zip_date_time`)."""
-    return stored_parts([(k, *_pieces(m, None)) for k, m in arrays], zip_date_time())
 
 
 def write_npz(

@@ -297,8 +297,7 @@ def test_background_writes_and_their_errors(tmp_path, data, monkeypatch):
     def disk_full(path, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    def fail_writes():  # both ways a file is written: laid out in memory, or streamed
-        monkeypatch.setattr(epochfile, "write_atomic_parts", disk_full)
+    def fail_writes():
         monkeypatch.setattr(epochfile, "write_npz", disk_full)
 
     fail_writes()
@@ -329,7 +328,7 @@ def test_a_failed_background_write_is_reported_at_exit(tmp_path):
         "import numpy as np, predaudit\n"
         "from predaudit.record import epochfile\n"
         "def fail(*a, **k): raise OSError('disk full')\n"
-        "epochfile.write_npz = epochfile.write_atomic_parts = fail\n"
+        "epochfile.write_npz = fail\n"
         f"rec = predaudit.Recorder({str(tmp_path)!r}, ordered=True, background=True)\n"
         "rec.add(np.zeros((2, 3), np.float32), np.array([0, 1]))\n"
         "rec.end_epoch(1)\n"
@@ -421,3 +420,18 @@ def test_shuffled_epoch_gathered_at_once_or_streamed_is_the_same_file(
             np.testing.assert_array_equal(z["labels"], labels)
             np.testing.assert_array_equal(z["ids"], np.arange(N))
     assert files[0] == files[1]
+
+
+def test_a_shard_padded_with_duplicates_says_how_many_samples_it_holds(tmp_path, data):
+    """DistributedSampler's padding (the same id with the same values) is dropped from a
+    shuffled shard; the file's ``__meta__`` counts the rows written, not those added."""
+    logits, labels, _ = data
+    rec = Recorder(tmp_path, sharded=True)
+    ids = np.array([5, 2, 9, 2, 7, 5])  # 2 and 5 twice: padding
+    rec.add(logits[0][ids], labels[ids], ids=ids)
+    path = rec.end_epoch(1)
+    assert path.name == "epoch_0001.rank0.npz"
+    with np.load(path, allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["ids"], [2, 5, 7, 9])
+        np.testing.assert_array_equal(z["logits"], logits[0][[2, 5, 7, 9]])
+        assert json.loads(str(z["__meta__"]))["n_samples"] == 4

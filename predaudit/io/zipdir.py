@@ -22,11 +22,11 @@ import os
 import struct
 from dataclasses import dataclass
 
-_END = struct.Struct("<4s4H2LH")  # zipfile.structEndArchive, 22 bytes
-_LOCATOR64 = struct.Struct("<4sLQL")  # zipfile.structEndArchive64Locator, 20 bytes
-_END64 = struct.Struct("<4sQ2H2L4Q")  # zipfile.structEndArchive64, 56 bytes
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # zipfile.structCentralDir, 46 bytes
-_LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile.structFileHeader, 30 bytes
+ZIP_END = struct.Struct("<4s4H2LH")  # zipfile.structEndArchive, 22 bytes
+ZIP_LOCATOR64 = struct.Struct("<4sLQL")  # zipfile.structEndArchive64Locator, 20 bytes
+ZIP_END64 = struct.Struct("<4sQ2H2L4Q")  # zipfile.structEndArchive64, 56 bytes
+ZIP_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # zipfile.structCentralDir, 46 bytes
+ZIP_LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile.structFileHeader, 30 bytes
 _MAX_EXTRACT_VERSION = 63  # zipfile.MAX_EXTRACT_VERSION
 _PLAIN_FLAGS = 0x0808  # a data descriptor (bit 3), UTF-8 names (bit 11): stored bytes read alike
 _MAX_DIRECTORY = 1 << 24  # a larger central directory is left to zipfile
@@ -87,25 +87,25 @@ def stored_members(fd: int, size: int, whole: bytes | None = None) -> list[Store
 
 def _members(src: _Bytes) -> list[StoredMember] | None:
     size = src.size
-    if size < _END.size:
+    if size < ZIP_END.size:
         return None
-    location = size - _END.size
-    end = _END.unpack(src.get(location, _END.size))
+    location = size - ZIP_END.size
+    end = ZIP_END.unpack(src.get(location, ZIP_END.size))
     if end[0] != b"PK\005\006" or end[7] != 0:  # an end record with no comment, at the end
         return None
     size_cd, offset_cd = end[5], end[6]
     concat = location - size_cd - offset_cd
-    if location >= _LOCATOR64.size:
-        loc = _LOCATOR64.unpack(src.get(location - _LOCATOR64.size, _LOCATOR64.size))
+    if location >= ZIP_LOCATOR64.size:
+        loc = ZIP_LOCATOR64.unpack(src.get(location - ZIP_LOCATOR64.size, ZIP_LOCATOR64.size))
         if loc[0] == b"PK\006\007":
-            at = location - _LOCATOR64.size - _END64.size
+            at = location - ZIP_LOCATOR64.size - ZIP_END64.size
             if loc[1] != 0 or loc[3] > 1 or at < 0:
                 return None  # zipfile refuses (several disks) or reads it otherwise
-            end64 = _END64.unpack(src.get(at, _END64.size))
+            end64 = ZIP_END64.unpack(src.get(at, ZIP_END64.size))
             if end64[0] != b"PK\006\006":
                 return None
             size_cd, offset_cd = end64[8], end64[9]
-            concat = location - size_cd - offset_cd - _END64.size - _LOCATOR64.size
+            concat = location - size_cd - offset_cd - ZIP_END64.size - ZIP_LOCATOR64.size
     if concat != 0 or size_cd > _MAX_DIRECTORY:
         return None
     directory = src.get(offset_cd, size_cd)
@@ -114,11 +114,11 @@ def _members(src: _Bytes) -> list[StoredMember] | None:
     out: list[StoredMember] = []
     pos = 0
     while pos < size_cd:
-        if pos + _CENTRAL.size > size_cd:
+        if pos + ZIP_CENTRAL.size > size_cd:
             return None
-        cd = _CENTRAL.unpack_from(directory, pos)
+        cd = ZIP_CENTRAL.unpack_from(directory, pos)
         name_len, extra_len, comment_len = cd[12], cd[13], cd[14]
-        name_at = pos + _CENTRAL.size
+        name_at = pos + ZIP_CENTRAL.size
         pos = name_at + name_len + extra_len + comment_len
         if cd[0] != b"PK\001\002" or pos > size_cd:
             return None
@@ -167,12 +167,12 @@ def _zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int,
 def _data_start(src: _Bytes, offset: int, name: bytes) -> int | None:
     """Where a member's bytes start after its local header at ``offset``; None unless the
     header is there and names the member as the central directory does."""
-    head = src.get(offset, _LOCAL.size)
-    if len(head) != _LOCAL.size:
+    head = src.get(offset, ZIP_LOCAL.size)
+    if len(head) != ZIP_LOCAL.size:
         return None
-    local = _LOCAL.unpack(head)
+    local = ZIP_LOCAL.unpack(head)
     if local[0] != b"PK\003\004" or local[10] != len(name):
         return None
-    if src.get(offset + _LOCAL.size, len(name)) != name:
+    if src.get(offset + ZIP_LOCAL.size, len(name)) != name:
         return None
-    return offset + _LOCAL.size + local[10] + local[11]
+    return offset + ZIP_LOCAL.size + local[10] + local[11]

@@ -36,6 +36,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from predaudit.io.zipdir import ZIP_CENTRAL, ZIP_END, ZIP_END64, ZIP_LOCAL, ZIP_LOCATOR64
 from predaudit.output import write_atomic, write_atomic_parts
 
 CHUNK_BYTES = 1 << 22
@@ -46,11 +47,6 @@ Member = np.ndarray | Sequence[np.ndarray]
 
 _ZIP64_VERSION = 45  # zipfile.ZIP64_VERSION
 _UNIX = 3  # zipfile's create_system on POSIX
-_LOCAL = struct.Struct("<4s2B4HL2L2H")  # zipfile.structFileHeader
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # zipfile.structCentralDir
-_END = struct.Struct("<4s4H2LH")  # zipfile.structEndArchive
-_END64 = struct.Struct("<4sQ2H2L4Q")  # zipfile.structEndArchive64
-_LOCATOR64 = struct.Struct("<4sLQL")  # zipfile.structEndArchive64Locator
 _MODE = 0o644 << 16
 
 
@@ -116,7 +112,7 @@ def _write_stored(
 def _local_header(name: bytes, size: int, crc: int, dostime: int, dosdate: int) -> bytes:
     extra = struct.pack("<HHQQ", 1, 16, size, size)
     fields = [_ZIP64_VERSION, 0, 0, 0, dostime, dosdate, crc, 0xFFFFFFFF, 0xFFFFFFFF]
-    return _LOCAL.pack(b"PK\003\004", *fields, len(name), len(extra)) + name + extra
+    return ZIP_LOCAL.pack(b"PK\003\004", *fields, len(name), len(extra)) + name + extra
 
 
 def _central_header(
@@ -130,7 +126,7 @@ def _central_header(
     fixed = 0xFFFFFFFF if size > limit else size
     offset = 0xFFFFFFFF if pos > limit else pos
     fields = [_ZIP64_VERSION, _UNIX, _ZIP64_VERSION, 0, 0, 0, dostime, dosdate, crc]
-    head = _CENTRAL.pack(
+    head = ZIP_CENTRAL.pack(
         b"PK\001\002", *fields, fixed, fixed, len(name), len(cextra), 0, 0, 0, _MODE, offset
     )
     return head + name + cextra
@@ -141,14 +137,14 @@ def _end_records(count: int, cd_size: int, cd_offset: int) -> bytes:
     limit = zipfile.ZIP64_LIMIT
     if count > zipfile.ZIP_FILECOUNT_LIMIT or cd_offset > limit or cd_size > limit:
         end64 = cd_offset + cd_size
-        tail = _END64.pack(b"PK\006\006", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
-        tail += _LOCATOR64.pack(b"PK\006\007", 0, end64, 1)
+        tail = ZIP_END64.pack(b"PK\006\006", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
+        tail += ZIP_LOCATOR64.pack(b"PK\006\007", 0, end64, 1)
         count, cd_size, cd_offset = (
             min(count, 0xFFFF),
             min(cd_size, 0xFFFFFFFF),
             min(cd_offset, 0xFFFFFFFF),
         )
-    return tail + _END.pack(b"PK\005\006", 0, 0, count, count, cd_size, cd_offset, 0)
+    return tail + ZIP_END.pack(b"PK\005\006", 0, 0, count, count, cd_size, cd_offset, 0)
 
 
 def _dos(date_time: tuple) -> tuple[int, int]:

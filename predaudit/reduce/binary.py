@@ -42,12 +42,14 @@ def _reduce_binary(
     rows = max(1, int(chunk_rows)) if chunk_rows is not None else _CHUNK_ROWS
 
     def make_worker() -> Callable[[int, int], Counts]:
+        scratch = _Scratch(min(rows, n))
+
         def run(a: int, b: int) -> Counts:
             qc = None if q is None else q[a:b]
             with np.errstate(all="ignore"):
                 return _binary_chunk(
                     scores[a:b], y[a:b], valid[a:b], qc, out, a, b, kind=kind, dtype=dtype,
-                    rule=rule,
+                    rule=rule, scratch=scratch,
                 )  # fmt: skip
 
         return run
@@ -71,6 +73,7 @@ def _binary_chunk(
     kind: str,
     dtype: str,
     rule: LossRule,
+    scratch: _Scratch | None = None,
 ) -> Counts:
     """Samples ``[a, b)``, in float64.
 
@@ -78,8 +81,15 @@ def _binary_chunk(
     ``softplus(-z) = max(-z, 0) + log1p(exp(-|s|))`` (two non-negative terms) and the
     confidence is ``exp(-log1p(exp(-|s|)))``.
     """
+    m = b - a
+    if scratch is None or scratch.rows < m:
+        scratch = _Scratch(m)
     s = bf16_to_float32(raw) if dtype == BF16 else raw
-    s = np.asarray(s, dtype=np.float64)
+    if s.dtype == np.float64:
+        s = np.asarray(s)
+    else:
+        s = scratch.s[:m]
+        np.copyto(s, bf16_to_float32(raw) if dtype == BF16 else raw, casting="unsafe")
     lo, hi = float(s.min(initial=np.inf)), float(s.max(initial=-np.inf))
     if math.isnan(lo) or hi == math.inf:  # a NaN makes the minimum NaN
         return Counts(n_bad=_count_bad(s))
@@ -87,6 +97,9 @@ def _binary_chunk(
     pos = y == 1
     counts = Counts()
     sl = slice(a, b)
+    if kind == "logits" and q is None and finite and rule.clip is None:
+        _plain_logits(s, y, out, sl, scratch)
+        return counts
     if kind == "logits":
         out.pred[sl] = s > 0
         soft = np.log1p(np.exp(-np.abs(s)))  # softplus(-|s|): 0 at s = -inf
@@ -101,12 +114,8 @@ def _binary_chunk(
         else:
             out.margin[sl] = np.where(s == -np.inf, np.where(pos, lf, -lf), z)
         # where z >= 0, log p_y is -(0 + soft) = -soft exactly: p_y is the confidence
-        p_true = out.p_true[sl]
-        np.copyto(p_true, out.confidence[sl])
-        np.exp(lp_true, out=p_true, where=z < 0)
-        if q is None and finite and rule.clip is None:
-            np.subtract(0.0, lp_true, out=out.loss[sl])
-            return counts
+        # (a masked np.exp(..., where=) has no SIMD loop: 6 times slower than exp and where)
+        np.copyto(out.p_true[sl], np.where(z < 0, np.exp(lp_true), out.confidence[sl]))
         if q is None:
             used, hit = rule.apply(lp_true)
             np.subtract(0.0, used, out=out.loss[sl])
@@ -145,3 +154,45 @@ def _binary_chunk(
     out.loss[sl] = 0.0 - (t1 + t0)
     hits = np.count_nonzero(hit1 & (q[:, 1] > 0)) + np.count_nonzero(hit0 & (q[:, 0] > 0))
     return counts.hits(rule, int(hits))
+
+
+class _Scratch:
+    """One worker's float64 buffers for a chunk of up to ``rows`` samples."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.s, self.t, self.u = (np.empty(rows) for _ in range(3))
+        self.neg = np.empty(rows, dtype=bool)
+
+
+def _plain_logits(s: np.ndarray, y: np.ndarray, out: _Out, sl: slice, scratch: _Scratch) -> None:
+    """Finite logits, index labels, no clip: the numbers of the general branch above, bit
+    for bit, from whole-chunk SIMD passes into reused buffers (masked loops such as
+    ``np.exp(..., where=)`` or ``np.copyto(..., where=)`` have no SIMD path: 3-6 times
+    slower).
+
+    ``soft = log1p(exp(-|s|))``; ``z = ±s`` (the margin: ``s`` for class 1, ``-s`` for
+    class 0, a multiplication by ``±1``, exact); ``loss = max(-z, 0) + soft``;
+    ``confidence = exp(-soft)``; ``p_true = exp(-loss)``, which is the confidence where
+    ``z >= 0`` (there ``loss`` is ``soft`` exactly).
+    """
+    m = s.shape[0]
+    soft, t = scratch.t[:m], scratch.u[:m]
+    np.greater(s, 0.0, out=out.pred[sl], casting="unsafe")
+    np.abs(s, out=soft)
+    np.negative(soft, out=soft)
+    np.exp(soft, out=soft)
+    np.log1p(soft, out=soft)  # softplus(-|s|)
+    z = out.margin[sl]
+    np.equal(y, 1, out=scratch.neg[:m])
+    np.multiply(scratch.neg[:m], 2.0, out=t)
+    t -= 1.0
+    np.multiply(s, t, out=z)
+    loss = out.loss[sl]
+    np.negative(z, out=t)
+    np.maximum(t, 0.0, out=t)
+    np.add(t, soft, out=loss)
+    np.negative(soft, out=t)
+    np.exp(t, out=out.confidence[sl])
+    np.negative(loss, out=t)
+    np.exp(t, out=out.p_true[sl])

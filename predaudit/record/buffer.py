@@ -33,12 +33,14 @@ def keep_tensor(t: Any) -> Any:
     return t if t.is_cpu else t.cpu()
 
 
-def hold(column: list[Any], versions: list[Any], batch: int, x: Any, tensor: bool) -> None:
-    """Append what is kept of ``x`` (a torch tensor if ``tensor``) to ``column``; note a
-    tensor's version in ``versions``."""
+def hold(column: list[Any], batches: Batches, batch: int, x: Any, tensor: bool) -> None:
+    """Append what is kept of ``x`` (a torch tensor if ``tensor``) to ``column``, one of
+    ``batches``' columns; note a tensor's version there."""
     if tensor:
-        k = keep_tensor(x)
-        versions.append((batch, k, k._version))
+        k = x if x.is_cpu and not x.requires_grad else keep_tensor(x)
+        batches.tensors.append(k)
+        batches.versions.append(k._version)
+        batches.batch_of.append(batch)
     else:
         k = np.array(x)
     column.append(k)
@@ -107,19 +109,32 @@ class Batches:
         self.scores: list[Any] = []
         self.labels: list[Any] = []
         self.ids: list[Any] = []  # empty when the recorder numbers the samples
-        self.versions: list[tuple[int, Any, int]] = []  # (batch, tensor, version when added)
+        # the tensors kept without a copy, their versions when added and their batches
+        self.tensors: list[Any] = []
+        self.versions: list[int] = []
+        self.batch_of: list[int] = []
 
     @property
     def n(self) -> int:
         """Rows (samples) held."""
         return sum(int(s.shape[0]) for s in self.scores)
 
+    def hold(self, column: list[Any], batch: int, k: Any) -> None:
+        """Append ``k`` (kept by :func:`keep`) to ``column``; note its version if a tensor."""
+        column.append(k)
+        if hasattr(k, "_version"):
+            self.tensors.append(k)
+            self.versions.append(k._version)
+            self.batch_of.append(batch)
+
     def changed(self) -> int | None:
-        """The (1-based) batch whose tensor was changed in place after ``add()``, if any."""
-        now = [t._version for _, t, _ in self.versions]
-        if now == [version for _, _, version in self.versions]:
+        """The (1-based) batch whose tensor was changed in place after ``add()``, if any;
+        the tensors are released."""
+        now = [t._version for t in self.tensors]
+        self.tensors.clear()
+        if now == self.versions:
             return None
-        return next(int(b) for (b, _, v), n in zip(self.versions, now, strict=True) if v != n)
+        return next(b for b, v, n in zip(self.batch_of, self.versions, now, strict=True) if v != n)
 
 
 def _join(pieces: list[Any], copy: bool) -> np.ndarray:

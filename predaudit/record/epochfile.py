@@ -45,7 +45,6 @@ def take(batches: Batches, *, copy: bool) -> tuple[list[np.ndarray], np.ndarray,
     batches.ids.clear()
     scores = runs(batches.scores, CHUNK_BYTES, copy=copy)  # empties batches.scores
     changed = batches.changed()
-    batches.versions.clear()
     if changed is not None:
         raise InputError(batches.where, changed_in_place(changed))
     n = labels.shape[0]
@@ -194,26 +193,32 @@ class EpochFiles:
 
     def taken(self, epoch: int, path: Path, rank: int | None, *, overwrite: bool) -> Path | None:
         """A file that already holds ``epoch`` (other than ``path`` with ``overwrite``, or
-        another process's shard), if any."""
+        another process's shard), if any: the folder scanned again if someone else changed
+        it, and ``path`` looked for (also when the folder's mtime is too coarse to tell)."""
         known = self._epoch_files().setdefault(epoch, set())
-        if os.path.exists(path):  # also when the folder's mtime is too coarse to tell
+        if os.path.exists(path):
             known.add(path)
-        elif not known:
+        else:
+            known.discard(path)
+        known.difference_update([p for p in known if p != path and not os.path.exists(p)])
+        return self.known(epoch, path, rank, overwrite=overwrite)
+
+    def known(self, epoch: int, path: Path, rank: int | None, *, overwrite: bool) -> Path | None:
+        """:meth:`taken` from what was seen and written so far, without looking at the disk
+        (None before the first look)."""
+        if self._files is None:
             return None
-        for p in sorted(known):
-            if not os.path.exists(p):
-                known.discard(p)
-                continue
+        for p in sorted(self._files.get(epoch, ())):  # usually none
             named = parse_name(p)
             if rank is not None and named.rank is not None and named.rank != rank:
-                continue  # another process's shard of the same epoch
+                continue
             if p == path and overwrite:
                 continue
             return p
         return None
 
     def add(self, epoch: int, path: Path) -> None:
-        """``path`` is (being) written as ``epoch``."""
+        """``path`` was written as ``epoch``."""
         if self._files is not None:
             self._files.setdefault(epoch, set()).add(path)
 
@@ -226,10 +231,10 @@ class EpochFiles:
 
 _EXECUTOR: list[ThreadPoolExecutor] = []
 _LOCK = threading.Lock()
-_UNREPORTED: dict[Future[int], Path] = {}  # failed writes no recorder has raised yet
+_UNREPORTED: dict[Future[None], Path] = {}  # failed writes no recorder has raised yet
 
 
-def submit(path: Path, job: Callable[[], int]) -> Future[int]:
+def submit(path: Path, job: Callable[[], None]) -> Future[None]:
     """Run ``job`` (writing ``path``) in the writer thread; its error is reported by the
     recorder at its next call, or on stderr at exit if it never is."""
     with _LOCK:
@@ -241,12 +246,12 @@ def submit(path: Path, job: Callable[[], int]) -> Future[int]:
     return future
 
 
-def _forget_success(future: Future[int]) -> None:
+def _forget_success(future: Future[None]) -> None:
     if not future.cancelled() and future.exception() is None:
         reported(future)
 
 
-def reported(future: Future[int]) -> None:
+def reported(future: Future[None]) -> None:
     """The recorder has raised (or seen the success of) ``future``."""
     with _LOCK:
         _UNREPORTED.pop(future, None)

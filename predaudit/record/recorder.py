@@ -19,9 +19,10 @@ from __future__ import annotations
 import operator
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -104,7 +105,9 @@ class Recorder:
 
     A folder that already holds epochs is continued; recording an epoch that exists
     raises :class:`EpochExistsError` (a ``FileExistsError`` and an
-    :class:`~predaudit.InputError`) unless ``overwrite=True``.
+    :class:`~predaudit.InputError`) unless ``overwrite=True``: at once for an epoch this
+    recorder wrote or saw, and when the file is written for one another writer put there
+    since (with ``background=True``, like any error of the write, by the next call).
 
     Distributed (``torch.distributed`` initialised with several processes): each
     process writes its own shard, ``epoch_0003.rank1.npz``; reading merges the
@@ -147,7 +150,7 @@ class Recorder:
         self.background = background
         self._files = epochfile.EpochFiles(self.folder)
         self._where = self.folder / "<batches>"  # what errors about the batches name
-        self._writing: Future[int] | None = None  # the background write under way
+        self._writing: Future[None] | None = None  # the background write under way
         self._reset()
 
     def _reset(self) -> None:
@@ -189,10 +192,10 @@ class Recorder:
             return
         ep, b = self._epoch, self._batches
         torch_s, torch_y, torch_i = self._torch
-        hold(ep.scores, ep.versions, b, scores, torch_s)
-        hold(ep.labels, ep.versions, b, labels, torch_y)
+        hold(ep.scores, ep, b, scores, torch_s)
+        hold(ep.labels, ep, b, labels, torch_y)
         if ids is not None:
-            hold(ep.ids, ep.versions, b, ids, torch_i)
+            hold(ep.ids, ep, b, ids, torch_i)
 
     def _add_checked(self, scores: Any, labels: Any, ids: Any, key: tuple[Any, ...] | None) -> None:
         b = self._batches
@@ -243,9 +246,7 @@ class Recorder:
         ep = self._epoch
         for column, k in ((ep.scores, s), (ep.labels, y), (ep.ids, i)):
             if k is not None:
-                column.append(k)
-                if hasattr(k, "_version"):
-                    ep.versions.append((b, k, k._version))
+                ep.hold(column, b, k)
 
     def _check_like_before(
         self,
@@ -312,10 +313,9 @@ class Recorder:
         path = self.path_for(epoch, rank)
         if not batches.scores:
             raise InputError(path, f"epoch {epoch} has no samples: add() batches first")
-        taken = self._files.taken(epoch, path, rank, overwrite=self.overwrite)
-        if taken is not None:
-            hint = "; pass overwrite=True to replace it" if taken == path else ""
-            raise EpochExistsError(taken, f"epoch {epoch} of split '{self.split}' exists{hint}")
+        known = self._files.known(epoch, path, rank, overwrite=self.overwrite)
+        if known is not None:  # without looking at the disk: the job looks there again
+            raise self._exists(known, path, epoch)
         meta: dict[str, Any] = {
             "format": FORMAT,
             "predaudit": __version__,
@@ -329,15 +329,28 @@ class Recorder:
         if rank is not None:
             meta.update(rank=rank, world_size=world)
         arrays = epochfile.take(batches, copy=self.background)  # error: batch changed
-        job = epochfile.prepare_epoch(  # error: a duplicate id
+        write = epochfile.prepare_epoch(  # error: a duplicate id
             path, arrays, meta, compress=self.compress, fsync=self.fsync
         )
-        self._files.add(epoch, path)
+        job = partial(self._write, epoch, path, rank, write)
         if self.background:
             self._writing = epochfile.submit(path, job)
         else:
-            self._files.written(job())
+            job()
         return path
+
+    def _write(self, epoch: int, path: Path, rank: int | None, write: Callable[[], int]) -> None:
+        """Check the disk for the epoch (another writer's file), then ``write`` it: the
+        job of :meth:`end_epoch`, in the writer thread with ``background=True``."""
+        taken = self._files.taken(epoch, path, rank, overwrite=self.overwrite)
+        if taken is not None:
+            raise self._exists(taken, path, epoch)
+        self._files.written(write())
+        self._files.add(epoch, path)
+
+    def _exists(self, taken: Path, path: Path, epoch: int) -> EpochExistsError:
+        hint = "; pass overwrite=True to replace it" if taken == path else ""
+        return EpochExistsError(taken, f"epoch {epoch} of split '{self.split}' exists{hint}")
 
     def _wait(self) -> None:
         """Wait for the background write under way; raise its error."""
@@ -345,7 +358,7 @@ class Recorder:
         if writing is None:
             return
         try:
-            self._files.written(writing.result())
+            writing.result()
         finally:
             epochfile.reported(writing)
 

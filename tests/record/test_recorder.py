@@ -320,6 +320,36 @@ def test_background_writes_and_their_errors(tmp_path, data, monkeypatch):
     rec.flush()  # raised once
 
 
+def test_background_existing_epochs(tmp_path, data):
+    """An epoch this recorder wrote is refused at once; one another writer put in the folder
+    since is found by the writer thread, and raised by the next call, batches dropped."""
+    logits, labels, _ = data
+    rec = Recorder(tmp_path, ordered=True, background=True)
+    rec.add(logits[0], labels)
+    rec.end_epoch(1)
+    rec.flush()
+    rec.add(logits[1], labels)
+    with pytest.raises(EpochExistsError, match="epoch 1 of split 'val' exists; pass overwrite"):
+        rec.end_epoch(1)
+    assert rec.pending == 0
+    (tmp_path / "val" / "epoch_2.npz").write_bytes(b"")  # another writer's name for epoch 2
+    rec.add(logits[1], labels)
+    rec.end_epoch(2)
+    with pytest.raises(FileExistsError, match="epoch_2.npz: epoch 2 of split 'val' exists$"):
+        rec.flush()
+    assert (tmp_path / "val" / "epoch_2.npz").read_bytes() == b""  # left as it was
+    rec.add(logits[2], labels)
+    rec.end_epoch(3)
+    rec.close()
+    assert sorted(os.listdir(tmp_path / "val")) == [
+        "epoch_0001.npz",
+        "epoch_0003.npz",
+        "epoch_2.npz",
+    ]
+    with np.load(tmp_path / "val" / "epoch_0003.npz") as z:
+        np.testing.assert_array_equal(z["logits"], logits[2])
+
+
 def test_a_failed_background_write_is_reported_at_exit(tmp_path):
     import subprocess
     import sys

@@ -45,23 +45,32 @@ import numpy as np
 
 from predaudit.io.discover import SplitLayout
 from predaudit.output import write_atomic
-from predaudit.store.cachedir import (
+from predaudit.store.cachedir import (  # entries: the cache's entries, listed
     _TMP_NAME,
     NotAnEntry,
     _entry_opener,
     _regular_opener,
     cache_dir,
     content_hash,
+    entries,
     entry_identity,
     inside,
     is_entry,
     prepare_dir,
 )
-from predaudit.store.entry import map_members, validate, write_members
-from predaudit.store.stats import SplitStats
+from predaudit.store.columns import KeepEpochs
+from predaudit.store.entry import (
+    constant_rows,
+    kept_epochs,
+    map_members,
+    only_epochs,
+    validate,
+    write_members,
+)
+from predaudit.store.stats import COLUMNS, SplitStats
 from predaudit.version import __version__
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 _SUFFIX = ".npz"
 _PREFIX = "predaudit-"
 _HEADER = "__header__"
@@ -172,13 +181,23 @@ def _entry_path(identity_json: str) -> Path:
 
 
 def load_cached(
-    layout: SplitLayout, input_kind: str | None, *, options: dict[str, Any] | None = None
+    layout: SplitLayout,
+    input_kind: str | None,
+    *,
+    options: dict[str, Any] | None = None,
+    keep: KeepEpochs | None = None,
 ) -> SplitStats | None:
     """The cached :class:`~predaudit.store.SplitStats` of this split, or None.
 
     None when there is no entry, or it is stale (a file changed size or
     modification time), corrupt or from another version; such an entry is
     deleted.
+
+    ``keep`` (the epochs a command reads, as ``compute_split`` takes it): only those
+    epochs' rows are range-checked and readable (:class:`~predaudit.store.columns.KeptRows`;
+    any other epoch raises), so a rerun reads the compared epochs' columns and the
+    per-epoch aggregates, not every epoch. Ignored, like there, when a label changed
+    between epochs or the entry has no running aggregates.
     """
     sources = _sources(layout)
     identity_json = json.dumps(_identity(layout, input_kind, options, sources), sort_keys=True)
@@ -198,13 +217,14 @@ def load_cached(
             if header.get("fingerprint") != current:
                 raise ValueError("stale")
             arrays = map_members(fh, header["arrays"])
+            arrays.update(constant_rows(arrays, header.get("constant_rows", []), header["values"]))
     except (FileNotFoundError, NotAnEntry):  # absent, or not ours to delete
         return None
     except Exception:  # corrupt, truncated, stale or foreign: drop it, recompute
         _unlink(path)
         return None
     try:
-        return _rebuild(layout, header["values"], arrays)
+        return _rebuild(layout, header["values"], arrays, keep=keep)
     except Exception:
         del arrays
         _unlink(path)
@@ -212,7 +232,11 @@ def load_cached(
 
 
 def _rebuild(
-    layout: SplitLayout, values: dict[str, Any], arrays: dict[str, np.ndarray]
+    layout: SplitLayout,
+    values: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    *,
+    keep: KeepEpochs | None = None,
 ) -> SplitStats:
     cls = _stats_class()
     kwargs: dict[str, Any] = {}
@@ -236,7 +260,10 @@ def _rebuild(
             raise ValueError(f"{name} has shape {getattr(stats, name).shape}, loss {shape}")
     if len(shape) != 2 or len(stats.epochs) != shape[0]:
         raise ValueError("epochs do not match the arrays")
-    validate(stats)
+    epochs = kept_epochs(stats, keep)
+    validate(stats, epochs=epochs)
+    if epochs is not None:
+        only_epochs(stats, epochs)
     return stats
 
 
@@ -263,6 +290,7 @@ def store(
         return False
     arrays: dict[str, np.ndarray] = {}
     values: dict[str, Any] = {}
+    constant: list[str] = []
     for f in dataclasses.fields(stats):
         if not f.metadata.get("cached", True):
             continue
@@ -270,6 +298,9 @@ def store(
         if isinstance(v, np.ndarray):
             if v.dtype.hasobject:
                 return False
+            if f.name in COLUMNS and v.ndim == 2 and v.shape[0] > 1 and v.strides[0] == 0:
+                constant.append(f.name)  # a broadcast row (labels, valid): stored once
+                v = v[:1]
             arrays[f.name] = v
         else:
             values[f.name] = v
@@ -278,6 +309,7 @@ def store(
         "identity": identity,
         "fingerprint": fp,
         "arrays": sorted(arrays),
+        "constant_rows": constant,
         "values": values,
     }
     try:
@@ -302,40 +334,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot cache a {type(value).__name__}")
-
-
-@dataclasses.dataclass(frozen=True)
-class EntryInfo:
-    """One cache entry: its file, size in bytes, split name and the first of its sources."""
-
-    path: Path
-    size: int
-    split: str
-    source: str
-
-
-def entries() -> list[EntryInfo]:
-    """The cache's entries (files :func:`is_entry` verifies), largest first; nothing is read
-    but their small headers."""
-    folder = cache_dir()
-    try:
-        if not stat.S_ISDIR(os.lstat(folder).st_mode):
-            return []
-        names = sorted(os.listdir(folder))
-    except OSError:
-        return []
-    out = []
-    for name in names:
-        p = folder / name
-        identity = entry_identity(p)
-        if identity is None:
-            continue
-        sources = identity.get("sources") or [["", ""]]
-        with contextlib.suppress(OSError):
-            out.append(
-                EntryInfo(p, os.lstat(p).st_size, str(identity.get("split")), str(sources[0][1]))
-            )
-    return sorted(out, key=lambda e: (-e.size, e.path.name))
 
 
 def _drop_superseded(kept: Path, identity: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ of a predaudit cache; nothing else is ever read as an entry or deleted.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -153,3 +155,37 @@ def entry_identity(path: Path) -> dict[str, Any] | None:
         return None
     except Exception:  # not a zip, no header, not our JSON: not ours
         return None
+
+
+@dataclasses.dataclass(frozen=True)
+class EntryInfo:
+    """One cache entry: its file, size in bytes, split name and the first of its sources."""
+
+    path: Path
+    size: int
+    split: str
+    source: str
+
+
+def entries() -> list[EntryInfo]:
+    """The cache's entries (files :func:`is_entry` verifies), largest first; nothing is read
+    but their small headers."""
+    folder = cache_dir()
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return []
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        p = folder / name
+        identity = entry_identity(p)
+        if identity is None:
+            continue
+        sources = identity.get("sources") or [["", ""]]
+        with contextlib.suppress(OSError):
+            out.append(
+                EntryInfo(p, os.lstat(p).st_size, str(identity.get("split")), str(sources[0][1]))
+            )
+    return sorted(out, key=lambda e: (-e.size, e.path.name))

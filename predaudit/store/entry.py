@@ -4,7 +4,11 @@ An entry's per-sample columns (shape (n_epochs, n_rows)) are as large as the
 statistics of the run, so they are never held whole: :func:`write_members` streams
 each column into its zip member an epoch row at a time, and :func:`map_members`
 maps the members of a stored (uncompressed) entry read-only, without reading them.
-:func:`validate` checks the values an epoch at a time and gives the pages back.
+:func:`validate` checks the values an epoch at a time and gives the pages back; a
+command that reads only a few epochs (``analyze``'s compared ones, :func:`kept_epochs`)
+has only those checked, and only those readable (:func:`only_epochs`). A column whose
+row is the same at every epoch (the labels, mostly) is stored as that one row
+(:func:`constant_rows`).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from predaudit.store.columns import release
-from predaudit.store.stats import SplitStats
+from predaudit.store.columns import KeepEpochs, KeptRows, release
+from predaudit.store.stats import COLUMNS, SplitStats
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_MAGIC = b"PK\x03\x04"
@@ -97,14 +101,48 @@ def _npy_view(mm: mmap.mmap, start: int, member_size: int, size: int, name: str)
     return np.frombuffer(mm, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
-def validate(stats: SplitStats) -> None:
+def constant_rows(
+    arrays: dict[str, np.ndarray], names: list[str], values: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """The columns stored as their one row, as read-only broadcasts to (n_epochs, n_rows)."""
+    out = {}
+    for name in names:
+        row = arrays[name]
+        if row.ndim != 2 or row.shape[0] != 1:
+            raise ValueError(f"{name}: a constant column of shape {row.shape}")
+        out[name] = np.broadcast_to(row, (len(values["epochs"]), row.shape[1]))
+    return out
+
+
+def kept_epochs(stats: SplitStats, keep: KeepEpochs | None) -> list[int] | None:
+    """The epoch indices ``keep`` keeps, those ``compute_split`` keeps from the same totals
+    (the running best epoch ends as the best over every epoch up to ``to``), or None: every
+    epoch (no ``keep``, a label changed, or no running aggregates to read instead)."""
+    totals, moments = stats.epoch_totals, stats.p_true_moments
+    if keep is None or totals is None or moments is None or not stats.labels_stable:
+        return None
+    return sorted(keep.bind(list(stats.epochs)).wanted(len(stats.epochs) - 1, totals))
+
+
+def only_epochs(stats: SplitStats, epochs: list[int]) -> None:
+    """Make only ``epochs`` of every per-sample column readable (in place): any other epoch
+    raises :class:`~predaudit.store.columns.NotKept`, as without the cache."""
+    present = [name for name in COLUMNS if getattr(stats, name) is not None]
+    kept = {i: {name: getattr(stats, name)[i] for name in present} for i in epochs}
+    for name in present:
+        col = getattr(stats, name)
+        setattr(stats, name, KeptRows(col.shape, col.dtype, kept, name))
+
+
+def validate(stats: SplitStats, *, epochs: list[int] | None = None) -> None:
     """Raise ``ValueError`` unless the cached arrays hold values the reduction can produce:
     integer labels in [0, C) or -100 (ignored), boolean masks, losses >= 0 (or +inf: an
     overflow) and predictions in [0, C) where a sample counts, probabilities in [0, 1].
 
     A block of epochs at a time (up to :data:`VALIDATE_BLOCK_BYTES` of a column: one
     epoch when they are large, many small ones in one pass), giving mapped pages back
-    after each."""
+    after each; with ``epochs`` (indices), only those epochs' rows. The per-epoch totals
+    and the running moments are checked for shape."""
     c = int(stats.n_classes)
     if c < 1 or stats.valid.dtype != np.bool_ or stats.correct.dtype != np.bool_:
         raise ValueError("masks")
@@ -119,14 +157,24 @@ def validate(stats: SplitStats) -> None:
     columns = (stats.labels, stats.valid, stats.pred, stats.loss, stats.p_true, stats.confidence)
     e, n = stats.loss.shape[:2] if stats.loss.ndim == 2 else (stats.loss.shape[0], 1)
     step = max(1, VALIDATE_BLOCK_BYTES // max(1, n * stats.loss.dtype.itemsize))
+    blocks = (
+        [slice(a, a + step) for a in range(0, e, step)]
+        if epochs is None
+        else [slice(i, i + 1) for i in epochs]
+    )
     try:
-        for a in range(0, e, step):
-            _validate_epochs(stats, slice(a, a + step), c)
+        for rows in blocks:
+            _validate_epochs(stats, rows, c)
             release(*columns)  # this block's pages: memory stays at one block
     finally:
         release(*columns)
     if stats.epoch_totals is not None and stats.epoch_totals.shape != (len(stats.epochs), 5):
         raise ValueError("epoch totals")
+    moments, every = stats.p_true_moments, stats.valid_all
+    if moments is not None and (moments.shape != (2, n) or moments.dtype != np.float64):
+        raise ValueError("p_true moments")
+    if every is not None and (every.shape != (n,) or every.dtype != np.bool_):
+        raise ValueError("valid_all")
 
 
 VALIDATE_BLOCK_BYTES = 8 << 20

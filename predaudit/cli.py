@@ -327,7 +327,8 @@ def load(
     quiet: bool,
     keep: KeepEpochs | None = None,
 ) -> RunStats:
-    """The run's statistics; ``keep``: without the cache, only those epochs' columns."""
+    """The run's statistics; ``keep``: only those epochs' columns (of a cached entry, only
+    those are checked and readable)."""
     from predaudit.store.build import load_run
 
     no_cache = click.get_current_context().params.get("no_cache", False)
@@ -340,7 +341,7 @@ def load(
             progress=update,
             use_cache=not no_cache,
             layout=layout_option(),
-            keep=keep if no_cache else None,
+            keep=keep,
         )
 
 

@@ -266,7 +266,8 @@ def load_run(
     ``calibration`` and ``clip`` are passed to :func:`compute_split`. ``layout`` says how a rank-3
     score array reads where its shape and the labels' leave it open: ``"epochs"``
     (``[E, N, C]``) or ``"tokens"`` (``[S, T, C]``, one evaluation of S·T tokens).
-    ``keep`` (without ``use_cache``) keeps the columns of only the epochs a command reads.
+    ``keep`` keeps the columns of only the epochs a command reads (with ``use_cache``, of a
+    cached entry only those epochs are range-checked and readable; one being filled keeps all).
     """
     _check_layout(layout)
     clip = check_clip(clip)
@@ -332,7 +333,7 @@ def _split_stats(
         options["layout"] = layout.layout
     if clip is not None:
         options["clip"] = clip
-    stats = cache.load_cached(layout, input_kind, options=options)
+    stats = cache.load_cached(layout, input_kind, options=options, keep=keep)
     if stats is not None:
         return _cached_source(stats, layout)
     try:  # the files as they were before reading, so a change while reading is not cached

@@ -104,10 +104,7 @@ def _moved_into_place(tmp: str, path: Path) -> Iterator[None]:
         yield
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _remove(tmp)
         raise
 
 
@@ -142,22 +139,36 @@ def write_atomic_parts(
 
         write_atomic(path, write, fsync=fsync)
         return
-    with _moved_into_place(tmp, path):
-        try:
-            _write_all(fd, parts)
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+    try:
+        _write_all(fd, parts)
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _remove(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
 
 
 def _write_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:
     """Write every part to ``fd`` in order, however many bytes each ``writev`` takes."""
-    views = [p if isinstance(p, bytes) else memoryview(p).cast("B") for p in parts]
+    views = [p if type(p) is bytes else memoryview(p).cast("B") for p in parts]
     views = [v for v in views if len(v)]
     i = 0
     while i < len(views):
-        done = os.writev(fd, views[i : i + _IOV_MAX])
+        done = os.writev(fd, views[i : i + _IOV_MAX])  # usually all of them, at once
         while done and i < len(views):
             size = len(views[i])
             if done >= size:

@@ -185,7 +185,7 @@ def stored_parts(
         if size != len(head) + dtype.itemsize * math.prod(shape):
             raise ValueError(f"{key}: {size} bytes for a member of shape {shape}")
         local = _local_header(name, size, crc, dostime, dosdate)
-        parts += [local, head, *views]
+        parts += [local + head, *views]
         central.append(_central_header(name, size, crc, pos, dostime, dosdate))
         pos += len(local) + size
     cd = b"".join(central)

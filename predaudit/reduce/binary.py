@@ -94,12 +94,12 @@ def _binary_chunk(
     if math.isnan(lo) or hi == math.inf:  # a NaN makes the minimum NaN
         return Counts(n_bad=_count_bad(s))
     finite = lo > -math.inf  # then no log-probability below is -inf: no floor
-    pos = y == 1
     counts = Counts()
     sl = slice(a, b)
     if kind == "logits" and q is None and finite and rule.clip is None:
         _plain_logits(s, y, out, sl, scratch)
         return counts
+    pos = y == 1
     if kind == "logits":
         out.pred[sl] = s > 0
         soft = np.log1p(np.exp(-np.abs(s)))  # softplus(-|s|): 0 at s = -inf

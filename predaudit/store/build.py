@@ -169,7 +169,8 @@ def compute_split(
         loss_i, correct_i = st.loss[order], st.correct[order]
         totals[i] = epoch_row_totals(loss_i, correct_i, valid_i)
         columns.start_epoch(i, totals)
-        p_i = st.p_true[order].astype(p_dtype).astype(np.float64)  # as the column holds it
+        p_i = st.p_true[order].astype(p_dtype)  # as the column holds it (welford: exactly
+        # widened to float64 inside its ufuncs, no float64 copy)
         welford_step(moments[0], moments[1], p_i, valid_i, i + 1)
         if first_labels is None:
             first_labels = row_labels

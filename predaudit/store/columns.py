@@ -269,17 +269,22 @@ class ConstantRows:
     ) -> None:
         self._columns, self._labels, self._valid, self._valid_of = columns, labels, valid, valid_of
         self._first: np.ndarray | None = None
+        self._seen: np.ndarray | None = None  # the row object last found equal to the first
         self._n = 0
         self._same = True
 
     def write(self, i: int, row: np.ndarray) -> None:
-        """Epoch row ``i`` (in order 0, 1, ...) of the labels."""
+        """Epoch row ``i`` (in order 0, 1, ...) of the labels (a read-only row: the same
+        object as before is not compared again)."""
         if self._first is None:
             self._first = np.array(row, dtype=self._columns.dtypes[self._labels])
-        elif self._same and not np.array_equal(row, self._first):
+            self._seen = row
+        elif self._same and row is not self._seen and not np.array_equal(row, self._first):
             self._same = False
             for j in range(i):
                 self._put(j, self._first)
+        elif self._same:
+            self._seen = row
         if not self._same:
             self._put(i, row)
         self._n = i + 1

@@ -9,18 +9,20 @@ on large epochs, and neither changes its answer:
   ``d0 = z - max z`` again from it, bit for bit as
   :func:`predaudit.calibration.scores.prepare_scores` would (no float64 copy of
   the epoch is kept, and none is made again at every pass);
-* :func:`coarse_moments`: ``dℓ/dlogT`` and ``d²ℓ/dlogT²`` summed over a chunk in
-  float32 (the exponentials and the sums over classes; the per-row results in
-  float64), about half the cost of the float64 pass. Its derivative is off by
-  about 1e-9 of the float64 one (rounding of ``d`` and ``exp`` in float32, measured
-  by ``tests/calibration/test_staged_fit.py``): good enough to steer Newton's steps
-  towards ``T*``, never used for a reported number.
+* :func:`coarse_moments`: the derivatives of ``ℓ`` in ``log T``, first to third (or,
+  for chunks of many classes, to fifth) summed over a chunk in float32 (the
+  exponentials and the sums over classes; the per-row results in float64), about
+  half the cost of the float64 pass. Its derivative is off by about 1e-9 of the
+  float64 one (rounding of ``d`` and ``exp`` in float32, measured by
+  ``tests/calibration/test_staged_fit.py``): good enough to steer the steps towards
+  ``T*`` (from a subsample's start the fifth-order step usually lands within about
+  1e-9 after one pass), never used for a reported number.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -29,6 +31,7 @@ from predaudit.calibration.scores import (
     CLASS_MAJOR_MAX,
     PreparedScores,
     check_labels,
+    class_sums,
 )
 from predaudit.calibration.temperature import (
     BOUNDS,
@@ -97,16 +100,27 @@ def coarse_workspace(elements: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty(elements, np.float32), np.empty(elements, np.float32)
 
 
+ORDER_ROWS = 5
+"""Derivatives of ``ℓ`` in ``log T`` a float32 pass sums over a row-major chunk (many
+classes: the per-row work is small beside the ``[m, C]`` passes); class-major chunks sum
+three (Halley's steps: their per-row work would cost as much as the passes)."""
+
+
 def coarse_moments(
     prep: PreparedScores,
     temperature: float,
     work: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[float, float, float, float]:
-    """``(T', sum dℓ/dlogT, sum d²ℓ/dlogT², sum d³ℓ/dlogT³)`` over ``prep``'s rows at ``T'``.
+    *,
+    order: int = 3,
+) -> tuple[float, float, float, tuple[float, ...]]:
+    """``(T', sum dℓ/dlogT, sum d²ℓ/dlogT², (sum d³ℓ/dlogT³, ..))`` over ``prep``'s rows.
 
-    In float32 (the per-row results in float64). With ``s = z / T'`` and ``p =
-    softmax(s)``: ``d³ℓ/du³ = -κ₃ - 3 d²ℓ/du² - 2 dℓ/du``, ``κ₃`` the third central
-    moment of ``s`` under ``p``.
+    The derivatives up to ``order`` (3 or 5), at ``T'``, in float32 (the sums over
+    classes; the per-row moments and cumulants in float64). With ``s = z / T'``, ``p =
+    softmax(s)``, ``κ_j`` the cumulants of ``s`` under ``p`` and ``g = s_y - κ₁``:
+    ``d²ℓ/du² = κ₂ - g``, ``d³ℓ/du³ = g - 3κ₂ - κ₃``, ``d⁴ℓ/du⁴ = -g + 7κ₂ + 6κ₃ +
+    κ₄``, ``d⁵ℓ/du⁵ = g - 15κ₂ - 25κ₃ - 10κ₄ - κ₅`` (from ``d/du s_y = -s_y`` and
+    ``d/du κ_j = -(j κ_j + κ_{j+1})``: ``s`` scales as ``e^-u``).
 
     ``T' = 1 / float32(1 / temperature)``, the temperature actually used (equal
     to ``temperature`` to float32 rounding): ``d = d0 * float32(1 / T)`` rounded
@@ -118,7 +132,7 @@ def coarse_moments(
     t = 1.0 / inv
     m = prep.n
     if m == 0:
-        return t, 0.0, 0.0, 0.0
+        return t, 0.0, 0.0, (0.0,) * (order - 2)
     size = prep.d0.size
     if work is None or work[0].size < size or work[1].size < size:
         work = coarse_workspace(size)
@@ -133,53 +147,97 @@ def coarse_moments(
         np.maximum(d, -_F32_MAX, out=d)
     ax = prep.class_axis
     e = np.exp(d, out=work[1][:size].reshape(prep.d0.shape))
-    z = np.add.reduce(e, axis=ax)
-    e *= d
-    s1 = np.add.reduce(e, axis=ax)
-    e *= d
-    s2 = np.add.reduce(e, axis=ax)
-    e *= d
-    s3 = np.add.reduce(e, axis=ax)
+    sums = [class_sums(e, ax)]
+    for _ in range(order):  # |e d^k| <= (k / e)^k: no overflow
+        e *= d
+        sums.append(class_sums(e, ax))
     if prep.shift is not None and m != prep.valid.size:
-        z, s1, s2, s3 = z[prep.valid], s1[prep.valid], s2[prep.valid], s3[prep.valid]
-    w = 1.0 / z.astype(np.float64)
-    m1, m2, m3 = s1 * w, s2 * w, s3 * w
-    var = m2 - m1 * m1
+        sums = [v[prep.valid] for v in sums]
+    w = 1.0 / sums[0].astype(np.float64)
+    m1, m2, m3 = sums[1] * w, sums[2] * w, sums[3] * w
+    mu2 = m2 - m1 * m1
+    mu3 = m3 - m1 * (3.0 * m2 - 2.0 * m1 * m1)
     grad = prep.sum_dy0 * inv - float(m1.sum())
-    hess = float(var.sum()) - grad
-    kappa3 = float((m3 - m1 * (3.0 * m2 - 2.0 * m1 * m1)).sum())
-    third = -kappa3 - 3.0 * hess - 2.0 * grad
-    if not (math.isfinite(grad) and math.isfinite(hess) and math.isfinite(third)):
-        return t, math.nan, math.nan, math.nan
-    return t, grad, hess, third
+    k2, k3 = float(mu2.sum()), float(mu3.sum())
+    hess = k2 - grad
+    out = [grad - 3.0 * k2 - k3]
+    if order >= 5:
+        m4, m5 = sums[4] * w, sums[5] * w
+        m1s = m1 * m1
+        mu4 = m4 - m1 * (4.0 * m3 - m1 * (6.0 * m2 - 3.0 * m1s))
+        mu5 = m5 - m1 * (5.0 * m4 - m1 * (10.0 * m3 - m1 * (10.0 * m2 - 4.0 * m1s)))
+        k4 = float((mu4 - 3.0 * mu2 * mu2).sum())
+        k5 = float((mu5 - 10.0 * mu3 * mu2).sum())
+        out += [-grad + 7.0 * k2 + 6.0 * k3 + k4, grad - 15.0 * k2 - 25.0 * k3 - 10.0 * k4 - k5]
+    if not all(math.isfinite(v) for v in (grad, hess, *out)):
+        return t, math.nan, math.nan, (math.nan,) * len(out)
+    return t, grad, hess, tuple(out)
+
+
+_POLY_REACH = 0.5  # the longest step in log T the Taylor polynomial may take
+_POLY_TOL = 1e-8  # its last term (relative to d²) times the step below which it is the last
+
+
+def _polynomial_step(derivs: Sequence[float]) -> tuple[float, float] | None:
+    """The root ``Δ`` of the Taylor polynomial of ``dℓ/du`` from ``derivs`` (means ``g, h,
+    h₃, ..``) near Halley's step, and its last term's size relative to ``h`` (about the
+    error of a polynomial one order shorter); None if not found."""
+    g, h, h3 = derivs[0], derivs[1], derivs[2]
+    x = -g / h
+    factor = 1.0 + 0.5 * x * h3 / h
+    x = x / factor if 0.5 <= factor <= 2.0 else x
+    k = len(derivs)
+    for _ in range(30):
+        val = sum(derivs[i] * x**i / math.factorial(i) for i in range(k))
+        slope = sum(derivs[i] * x ** (i - 1) / math.factorial(i - 1) for i in range(1, k))
+        if not slope > 0:
+            return None
+        dx = val / slope
+        x -= dx
+        if abs(dx) <= 1e-15 * (1.0 + abs(x)):
+            break
+    else:
+        return None
+    if not abs(x) <= _POLY_REACH:
+        return None
+    return x, abs(derivs[-1] * x ** (k - 1) / math.factorial(k - 1) / h)
+
+
+Higher = tuple[float, ...]
+"""Sums of ``d³ℓ/dlogT³`` and on (:func:`coarse_moments`)."""
 
 
 def coarse_newton(
-    coarse: Callable[[float], tuple[TemperatureSums, float]],
+    coarse: Callable[[float], tuple[TemperatureSums, Higher]],
     start: float,
     *,
     bounds: tuple[float, float] = BOUNDS,
     step_tol: float = COARSE_STEP,
     max_iter: int = COARSE_MAX_ITER,
 ) -> tuple[float | None, int]:
-    """Halley's method on ``log T`` over coarse sums from ``start``: ``(T, passes)``.
+    """Steps of Halley's method or higher on ``log T`` over coarse sums from ``start``:
+    ``(T, passes)``.
 
-    ``coarse(T)``: the sums at the temperature actually used and the sum of
-    ``d³ℓ/dlogT³``. Each pass gives a step ``Δ = Δ_N / (1 + Δ_N h₃ / 2h)`` (``Δ_N
-    = -g / h``, Newton's; Newton's itself when that factor is outside [1/2, 2]),
-    kept inside the bracket that the derivative's sign narrows, ``bounds`` at
-    first (else bisection). ``T`` is the point one step beyond the last pass,
-    once that step is at most ``step_tol`` (its error is then about
-    ``step_tol³``; bisection where ``d² <= 0``). ``T`` is None when a step still
-    leaves ``bounds`` from a bracket narrower than 0.1 in ``log T``, on a flat or
-    one-sided objective or no samples, or after ``max_iter`` passes: the caller's
-    float64 fit takes over, which handles those.
+    ``coarse(T)``: the sums at the temperature actually used and the sums of
+    ``d³ℓ/dlogT³`` (and on). With the third alone, each pass gives Halley's step ``Δ =
+    Δ_N / (1 + Δ_N h₃ / 2h)`` (``Δ_N = -g / h``, Newton's; Newton's itself when that
+    factor is outside [1/2, 2]); with more, the root of the derivative's Taylor
+    polynomial (:func:`_polynomial_step`, found from Halley's step; at most 0.5),
+    else Halley's. The step is kept inside the bracket that the derivative's sign
+    narrows, ``bounds`` at first (else bisection; also where ``d² <= 0``). ``T`` is
+    the point one step beyond the last pass, once that step is at most ``step_tol``
+    (Halley's error is then about ``step_tol³``) or the polynomial's last term (relative
+    to ``d²``) times the step is below 1e-8 (about its error: the float32 sums' own,
+    some 1e-9 of the step, is apart; the float64 pass that follows measures it). ``T`` is
+    None when a step still leaves ``bounds`` from a bracket narrower than 0.1 in
+    ``log T``, on a flat or one-sided objective or no samples, or after ``max_iter``
+    passes: the caller's float64 fit takes over, which handles those.
     """
     u_lo, u_hi = math.log(bounds[0]), math.log(bounds[1])
     u = min(max(math.log(start), u_lo), u_hi)
     lo, hi = u_lo, u_hi
     for k in range(1, max_iter + 1):
-        s, third = coarse(math.exp(u))
+        s, higher = coarse(math.exp(u))
         if s.n == 0 or s.n_varied == 0 or s.n_wrong == 0:
             return None, k
         g, h = s.grad / s.n, s.hess / s.n
@@ -191,12 +249,18 @@ def coarse_newton(
         else:
             lo = max(lo, ue)
         step = math.nan  # d² <= 0: not convex here, bisection
-        if h > 0:
+        poly = None
+        if h > 0 and len(higher) > 1:
+            poly = _polynomial_step([g, h, *(v / s.n for v in higher)])
+        if poly is not None:
+            step = poly[0]
+        elif h > 0:
             newton = -g / h
-            factor = 1.0 + 0.5 * newton * third / (s.n * h)
+            factor = 1.0 + 0.5 * newton * higher[0] / (s.n * h)
             step = newton / factor if 0.5 <= factor <= 2.0 else newton
         nxt = ue + step
-        if u_lo < nxt < u_hi and abs(step) <= step_tol:
+        last = abs(step) <= step_tol or poly is not None and poly[1] * abs(step) <= _POLY_TOL
+        if u_lo < nxt < u_hi and last:
             return math.exp(nxt), k
         if not lo < nxt < hi:
             if hi - lo < _NEAR_BOUND and not u_lo < nxt < u_hi:
@@ -208,7 +272,7 @@ def coarse_newton(
 
 def fit_temperature_staged(
     evaluate: Callable[[float], TemperatureSums],
-    coarse: Callable[[float], tuple[TemperatureSums, float]],
+    coarse: Callable[[float], tuple[TemperatureSums, Higher]],
     *,
     start: float = 1.0,
     finish: Callable[[TemperatureSums, float], TemperatureSums | None] | None = None,

@@ -168,7 +168,8 @@ class Moments:
     """Sums over a prepared chunk's rows at ``T`` (nats; derivatives in ``log T``).
 
     ``loss_rows`` (``-log p_y``) and ``brier_rows`` are ``[m]`` when asked for, else None;
-    so are ``grad_rows`` and ``hess_rows``, each row's ``dℓ/dlogT`` and ``d²ℓ/dlogT²``.
+    so are ``grad_rows`` and ``hess_rows``, each row's ``dℓ/dlogT`` and ``d²ℓ/dlogT²``,
+    and ``third_rows``, its ``d³ℓ/dlogT³``.
     """
 
     loss: float
@@ -179,6 +180,7 @@ class Moments:
     brier_rows: np.ndarray | None
     grad_rows: np.ndarray | None = None
     hess_rows: np.ndarray | None = None
+    third_rows: np.ndarray | None = None
 
 
 def prepare_scores(
@@ -250,6 +252,13 @@ def workspace(elements: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty(elements), np.empty(elements)
 
 
+def class_sums(e: np.ndarray, axis: int) -> np.ndarray:
+    """Each row's sum over the classes of a chunk ``e`` (classes along ``axis``); along a
+    row-major chunk's classes by ``einsum`` (numpy's wide accumulators: 0.65 of the time
+    of ``add.reduce`` in float64, 0.45 in float32, measured on [262, 1000])."""
+    return np.einsum("mk->m", e) if axis == 1 else np.add.reduce(e, axis=0)
+
+
 def prepared_moments(
     prep: PreparedScores,
     temperature: float,
@@ -257,6 +266,7 @@ def prepared_moments(
     loss_rows: bool = False,
     brier_rows: bool = False,
     derivative_rows: bool = False,
+    third_rows: bool = False,
     work: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Moments:
     """The sums of ``ℓ``, ``dℓ/dlogT``, ``d²ℓ/dlogT²`` and ``H`` over ``prep``'s rows at ``T``.
@@ -269,25 +279,18 @@ def prepared_moments(
     ``d = 0``, so that difference loses at most a factor ``C + 1`` of relative
     precision). Seven elementwise passes over ``[C, m]``: no per-row reduction over
     a short axis. Brier: ``(1 - p_y)² + sum_{k != y} p_k²`` from two non-negative
-    terms each (``1 - p_y = (rest - expm1(d_y)) / (1 + rest)``).
+    terms each (``1 - p_y = (rest - expm1(d_y)) / (1 + rest)``). ``third_rows``
+    (with ``derivative_rows``): ``d³ℓ/dlogT³ = dℓ/dlogT - 3 Var_p(d) - κ₃``, ``κ₃``
+    the third central moment of ``d`` (from ``S3 = sum e d³``, one more pass).
     """
     t = _check_temperature(temperature)
     m = prep.n
     if m == 0:
-
-        def empty(wanted: bool) -> np.ndarray | None:
-            return np.zeros(0) if wanted else None
-
-        return Moments(
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            empty(loss_rows),
-            empty(brier_rows),
-            empty(derivative_rows),
-            empty(derivative_rows),
-        )
+        wanted = (loss_rows, brier_rows, derivative_rows, derivative_rows, third_rows)
+        rows = [
+            np.zeros(0) if w and (k < 4 or derivative_rows) else None for k, w in enumerate(wanted)
+        ]
+        return Moments(0.0, 0.0, 0.0, 0.0, *rows)
     inv = 1.0 / t
     ax = prep.class_axis
     size = prep.d0.size
@@ -296,23 +299,30 @@ def prepared_moments(
     d = work[0][:size].reshape(prep.d0.shape)
     if prep.shift is None:
         np.multiply(prep.d0, inv, out=d)
-    else:  # the same float64 d0, from the scores themselves
-        np.subtract(prep.d0, prep.shift[:, None], out=d)
+    else:  # the same float64 d0, from the scores themselves (widened exactly, then shifted:
+        np.copyto(d, prep.d0)  # half the time of a subtraction of mixed dtypes)
+        d -= prep.shift[:, None]
         d *= inv
     if not math.isfinite(prep.floor * inv):  # e d would be 0 * -inf: p_k = 0 exactly anyway
         np.maximum(d, -np.finfo(np.float64).max, out=d)
     e = np.exp(d, out=work[1][:size].reshape(prep.d0.shape))
     e.reshape(-1)[prep.top] = 0.0  # the argmax: exp(0) = 1, kept out of rest
-    rest = np.add.reduce(e, axis=ax)
+    rest = class_sums(e, ax)
     q = np.einsum("km,km->m" if ax == 0 else "mk,mk->m", e, e) if brier_rows else None
     e *= d
-    s1 = np.add.reduce(e, axis=ax)
+    s1 = class_sums(e, ax)
     e *= d
-    s2 = np.add.reduce(e, axis=ax)
+    s2 = class_sums(e, ax)
+    want_third = third_rows and derivative_rows
+    s3 = None
+    if want_third:
+        e *= d
+        s3 = class_sums(e, ax)
     del e, d
     if prep.shift is not None and prep.n != prep.valid.size:  # every row was computed
         rest, s1, s2 = rest[prep.valid], s1[prep.valid], s2[prep.valid]
         q = q[prep.valid] if q is not None else None
+        s3 = s3[prep.valid] if s3 is not None else None
     log_norm = np.log1p(rest)
     w = 1.0 / (1.0 + rest)
     mean_d = s1 * w
@@ -328,6 +338,10 @@ def prepared_moments(
     if q is not None and dy is not None:
         a = (rest - np.expm1(dy)) * w
         brier = a * a + (q - np.expm1(2.0 * dy)) * (w * w)
+    third = None
+    if s3 is not None and g_rows is not None and var is not None:
+        m2 = s2 * w
+        third = g_rows - 3.0 * var - (s3 * w - mean_d * (3.0 * m2 - 2.0 * mean_d * mean_d))
     return Moments(
         loss=sum_ln - sum_dy,
         grad=grad,
@@ -337,6 +351,7 @@ def prepared_moments(
         brier_rows=brier,
         grad_rows=g_rows,
         hess_rows=var - g_rows if var is not None and g_rows is not None else None,
+        third_rows=third,
     )
 
 

@@ -47,6 +47,8 @@ from typing import TypeVar
 import numpy as np
 
 from predaudit.calibration.coarse import (
+    ORDER_ROWS,
+    Higher,
     coarse_moments,
     coarse_newton,
     coarse_workspace,
@@ -54,6 +56,7 @@ from predaudit.calibration.coarse import (
     prepare_raw,
 )
 from predaudit.calibration.scores import (
+    CLASS_MAJOR_MAX,
     PreparedScores,
     prepare_scores,
     prepared_moments,
@@ -75,6 +78,8 @@ KEEP_BYTES = 256 << 20
 _NEG_INF_AS = -1e300  # a class at -inf stays impossible at every temperature
 FINISH_STEP = 1e-6
 """The longest last Newton step (scaled, see ``_Epoch.finish``) taken without a pass."""
+FINISH_STEP3 = 3e-5
+"""The same for a pass that kept each row's third derivative (``_Epoch.finish``)."""
 _START_STEP = 1e-3  # the subsample's fit: only a start
 _SAMPLE_ELEMENTS = 1 << 20
 _T = TypeVar("_T")
@@ -152,7 +157,7 @@ class _Epoch:
     ) -> None:
         self.scores, self.labels, self.kind, self.dtype = scores, labels, kind, dtype
         self.n = int(scores.shape[0])
-        width = 1 if scores.ndim == 1 else int(scores.shape[1])
+        self.width = width = 1 if scores.ndim == 1 else int(scores.shape[1])
         self.size = _rows(width) * max(width, 2)
         self.local = threading.local()  # each thread's buffers, kept from pass to pass
         self.works: list[_Work] = []
@@ -199,30 +204,39 @@ class _Epoch:
         self.floor = min([self.floor] + [w.floor for w in self.works])
         return out
 
-    def coarse(self, t: float) -> tuple[TemperatureSums, float]:
+    def coarse(self, t: float) -> tuple[TemperatureSums, Higher]:
         """The float32 sums at ``t`` (loss and entropy NaN, at the temperature used) and
-        the sum of ``d³ℓ/dlogT³``."""
-        parts = self._map(lambda a, prep, work: _coarse_sums(prep, t, work.f32))
-        total, third = None, 0.0
-        for part, h3 in parts:
-            total, third = (part if total is None else total + part), third + h3
-        return (total if total is not None else TemperatureSums.zero(t)), third
+        the sums of the higher derivatives of ``ℓ`` in ``log T``: to the fifth for many
+        classes (``ORDER_ROWS``), else the third."""
+        order = ORDER_ROWS if self.width > CLASS_MAJOR_MAX else 3
+        parts = self._map(lambda a, prep, work: _coarse_sums(prep, t, work.f32, order))
+        total: TemperatureSums | None = None
+        higher = [0.0] * (order - 2)
+        for part, h in parts:
+            total = part if total is None else total + part
+            higher = [x + v for x, v in zip(higher, h, strict=True)]
+        return (total if total is not None else TemperatureSums.zero(t)), tuple(higher)
 
     def __call__(self, t: float, *, brier: bool = False) -> TemperatureSums:
         loss = np.full(self.n, np.nan)
         grad, hess = np.full(self.n, np.nan), np.full(self.n, np.nan)
+        want_third = self.width > CLASS_MAJOR_MAX  # (see finish)
+        third = np.full(self.n, np.nan) if want_third else None
         want_brier = brier or (self.brier is None and t == 1.0)
         out_brier = np.full(self.n, np.nan) if want_brier else None
 
         def chunk(a: int, prep: PreparedScores, work: _Work) -> TemperatureSums:
             mo = prepared_moments(
-                prep, t, loss_rows=True, brier_rows=want_brier, derivative_rows=True, work=work.f64
-            )
+                prep, t, loss_rows=True, brier_rows=want_brier, derivative_rows=True,
+                third_rows=want_third, work=work.f64,
+            )  # fmt: skip
             rows = slice(a, a + prep.valid.shape[0])
             if mo.loss_rows is not None and mo.loss_rows.size:
                 loss[rows][prep.valid] = mo.loss_rows
                 grad[rows][prep.valid] = mo.grad_rows
                 hess[rows][prep.valid] = mo.hess_rows
+                if third is not None:
+                    third[rows][prep.valid] = mo.third_rows
             if out_brier is not None and mo.brier_rows is not None and mo.brier_rows.size:
                 out_brier[rows][prep.valid] = mo.brier_rows
             return sums_from(prep, mo, t)
@@ -232,7 +246,7 @@ class _Epoch:
             total = total + part
         if out_brier is not None and t == 1.0:
             self.brier = out_brier
-        self._keep(_Pass(t, total.loss, loss, grad, hess))
+        self._keep(_Pass(t, total.loss, loss, grad, hess, third))
         return total
 
     def _keep(self, p: _Pass) -> None:
@@ -243,22 +257,37 @@ class _Epoch:
     def finish(self, sums: TemperatureSums, du: float) -> TemperatureSums | None:
         """The sums and per-sample loss at ``sums.temperature * e^du`` from the last pass.
 
-        Second-order Taylor in ``log T``, taken only when ``(1 + R / T)^1.5 |du| <=
-        FINISH_STEP`` (``R``: the largest spread ``max z - min z`` of a row, counted
-        up to ``750 T``: a class further down has ``exp() = 0`` at both temperatures): the
-        remainder, below about ``((1 + R / T) |du|)^3`` of each loss and ``(1 + R /
-        T)^3 du^2`` of the mean derivative, is then below 1e-18 and 1e-12.
+        Taylor in ``log T`` (``R``: the largest spread ``max z - min z`` of a row,
+        counted up to ``750 T``: a class further down has ``exp() = 0`` at both
+        temperatures). Of second order, taken only when ``(1 + R / T)^1.5 |du| <=
+        FINISH_STEP``: the remainder, below about ``((1 + R / T) |du|)^3`` of each loss
+        and ``(1 + R / T)^3 du^2`` of the mean derivative, is then below 1e-18 and
+        1e-12. Of third order when the pass kept each row's third derivative (many
+        classes), taken when ``(1 + R / T) |du| <= FINISH_STEP3`` and ``(1 + R / T)^4
+        |du|^3 <= 1e-12``: the remainder, below about ``((1 + R / T) |du|)^4`` of each
+        loss and ``(1 + R / T)^4 |du|^3`` of the mean derivative, is again below
+        1e-18 and 1e-12 (a step some 30 times longer at ``R / T = 45``, as far as the
+        float32 stage's fifth-order step usually lands from a subsample's start).
         """
         last = self.last
         if last is None or last.t != sums.temperature:
             return None
-        spread = min(-self.floor / sums.temperature, 750.0)  # beyond, exp() is 0 at both T
-        if (1.0 + spread) ** 1.5 * abs(du) > FINISH_STEP:
-            return None
+        spread = 1.0 + min(-self.floor / sums.temperature, 750.0)  # beyond, exp() is 0 at both T
         t = sums.temperature * math.exp(du)
-        loss = last.loss_rows + du * (last.grad_rows + (0.5 * du) * last.hess_rows)
-        total_loss = sums.loss + du * (sums.grad + 0.5 * du * sums.hess)
-        grad = sums.grad + du * sums.hess
+        if last.third_rows is not None:
+            if spread * abs(du) > FINISH_STEP3 or spread**4 * abs(du) ** 3 > 1e-12:
+                return None
+            h3 = float(np.nansum(last.third_rows))
+            rows = last.grad_rows + (0.5 * du) * (last.hess_rows + (du / 3.0) * last.third_rows)
+            loss = last.loss_rows + du * rows
+            total_loss = sums.loss + du * (sums.grad + 0.5 * du * (sums.hess + du / 3.0 * h3))
+            grad = sums.grad + du * (sums.hess + 0.5 * du * h3)
+        else:
+            if spread**1.5 * abs(du) > FINISH_STEP:
+                return None
+            loss = last.loss_rows + du * (last.grad_rows + (0.5 * du) * last.hess_rows)
+            total_loss = sums.loss + du * (sums.grad + 0.5 * du * sums.hess)
+            grad = sums.grad + du * sums.hess
         self._keep(_Pass(t, total_loss, loss, last.grad_rows, last.hess_rows))
         return replace(sums, temperature=t, loss=total_loss, grad=grad, entropy=total_loss + grad)
 
@@ -290,11 +319,11 @@ class _Epoch:
 
 
 def _coarse_sums(
-    prep: PreparedScores, t: float, work: tuple[np.ndarray, np.ndarray]
-) -> tuple[TemperatureSums, float]:
-    te, g, h, h3 = coarse_moments(prep, t, work=work)
+    prep: PreparedScores, t: float, work: tuple[np.ndarray, np.ndarray], order: int = 3
+) -> tuple[TemperatureSums, Higher]:
+    te, g, h, higher = coarse_moments(prep, t, work=work, order=order)
     counts = (prep.n_correct, prep.n_wrong, prep.n_varied)
-    return TemperatureSums(te, prep.n, math.nan, g, h, math.nan, *counts), h3
+    return TemperatureSums(te, prep.n, math.nan, g, h, math.nan, *counts), higher
 
 
 class _Work:
@@ -316,6 +345,7 @@ class _Pass:
     loss_rows: np.ndarray
     grad_rows: np.ndarray
     hess_rows: np.ndarray
+    third_rows: np.ndarray | None = None
 
 
 def calibrate_epoch(

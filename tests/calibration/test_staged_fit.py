@@ -1,4 +1,4 @@
-"""The staged temperature fit (subsample start, float32 Halley steps, one float64 pass).
+"""The staged temperature fit (subsample start, float32 steps, one float64 pass).
 
 ``calibrate_epoch`` fits ``T*`` in stages (:mod:`predaudit.calibration.coarse`); the
 answer must be the full-data optimum of the float64 objective. References,
@@ -11,8 +11,8 @@ independent of predaudit's kernels:
 * the per-sample loss at ``T*`` (also when the last Newton step is taken by
   Taylor's formula): PyTorch's ``cross_entropy(reduction="none")`` at ``T*``, to
   1e-12 relative (plus the ``4 eps max|s|`` allowance for torch's cancellation);
-* the float32 sums: PyTorch autograd's first, second and third derivative in
-  log T, to float32 precision;
+* the float32 sums: PyTorch autograd's first to third (and fifth) derivative in
+  log T, to float32 precision; each row's float64 derivatives, first to third;
 * a fit at a bound: the plain float64 Newton fit (``fit_temperature_array``, itself
   pinned against scipy in test_temperature.py) and scipy's bounded minimiser.
 
@@ -59,17 +59,18 @@ def _torch_nll(z: np.ndarray, y: np.ndarray, t: float, reduction: str = "mean"):
     return out.numpy() if reduction == "none" else float(out)
 
 
-def _torch_derivatives(z: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float]:
-    """Sums of dℓ/dlogT, d², d³ over the counted rows, by autograd."""
+def _torch_derivatives(z: np.ndarray, y: np.ndarray, t: float, order: int = 3) -> list[float]:
+    """Sums of dℓ/dlogT, d², .. (to ``order``) over the counted rows, by autograd."""
     u = torch.tensor(math.log(t), dtype=torch.float64, requires_grad=True)
     zf = torch.from_numpy(np.where(np.isneginf(z), -1e300, z))
-    loss = torch.nn.functional.cross_entropy(
+    f = torch.nn.functional.cross_entropy(
         zf / torch.exp(u), torch.from_numpy(y), ignore_index=-100, reduction="sum"
     )
-    (g,) = torch.autograd.grad(loss, u, create_graph=True)
-    (h,) = torch.autograd.grad(g, u, create_graph=True)
-    (h3,) = torch.autograd.grad(h, u)
-    return g.item(), h.item(), h3.item()
+    out = []
+    for k in range(order):
+        (f,) = torch.autograd.grad(f, u, create_graph=k + 1 < order)
+        out.append(f.item())
+    return out
 
 
 def _scipy_tstar(z: np.ndarray, y: np.ndarray) -> float:
@@ -206,13 +207,15 @@ def test_float32_sums_are_torchs_derivatives(classes, t):
         assert raw is not None
         preps.append(raw)
     for prep in preps:
-        te, g, h, h3 = coarse_moments(prep, t)
-        assert te == pytest.approx(t, rel=1e-7)
-        rg, rh, rh3 = _torch_derivatives(z64, y, te)
-        scale = prep.n * (1.0 + np.abs(z64).max() / te)
-        assert abs(g - rg) <= 1e-6 * scale
-        assert abs(h - rh) <= 1e-5 * scale**2 / prep.n
-        assert h3 == pytest.approx(rh3, rel=1e-3, abs=1e-5 * scale**3 / prep.n**2)
+        for order in (3, 5):
+            te, g, h, higher = coarse_moments(prep, t, order=order)
+            assert te == pytest.approx(t, rel=1e-7) and len(higher) == order - 2
+            ref = _torch_derivatives(z64, y, te, order)
+            scale = prep.n * (1.0 + np.abs(z64).max() / te)
+            assert abs(g - ref[0]) <= 1e-6 * scale
+            assert abs(h - ref[1]) <= 1e-5 * scale**2 / prep.n
+            for k, (v, r) in enumerate(zip(higher, ref[2:], strict=True), start=3):
+                assert v == pytest.approx(r, rel=1e-3, abs=1e-5 * scale**k / prep.n ** (k - 1))
 
 
 def test_scores_kept_as_themselves_give_the_prepared_chunks_values_bit_for_bit():
@@ -249,12 +252,21 @@ def test_derivative_rows_are_torchs():
     z, y = _logits(100, 7, 11)
     y[::5] = -100
     keep = y != -100
-    mo = prepared_moments(prepare_scores(z, y), 1.7, derivative_rows=True)
-    for i in np.flatnonzero(keep)[:10]:
-        row = int(np.flatnonzero(keep).tolist().index(i))
-        g, h, _ = _torch_derivatives(z[i : i + 1], y[i : i + 1], 1.7)
-        assert mo.grad_rows[row] == pytest.approx(g, rel=1e-10, abs=1e-14)
-        assert mo.hess_rows[row] == pytest.approx(h, rel=1e-9, abs=1e-13)
+    for c, zc in ((7, z), (60, _logits(100, 60, 12)[0])):
+        for prep in (
+            prepare_scores(zc, y),
+            prepare_raw(zc.astype(np.float32), y, ignore_index=-100),
+        ):
+            if prep is None:  # (7 classes: not kept as the scores)
+                continue
+            zr = zc.astype(np.float32).astype(np.float64) if prep.shift is not None else zc
+            mo = prepared_moments(prep, 1.7, derivative_rows=True, third_rows=True)
+            for i in np.flatnonzero(keep)[:10]:
+                row = int(np.flatnonzero(keep).tolist().index(i))
+                g, h, h3 = _torch_derivatives(zr[i : i + 1], y[i : i + 1], 1.7)
+                assert mo.grad_rows[row] == pytest.approx(g, rel=1e-10, abs=1e-14), c
+                assert mo.hess_rows[row] == pytest.approx(h, rel=1e-9, abs=1e-13), c
+                assert mo.third_rows[row] == pytest.approx(h3, rel=1e-8, abs=1e-12), c
 
 
 def test_the_float32_stage_bisects_where_not_convex_and_gives_up_at_a_bound():
@@ -267,7 +279,7 @@ def test_the_float32_stage_bisects_where_not_convex_and_gives_up_at_a_bound():
         g = u + 2.0 if u < -0.5 else 1.5
         h = 1.0 if u < -0.5 else 0.0
         sums = TemperatureSums(t, 10, math.nan, 10 * g, 10 * h, math.nan, 5, 3, 10)
-        return sums, 0.0
+        return sums, (0.0,)
 
     t, passes = coarse_newton(coarse, 1.0)
     assert t == pytest.approx(math.exp(-2.0), rel=1e-12)
@@ -275,7 +287,40 @@ def test_the_float32_stage_bisects_where_not_convex_and_gives_up_at_a_bound():
 
     def beyond(t: float):
         u = math.log(t)
-        return TemperatureSums(t, 10, math.nan, 10 * (u - 9.0), 10.0, math.nan, 5, 3, 10), 0.0
+        return TemperatureSums(t, 10, math.nan, 10 * (u - 9.0), 10.0, math.nan, 5, 3, 10), (0.0,)
 
     t, passes = coarse_newton(beyond, 1.0)
     assert t is None and passes < 12  # the float64 fit looks at the bound itself
+
+
+def test_many_classes_take_one_float32_pass_and_a_third_order_finish(monkeypatch):
+    """[8000, 100] float32 from a subsample's start (2000 rows): the fifth-order float32
+    step, one float64 pass, its last step by third-order Taylor; T* and the loss as the
+    references."""
+    monkeypatch.setattr(calibrate, "_SAMPLE_ELEMENTS", 2000 * 100)
+    z, y = _logits(8000, 100, 13)
+    y[::17] = -100
+    x = z.astype(np.float32)
+    z64 = x.astype(np.float64)
+    finished: list[object] = []
+    finish = calibrate._Epoch.finish
+
+    def spy(self, sums, du):  # type: ignore[no-untyped-def]
+        third = self.last.third_rows is not None
+        out = finish(self, sums, du)
+        finished.append((out, third))
+        return out
+
+    monkeypatch.setattr(calibrate._Epoch, "finish", spy)
+    c = calibrate_epoch(x, y, kind="logits", brier=False)
+    assert c.fit is not None and c.fit.status == "converged"
+    assert c.fit.passes == 2 and len(finished) == 1
+    assert finished[0][0] is not None and finished[0][1]  # the third-order step was taken
+    u = math.log(c.temperature)
+    root = optimize.brentq(
+        lambda v: _torch_derivatives(z64, y, math.exp(v))[0], u - 0.2, u + 0.2, xtol=1e-15
+    )
+    assert c.temperature == pytest.approx(math.exp(root), rel=1e-8)
+    _check_loss(c.loss_at_t, z64, y, c.temperature)
+    assert c.fit.nll == pytest.approx(_torch_nll(z64, y, c.temperature), rel=1e-12)
+    assert abs(c.fit.gradient) < 1e-9

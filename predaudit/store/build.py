@@ -24,6 +24,7 @@ from predaudit.io.records import SplitInfo
 from predaudit.io.reduced import read_reduced
 from predaudit.reduce import EpochStats
 from predaudit.reduce.calibrate import calibrate_epoch
+from predaudit.reduce.pool import _threads
 from predaudit.reduce.welford import welford_step
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
@@ -115,6 +116,7 @@ def compute_split(
     )  # fmt: skip
     totals = np.empty((e_total, len(TOTALS)))
     moments = np.zeros((2, n))
+    n_threads = _threads(threads)  # the running moments' blocks, as the reduction's chunks
     valid_all = np.ones(n, dtype=bool)
     first_labels: np.ndarray | None = None
     labels_stable = True
@@ -171,7 +173,7 @@ def compute_split(
         columns.start_epoch(i, totals)
         p_i = st.p_true[order].astype(p_dtype)  # as the column holds it (welford: exactly
         # widened to float64 inside its ufuncs, no float64 copy)
-        welford_step(moments[0], moments[1], p_i, valid_i, i + 1)
+        welford_step(moments[0], moments[1], p_i, valid_i, i + 1, threads=n_threads)
         if first_labels is None:
             first_labels = row_labels
         elif (

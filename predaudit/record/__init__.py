@@ -5,7 +5,8 @@
 framework is imported only when the callback is first used.
 """
 
+from predaudit.record.epochfile import EpochExistsError
 from predaudit.record.loop import evaluate
-from predaudit.record.recorder import EpochExistsError, Recorder
+from predaudit.record.recorder import Recorder
 
 __all__ = ["EpochExistsError", "Recorder", "evaluate"]

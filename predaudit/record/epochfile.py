@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +82,9 @@ def prepare_epoch(
     *,
     compress: bool,
     fsync: bool,
-) -> Callable[[], int]:
-    """Sort the arrays :func:`take` made by id and lay out the file; return the job that
-    writes it as ``path`` (and returns the folder's mtime in ns after).
+) -> EpochWrite:
+    """Sort the arrays :func:`take` made by id and lay out the file; return the
+    :class:`EpochWrite` that writes it as ``path``.
 
     ``meta`` (the file's ``__meta__``) holds at least ``epoch`` and ``kind`` (and ``rank``
     for a shard); ``saved_dtype`` and ``n_samples`` are added. A duplicate id is raised
@@ -113,20 +113,63 @@ def prepare_epoch(
         "saved_dtype": _dtype_name(scores[0].dtype),
         "n_samples": int(labels.shape[0] if order is None else order.shape[0]),
     }
-    arrays = [
+    arrays: list[tuple[str, Member]] = [
         (kind, member),
         ("labels", labels),
         ("ids", ids),
         (META_KEY, np.array(_JSON.encode(meta))),
     ]
-    return partial(_write_npz, path, arrays, order, compress, fsync)
+    return EpochWrite(path, arrays, order, compress, fsync)
 
 
-def _write_npz(
-    path: Path, arrays: list[tuple[str, Member]], order: Any, compress: bool, fsync: bool
-) -> int:
-    write_npz(path, arrays, order=order, compress=compress, unordered=(META_KEY,), fsync=fsync)
-    return os.stat(path.parent).st_mtime_ns
+@dataclass
+class EpochWrite:
+    """One epoch's file as :func:`prepare_epoch` laid it out; calling it writes the file
+    (rows of the ordered members in ``order`` when given) and returns the folder's mtime
+    (ns) after."""
+
+    path: Path
+    arrays: list[tuple[str, Member]]
+    order: np.ndarray | None
+    compress: bool
+    fsync: bool
+    date_time: tuple[int, ...] | None = None  # the zip timestamp; None: the time of writing
+
+    def __call__(self) -> int:
+        write_npz(
+            self.path,
+            self.arrays,
+            order=self.order,
+            compress=self.compress,
+            unordered=(META_KEY,),
+            fsync=self.fsync,
+            date_time=self.date_time,
+        )
+        return os.stat(os.path.dirname(self.path)).st_mtime_ns
+
+
+class EpochExistsError(InputError, FileExistsError):
+    """The epoch was already recorded (pass ``overwrite=True`` to replace it)."""
+
+
+EpochExistsError.__module__ = "predaudit.record"  # where it is public
+
+
+def exists_error(taken: Path, path: Path, epoch: int, split: str) -> EpochExistsError:
+    hint = "; pass overwrite=True to replace it" if taken == path else ""
+    return EpochExistsError(taken, f"epoch {epoch} of split '{split}' exists{hint}")
+
+
+def write_checked(
+    files: EpochFiles, write: EpochWrite, epoch: int, rank: int | None, split: str, overwrite: bool
+) -> None:
+    """Look on the disk for a file that holds ``epoch`` already (another writer's), then
+    ``write`` it and note it in ``files``: the job of ``Recorder.end_epoch``."""
+    taken = files.taken(epoch, write.path, rank, overwrite=overwrite)
+    if taken is not None:
+        raise exists_error(taken, write.path, epoch, split)
+    files.written(write())
+    files.add(epoch, write.path)
 
 
 def changed_in_place(batch: int) -> str:

@@ -262,13 +262,17 @@ def write_npz(
     compress: bool = False,
     unordered: tuple[str, ...] = (),
     fsync: bool = False,
+    date_time: tuple[int, ...] | None = None,
 ) -> None:
     """Write ``arrays`` (key, array or its pieces) to ``path`` atomically, rows in ``order``.
 
-    Keys listed in ``unordered`` (metadata) are written as they are.
+    Keys listed in ``unordered`` (metadata) are written as they are. The members' zip
+    timestamp is ``date_time`` (year, month, day, hour, minute, second), by default
+    :func:`zip_date_time`.
     """
     members = [(k, *_pieces(m, None if k in unordered else order)) for k, m in arrays]
-    date_time = zip_date_time()
+    if date_time is None:
+        date_time = zip_date_time()
     if not compress and order is None:  # views of the pieces, in a few system calls
         write_atomic_parts(path, stored_parts(members, date_time), fsync=fsync)
         return

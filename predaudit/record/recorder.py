@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from functools import partial
@@ -38,14 +38,11 @@ from predaudit.record.buffer import (
     shape_of,
     tokens_as_samples,
 )
+from predaudit.record.epochfile import exists_error
 from predaudit.report.vocab import KINDS
 from predaudit.version import __version__
 
 FORMAT = epochfile.FORMAT
-
-
-class EpochExistsError(InputError, FileExistsError):
-    """The epoch was already recorded (pass ``overwrite=True`` to replace it)."""
 
 
 def distributed_rank() -> tuple[int, int]:
@@ -315,7 +312,7 @@ class Recorder:
             raise InputError(path, f"epoch {epoch} has no samples: add() batches first")
         known = self._files.known(epoch, path, rank, overwrite=self.overwrite)
         if known is not None:  # without looking at the disk: the job looks there again
-            raise self._exists(known, path, epoch)
+            raise exists_error(known, path, epoch, self.split)
         meta: dict[str, Any] = {
             "format": FORMAT,
             "predaudit": __version__,
@@ -332,25 +329,14 @@ class Recorder:
         write = epochfile.prepare_epoch(  # error: a duplicate id
             path, arrays, meta, compress=self.compress, fsync=self.fsync
         )
-        job = partial(self._write, epoch, path, rank, write)
+        job = partial(
+            epochfile.write_checked, self._files, write, epoch, rank, self.split, self.overwrite
+        )
         if self.background:
             self._writing = epochfile.submit(path, job)
         else:
             job()
         return path
-
-    def _write(self, epoch: int, path: Path, rank: int | None, write: Callable[[], int]) -> None:
-        """Check the disk for the epoch (another writer's file), then ``write`` it: the
-        job of :meth:`end_epoch`, in the writer thread with ``background=True``."""
-        taken = self._files.taken(epoch, path, rank, overwrite=self.overwrite)
-        if taken is not None:
-            raise self._exists(taken, path, epoch)
-        self._files.written(write())
-        self._files.add(epoch, path)
-
-    def _exists(self, taken: Path, path: Path, epoch: int) -> EpochExistsError:
-        hint = "; pass overwrite=True to replace it" if taken == path else ""
-        return EpochExistsError(taken, f"epoch {epoch} of split '{self.split}' exists{hint}")
 
     def _wait(self) -> None:
         """Wait for the background write under way; raise its error."""

@@ -15,12 +15,15 @@ Whole processes, interleaved round by round, median of ``--repeats`` (wall time)
   (``predaudit.plots``, which never imports pyplot); the smaller is used below.
 
 The same subtraction is also printed in CPU time (user + system of the processes, and
-of the import), which a shared, loaded machine disturbs less than wall time.
+of the import), which a shared, loaded machine disturbs less than wall time. The
+command draws its figures on every usable core (``predaudit.plots.workers``: forked
+processes), so its CPU time includes theirs, and its wall time gains only where a
+core is free: print the load average beside any figure.
 
-Then, in one fresh process per round, the breakdown of the figures: for every split
-and figure the time to build it (``plot_*``) and to save it (``save_figure``: layout,
-drawing and PNG encoding; the first figure also pays the first use of the font
-machinery), in wall and in CPU time.
+Then, in one fresh process per round, the breakdown of the figures, one after the
+other in that process (no workers): for every split and figure the time to build it
+(``plot_*``) and to save it (``save_figure``: layout, drawing and PNG encoding; the
+first figure also pays the first use of the font machinery), in wall and in CPU time.
 
 Target (issue 17, point 4), read as: the figures' drawing and saving cost no more than
 the rest of the command, ``t(plots) - t(--no-plots) - t(import) <= t(--no-plots)``.
@@ -129,6 +132,7 @@ def main() -> None:
                     *base, "analyze", args.run, "--out", str(out), "--quiet", *extra, *flag
                 ]  # fmt: skip
         wall(cmds["all splits", "no-plots"], env)  # fill the cache
+        load_before = os.getloadavg()[0]
         times: dict[tuple[str, str], list[float]] = {key: [] for key in cmds}
         cpus: dict[tuple[str, str], list[float]] = {key: [] for key in cmds}
         imports: dict[str, list[float]] = {"pyplot": [], "plots": []}
@@ -158,7 +162,8 @@ def main() -> None:
     imp_cpu = min(statistics.median(v) for v in imports_cpu.values())
     load = os.getloadavg()
     print(
-        f"run: {args.run}, {os.cpu_count()} cores, load average {load[0]:.1f}, "
+        f"run: {args.run}, {os.cpu_count()} cores, load average {load_before:.1f} -> "
+        f"{load[0]:.1f}, "
         f"median of {args.repeats} interleaved rounds (wall, ms)"
     )
     print(f"command: predaudit {' '.join(cmds['all splits', 'plots'][len(base) :])}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,15 +88,18 @@ def _write(command: Command, report: Any, out: Path, *, plots: bool, plot_format
         written.append(path)
     files = load_object(command.files) if command.files else None
     figures = load_object(command.figures) if plots and command.figures else None
+    # every split's figures are drawn when the block ends, on every core (plots.workers)
+    drawing = load_object("predaudit.plots.workers:drawing") if figures else nullcontext
     several = len(report.splits) > 1
-    for name, split in report.splits.items():
-        folder = split_folder(out, name, several=several)
-        paths[name] = {}
-        for role, filename, text in files(split) if files is not None else []:
-            path = folder / filename
-            write_atomic(path, text)
-            written.append(path)
-            paths[name][role] = path
-        if figures is not None:
-            written.extend(figures(split, folder, fmt=plot_format))
+    with drawing():
+        for name, split in report.splits.items():
+            folder = split_folder(out, name, several=several)
+            paths[name] = {}
+            for role, filename, text in files(split) if files is not None else []:
+                path = folder / filename
+                write_atomic(path, text)
+                written.append(path)
+                paths[name][role] = path
+            if figures is not None:
+                written.extend(figures(split, folder, fmt=plot_format))
     return Bundle(written=written, paths=paths)

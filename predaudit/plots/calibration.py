@@ -11,13 +11,14 @@ Object-oriented matplotlib only (:class:`matplotlib.figure.Figure`, never pyplot
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from predaudit.plots.save import save_figure
+from predaudit.plots.save import _check_format, write_job
 from predaudit.plots.style import CORRECT, DPI, LOSS, MARK, MARKERS_MAX_EPOCHS, WRONG, literal
 
 if TYPE_CHECKING:
@@ -142,11 +143,8 @@ def calibration_figures_for(
 ) -> list[Path]:
     """The figures ``calibration --out`` writes for one split (atomically)."""
     folder = Path(folder)
-    paths = []
-    for name, plot in (("reliability", plot_reliability), ("temperature", plot_temperature)):
-        fig = plot(split)
-        try:
-            paths.append(save_figure(fig, folder / f"{name}.{fmt}", fmt=fmt))
-        finally:
-            fig.clear()
-    return paths
+    fmt = _check_format(fmt)
+    return [
+        write_job(folder / f"{name}.{fmt}", partial(plot, split), fmt)
+        for name, plot in (("reliability", plot_reliability), ("temperature", plot_temperature))
+    ]

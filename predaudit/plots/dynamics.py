@@ -17,6 +17,7 @@ for correct, :data:`~predaudit.plots.style.CORRECT_TO_WRONG` for forgetting.
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from predaudit.plots.axes import _legend_below, _single_axes, _title
-from predaudit.plots.save import _check_format, _write_and_close
+from predaudit.plots.save import _check_format, write_job
 from predaudit.plots.style import CORRECT, CORRECT_TO_WRONG, DPI, MARK, WRONG, literal
 from predaudit.plots.text import _count
 
@@ -324,6 +325,6 @@ def dynamics_figures_for(
     fmt = _check_format(fmt)
     folder = Path(folder)
     return [
-        _write_and_close(_PLOTTERS[name](split), folder / f"{name}.{fmt}", fmt, dpi)
+        write_job(folder / f"{name}.{fmt}", partial(_PLOTTERS[name], split), fmt, dpi)
         for name in DYNAMICS_FIGURES
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from predaudit.plots.layout import paused_gc
 from predaudit.plots.png import encode_png
 from predaudit.plots.rise import plot_rise_samples
 from predaudit.plots.style import DPI, FORMATS
+from predaudit.plots.workers import figure_job
 
 if TYPE_CHECKING:
     from predaudit.report.analyze import SplitAnalysis
@@ -150,16 +152,27 @@ def write_analyze_figures(
 
     Files are ``loss_accuracy.<fmt>``, ``loss_split.<fmt>``, ``transitions.<fmt>``,
     ``rise_samples.<fmt>`` — those :func:`analyze_figures` says can be drawn —
-    each written atomically; returns their paths in that order.
+    each written atomically; returns their paths in that order. Inside
+    :func:`predaudit.plots.workers.drawing` they are written when its block ends.
     """
     fmt = _check_format(fmt)
     out_dir = Path(out_dir)
-    paths = []
-    for name in analyze_figures(split):
-        with paused_gc():
-            fig = _ANALYZE_PLOTTERS[name](split)
-            paths.append(_write_and_close(fig, out_dir / f"{name}.{fmt}", fmt, dpi))
-    return paths
+    return [
+        write_job(out_dir / f"{name}.{fmt}", partial(_ANALYZE_PLOTTERS[name], split), fmt, dpi)
+        for name in analyze_figures(split)
+    ]
+
+
+def write_job(path: Path, build: Callable[[], Figure], fmt: str, dpi: int = DPI) -> Path:
+    """Build a figure with ``build()`` and write it to ``path``: now, or inside
+    :func:`predaudit.plots.workers.drawing` when its block ends (on every core).
+    Returns ``path``."""
+    return figure_job(path, partial(_build_and_write, build, path, fmt, dpi))
+
+
+def _build_and_write(build: Callable[[], Figure], path: Path, fmt: str, dpi: int) -> Path:
+    with paused_gc():  # no cyclic collection walking the artists while they are made
+        return _write_and_close(build(), path, fmt, dpi)
 
 
 def write_confusion_figure(
@@ -182,7 +195,8 @@ def write_confusion_figure(
     """
     fmt = _check_format(fmt)
     out_path = Path(out_path).with_suffix(f".{fmt}")
-    fig = plot_confusion(
+    build = partial(
+        plot_confusion,
         matrix,
         labels,
         title=title,
@@ -191,7 +205,7 @@ def write_confusion_figure(
         epoch=epoch,
         epoch_unit=epoch_unit,
     )
-    return _write_and_close(fig, out_path, fmt, dpi)
+    return write_job(out_path, build, fmt, dpi)
 
 
 def write_confusion_diff_figure(
@@ -209,7 +223,8 @@ def write_confusion_diff_figure(
     """Write :func:`plot_confusion_diff` (``matrix`` = count difference) to ``out_path``."""
     fmt = _check_format(fmt)
     out_path = Path(out_path).with_suffix(f".{fmt}")
-    fig = plot_confusion_diff(
+    build = partial(
+        plot_confusion_diff,
         matrix,
         labels,
         from_epoch=from_epoch,
@@ -217,7 +232,7 @@ def write_confusion_diff_figure(
         split=split,
         epoch_unit=epoch_unit,
     )
-    return _write_and_close(fig, out_path, fmt, dpi)
+    return write_job(out_path, build, fmt, dpi)
 
 
 def analyze_figures_for(split: SplitAnalysis, folder: Path, *, fmt: str = "png") -> list[Path]:
@@ -268,15 +283,15 @@ def confusion_figures_for(split: SplitConfusion, folder: Path, *, fmt: str = "pn
 def _pair_figures(split: SplitConfusion, folder: Path, fmt: str, unit: str) -> list[Path]:
     """``confusion_figures_for`` over ``PLOT_MAX_CLASSES`` classes: bars of the pairs."""
     e, d = split.epoch, split.diff
-    fig = plot_top_confusions(
-        e.top_confusions, n_classes=split.n_classes, accuracy=e.accuracy, split=split.name,
-        epoch=e.epoch, epoch_unit=unit,
+    build = partial(
+        plot_top_confusions, e.top_confusions, n_classes=split.n_classes,
+        accuracy=e.accuracy, split=split.name, epoch=e.epoch, epoch_unit=unit,
     )  # fmt: skip
-    paths = [_write_and_close(fig, folder / f"confusion.{fmt}", fmt, DPI)]
+    paths = [write_job(folder / f"confusion.{fmt}", build, fmt)]
     if d is not None:
-        fig = plot_confusion_changes(
-            d.grew, d.shrank, n_classes=split.n_classes, from_epoch=d.from_epoch,
-            to_epoch=d.to_epoch, split=split.name, epoch_unit=unit,
+        build = partial(
+            plot_confusion_changes, d.grew, d.shrank, n_classes=split.n_classes,
+            from_epoch=d.from_epoch, to_epoch=d.to_epoch, split=split.name, epoch_unit=unit,
         )  # fmt: skip
-        paths.append(_write_and_close(fig, folder / f"confusion_diff.{fmt}", fmt, DPI))
+        paths.append(write_job(folder / f"confusion_diff.{fmt}", build, fmt))
     return paths

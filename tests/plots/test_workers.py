@@ -1,0 +1,149 @@
+"""Figures drawn by forked workers: the same files, errors surfacing as without workers.
+
+The jobs below write a line naming the process that ran them, so a test can tell which
+jobs a worker ran; the expected files are the ones drawing in order writes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+import predaudit  # noqa: E402
+from predaudit import plots  # noqa: E402
+from predaudit.plots import workers  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "stacked"
+
+forking = pytest.mark.skipif(not workers.fork_is_safe(), reason="no fork here (or threads alive)")
+
+
+def pid_job(path: Path) -> workers.Job:
+    """A job writing the id of the process that runs it."""
+    return workers.Job(path, lambda: path.write_text(str(os.getpid())))
+
+
+def writers(tmp_path: Path, n: int) -> list[workers.Job]:
+    return [pid_job(tmp_path / f"{i}.txt") for i in range(n)]
+
+
+@forking
+def test_workers_draw_the_same_bytes_as_one_process(tmp_path: Path) -> None:
+    report = predaudit.analyze(predaudit.load_run(SAMPLE))
+    one, many = tmp_path / "one", tmp_path / "many"
+    expected = [
+        p for name, s in report.splits.items() for p in plots.write_analyze_figures(s, one / name)
+    ]
+    with workers.drawing(workers=2):
+        paths = [
+            p for name, s in report.splits.items()
+            for p in plots.write_analyze_figures(s, many / name)
+        ]  # fmt: skip
+        assert not many.exists()  # written when the block ends
+    assert len(paths) == 8
+    assert [p.name for p in paths] == [p.name for p in expected]
+    for a, b in zip(expected, paths, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    assert {p for p in many.rglob("*") if p.is_file()} == set(paths)  # no temporary files
+
+
+@forking
+def test_jobs_are_shared_between_processes(tmp_path: Path) -> None:
+    jobs = writers(tmp_path, 40)
+    slow = [workers.Job(j.path, lambda d=j.draw: (time.sleep(0.01), d())) for j in jobs]
+    workers.run_jobs(slow, workers=2)
+    pids = {int(j.path.read_text()) for j in jobs}
+    assert os.getpid() in pids and len(pids) == 2
+
+
+def test_one_worker_or_one_job_draws_here(tmp_path: Path) -> None:
+    workers.run_jobs(writers(tmp_path / "a", 0), workers=2)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    jobs = writers(tmp_path / "a", 1) + writers(tmp_path / "b", 3)
+    workers.run_jobs(jobs[:1], workers=4)
+    workers.run_jobs(jobs[1:], workers=1)
+    assert {int(j.path.read_text()) for j in jobs} == {os.getpid()}
+
+
+def test_a_busy_thread_means_no_fork(tmp_path: Path) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="somebody-else")
+    thread.start()
+    try:
+        assert not workers.fork_is_safe()
+        jobs = writers(tmp_path, 8)
+        workers.run_jobs(jobs, workers=2)
+    finally:
+        stop.set()
+        thread.join()
+    assert {int(j.path.read_text()) for j in jobs} == {os.getpid()}
+
+
+@forking
+def test_a_job_failing_in_a_worker_is_drawn_again_here(tmp_path: Path) -> None:
+    parent = os.getpid()
+
+    def only_here(path: Path) -> None:
+        if os.getpid() != parent:
+            raise RuntimeError("worker trouble")
+        path.write_text(str(parent))
+
+    jobs = [workers.Job(tmp_path / f"{i}.txt", lambda p=tmp_path / f"{i}.txt": only_here(p))
+            for i in range(6)]  # fmt: skip
+    workers.run_jobs(jobs, workers=2)
+    assert {int(j.path.read_text()) for j in jobs} == {parent}
+
+
+@forking
+def test_a_worker_that_dies_leaves_its_jobs_to_this_process(tmp_path: Path) -> None:
+    parent = os.getpid()
+
+    def die_there(path: Path) -> None:
+        if os.getpid() != parent:
+            os._exit(9)
+        path.write_text(str(parent))
+
+    jobs = [workers.Job(tmp_path / f"{i}.txt", lambda p=tmp_path / f"{i}.txt": die_there(p))
+            for i in range(6)]  # fmt: skip
+    workers.run_jobs(jobs, workers=3)
+    assert {int(j.path.read_text()) for j in jobs} == {parent}
+
+
+@forking
+@pytest.mark.parametrize("n", [1, 2])
+def test_an_error_surfaces_as_it_would_without_workers(tmp_path: Path, n: int) -> None:
+    """The first job that fails everywhere raises its own exception, workers or not."""
+
+    class Broken(Exception):
+        pass
+
+    def broken() -> None:
+        raise Broken("cannot be drawn")
+
+    jobs = writers(tmp_path, 3) + [workers.Job(tmp_path / "x.txt", broken)]
+    with pytest.raises(Broken, match="cannot be drawn"):
+        workers.run_jobs(jobs, workers=n)
+    assert not (tmp_path / "x.txt").exists()
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+def test_a_block_left_by_an_error_draws_nothing(tmp_path: Path) -> None:
+    with pytest.raises(KeyError), workers.drawing(workers=2):
+        path = workers.figure_job(tmp_path / "a.txt", lambda: (tmp_path / "a.txt").write_text(""))
+        assert path == tmp_path / "a.txt"
+        raise KeyError("stop")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outside_a_block_a_job_runs_at_once(tmp_path: Path) -> None:
+    workers.figure_job(tmp_path / "a.txt", lambda: (tmp_path / "a.txt").write_text("now"))
+    assert (tmp_path / "a.txt").read_text() == "now"

@@ -389,7 +389,23 @@ def epoch_pair_options(fn: F) -> F:
     )(fn)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Program(click.Group):
+    """The command group. Run as the program (arguments from ``sys.argv``), it exits
+    without the interpreter's teardown once all is written (:mod:`predaudit.exiting`)."""
+
+    def main(self, args: Any = None, *rest: Any, **extra: Any) -> Any:
+        if args is not None or rest or not extra.get("standalone_mode", True):
+            return super().main(args, *rest, **extra)  # Click's test runner, a caller's list
+        try:
+            return super().main(**extra)
+        except SystemExit as exc:
+            from predaudit.exiting import leave
+
+            leave(exc.code)
+            raise
+
+
+@click.group(cls=_Program, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="predaudit")
 def main() -> None:
     """Audit a classifier's saved per-epoch predictions.

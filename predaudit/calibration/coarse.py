@@ -100,6 +100,10 @@ def coarse_workspace(elements: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty(elements, np.float32), np.empty(elements, np.float32)
 
 
+Higher = tuple[float, ...]
+"""Sums of ``d³ℓ/dlogT³`` and on (:func:`coarse_moments`)."""
+
+
 ORDER_ROWS = 5
 """Derivatives of ``ℓ`` in ``log T`` a float32 pass sums over a row-major chunk (many
 classes: the per-row work is small beside the ``[m, C]`` passes); class-major chunks sum
@@ -174,6 +178,16 @@ def coarse_moments(
     return t, grad, hess, tuple(out)
 
 
+def coarse_sums(
+    prep: PreparedScores, t: float, work: tuple[np.ndarray, np.ndarray], order: int = 3
+) -> tuple[TemperatureSums, Higher]:
+    """:func:`coarse_moments` as the sums of a pass (loss and entropy NaN) and the higher
+    derivatives' sums."""
+    te, g, h, higher = coarse_moments(prep, t, work=work, order=order)
+    counts = (prep.n_correct, prep.n_wrong, prep.n_varied)
+    return TemperatureSums(te, prep.n, math.nan, g, h, math.nan, *counts), higher
+
+
 _POLY_REACH = 0.5  # the longest step in log T the Taylor polynomial may take
 _POLY_TOL = 1e-8  # its last term (relative to d²) times the step below which it is the last
 
@@ -201,10 +215,6 @@ def _polynomial_step(derivs: Sequence[float]) -> tuple[float, float] | None:
     if not abs(x) <= _POLY_REACH:
         return None
     return x, abs(derivs[-1] * x ** (k - 1) / math.factorial(k - 1) / h)
-
-
-Higher = tuple[float, ...]
-"""Sums of ``d³ℓ/dlogT³`` and on (:func:`coarse_moments`)."""
 
 
 def coarse_newton(

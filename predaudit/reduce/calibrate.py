@@ -8,18 +8,18 @@ the passes of the fit go over those: no re-reading, no conversion, no per-row
 reduction over a short axis.
 
 The fit is staged (:func:`predaudit.calibration.coarse.fit_temperature_staged`):
-a start from a subsample of rows (about 2^20 scores, every k-th row), Halley
-steps on float32 sums over the whole epoch (usually two passes), then one
-float64 pass at the temperature they reach, whose derivative decides
-convergence (``|d mean NLL / d log T| < 1e-9``, as the plain fit); its last
-Newton step, some 1e-9 in ``log T``, is taken by second-order Taylor on the
-per-sample losses when provably exact to rounding (:meth:`_Epoch.finish`), else
-by the plain float64 fit (:func:`predaudit.calibration.temperature.fit_temperature_with`),
-which also takes over whenever the float32 stage finds no interior optimum
-(a bound, a flat or one-sided objective). The per-sample loss comes out of that
-last pass; the Brier score (when asked for) out of a pass at ``T = 1``, which
-also gives ``nll_at_one``. The passes run in the reduction's threads, a chunk
-each, summed in chunk order (the result does not depend on the threads).
+a start from a subsample of rows (about 2^20 scores, every k-th row), steps on
+float32 sums over the whole epoch (Halley's, usually two passes; for many classes
+one fifth-order step), then one float64 pass at the temperature they reach, whose
+derivative decides convergence (``|d mean NLL / d log T| < 1e-9``, as the plain
+fit); its last Newton step is taken by Taylor's formula on the per-sample values
+when provably exact to rounding (:meth:`_Epoch.finish`), else by the plain float64
+fit (:func:`predaudit.calibration.temperature.fit_temperature_with`), which also
+takes over whenever the float32 stage finds no interior optimum (a bound, a flat
+or one-sided objective). The per-sample loss comes out of that last pass; the Brier
+score (when asked for) out of a pass at ``T = 1``, which also gives
+``nll_at_one``. The chunks are prepared and the passes run in the reduction's
+threads, a chunk each, summed in chunk order (the result does not depend on them).
 
 Memory: the prepared chunks are kept while the fit runs when they take at most
 ``KEEP_BYTES`` (``8 C + 17`` bytes a counted sample, 1 an ignored one: 97 MB
@@ -27,8 +27,9 @@ for ``[1 000 000, 10]``); else float16/float32 logits of more than
 ``CLASS_MAJOR_MAX`` classes are kept as the scores themselves plus 25 bytes a
 row (:func:`predaudit.calibration.coarse.prepare_raw`: ``[50000, 1000]`` would
 take 400 MB prepared), and other chunks are prepared again at each pass. Beside
-them: the per-sample loss and its two derivatives in ``log T`` for the last and
-the least-loss pass, 48 bytes a sample (72 while a pass fills the next one), and
+them: the per-sample loss and its two (many classes: three) derivatives in ``log T``
+for the last and the least-loss pass, 48 (64) bytes a sample, 72 (96) while a pass
+fills the next one, and
 per thread one chunk's two float64 and two float32 buffers (``2 x 2 + 2 x 1
 MiB``), reused.
 
@@ -49,8 +50,8 @@ import numpy as np
 from predaudit.calibration.coarse import (
     ORDER_ROWS,
     Higher,
-    coarse_moments,
     coarse_newton,
+    coarse_sums,
     coarse_workspace,
     fit_temperature_staged,
     prepare_raw,
@@ -162,14 +163,7 @@ class _Epoch:
         self.local = threading.local()  # each thread's buffers, kept from pass to pass
         self.works: list[_Work] = []
         self.threads = _threads(None)
-        self.kept: list[tuple[int, PreparedScores | None]] = []
-        as_scores = not keep and kind == "logits" and dtype != BF16
-        for a, x, y in _chunks(scores, labels, dtype, convert=not as_scores):
-            raw = prepare_raw(x, y, ignore_index=IGNORE_INDEX) if as_scores else None
-            if raw is not None:  # (not for -inf: those chunks are converted at each pass)
-                self.kept.append((a, raw))
-            else:
-                self.kept.append((a, self._prepare(x, y) if keep else None))
+        self.kept = self._keep_chunks(keep)
         self.floor = min((p.floor for _, p in self.kept if p is not None), default=0.0)
         self.brier: np.ndarray | None = None
         self.last: _Pass | None = None
@@ -177,6 +171,35 @@ class _Epoch:
 
     def _prepare(self, x: np.ndarray, y: np.ndarray) -> PreparedScores:
         return prepare_scores(x, y, kind=self.kind, ignore_index=IGNORE_INDEX)
+
+    def _keep_chunks(self, keep: bool) -> list[tuple[int, PreparedScores | None]]:
+        """Each chunk prepared (``keep``), or kept as the scores, or None (prepared again at
+        each pass), in the reduction's threads; the first chunk's error (in row order) raised."""
+        starts = range(0, self.n, _rows(self.width))
+        as_scores = not keep and self.kind == "logits" and self.dtype != BF16
+        if not (keep or as_scores):
+            return [(a, None) for a in starts]
+        labels = self.labels.argmax(axis=1) if self.labels.ndim == 2 else self.labels
+
+        def make_worker() -> Callable[[int, int], tuple[PreparedScores | None, Exception | None]]:
+            def run(i: int, _: int) -> tuple[PreparedScores | None, Exception | None]:
+                a = starts[i]
+                chunk = _chunks(self.scores, labels, self.dtype, a, a + 1, convert=not as_scores)
+                _, x, y = next(chunk)
+                try:
+                    if as_scores:  # None for -inf: such a chunk is converted at each pass
+                        return prepare_raw(x, y, ignore_index=IGNORE_INDEX), None
+                    return self._prepare(x, y), None
+                except ValueError as err:
+                    return None, err
+
+            return run
+
+        parts = _run_chunks(len(starts), 1, self.threads, make_worker)
+        for _, err in parts:
+            if err is not None:
+                raise err
+        return [(a, p) for a, (p, _) in zip(starts, parts, strict=True)]
 
     def _map(self, fn: Callable[[int, PreparedScores, _Work], _T]) -> list[_T]:
         """``fn(first row, prepared chunk, workspace)`` on every chunk, in the reduction's
@@ -209,7 +232,7 @@ class _Epoch:
         the sums of the higher derivatives of ``ℓ`` in ``log T``: to the fifth for many
         classes (``ORDER_ROWS``), else the third."""
         order = ORDER_ROWS if self.width > CLASS_MAJOR_MAX else 3
-        parts = self._map(lambda a, prep, work: _coarse_sums(prep, t, work.f32, order))
+        parts = self._map(lambda a, prep, work: coarse_sums(prep, t, work.f32, order))
         total: TemperatureSums | None = None
         higher = [0.0] * (order - 2)
         for part, h in parts:
@@ -259,15 +282,13 @@ class _Epoch:
 
         Taylor in ``log T`` (``R``: the largest spread ``max z - min z`` of a row,
         counted up to ``750 T``: a class further down has ``exp() = 0`` at both
-        temperatures). Of second order, taken only when ``(1 + R / T)^1.5 |du| <=
-        FINISH_STEP``: the remainder, below about ``((1 + R / T) |du|)^3`` of each loss
-        and ``(1 + R / T)^3 du^2`` of the mean derivative, is then below 1e-18 and
-        1e-12. Of third order when the pass kept each row's third derivative (many
-        classes), taken when ``(1 + R / T) |du| <= FINISH_STEP3`` and ``(1 + R / T)^4
-        |du|^3 <= 1e-12``: the remainder, below about ``((1 + R / T) |du|)^4`` of each
-        loss and ``(1 + R / T)^4 |du|^3`` of the mean derivative, is again below
-        1e-18 and 1e-12 (a step some 30 times longer at ``R / T = 45``, as far as the
-        float32 stage's fifth-order step usually lands from a subsample's start).
+        temperatures). Second order when ``(1 + R / T)^1.5 |du| <= FINISH_STEP``: the
+        remainder, below about ``((1 + R / T) |du|)^3`` of each loss and ``(1 + R /
+        T)^3 du^2`` of the mean derivative, is then below 1e-18 and 1e-12. Third order
+        (the pass kept each row's third derivative) when ``(1 + R / T) |du| <=
+        FINISH_STEP3`` and ``(1 + R / T)^4 |du|^3 <= 1e-12``: the remainder, below about
+        ``((1 + R / T) |du|)^4`` and ``(1 + R / T)^4 |du|^3``, is again below those (a
+        step 30 times longer at ``R / T = 45``, where a fifth-order float32 step lands).
         """
         last = self.last
         if last is None or last.t != sums.temperature:
@@ -299,7 +320,7 @@ class _Epoch:
         x, y = _subsample(self.scores, self.labels, self.dtype)
         prep = self._prepare(x, y)
         work = coarse_workspace(prep.d0.size)
-        t, _ = coarse_newton(lambda t: _coarse_sums(prep, t, work), 1.0, step_tol=_START_STEP)
+        t, _ = coarse_newton(lambda t: coarse_sums(prep, t, work), 1.0, step_tol=_START_STEP)
         return t
 
     def loss_at(self, t: float) -> np.ndarray:
@@ -316,14 +337,6 @@ class _Epoch:
             self(1.0, brier=True)
         assert self.brier is not None
         return self.brier
-
-
-def _coarse_sums(
-    prep: PreparedScores, t: float, work: tuple[np.ndarray, np.ndarray], order: int = 3
-) -> tuple[TemperatureSums, Higher]:
-    te, g, h, higher = coarse_moments(prep, t, work=work, order=order)
-    counts = (prep.n_correct, prep.n_wrong, prep.n_varied)
-    return TemperatureSums(te, prep.n, math.nan, g, h, math.nan, *counts), higher
 
 
 class _Work:

@@ -261,9 +261,11 @@ class EpochFiles:
         return None
 
     def add(self, epoch: int, path: Path) -> None:
-        """``path`` was written as ``epoch``."""
-        if self._files is not None:
-            self._files.setdefault(epoch, set()).add(path)
+        """``path`` was written as ``epoch`` (noted before any scan too: :meth:`known`
+        then knows it; the next :meth:`taken` scans the folder anyway)."""
+        if self._files is None:
+            self._files = {}
+        self._files.setdefault(epoch, set()).add(path)
 
     def written(self, mtime: int) -> None:
         """The folder's mtime right after our write (a change by us: no new scan)."""

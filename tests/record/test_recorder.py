@@ -277,97 +277,6 @@ def test_a_missing_framework_names_the_extra(monkeypatch):
         mod.PredauditCallback  # noqa: B018 - the class is made on first use
 
 
-def test_background_writes_and_their_errors(tmp_path, data, monkeypatch):
-    logits, labels, _ = data
-    with Recorder(tmp_path, ordered=True, background=True) as rec:
-        for e in (1, 2):
-            rec.add(torch.tensor(logits[e][:10]), torch.tensor(labels[:10]))
-            rec.add(torch.tensor(logits[e][10:]), torch.tensor(labels[10:]))
-            assert rec.end_epoch(e) == tmp_path / "val" / f"epoch_000{e}.npz"
-    # leaving the block waited for the writes
-    for e in (1, 2):
-        with np.load(tmp_path / "val" / f"epoch_000{e}.npz") as z:
-            np.testing.assert_array_equal(z["logits"], logits[e])
-    run = predaudit.load_run(tmp_path).splits["val"]
-    ref = predaudit.from_arrays(logits[1:], labels).splits["default"]
-    np.testing.assert_allclose(run.loss, ref.loss, rtol=1e-12)
-
-    from predaudit.record import epochfile
-
-    def disk_full(path, *args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    def fail_writes():
-        monkeypatch.setattr(epochfile, "write_npz", disk_full)
-
-    fail_writes()
-    rec = Recorder(tmp_path, ordered=True, background=True)
-    rec.add(logits[0], labels)
-    rec.end_epoch(3)  # returns at once; the error comes with the next call
-    rec.add(logits[0], labels)
-    with pytest.raises(OSError, match="No space left"):
-        rec.end_epoch(4)
-    assert rec.pending == N  # kept: end_epoch(4) can be called again
-    monkeypatch.undo()
-    rec.end_epoch(4)
-    rec.close()
-    assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 2, 4]
-    rec.add(logits[0], labels)
-    fail_writes()
-    rec.end_epoch(5)
-    with pytest.raises(OSError, match="No space left"):
-        rec.flush()
-    rec.flush()  # raised once
-
-
-def test_background_existing_epochs(tmp_path, data):
-    """An epoch this recorder wrote is refused at once; one another writer put in the folder
-    since is found by the writer thread, and raised by the next call, batches dropped."""
-    logits, labels, _ = data
-    rec = Recorder(tmp_path, ordered=True, background=True)
-    rec.add(logits[0], labels)
-    rec.end_epoch(1)
-    rec.flush()
-    rec.add(logits[1], labels)
-    with pytest.raises(EpochExistsError, match="epoch 1 of split 'val' exists; pass overwrite"):
-        rec.end_epoch(1)
-    assert rec.pending == 0
-    (tmp_path / "val" / "epoch_2.npz").write_bytes(b"")  # another writer's name for epoch 2
-    rec.add(logits[1], labels)
-    rec.end_epoch(2)
-    with pytest.raises(FileExistsError, match="epoch_2.npz: epoch 2 of split 'val' exists$"):
-        rec.flush()
-    assert (tmp_path / "val" / "epoch_2.npz").read_bytes() == b""  # left as it was
-    rec.add(logits[2], labels)
-    rec.end_epoch(3)
-    rec.close()
-    assert sorted(os.listdir(tmp_path / "val")) == [
-        "epoch_0001.npz",
-        "epoch_0003.npz",
-        "epoch_2.npz",
-    ]
-    with np.load(tmp_path / "val" / "epoch_0003.npz") as z:
-        np.testing.assert_array_equal(z["logits"], logits[2])
-
-
-def test_a_failed_background_write_is_reported_at_exit(tmp_path):
-    import subprocess
-    import sys
-
-    code = (
-        "import numpy as np, predaudit\n"
-        "from predaudit.record import epochfile\n"
-        "def fail(*a, **k): raise OSError('disk full')\n"
-        "epochfile.write_npz = fail\n"
-        f"rec = predaudit.Recorder({str(tmp_path)!r}, ordered=True, background=True)\n"
-        "rec.add(np.zeros((2, 3), np.float32), np.array([0, 1]))\n"
-        "rec.end_epoch(1)\n"
-    )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    path = tmp_path / "val" / "epoch_0001.npz"
-    assert res.stderr == f"predaudit: writing {path} failed: disk full\n"
-
-
 def test_an_array_changed_after_add(tmp_path, data):
     logits, labels, _ = data
     rec = Recorder(tmp_path)
@@ -414,18 +323,6 @@ def test_many_batches_in_runs_mixed_types(tmp_path, data, monkeypatch):
             np.testing.assert_array_equal(z["logits"], logits[e - 1])
             np.testing.assert_array_equal(z["labels"], labels)
             np.testing.assert_array_equal(z["ids"], np.arange(N))
-
-
-def test_background_write_is_of_the_values_at_end_epoch(tmp_path, data):
-    """A tensor changed right after end_epoch() returns does not change the file."""
-    logits, labels, _ = data
-    out = torch.tensor(logits[0])
-    with Recorder(tmp_path, ordered=True, background=True) as rec:
-        rec.add(out, torch.tensor(labels))  # one batch: kept without a copy until end_epoch
-        rec.end_epoch(1)
-        out.zero_()
-    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
-        np.testing.assert_array_equal(z["logits"], logits[0])
 
 
 @pytest.mark.parametrize("compress", [False, True])

@@ -1,0 +1,363 @@
+"""The recorders' writer process: where ``Recorder(background=True)`` writes on Linux.
+
+A writer *thread* shares the interpreter lock with the training loop: after each of its
+system calls it must wait for the loop to let go of the lock (up to the interpreter's
+5 ms switch interval), so one epoch's write takes many such waits, and the loop then
+stalls at the next ``end_epoch`` until it is done. A process has a lock of its own. The
+loop copies an epoch's arrays into shared memory (an anonymous ``memfd``, one per
+recorder, grown when an epoch needs more) and sends a short JSON message over a Unix
+socket; the process looks at the folder and writes the file exactly as the recorder does
+in-process (:func:`~predaudit.record.epochfile.write_checked`), then answers.
+
+One process serves every recorder of the interpreter; it is started with the first
+background recorder (``sys.executable`` with the parent's ``sys.path``), and when the
+interpreter exits it is sent the end of its queue, waited for, and any failed write it
+reports is printed on stderr, as the writer thread's are. Where memfd or file
+descriptor passing are missing (not Linux), or the process cannot be started, the
+writer thread is used (:func:`~predaudit.record.epochfile.submit`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import math
+import mmap
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predaudit.errors import InputError
+from predaudit.io.naming import META_KEY
+from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite, write_checked
+from predaudit.record.npzwrite import zip_date_time
+
+_ALIGN = 64  # bytes: each array starts on a cache line
+_MSG = 1 << 20  # the largest message (a job is about 1 KB)
+_PATH_VAR = "PREDAUDIT_WRITER_SYS_PATH"
+_CHILD = (
+    f"import json, os, sys; sys.path[:] = json.loads(os.environ.pop({_PATH_VAR!r})); "
+    "from predaudit.record.writerproc import serve; serve(int(sys.argv[1]))"
+)
+
+
+def available() -> bool:
+    """Whether this platform has what the writer process needs."""
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(os, "memfd_create")
+        and hasattr(socket, "send_fds")
+        and hasattr(socket, "SOCK_SEQPACKET")
+        and bool(sys.executable)
+    )
+
+
+# -- errors across the socket --------------------------------------------------------
+
+
+def describe(error: BaseException) -> list[Any]:
+    """``error`` as JSON data :func:`rebuild` turns back into an exception."""
+    if isinstance(error, InputError):
+        kind = "EpochExistsError" if isinstance(error, EpochExistsError) else "InputError"
+        return [kind, error.path, error.problem]
+    if isinstance(error, OSError):
+        if error.errno is None:
+            return ["OSError", None, str(error), None]
+        return ["OSError", error.errno, error.strerror, error.filename]
+    return ["RuntimeError", f"{type(error).__name__}: {error}"]
+
+
+def rebuild(data: list[Any]) -> Exception:
+    kind, *args = data
+    if kind == "EpochExistsError":
+        return EpochExistsError(args[0], args[1])
+    if kind == "InputError":
+        return InputError(args[0], args[1])
+    if kind == "OSError":
+        errno, strerror, filename = args
+        if errno is None:
+            return OSError(strerror)
+        return OSError(errno, strerror) if filename is None else OSError(errno, strerror, filename)
+    return RuntimeError(f"predaudit's writer process: {args[0]}")
+
+
+# -- the parent's side ---------------------------------------------------------------
+
+
+class SharedBuffer:
+    """One recorder's shared memory: an epoch's arrays, laid out one after the other."""
+
+    def __init__(self) -> None:
+        self.fd = -1
+        self.size = 0
+        self.map: mmap.mmap | None = None
+        self.fresh = False  # the writer process has not been sent this memfd yet
+
+    def fill(self, write: EpochWrite) -> tuple[list[list[Any]], list[Any] | None, str]:
+        """Copy ``write``'s arrays in; return the members' and the order's places (key,
+        dtype, shape, offset) and the metadata's JSON text."""
+        arrays = [(k, m) for k, m in write.arrays if k != META_KEY]
+        meta = next(str(m[()]) for k, m in write.arrays if k == META_KEY)  # type: ignore[call-overload]
+        pieces = [(k, [m] if isinstance(m, np.ndarray) else list(m)) for k, m in arrays]
+        if write.order is not None:
+            pieces.append(("", [write.order]))
+        places: list[list[Any]] = []
+        offset = 0
+        for key, parts in pieces:
+            rows = sum(len(p) for p in parts)
+            first = parts[0]
+            places.append([key, first.dtype.str, [rows, *first.shape[1:]], offset])
+            nbytes = first.dtype.itemsize * rows * math.prod(first.shape[1:])
+            offset += -(-nbytes // _ALIGN) * _ALIGN
+        self._reserve(offset)
+        assert self.map is not None
+        for (_, parts), (_, dtype, _, start) in zip(pieces, places, strict=True):
+            for part in parts:
+                dest = np.frombuffer(self.map, dtype, part.size, start).reshape(part.shape)
+                np.copyto(dest, part)
+                start += part.nbytes
+        order = places.pop() if write.order is not None else None
+        return places, order, meta
+
+    def _reserve(self, nbytes: int) -> None:
+        if nbytes <= self.size and self.map is not None:
+            return
+        self.close()
+        size = max(nbytes, 2 * self.size, mmap.PAGESIZE)
+        size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+        fd = os.memfd_create("predaudit-recorder", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, size)
+            self.map = mmap.mmap(fd, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd, self.size, self.fresh = fd, size, True
+
+    def close(self) -> None:
+        if self.map is not None:
+            self.map.close()
+            self.map = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        self.size = 0
+
+
+class Ticket:
+    """One epoch's write sent to the writer process."""
+
+    def __init__(self, writer: Writer, number: int) -> None:
+        self.writer, self.number = writer, number
+
+    def done(self) -> bool:
+        """The answer has arrived (looked up without a system call)."""
+        return self.number in self.writer.replies
+
+    def result(self) -> None:
+        """Wait for the answer; raise the write's error."""
+        self.writer.result(self.number)
+
+
+class Writer:
+    """The writer process and the socket to it."""
+
+    def __init__(self) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {**os.environ, _PATH_VAR: json.dumps(sys.path)}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+            )
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = mine
+        self.pid = os.getpid()
+        self.dead = False  # the process ended before its time
+        self.replies: dict[int, dict[str, Any]] = {}
+        self.paths: dict[int, Path] = {}  # the writes not answered for yet
+        self._numbers = itertools.count()
+        self._keys = itertools.count()
+        self._lock = threading.Lock()
+
+    def key(self) -> int:
+        """A number for a new recorder's shared memory."""
+        return next(self._keys)
+
+    def submit(self, key: int, buf: SharedBuffer, write: EpochWrite, job: dict[str, Any]) -> Ticket:
+        """Send ``write`` (the epoch's file; ``job``: epoch, rank, split, overwrite, folder)."""
+        places, order, meta = buf.fill(write)
+        with self._lock:
+            number = next(self._numbers)
+            message = {
+                **job,
+                "id": number,
+                "key": key,
+                "size": buf.size,
+                "path": os.fspath(write.path),
+                "places": places,
+                "order": order,
+                "meta": meta,
+                "compress": write.compress,
+                "fsync": write.fsync,
+                "date_time": write.date_time or zip_date_time(),  # the parent's clock and env
+            }
+            fds = [buf.fd] if buf.fresh else []
+            self.paths[number] = write.path
+            try:
+                socket.send_fds(self.sock, [json.dumps(message).encode()], fds)
+            except OSError:  # the process is gone: this write's error, raised as any other
+                self.replies[number] = {"id": number, "error": describe(self._ended())}
+            buf.fresh = False
+        return Ticket(self, number)
+
+    def _ended(self) -> OSError:
+        self.dead = True
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        return OSError(f"predaudit's writer process ended (exit code {code})")
+
+    def forget(self, key: int) -> None:
+        """A recorder's shared memory is no longer used: the process unmaps it."""
+        with self._lock:
+            if self.dead:
+                return
+            try:
+                self.sock.send(json.dumps({"forget": key}).encode())
+            except OSError:
+                pass
+
+    def result(self, number: int) -> None:
+        with self._lock:
+            while number not in self.replies:
+                data = b"" if self.dead else self.sock.recv(_MSG)
+                if not data:
+                    error = describe(self._ended())
+                    for waiting in self.paths:  # none of them will be answered
+                        self.replies.setdefault(waiting, {"id": waiting, "error": error})
+                    break
+                reply = json.loads(data)
+                self.replies[reply["id"]] = reply
+            reply = self.replies.pop(number, {})
+            self.paths.pop(number, None)
+        if "error" in reply:
+            raise rebuild(reply["error"])
+
+    def close(self) -> None:
+        """Wait for every write sent; print the failures nobody was told of; end the process."""
+        for number, path in sorted(self.paths.items()):
+            try:
+                self.result(number)
+            except Exception as error:
+                sys.stderr.write(f"predaudit: writing {path} failed: {error}\n")
+        self.sock.close()
+        if self.dead:
+            return
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+_WRITER: list[Writer] = []
+_STATE = {"failed": False}  # the process could not be started: use the thread
+
+
+def shared() -> Writer | None:
+    """The interpreter's writer process, started if need be; None where there is none."""
+    if _WRITER and _WRITER[0].pid == os.getpid() and not _WRITER[0].dead:
+        return _WRITER[0]
+    if _STATE["failed"] or not available():
+        return None
+    if _WRITER and _WRITER[0].pid == os.getpid():  # it died: its writes were reported
+        _WRITER[0].sock.close()
+    _WRITER.clear()  # (or a forked child: the parent's process is not ours)
+    try:
+        _WRITER.append(Writer())
+    except OSError:
+        _STATE["failed"] = True
+        return None
+    return _WRITER[0]
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    if _WRITER and _WRITER[0].pid == os.getpid():
+        _WRITER.pop().close()
+
+
+# -- the writer process --------------------------------------------------------------
+
+
+def serve(fd: int) -> None:
+    """The writer process's loop: one job at a time, until the socket closes.
+
+    Ctrl-C is the training loop's to handle: ignored here (the loop's exit closes the
+    socket). The process yields the CPU to the loop (niceness +10)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    sock = socket.socket(fileno=fd)
+    maps: dict[int, mmap.mmap] = {}
+    folders: dict[int, EpochFiles] = {}
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, _MSG, 1)
+        except (ConnectionError, OSError):
+            return
+        if not data:
+            return
+        job = json.loads(data)
+        if "forget" in job:
+            old = maps.pop(job["forget"], None)
+            if old is not None:
+                old.close()
+            folders.pop(job["forget"], None)
+            continue
+        key = job["key"]
+        if fds:
+            old = maps.pop(key, None)
+            if old is not None:
+                old.close()
+            maps[key] = mmap.mmap(fds[0], job["size"], prot=mmap.PROT_READ)
+            os.close(fds[0])
+        reply: dict[str, Any] = {"id": job["id"]}
+        try:
+            files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
+            _run(job, maps[key], files)
+        except Exception as error:
+            reply["error"] = describe(error)
+        sock.send(json.dumps(reply).encode())
+
+
+def _view(buf: mmap.mmap, place: list[Any]) -> np.ndarray:
+    _, dtype, shape, offset = place
+    return np.frombuffer(buf, np.dtype(dtype), math.prod(shape), offset).reshape(shape)
+
+
+def _run(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:
+    arrays: list[tuple[str, Any]] = [(p[0], _view(buf, p)) for p in job["places"]]
+    arrays.append((META_KEY, np.array(job["meta"])))
+    order = None if job["order"] is None else _view(buf, job["order"])
+    date_time = None if job["date_time"] is None else tuple(job["date_time"])
+    write = EpochWrite(Path(job["path"]), arrays, order, job["compress"], job["fsync"], date_time)
+    write_checked(files, write, job["epoch"], job["rank"], job["split"], job["overwrite"])

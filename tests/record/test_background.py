@@ -1,0 +1,204 @@
+"""``Recorder(background=True)``: the writer process (Linux) and the writer thread (elsewhere,
+or when the process cannot start) write the files the recorder writes in-process, and
+report their errors at the next call or at exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import predaudit
+from predaudit.record import EpochExistsError, Recorder, writerproc
+
+N, C = 23, 4
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(6, N, C)).astype(np.float32)
+    labels = rng.integers(0, C, N)
+    return logits, labels
+
+
+@pytest.fixture(params=["process", "thread"])
+def writer(request, monkeypatch):
+    """Which background writer the recorders of the test use."""
+    if request.param == "process":
+        if not writerproc.available():
+            pytest.skip("no writer process on this platform")
+    else:
+        monkeypatch.setattr(writerproc, "shared", lambda: None)
+    yield request.param
+    if request.param == "process":  # the recorders did use the process
+        process = writerproc.shared()
+        assert process is not None and process.proc.poll() is None
+
+
+def break_folder(folder):
+    """Put a file where the split folder was (a real error for any writer); return undo."""
+    away = folder.with_name(folder.name + ".away")
+    folder.rename(away)
+    folder.write_bytes(b"")
+
+    def undo():
+        folder.unlink()
+        away.rename(folder)
+
+    return undo
+
+
+def test_background_writes_and_their_errors(tmp_path, data, writer):
+    logits, labels = data
+    with Recorder(tmp_path, ordered=True, background=True) as rec:
+        for e in (1, 2):
+            rec.add(torch.tensor(logits[e][:10]), torch.tensor(labels[:10]))
+            rec.add(torch.tensor(logits[e][10:]), torch.tensor(labels[10:]))
+            assert rec.end_epoch(e) == tmp_path / "val" / f"epoch_000{e}.npz"
+    # leaving the block waited for the writes
+    for e in (1, 2):
+        with np.load(tmp_path / "val" / f"epoch_000{e}.npz") as z:
+            np.testing.assert_array_equal(z["logits"], logits[e])
+    run = predaudit.load_run(tmp_path).splits["val"]
+    ref = predaudit.from_arrays(logits[1:3], labels).splits["default"]
+    np.testing.assert_allclose(run.loss, ref.loss, rtol=1e-12)
+
+    folder = tmp_path / "val"
+    rec = Recorder(tmp_path, ordered=True, background=True)
+    undo = break_folder(folder)
+    rec.add(logits[0], labels)
+    rec.end_epoch(3)  # returns at once; the error comes with the next call
+    rec.add(logits[0], labels)
+    with pytest.raises(NotADirectoryError, match="Not a directory"):
+        rec.end_epoch(4)
+    assert rec.pending == N  # kept: end_epoch(4) can be called again
+    undo()
+    rec.end_epoch(4)
+    rec.close()
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 2, 4]
+    rec.add(logits[0], labels)
+    undo = break_folder(folder)
+    rec.end_epoch(5)
+    with pytest.raises(NotADirectoryError):
+        rec.flush()
+    rec.flush()  # raised once
+    undo()
+    assert sorted(os.listdir(folder)) == ["epoch_0001.npz", "epoch_0002.npz", "epoch_0004.npz"]
+
+
+def test_background_existing_epochs(tmp_path, data, writer):
+    """An epoch this recorder wrote is refused at once; one another writer put in the folder
+    since is found by the background writer, and raised by the next call."""
+    logits, labels = data
+    rec = Recorder(tmp_path, ordered=True, background=True)
+    rec.add(logits[0], labels)
+    rec.end_epoch(1)
+    rec.flush()
+    rec.add(logits[1], labels)
+    with pytest.raises(EpochExistsError, match="epoch 1 of split 'val' exists; pass overwrite"):
+        rec.end_epoch(1)
+    assert rec.pending == 0
+    (tmp_path / "val" / "epoch_2.npz").write_bytes(b"")  # another writer's name for epoch 2
+    rec.add(logits[1], labels)
+    rec.end_epoch(2)
+    with pytest.raises(EpochExistsError, match="epoch_2.npz: epoch 2 of split 'val' exists$"):
+        rec.flush()
+    assert (tmp_path / "val" / "epoch_2.npz").read_bytes() == b""  # left as it was
+    rec.add(logits[2], labels)
+    rec.end_epoch(3)
+    rec.close()
+    names = sorted(os.listdir(tmp_path / "val"))
+    assert names == ["epoch_0001.npz", "epoch_0003.npz", "epoch_2.npz"]
+    with np.load(tmp_path / "val" / "epoch_0003.npz") as z:
+        np.testing.assert_array_equal(z["logits"], logits[2])
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_background_files_are_the_in_process_files(tmp_path, writer, compress, monkeypatch):
+    """Byte for byte, for two recorders at once, shuffled epochs that grow (new shared
+    memory), one larger than CHUNK_BYTES (gathered in id order by the writer), float16
+    scores and text ids."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    rng = np.random.default_rng(1)
+    sizes = [(50, 3, np.float32), (400, 10, np.float16), (90_000, 16, np.float32)]
+    recs = {
+        (mode, split): Recorder(
+            tmp_path / mode, split=split, compress=compress, background=mode == "bg"
+        )
+        for mode in ("bg", "fg")
+        for split in ("a", "b")
+    }
+    for e, (n, c, dtype) in enumerate(sizes):
+        for split in ("a", "b"):
+            scores = rng.normal(size=(n, c)).astype(dtype)
+            labels = rng.integers(0, c, n)
+            ids = np.array([f"s{i:06d}" for i in rng.permutation(n)]) if split == "b" else None
+            ids = rng.permutation(n) if ids is None else ids
+            for mode in ("bg", "fg"):
+                rec = recs[mode, split]
+                for a in range(0, n, 4096):
+                    rec.add(scores[a : a + 4096], labels[a : a + 4096], ids[a : a + 4096])
+                rec.end_epoch(e)
+    for rec in recs.values():
+        rec.close()
+    for split in ("a", "b"):
+        for e in range(len(sizes)):
+            name = f"{split}/epoch_{e:04d}.npz"
+            assert (tmp_path / "bg" / name).read_bytes() == (tmp_path / "fg" / name).read_bytes()
+
+
+def test_background_write_is_of_the_values_at_end_epoch(tmp_path, data, writer):
+    """A tensor changed right after end_epoch() returns does not change the file."""
+    logits, labels = data
+    out = torch.tensor(logits[0])
+    with Recorder(tmp_path, ordered=True, background=True) as rec:
+        rec.add(out, torch.tensor(labels))  # one batch: kept without a copy until end_epoch
+        rec.end_epoch(1)
+        out.zero_()
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["logits"], logits[0])
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_a_failed_background_write_is_reported_at_exit(tmp_path, mode):
+    code = (
+        "import numpy as np, predaudit\n"
+        "from predaudit.record import writerproc\n"
+        f"if {mode!r} == 'thread': writerproc._STATE['failed'] = True\n"
+        f"rec = predaudit.Recorder({str(tmp_path)!r}, ordered=True, background=True)\n"
+        f"open({str(tmp_path / 'val')!r}, 'w').close()  # a file where the folder goes\n"
+        "rec.add(np.zeros((2, 3), np.float32), np.array([0, 1]))\n"
+        "rec.end_epoch(1)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    path = tmp_path / "val" / "epoch_0001.npz"
+    problem = f"[Errno 20] Not a directory: {str(tmp_path / 'val')!r}"
+    assert res.returncode == 0
+    assert res.stderr == f"predaudit: writing {path} failed: {problem}\n"
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_a_writer_process_that_dies_is_an_error_then_replaced(tmp_path, data):
+    logits, labels = data
+    rec = Recorder(tmp_path, ordered=True, background=True)
+    rec.add(logits[0], labels)
+    rec.end_epoch(1)
+    rec.flush()
+    process = writerproc.shared()
+    assert process is not None
+    process.proc.kill()
+    process.proc.wait()
+    rec.add(logits[1], labels)
+    rec.end_epoch(2)
+    with pytest.raises(OSError, match=r"predaudit's writer process ended \(exit code -9\)"):
+        rec.flush()
+    rec.add(logits[2], labels)
+    rec.end_epoch(3)  # a new writer process
+    rec.close()
+    assert writerproc.shared() is not process
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 3]

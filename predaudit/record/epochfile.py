@@ -7,13 +7,8 @@ which finishes its queue before the interpreter exits.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import sys
-import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,42 +265,3 @@ class EpochFiles:
     def written(self, mtime: int) -> None:
         """The folder's mtime right after our write (a change by us: no new scan)."""
         self._scanned = mtime
-
-
-# -- the writer thread ------------------------------------------------------------------
-
-_EXECUTOR: list[ThreadPoolExecutor] = []
-_LOCK = threading.Lock()
-_UNREPORTED: dict[Future[None], Path] = {}  # failed writes no recorder has raised yet
-
-
-def submit(path: Path, job: Callable[[], None]) -> Future[None]:
-    """Run ``job`` (writing ``path``) in the writer thread; its error is reported by the
-    recorder at its next call, or on stderr at exit if it never is."""
-    with _LOCK:
-        if not _EXECUTOR:
-            _EXECUTOR.append(ThreadPoolExecutor(1, thread_name_prefix="predaudit-recorder"))
-        future = _EXECUTOR[0].submit(job)
-        _UNREPORTED[future] = path
-    future.add_done_callback(_forget_success)
-    return future
-
-
-def _forget_success(future: Future[None]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        reported(future)
-
-
-def reported(future: Future[None]) -> None:
-    """The recorder has raised (or seen the success of) ``future``."""
-    with _LOCK:
-        _UNREPORTED.pop(future, None)
-
-
-@atexit.register
-def _report_at_exit() -> None:  # runs after the writer thread has finished its queue
-    with _LOCK:
-        left = list(_UNREPORTED.items())
-    for future, path in left:
-        if future.done() and future.exception() is not None:
-            sys.stderr.write(f"predaudit: writing {path} failed: {future.exception()}\n")

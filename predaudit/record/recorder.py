@@ -20,16 +20,15 @@ import operator
 import os
 import sys
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from predaudit.errors import InputError, OptionError
 from predaudit.io.naming import epoch_file_name
-from predaudit.record import epochfile, writerproc
+from predaudit.record import epochfile
+from predaudit.record.background import Background
 from predaudit.record.buffer import (
     Batches,
     dtype_name,
@@ -147,11 +146,7 @@ class Recorder:
         self.background = background
         self._files = epochfile.EpochFiles(self.folder)
         self._where = self.folder / "<batches>"  # what errors about the batches name
-        # the background write under way, its epoch and file
-        self._writing: tuple[Future[None] | writerproc.Ticket, int, Path] | None = None
-        self._shm: tuple[writerproc.Writer, int, writerproc.SharedBuffer] | None = None
-        if background:
-            writerproc.shared()  # started now: it is ready by the end of the first epoch
+        self._background = Background(self._files) if background else None
         self._reset()
 
     def _reset(self) -> None:
@@ -173,7 +168,7 @@ class Recorder:
 
     def add(self, scores: Any, labels: Any, ids: Any = None) -> None:
         """Add one batch: scores ``[B, C]``/``[B]``/``[B, T, C]``, labels, optional ids ``[B]``."""
-        if self._writing is not None and self._writing[0].done():
+        if self._background is not None and self._background.done():
             self._wait()
         try:
             key: tuple[Any, ...] | None = (
@@ -329,52 +324,21 @@ class Recorder:
             meta["tokens_per_sequence"] = tokens
         if rank is not None:
             meta.update(rank=rank, world_size=world)
-        process = writerproc.shared() if self.background else None
-        copy = self.background and process is None  # the writer thread reads them later
-        arrays = epochfile.take(batches, copy=copy)  # error: batch changed
+        bg = self._background
+        arrays = epochfile.take(batches, copy=bg is not None and bg.copies)  # error: batch changed
         write = epochfile.prepare_epoch(  # error: a duplicate id
             path, arrays, meta, compress=self.compress, fsync=self.fsync
         )
-        if process is not None:
-            key, buf = self._shared_memory(process)
-            where = {"epoch": epoch, "rank": rank, "split": self.split}
-            where.update(overwrite=self.overwrite, folder=os.fspath(self.folder))
-            self._writing = process.submit(key, buf, write, where), epoch, path
-        elif self.background:
-            job = partial(
-                epochfile.write_checked, self._files, write, epoch, rank, self.split, self.overwrite
-            )
-            self._writing = epochfile.submit(path, job), epoch, path
+        if bg is not None:
+            bg.submit(write, epoch, rank, self.split, self.overwrite)
         else:
             epochfile.write_checked(self._files, write, epoch, rank, self.split, self.overwrite)
         return path
 
-    def _shared_memory(self, process: writerproc.Writer) -> tuple[int, writerproc.SharedBuffer]:
-        """This recorder's shared memory with the writer ``process`` (made on first use)."""
-        if self._shm is None or self._shm[0] is not process:
-            self._release()
-            self._shm = process, process.key(), writerproc.SharedBuffer()
-        return self._shm[1], self._shm[2]
-
-    def _release(self) -> None:
-        """Give back the shared memory (the writer process unmaps it too)."""
-        if self._shm is not None:
-            process, key, buf = self._shm
-            self._shm = None
-            buf.close()
-            process.forget(key)
-
     def _wait(self) -> None:
         """Wait for the background write under way; raise its error."""
-        if self._writing is None:
-            return
-        (writing, epoch, path), self._writing = self._writing, None
-        try:
-            writing.result()
-        finally:
-            if isinstance(writing, Future):
-                epochfile.reported(writing)
-        self._files.add(epoch, path)  # already noted by the thread; not by the process
+        if self._background is not None:
+            self._background.wait()
 
     def flush(self) -> None:
         """Wait until every epoch ended so far is on disk (``background=True``); raise a
@@ -387,7 +351,8 @@ class Recorder:
         try:
             self._wait()
         finally:
-            self._release()
+            if self._background is not None:
+                self._background.release()
 
     def __enter__(self) -> Recorder:
         return self

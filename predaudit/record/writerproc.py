@@ -14,7 +14,7 @@ background recorder (``sys.executable`` with the parent's ``sys.path``), and whe
 interpreter exits it is sent the end of its queue, waited for, and any failed write it
 reports is printed on stderr, as the writer thread's are. Where memfd or file
 descriptor passing are missing (not Linux), or the process cannot be started, the
-writer thread is used (:func:`~predaudit.record.epochfile.submit`).
+writer thread is used (:func:`~predaudit.record.background.submit`).
 """
 
 from __future__ import annotations

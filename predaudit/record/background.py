@@ -1,0 +1,117 @@
+"""One recorder's writes in the background (``Recorder(background=True)``).
+
+In the writer process where there is one (:mod:`predaudit.record.writerproc`: Linux),
+else in a writer thread: one thread shared by all recorders, which finishes its queue
+before the interpreter exits. At most one epoch of a recorder is being written at a
+time: :meth:`Background.wait` comes before the next.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+from predaudit.record import writerproc
+from predaudit.record.epochfile import EpochFiles, EpochWrite, write_checked
+
+
+class Background:
+    """The write under way of one recorder (whose folder's epochs ``files`` holds)."""
+
+    def __init__(self, files: EpochFiles) -> None:
+        self.files = files
+        self._writing: tuple[Future[None] | writerproc.Ticket, int, Path] | None = None
+        self._shm: tuple[writerproc.Writer, int, writerproc.SharedBuffer] | None = None
+        writerproc.shared()  # started now: it is ready by the end of the first epoch
+
+    @property
+    def copies(self) -> bool:
+        """Whether the arrays given to :meth:`submit` must not be a caller's (the thread
+        reads them later; the process is sent a copy)."""
+        return writerproc.shared() is None
+
+    def submit(
+        self, write: EpochWrite, epoch: int, rank: int | None, split: str, overwrite: bool
+    ) -> None:
+        """Start writing ``write`` (:func:`~predaudit.record.epochfile.write_checked`)."""
+        process = writerproc.shared()
+        if process is None:
+            job = partial(write_checked, self.files, write, epoch, rank, split, overwrite)
+            self._writing = submit(write.path, job), epoch, write.path
+            return
+        if self._shm is None or self._shm[0] is not process:
+            self.release()
+            self._shm = process, process.key(), writerproc.SharedBuffer()
+        _, key, buf = self._shm
+        where = {"epoch": epoch, "rank": rank, "split": split, "overwrite": overwrite}
+        where["folder"] = os.fspath(self.files.folder)
+        self._writing = process.submit(key, buf, write, where), epoch, write.path
+
+    def done(self) -> bool:
+        """The write under way, if any, has finished (so :meth:`wait` would not block)."""
+        return self._writing is not None and self._writing[0].done()
+
+    def wait(self) -> None:
+        """Wait for the write under way; raise its error."""
+        if self._writing is None:
+            return
+        (writing, epoch, path), self._writing = self._writing, None
+        try:
+            writing.result()
+        finally:
+            if isinstance(writing, Future):
+                reported(writing)
+        self.files.add(epoch, path)  # already noted by the thread; not by the process
+
+    def release(self) -> None:
+        """Give back the shared memory (the writer process unmaps it too)."""
+        if self._shm is not None:
+            process, key, buf = self._shm
+            self._shm = None
+            buf.close()
+            process.forget(key)
+
+
+# -- the writer thread ------------------------------------------------------------------
+
+_EXECUTOR: list[ThreadPoolExecutor] = []
+_LOCK = threading.Lock()
+_UNREPORTED: dict[Future[None], Path] = {}  # failed writes no recorder has raised yet
+
+
+def submit(path: Path, job: Callable[[], None]) -> Future[None]:
+    """Run ``job`` (writing ``path``) in the writer thread; its error is reported by the
+    recorder at its next call, or on stderr at exit if it never is."""
+    with _LOCK:
+        if not _EXECUTOR:
+            _EXECUTOR.append(ThreadPoolExecutor(1, thread_name_prefix="predaudit-recorder"))
+        future = _EXECUTOR[0].submit(job)
+        _UNREPORTED[future] = path
+    future.add_done_callback(_forget_success)
+    return future
+
+
+def _forget_success(future: Future[None]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        reported(future)
+
+
+def reported(future: Future[None]) -> None:
+    """The recorder has raised (or seen the success of) ``future``."""
+    with _LOCK:
+        _UNREPORTED.pop(future, None)
+
+
+@atexit.register
+def _report_at_exit() -> None:  # runs after the writer thread has finished its queue
+    with _LOCK:
+        left = list(_UNREPORTED.items())
+    for future, path in left:
+        if future.done() and future.exception() is not None:
+            sys.stderr.write(f"predaudit: writing {path} failed: {future.exception()}\n")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from predaudit.reduce.pool import _run_chunks
+from predaudit.reduce.pool import _run_chunks, _threads
 
 
 def welford_step(
@@ -22,7 +22,7 @@ def welford_step(
     valid: np.ndarray,
     k: int,
     *,
-    threads: int = 1,
+    threads: int | None = 1,
 ) -> None:
     """Add epoch ``k`` (1-based) of ``x`` to ``mean`` and ``m2`` in place (float64, shape (n,)).
 
@@ -33,8 +33,8 @@ def welford_step(
 
     The same elementwise operations as ``delta = xs - mean; mean += delta / k;
     m2 += delta * (xs - mean)``, in blocks of :data:`_BLOCK` rows whose scratch stays
-    in the CPU cache, on ``threads`` threads of the reduction's pool (the result depends
-    on neither).
+    in the CPU cache, on ``threads`` threads of the reduction's pool (None: its default
+    count; the result depends on neither).
     """
     every = bool(valid.all())
     n = mean.shape[0]
@@ -55,7 +55,7 @@ def welford_step(
 
         return block
 
-    _run_chunks(n, _BLOCK, max(1, threads), make_worker)
+    _run_chunks(n, _BLOCK, _threads(threads), make_worker)
 
 
 _BLOCK = 1 << 15

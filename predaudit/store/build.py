@@ -24,7 +24,6 @@ from predaudit.io.records import SplitInfo
 from predaudit.io.reduced import read_reduced
 from predaudit.reduce import EpochStats
 from predaudit.reduce.calibrate import calibrate_epoch
-from predaudit.reduce.pool import _threads
 from predaudit.reduce.welford import welford_step
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
@@ -116,7 +115,6 @@ def compute_split(
     )  # fmt: skip
     totals = np.empty((e_total, len(TOTALS)))
     moments = np.zeros((2, n))
-    n_threads = _threads(threads)  # the running moments' blocks, as the reduction's chunks
     valid_all = np.ones(n, dtype=bool)
     first_labels: np.ndarray | None = None
     labels_stable = True
@@ -171,9 +169,8 @@ def compute_split(
         loss_i, correct_i = st.loss[order], st.correct[order]
         totals[i] = epoch_row_totals(loss_i, correct_i, valid_i)
         columns.start_epoch(i, totals)
-        p_i = st.p_true[order].astype(p_dtype)  # as the column holds it (welford: exactly
-        # widened to float64 inside its ufuncs, no float64 copy)
-        welford_step(moments[0], moments[1], p_i, valid_i, i + 1, threads=n_threads)
+        p_i = st.p_true[order].astype(p_dtype)  # as the column holds it (widened by welford)
+        welford_step(moments[0], moments[1], p_i, valid_i, i + 1, threads=threads)
         if first_labels is None:
             first_labels = row_labels
         elif (
@@ -269,8 +266,7 @@ def load_run(
     ``calibration`` and ``clip`` are passed to :func:`compute_split`. ``layout`` says how a rank-3
     score array reads where its shape and the labels' leave it open: ``"epochs"``
     (``[E, N, C]``) or ``"tokens"`` (``[S, T, C]``, one evaluation of S·T tokens).
-    ``keep`` keeps the columns of only the epochs a command reads (with ``use_cache``, of a
-    cached entry only those epochs are range-checked and readable; one being filled keeps all).
+    ``keep`` keeps the columns of only the epochs a command reads (of a cached entry too).
     """
     _check_layout(layout)
     clip = check_clip(clip)

@@ -1,8 +1,9 @@
 """One recorded epoch to one file: ids sorted, padding duplicates dropped, written atomically.
 
-:func:`write_epoch` runs in the caller's thread, or in the recorders' writer thread
-(:func:`submit`, ``Recorder(background=True)``): one thread shared by all recorders,
-which finishes its queue before the interpreter exits.
+:func:`take` and :func:`prepare_epoch` run in the training loop's thread; the
+:class:`EpochWrite` they make is written by :func:`write_checked` there, or with
+``Recorder(background=True)`` in the writer process or thread
+(:mod:`predaudit.record.background`).
 """
 
 from __future__ import annotations
@@ -44,19 +45,6 @@ def take(batches: Batches, *, copy: bool) -> tuple[list[np.ndarray], np.ndarray,
         raise InputError(batches.where, changed_in_place(changed))
     n = labels.shape[0]
     return scores, labels, np.arange(n, dtype=np.int64) if ids is None else ids
-
-
-def write_epoch(
-    path: Path,
-    epoch_arrays: tuple[list[np.ndarray], np.ndarray, np.ndarray],
-    meta: dict[str, Any],
-    *,
-    compress: bool,
-    fsync: bool,
-) -> int:
-    """Write the arrays :func:`take` made as ``path``, rows sorted by id; return the
-    folder's mtime (ns) after. :func:`prepare_epoch`, then its job."""
-    return prepare_epoch(path, epoch_arrays, meta, compress=compress, fsync=fsync)()
 
 
 _DTYPE_NAMES: dict[np.dtype, str] = {}

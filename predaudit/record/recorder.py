@@ -91,13 +91,16 @@ class Recorder:
     Files are written atomically (a hidden temporary file moved into place): a crash
     leaves no partial epoch (``fsync=True`` also flushes each file to the disk before
     moving it, so that it survives a power cut; a few milliseconds per epoch).
-    ``background=True`` writes each epoch in a writer thread while training
-    goes on: :meth:`end_epoch` returns at once (the file appears when written), an
-    error of the write is raised by the next :meth:`add`, :meth:`end_epoch`,
-    :meth:`flush` or :meth:`close`, and at most one epoch is being written while the
-    next is collected. Call :meth:`close` (or use ``with Recorder(...) as rec:``)
-    before reading the run in the same process; the interpreter finishes pending
-    writes before it exits.
+    ``background=True`` writes each epoch while training goes on, in a writer process
+    (on Linux: the epoch's arrays are copied into memory it shares, and it has an
+    interpreter lock of its own; started with the recorder, shared by all of them) or
+    else a writer thread: :meth:`end_epoch` returns at once (the file appears when
+    written), an error of the write is raised by the next :meth:`end_epoch`,
+    :meth:`flush` or :meth:`close` (or :meth:`add`, once it is known), and at most one
+    epoch is being written while the next is collected. Call :meth:`close` (or use
+    ``with Recorder(...) as rec:``) before reading the run in the same process; pending
+    writes are finished when the interpreter exits, and a failed one nobody was told of
+    is printed on stderr.
 
     A folder that already holds epochs is continued; recording an epoch that exists
     raises :class:`EpochExistsError` (a ``FileExistsError`` and an
@@ -295,7 +298,8 @@ class Recorder:
         """Write the batches added since the last epoch as ``epoch``; return the file.
 
         The batches are dropped afterwards, also when writing fails. With
-        ``background=True`` the file is written in the writer thread (see the class docs);
+        ``background=True`` the file is written in the writer process or thread (see the
+        class docs);
         if the previous epoch's write failed, its error is raised first and the batches
         are kept.
         """

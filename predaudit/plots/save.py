@@ -27,6 +27,7 @@ from predaudit.plots.layout import paused_gc
 from predaudit.plots.png import encode_png
 from predaudit.plots.rise import plot_rise_samples
 from predaudit.plots.style import DPI, FORMATS
+from predaudit.plots.tickmemo import remembered_ticks
 from predaudit.plots.workers import figure_job
 
 if TYPE_CHECKING:
@@ -90,14 +91,16 @@ def _print_png(fig: Figure, buf: io.BytesIO) -> None:
     canvas the pixels are drawn with (the same renderer, so the same text
     metrics), and the engine is detached for the one drawing that follows. A figure
     without an Agg canvas gets a :class:`~predaudit.plots.canvas.MeasuringCanvas`
-    (text measurements shared with the figures drawn before it). An
+    (text measurements shared with the figures drawn before it). Each axis computes its
+    ticks once per size and view (:func:`~predaudit.plots.tickmemo.remembered_ticks`),
+    not at every measurement of the layout and the drawing. An
     opaque figure is written as RGB (its alpha is 255 everywhere) by
     :func:`~predaudit.plots.png.encode_png`: the same pixels, a smaller file, in
     about a third of the time of Pillow's encoder.
     """
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else MeasuringCanvas(fig)
     engine = fig.get_layout_engine()
-    with paused_gc():
+    with paused_gc(), remembered_ticks(fig):
         if engine is not None and fig.axes:
             try:
                 engine.execute(fig)

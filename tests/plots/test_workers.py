@@ -147,3 +147,36 @@ def test_a_block_left_by_an_error_draws_nothing(tmp_path: Path) -> None:
 def test_outside_a_block_a_job_runs_at_once(tmp_path: Path) -> None:
     workers.figure_job(tmp_path / "a.txt", lambda: (tmp_path / "a.txt").write_text("now"))
     assert (tmp_path / "a.txt").read_text() == "now"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (RuntimeError("cannot draw"), 4, "Error: internal error (RuntimeError: cannot draw); "
+         "rerun with --debug and report it\n"),
+        (OSError(28, "No space left on device", "x.png"), 3,
+         "Error: x.png: No space left on device\n"),
+    ],
+)  # fmt: skip
+def test_a_figure_that_fails_is_the_command_s_error_and_out_is_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, code: int, message: str
+) -> None:
+    """Whichever process draws it, a figure that cannot be written fails the command with
+    its exit code (4 for a bug, 3 for a full disk) and leaves no ``--out`` folder."""
+    from click.testing import CliRunner
+
+    from predaudit.cli import main
+    from predaudit.plots import save
+
+    def broken(split: object) -> None:
+        raise error
+
+    monkeypatch.setitem(save._ANALYZE_PLOTTERS, "transitions", broken)
+    forks: list[int] = []
+    fork = workers._fork
+    monkeypatch.setattr(workers, "_fork", lambda: forks.append(1) or fork())
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["analyze", str(SAMPLE), "--out", str(out), "--quiet"])
+    assert (res.exit_code, res.stderr) == (code, message)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert bool(forks) == workers.fork_is_safe()  # the workers' path, where there is one

@@ -5,7 +5,7 @@ epochs, not at every epoch as ``calibration=True`` fits them. :func:`calibrate_e
 reads only those epochs again (per-epoch files of the other epochs are not
 opened; the rows of a stacked array are mapped lazily and skipped), fits ``T*``
 on each (:func:`predaudit.reduce.calibrate.calibrate_epoch`, the same staged fit
-as ``calibration=True``: usually two float32 passes and one float64 pass, here
+as ``calibration=True``: usually one or two float32 passes and one float64 pass, here
 without the Brier score's pass at ``T = 1``, which analyze does not use) and
 keeps the per-sample loss at it in canonical order.
 
@@ -61,23 +61,28 @@ def calibrate_epochs(
     *,
     input_kind: InputKind,
     use_cache: bool = False,
+    fingerprint: list[list[Any]] | None = None,
 ) -> dict[int, EpochTemperature]:
     """``T*`` and the per-sample loss at it for each of ``epochs`` of the split at ``layout``.
 
     ``input_kind`` is the split's score kind (as detected when it was read). With
-    ``use_cache`` the fits are taken from, or added to, the cache entry of this split.
+    ``use_cache`` the fits are taken from, or added to, the cache entry of this split,
+    checked against ``fingerprint`` (the files' :func:`~predaudit.store.cache.fingerprint`
+    taken before the statistics were read; taken here when None).
     """
     wanted = list(dict.fromkeys(int(e) for e in epochs))
     found: dict[int, EpochTemperature] = {}
     options = _options(layout)
-    if use_cache:
-        found = _load(layout, input_kind, options)
+    if use_cache and fingerprint is None:
+        try:  # the files as they were before reading, so a change while reading is not cached
+            fingerprint = cache.fingerprint(layout)
+        except OSError:
+            fingerprint = None
+    if use_cache and fingerprint is not None:
+        found = _load(layout, input_kind, options, fingerprint)
     missing = [e for e in wanted if e not in found]
     if missing:
-        try:  # the files as they were before reading, so a change while reading is not cached
-            before = cache.fingerprint(layout) if use_cache else None
-        except OSError:
-            before = None
+        before = fingerprint if use_cache else None
         found.update(_fit(layout, missing, input_kind))
         if before is not None:
             _store(layout, input_kind, options, found, before)
@@ -95,7 +100,9 @@ def split_temperatures(
     if src is None or stats.input_kind not in KINDS:
         return None
     kind: InputKind = stats.input_kind  # type: ignore[assignment]
-    return calibrate_epochs(src.layout, epochs, input_kind=kind, use_cache=src.use_cache)
+    return calibrate_epochs(
+        src.layout, epochs, input_kind=kind, use_cache=src.use_cache, fingerprint=src.fingerprint
+    )
 
 
 def _only(layout: SplitLayout, epochs: Iterable[int]) -> SplitLayout:
@@ -144,13 +151,12 @@ def _options(layout: SplitLayout) -> dict[str, Any]:
     return options
 
 
-def _load(layout: SplitLayout, kind: str, options: dict[str, Any]) -> dict[int, EpochTemperature]:
-    """The fits in the cache entry of this split; empty when absent, stale or corrupt."""
+def _load(
+    layout: SplitLayout, kind: str, options: dict[str, Any], current: list[list[Any]]
+) -> dict[int, EpochTemperature]:
+    """The fits in the cache entry of this split (files as ``current`` fingerprints them);
+    empty when absent, stale or corrupt."""
     path = cache.entry_path(layout, kind, options=options)
-    try:
-        current = cache.fingerprint(layout)
-    except OSError:
-        return {}
     if not cache._usable(layout):  # a cache folder inside the run is not used
         return {}
     identity = json.loads(json.dumps(cache._identity(layout, kind, options), sort_keys=True))

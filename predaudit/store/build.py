@@ -332,22 +332,18 @@ def _split_stats(
         options["layout"] = layout.layout
     if clip is not None:
         options["clip"] = clip
-    stats = cache.load_cached(layout, input_kind, options=options, keep=keep)
-    if stats is not None:
-        return _cached_source(stats, layout)
     try:  # the files as they were before reading, so a change while reading is not cached
         before = cache.fingerprint(layout)
     except OSError:
         before = None
-    stats = compute()
-    if before is not None:
+    got = None
+    if before is not None:  # (else the files cannot be fingerprinted: nothing is cached)
+        got = cache.load_cached(layout, input_kind, options=options, keep=keep, current=before)
+    stats = got if got is not None else compute()
+    if got is None and before is not None:
         cache.store(layout, input_kind, stats, fingerprint_before=before, options=options)
-    return _cached_source(stats, layout)
-
-
-def _cached_source(stats: SplitStats, layout: SplitLayout) -> SplitStats:
-    """``stats`` whose scores, read again, may be cached too (``use_cache``)."""
-    stats.source = SplitSource(layout, use_cache=True)
+    # what is computed from the scores again may be cached too, checked against `before`
+    stats.source = SplitSource(layout, use_cache=True, fingerprint=before)
     return stats
 
 

@@ -186,8 +186,11 @@ def load_cached(
     *,
     options: dict[str, Any] | None = None,
     keep: KeepEpochs | None = None,
+    current: list[list[Any]] | None = None,
 ) -> SplitStats | None:
     """The cached :class:`~predaudit.store.SplitStats` of this split, or None.
+
+    ``current``: the split's :func:`fingerprint`, when the caller has just taken it.
 
     None when there is no entry, or it is stale (a file changed size or
     modification time), corrupt or from another version; such an entry is
@@ -203,7 +206,7 @@ def load_cached(
     identity_json = json.dumps(_identity(layout, input_kind, options, sources), sort_keys=True)
     path = _entry_path(identity_json)
     try:
-        current = fingerprint(layout, sources=sources)
+        current = fingerprint(layout, sources=sources) if current is None else current
     except OSError:
         return None
     if not _usable(layout, sources):

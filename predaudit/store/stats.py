@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,11 +47,14 @@ class SplitSource:
     """Where a split's scores can be read again: its layout (with ``from_arrays``' arrays).
 
     ``use_cache``: whether what is computed from them again may be cached
-    (:mod:`predaudit.store.temperature`), as the statistics were.
+    (:mod:`predaudit.store.temperature`), as the statistics were; ``fingerprint``: the
+    files' :func:`predaudit.store.cache.fingerprint` taken before the statistics were
+    read, which that cache entry is checked against too (not taken a second time).
     """
 
     layout: SplitLayout
     use_cache: bool = False
+    fingerprint: list[list[Any]] | None = None
 
 
 @dataclass

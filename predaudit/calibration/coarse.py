@@ -189,7 +189,9 @@ def coarse_sums(
 
 
 _POLY_REACH = 0.5  # the longest step in log T the Taylor polynomial may take
-_POLY_TOL = 1e-8  # its last term (relative to d²) times the step below which it is the last
+POLY_TOL = 1e-8
+"""The polynomial step is the last when its last term (relative to ``d²``) times the step,
+about its error, is below this (the default of :func:`coarse_newton`)."""
 
 
 def _polynomial_step(derivs: Sequence[float]) -> tuple[float, float] | None:
@@ -224,6 +226,7 @@ def coarse_newton(
     bounds: tuple[float, float] = BOUNDS,
     step_tol: float = COARSE_STEP,
     max_iter: int = COARSE_MAX_ITER,
+    poly_tol: float = POLY_TOL,
 ) -> tuple[float | None, int]:
     """Steps of Halley's method or higher on ``log T`` over coarse sums from ``start``:
     ``(T, passes)``.
@@ -237,8 +240,9 @@ def coarse_newton(
     narrows, ``bounds`` at first (else bisection; also where ``d² <= 0``). ``T`` is
     the point one step beyond the last pass, once that step is at most ``step_tol``
     (Halley's error is then about ``step_tol³``) or the polynomial's last term (relative
-    to ``d²``) times the step is below 1e-8 (about its error: the float32 sums' own,
-    some 1e-9 of the step, is apart; the float64 pass that follows measures it). ``T`` is
+    to ``d²``) times the step is below ``poly_tol`` (about its error: the float32 sums'
+    own, some 1e-6 of the step, is apart; the float64 pass that follows measures it:
+    the caller sets ``poly_tol`` to what its last step can take). ``T`` is
     None when a step still leaves ``bounds`` from a bracket narrower than 0.1 in
     ``log T``, on a flat or one-sided objective or no samples, or after ``max_iter``
     passes: the caller's float64 fit takes over, which handles those.
@@ -269,7 +273,7 @@ def coarse_newton(
             factor = 1.0 + 0.5 * newton * higher[0] / (s.n * h)
             step = newton / factor if 0.5 <= factor <= 2.0 else newton
         nxt = ue + step
-        last = abs(step) <= step_tol or poly is not None and poly[1] * abs(step) <= _POLY_TOL
+        last = abs(step) <= step_tol or poly is not None and poly[1] * abs(step) <= poly_tol
         if u_lo < nxt < u_hi and last:
             return math.exp(nxt), k
         if not lo < nxt < hi:
@@ -290,22 +294,23 @@ def fit_temperature_staged(
     bounds: tuple[float, float] = BOUNDS,
     tol: float = TOL,
     max_iter: int = MAX_ITER,
+    poly_tol: float = POLY_TOL,
 ) -> TemperatureFit:
     """The fit of :func:`fit_temperature_with`, most of its Newton steps on coarse sums.
 
-    ``coarse(T)``: the float32 sums (:func:`coarse_moments`; ``loss`` and
-    ``entropy`` may be NaN), whose ``temperature`` is the one actually used, and
-    the sum of ``d³ℓ/dlogT³`` there.
-    :func:`coarse_newton` from ``start`` to a temperature ``T_a``; then one float64
-    pass, ``evaluate(T_a)``. With ``finish``, the Newton step ``Δ`` from it,
-    ``finish(sums, Δ)``: the sums at ``T_a e^Δ`` (None when that step is too long
-    to take without a pass), converged when ``|d mean NLL / d log T| < tol``
-    there; else converged at ``T_a`` when that holds at ``T_a``. Else, and
-    whenever the coarse stage fails, :func:`fit_temperature_with` goes
-    on from the float64 pass, exactly as from ``T = 1``. ``passes`` counts the
-    float64 passes and the coarse ones; ``nll_at_one`` is reported as given.
+    ``coarse(T)``: the float32 sums (:func:`coarse_moments`; ``loss`` and ``entropy``
+    may be NaN), whose ``temperature`` is the one actually used, and the sums of
+    ``d³ℓ/dlogT³`` (and on) there. :func:`coarse_newton` from ``start`` (with
+    ``poly_tol``) to a temperature ``T_a``; then one float64 pass, ``evaluate(T_a)``.
+    With ``finish``, the Newton step ``Δ`` from it, ``finish(sums, Δ)``: the sums at
+    ``T_a e^Δ`` (None when that step is too long to take without a pass), converged
+    when ``|d mean NLL / d log T| < tol`` there; else converged at ``T_a`` when that
+    holds at ``T_a``. Else, and whenever the coarse stage fails,
+    :func:`fit_temperature_with` goes on from the float64 pass, exactly as from ``T =
+    1``. ``passes`` counts the float64 passes and the coarse ones; ``nll_at_one`` is
+    reported as given.
     """
-    t_a, coarse_passes = coarse_newton(coarse, start, bounds=bounds)
+    t_a, coarse_passes = coarse_newton(coarse, start, bounds=bounds, poly_tol=poly_tol)
     if t_a is not None:
         first = evaluate(t_a)
         n = first.n

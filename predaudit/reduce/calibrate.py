@@ -22,16 +22,14 @@ score (when asked for) out of a pass at ``T = 1``, which also gives
 threads, a chunk each, summed in chunk order (the result does not depend on them).
 
 Memory: the prepared chunks are kept while the fit runs when they take at most
-``KEEP_BYTES`` (``8 C + 17`` bytes a counted sample, 1 an ignored one: 97 MB
-for ``[1 000 000, 10]``); else float16/float32 logits of more than
-``CLASS_MAJOR_MAX`` classes are kept as the scores themselves plus 25 bytes a
-row (:func:`predaudit.calibration.coarse.prepare_raw`: ``[50000, 1000]`` would
-take 400 MB prepared), and other chunks are prepared again at each pass. Beside
-them: the per-sample loss and its two (many classes: three) derivatives in ``log T``
-for the last and the least-loss pass, 48 (64) bytes a sample, 72 (96) while a pass
-fills the next one, and
-per thread one chunk's two float64 and two float32 buffers (``2 x 2 + 2 x 1
-MiB``), reused.
+``KEEP_BYTES`` (``8 C + 17`` bytes a counted sample, 1 an ignored one: 97 MB for
+``[1 000 000, 10]``); else float16/float32 logits of more than ``CLASS_MAJOR_MAX``
+classes are kept as the scores themselves plus 25 bytes a row
+(:func:`predaudit.calibration.coarse.prepare_raw`: ``[50000, 1000]`` would take 400
+MB prepared), and other chunks are prepared again at each pass. Beside them: the
+per-sample loss and two (many classes: three) derivatives in ``log T`` for the last
+and the least-loss pass, 48 (64) bytes a sample, 72 (96) while a pass fills the next
+one, and per thread one chunk's two float64 and two float32 buffers (4 + 2 MiB).
 
 It is computed only when an analysis asks for it (``calibration``, ``dynamics``,
 and ``analyze`` at its two compared epochs); ``confusion`` never pays for it.
@@ -148,10 +146,8 @@ def _subsample(scores: np.ndarray, labels: np.ndarray, dtype: str) -> tuple[np.n
 class _Epoch:
     """The evaluator of one epoch's fit: the sums at ``T``, the per-sample loss kept.
 
-    Its chunks are prepared once (``keep``), or kept as the scores themselves
-    (:func:`predaudit.calibration.coarse.prepare_raw`, float16/float32 logits of
-    many classes), or else prepared again at each pass.
-    """
+    Its chunks are prepared once (``keep``), or kept as the scores themselves (logits
+    of many classes: ``prepare_raw``), or else prepared again at each pass."""
 
     def __init__(
         self, scores: np.ndarray, labels: np.ndarray, kind: InputKind, dtype: str, keep: bool
@@ -180,12 +176,12 @@ class _Epoch:
         if not (keep or as_scores):
             return [(a, None) for a in starts]
         labels = self.labels.argmax(axis=1) if self.labels.ndim == 2 else self.labels
+        convert = not as_scores
 
         def make_worker() -> Callable[[int, int], tuple[PreparedScores | None, Exception | None]]:
             def run(i: int, _: int) -> tuple[PreparedScores | None, Exception | None]:
                 a = starts[i]
-                chunk = _chunks(self.scores, labels, self.dtype, a, a + 1, convert=not as_scores)
-                _, x, y = next(chunk)
+                _, x, y = next(_chunks(self.scores, labels, self.dtype, a, a + 1, convert=convert))
                 try:
                     if as_scores:  # None for -inf: such a chunk is converted at each pass
                         return prepare_raw(x, y, ignore_index=IGNORE_INDEX), None
@@ -196,9 +192,8 @@ class _Epoch:
             return run
 
         parts = _run_chunks(len(starts), 1, self.threads, make_worker)
-        for _, err in parts:
-            if err is not None:
-                raise err
+        if errors := [err for _, err in parts if err is not None]:
+            raise errors[0]
         return [(a, p) for a, (p, _) in zip(starts, parts, strict=True)]
 
     def _map(self, fn: Callable[[int, PreparedScores, _Work], _T]) -> list[_T]:
@@ -280,15 +275,14 @@ class _Epoch:
     def finish(self, sums: TemperatureSums, du: float) -> TemperatureSums | None:
         """The sums and per-sample loss at ``sums.temperature * e^du`` from the last pass.
 
-        Taylor in ``log T`` (``R``: the largest spread ``max z - min z`` of a row,
-        counted up to ``750 T``: a class further down has ``exp() = 0`` at both
-        temperatures). Second order when ``(1 + R / T)^1.5 |du| <= FINISH_STEP``: the
-        remainder, below about ``((1 + R / T) |du|)^3`` of each loss and ``(1 + R /
-        T)^3 du^2`` of the mean derivative, is then below 1e-18 and 1e-12. Third order
-        (the pass kept each row's third derivative) when ``(1 + R / T) |du| <=
-        FINISH_STEP3`` and ``(1 + R / T)^4 |du|^3 <= 1e-12``: the remainder, below about
-        ``((1 + R / T) |du|)^4`` and ``(1 + R / T)^4 |du|^3``, is again below those (a
-        step 30 times longer at ``R / T = 45``, where a fifth-order float32 step lands).
+        Taylor in ``log T`` (``R``: the largest spread ``max z - min z`` of a row, up to
+        ``750 T``: a class further down has ``exp() = 0`` at both temperatures). Second
+        order when ``(1 + R / T)^1.5 |du| <= FINISH_STEP``: the remainder, below about
+        ``((1 + R / T) |du|)^3`` of each loss and ``(1 + R / T)^3 du^2`` of the mean
+        derivative, is below 1e-18 and 1e-12. Third order (the pass kept each row's
+        third derivative) when ``(1 + R / T) |du| <= FINISH_STEP3`` and ``(1 + R / T)^4
+        |du|^3 <= 1e-12``: the remainder, below about ``((1 + R / T) |du|)^4`` and ``(1 +
+        R / T)^4 |du|^3``, is below the same (a step 30 times longer at ``R / T = 45``).
         """
         last = self.last
         if last is None or last.t != sums.temperature:
@@ -311,6 +305,11 @@ class _Epoch:
             grad = sums.grad + du * sums.hess
         self._keep(_Pass(t, total_loss, loss, last.grad_rows, last.hess_rows))
         return replace(sums, temperature=t, loss=total_loss, grad=grad, entropy=total_loss + grad)
+
+    def reach(self, t: float) -> float:
+        """Half the longest step near ``t`` of the third-order finish: ``poly_tol``."""
+        spread = 1.0 + min(-self.floor / t, 750.0)
+        return 0.5 * min(FINISH_STEP3 / spread, (1e-12 / spread**4) ** (1 / 3))
 
     def start(self) -> float | None:
         """Where the staged fit starts: the coarse fit of a subsample of rows (1 for a
@@ -339,14 +338,14 @@ class _Epoch:
         return self.brier
 
 
+@dataclass
 class _Work:
     """One thread's float64 and float32 buffers, and the least ``floor`` of the chunks it
     prepared again."""
 
-    def __init__(
-        self, f64: tuple[np.ndarray, np.ndarray], f32: tuple[np.ndarray, np.ndarray]
-    ) -> None:
-        self.f64, self.f32, self.floor = f64, f32, 0.0
+    f64: tuple[np.ndarray, np.ndarray]
+    f32: tuple[np.ndarray, np.ndarray]
+    floor: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -375,8 +374,7 @@ def calibrate_epoch(
     scores : ndarray of shape (n_samples, n_classes) or (n_samples,), as stored
     labels : class indices (n_samples,) with -100 ignored, or targets (n_samples, n_classes)
     """
-    # A -inf logit was replaced in _chunks; for logits base_scores needs finite values,
-    # while log-probabilities and probabilities keep their own floor.
+    # (-inf logits are replaced in _chunks: base_scores needs finite logits, not log-probs)
     width = 1 if scores.ndim == 1 else int(scores.shape[1])
     keep = int(scores.shape[0]) * (8 * max(width, 2) + 17) <= KEEP_BYTES
     epoch = _Epoch(scores, labels, kind, dtype, keep)
@@ -391,8 +389,9 @@ def calibrate_epoch(
         else:
             nll_at_one = at_one.loss / at_one.n if at_one is not None and at_one.n else None
             fit = fit_temperature_staged(
-                epoch, epoch.coarse, start=start, finish=epoch.finish, nll_at_one=nll_at_one
-            )
+                epoch, epoch.coarse, start=start, finish=epoch.finish, nll_at_one=nll_at_one,
+                poly_tol=epoch.reach(start),
+            )  # fmt: skip
         temperature = fit.temperature
     loss = epoch.loss_at(float(temperature))
     out = epoch.brier_at_one() if brier else np.full(int(scores.shape[0]), np.nan)

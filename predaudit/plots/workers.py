@@ -148,6 +148,7 @@ def _run_forked(jobs: Sequence[Job], n: int) -> set[int]:
         if stream is not None:
             stream.flush()  # nothing buffered is written twice
     pids: list[int] = []
+    parent = os.getpid()
     try:
         for _ in range(n - 1):
             try:
@@ -155,7 +156,7 @@ def _run_forked(jobs: Sequence[Job], n: int) -> set[int]:
             except OSError:  # no more processes: the ones there are do the work
                 break
             if pid == 0:
-                _worker(jobs, queue_r, results_w)  # never returns
+                _worker(jobs, queue_r, results_w, parent)  # never returns
             pids.append(pid)
         os.close(results_w)
         results_w = -1
@@ -207,13 +208,14 @@ def _drain(jobs: Sequence[Job], queue_r: int) -> tuple[set[int], float]:
     return done, longest
 
 
-def _worker(jobs: Sequence[Job], queue_r: int, results_w: int) -> NoReturn:
+def _worker(jobs: Sequence[Job], queue_r: int, results_w: int, parent: int) -> NoReturn:
     """A forked worker: draw jobs from the queue, report each, leave with ``os._exit``.
 
     It stops at its first error (the process it was forked from draws that job again)."""
     code = 1
     try:
         signal.signal(signal.SIGTERM, _leave)
+        _stop_with_parent(parent)
         gc.freeze()  # the parent's objects: never walked, never copied by the collector
         while len(chunk := os.read(queue_r, _INDEX.size)) == _INDEX.size:
             (index,) = _INDEX.unpack(chunk)
@@ -226,6 +228,22 @@ def _worker(jobs: Sequence[Job], queue_r: int, results_w: int) -> NoReturn:
         code = 0
     finally:
         os._exit(code)
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Have the kernel stop this worker (SIGTERM) if the process it was forked from is
+    killed before it, instead of drawing on into a folder nobody will move."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not glibc/Linux: the worker finishes its jobs
+        pass
+    if os.getppid() != parent:  # already gone before the request was made
+        raise SystemExit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _leave(signum: int, frame: object) -> None:

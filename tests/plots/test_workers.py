@@ -180,3 +180,46 @@ def test_a_figure_that_fails_is_the_command_s_error_and_out_is_untouched(
     assert (res.exit_code, res.stderr) == (code, message)
     assert not out.exists() and list(tmp_path.iterdir()) == []
     assert bool(forks) == workers.fork_is_safe()  # the workers' path, where there is one
+
+
+ORPHAN = """
+import os, signal, sys, time
+from pathlib import Path
+from predaudit.plots import workers
+
+folder, parent = Path(sys.argv[1]), os.getpid()
+
+def job(i):
+    def draw():
+        if os.getpid() == parent:
+            os.kill(parent, signal.SIGKILL)  # killed while its worker draws
+        (folder / f"{i}.pid").write_text(str(os.getpid()))
+        time.sleep(0.1)
+    return workers.Job(folder / f"{i}.pid", draw)
+
+workers.run_jobs([job(i) for i in range(100)], workers=2)
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not gone, not a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@forking
+def test_a_worker_stops_when_its_parent_is_killed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", ORPHAN, str(tmp_path)], check=False)
+    assert res.returncode == -9
+    deadline = time.monotonic() + 5
+    pids = {int(p.read_text()) for p in tmp_path.glob("*.pid") if p.read_text()}
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pids and not any(alive(pid) for pid in pids)
+    assert len(list(tmp_path.glob("*.pid"))) < 20  # it stopped, not drew all 100 (10 s)

@@ -173,7 +173,11 @@ def npy_header_in(buf: bytes, path: Path, key: str) -> tuple[tuple[int, ...], bo
         length = int.from_bytes(buf[8 : 8 + width], "little")
         start = 8 + width
         if length <= _CANONICAL_MAX and start + length <= len(buf):
-            m = _CANONICAL.fullmatch(buf[start : start + length].decode("latin1"))
+            header = bytes(buf[: start + length])  # magic, version, length and text
+            known = _PARSED.get(header)
+            if known is not None:  # the same header as an array read before
+                return known
+            m = _CANONICAL.fullmatch(header[start:].decode("latin1"))
             if m is not None:
                 try:
                     dtype = np.dtype(m.group(1))
@@ -181,8 +185,18 @@ def npy_header_in(buf: bytes, path: Path, key: str) -> tuple[tuple[int, ...], bo
                     dtype = None
                 if dtype is not None:
                     shape = tuple(int(s) for s in m.group(3).split(",") if s)
-                    return _checked(path, key, shape, m.group(2) == "True", dtype, start + length)
+                    got = _checked(path, key, shape, m.group(2) == "True", dtype, start + length)
+                    if len(_PARSED) >= _PARSED_MAX:
+                        _PARSED.clear()
+                    _PARSED[header] = got
+                    return got
     return _npy_header(io.BytesIO(buf), path, key)
+
+
+_PARSED: dict[bytes, tuple[tuple[int, ...], bool, np.dtype, int]] = {}
+"""Canonical headers parsed (and checked) before, with what they gave: the result is a
+function of the header's bytes alone (a run's files repeat the same few headers)."""
+_PARSED_MAX = 256
 
 
 def _short(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ from predaudit.io.container import (
     check_budget,
     check_regular,
     declared_bytes,
+    memory_budget,
     npy_header_in,
 )
 from predaudit.io.zipdir import WHOLE_FILE_BYTES, StoredMember, read_at, stored_members
@@ -129,10 +130,12 @@ class NpzContainer(Container):
             members = stored_members(self._fd, size, self._whole)
             if members is None:
                 raise OSError("not a plain archive")
+            budget = memory_budget()
             for m in members:
                 key = self._add_key(m.name)
                 self._stored[key] = m
-                check_budget(self.path, key, m.size)
+                if m.size > budget:
+                    check_budget(self.path, key, m.size)
                 if m.size <= _CHECK_AT_OPEN:
                     if not _crc_ok(m, self._member_bytes(m, m.size)):
                         raise OSError("CRC-32")

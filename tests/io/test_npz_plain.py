@@ -222,6 +222,25 @@ def test_header_fast_form_matches_np_save() -> None:
         assert offset == len(raw) - arr.nbytes
 
 
+def test_a_header_read_again_gives_what_numpy_gives_each_time() -> None:
+    """Headers parsed before are remembered by their bytes: the same text under another
+    version (another data offset) or another name, and a refused header, each give what
+    numpy's parser gives, however often they come."""
+    text = "{'descr': '<f4', 'fortran_order': False, 'shape': (7, 3), }" + " " * 9 + "\n"
+    bad = "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }" + " " * 8 + "\n"
+    for _ in range(3):
+        for raw_text in (text, bad):
+            for version in (1, 2):
+                raw = numpy_header(raw_text, version) + b"\0" * 84
+                for path, key in ((Path("a.npz"), "logits"), (Path("b.npz"), "scores")):
+                    fast = outcome(npy_header_in, raw, path, key)
+                    assert fast == outcome(_npy_header, io.BytesIO(raw), path, key)
+                    if raw_text is bad:
+                        assert isinstance(fast, str) and fast.startswith(f"{path}: member '{key}'")
+                    else:
+                        assert fast[3] == (10 if version == 1 else 12) + len(raw_text)
+
+
 def test_a_small_archive_keeps_no_file_open(tmp_path: Path) -> None:
     np.savez(tmp_path / "a.npz", **ARRAYS)
     import os

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import predaudit.io.npz as npz
 from predaudit.errors import InputError
 from predaudit.io.container import _npy_header, npy_header_in
 from predaudit.io.npz import NpzContainer
@@ -139,6 +141,49 @@ def test_a_damaged_member_gives_zipfiles_error(tmp_path: Path, member: str) -> N
     assert (
         messages[0]
         == f"{path}: is corrupt: member '{key}' cannot be read (Bad CRC-32 for file '{member}')"
+    )
+
+
+def test_repeated_members_are_compared_with_bytes_already_summed_and_damage_still_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Labels and ids that every epoch's archive repeats are checked against the bytes of
+    the same member whose CRC-32 matched before (equal bytes, equal sum); a damaged copy
+    differs from them, is summed, and fails as before."""
+    rng = np.random.default_rng(4)
+    labels, ids = rng.integers(0, 10, 3000), np.arange(3000)  # 24 KB each: checked at open
+    paths = []
+    for e in range(3):
+        path = tmp_path / f"epoch_{e}.npz"
+        logits = rng.normal(size=(3000, 10)).astype(np.float32)
+        np.savez(path, logits=logits, labels=labels, ids=ids)
+        paths.append(path)
+    summed: list[int] = []
+    real = zlib.crc32
+
+    def spy(data, *args):  # type: ignore[no-untyped-def]
+        summed.append(len(data))
+        return real(data, *args)
+
+    monkeypatch.setattr(zlib, "crc32", spy)
+    monkeypatch.setattr(npz, "_VERIFIED", {})  # nothing summed before this test
+    for path in paths:
+        c = NpzContainer(path)
+        np.testing.assert_array_equal(c.read("labels"), labels)
+        np.testing.assert_array_equal(c.read("ids"), ids)
+        assert c.read("logits").shape == (3000, 10)
+    # the first archive sums its three members, the others only their new logits
+    n_logits, n_labels = 128 + 120000, 128 + labels.nbytes
+    assert summed == [n_logits, n_labels, n_labels, n_logits, n_logits]
+    raw = bytearray(paths[1].read_bytes())
+    info = zipfile.ZipFile(paths[1]).getinfo("labels.npy")
+    raw[info.header_offset + 30 + len("labels.npy") + 200] ^= 0x10  # a byte of the data
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(InputError) as err:
+        NpzContainer(damaged).read("labels")
+    assert str(err.value) == (
+        f"{damaged}: is corrupt: member 'labels' cannot be read (Bad CRC-32 for file 'labels.npy')"
     )
 
 

@@ -64,6 +64,9 @@ class Background:
         (writing, epoch, path), self._writing = self._writing, None
         try:
             writing.result()
+        except writerproc.WriterEnded:  # killed, say: nothing is lost, the epoch is written here
+            assert isinstance(writing, writerproc.Ticket)
+            writing.write_here(self.files)
         finally:
             if isinstance(writing, Future):
                 reported(writing)

@@ -152,19 +152,30 @@ class SharedBuffer:
         self.size = 0
 
 
+class WriterEnded(OSError):
+    """The writer process ended before it answered."""
+
+
 class Ticket:
     """One epoch's write sent to the writer process."""
 
-    def __init__(self, writer: Writer, number: int) -> None:
-        self.writer, self.number = writer, number
+    def __init__(self, writer: Writer, number: int, job: dict[str, Any], buf: SharedBuffer):
+        self.writer, self.number, self.job, self.buf = writer, number, job, buf
 
     def done(self) -> bool:
         """The answer has arrived (looked up without a system call)."""
         return self.number in self.writer.replies
 
     def result(self) -> None:
-        """Wait for the answer; raise the write's error."""
+        """Wait for the answer; raise the write's error (:class:`WriterEnded` if the process
+        ended first: then :meth:`write_here`)."""
         self.writer.result(self.number)
+
+    def write_here(self, files: EpochFiles) -> None:
+        """Write the epoch in this process, from the shared memory, which still holds it (a
+        file at its path is the writer process's, which may have ended just after)."""
+        assert self.buf.map is not None
+        _run({**self.job, "overwrite": True}, self.buf.map, files)
 
 
 class Writer:
@@ -189,8 +200,10 @@ class Writer:
         self.sock = mine
         self.pid = os.getpid()
         self.dead = False  # the process ended before its time
+        self.code: int | None = None  # then its exit code
+        self.answered = 0
         self.replies: dict[int, dict[str, Any]] = {}
-        self.paths: dict[int, Path] = {}  # the writes not answered for yet
+        self.waiting: dict[int, Ticket] = {}  # the writes not answered for yet
         self._numbers = itertools.count()
         self._keys = itertools.count()
         self._lock = threading.Lock()
@@ -218,21 +231,25 @@ class Writer:
                 "date_time": write.date_time or zip_date_time(),  # the parent's clock and env
             }
             fds = [buf.fd] if buf.fresh else []
-            self.paths[number] = write.path
+            ticket = self.waiting[number] = Ticket(self, number, message, buf)
             try:
                 socket.send_fds(self.sock, [json.dumps(message).encode()], fds)
             except OSError:  # the process is gone: this write's error, raised as any other
-                self.replies[number] = {"id": number, "error": describe(self._ended())}
+                self._ended()
+                self.replies[number] = {"id": number, "ended": True}
             buf.fresh = False
-        return Ticket(self, number)
+        return ticket
 
-    def _ended(self) -> OSError:
+    def _ended(self) -> None:
+        """The process is gone (its socket closed): the next :func:`shared` starts another;
+        if it never answered (it could not start), the writer thread is used from now on."""
         self.dead = True
         try:
-            code = self.proc.wait(timeout=5)
+            self.code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            code = None
-        return OSError(f"predaudit's writer process ended (exit code {code})")
+            self.code = None
+        if not self.answered:
+            _STATE["failed"] = True
 
     def forget(self, key: int) -> None:
         """A recorder's shared memory is no longer used: the process unmaps it."""
@@ -247,26 +264,36 @@ class Writer:
     def result(self, number: int) -> None:
         with self._lock:
             while number not in self.replies:
-                data = b"" if self.dead else self.sock.recv(_MSG)
+                try:
+                    data = b"" if self.dead else self.sock.recv(_MSG)
+                except OSError:  # reset: the process ended with messages unread
+                    data = b""
                 if not data:
-                    error = describe(self._ended())
-                    for waiting in self.paths:  # none of them will be answered
-                        self.replies.setdefault(waiting, {"id": waiting, "error": error})
+                    if not self.dead:
+                        self._ended()
+                    for waiting in self.waiting:  # none of them will be answered
+                        self.replies.setdefault(waiting, {"id": waiting, "ended": True})
                     break
                 reply = json.loads(data)
                 self.replies[reply["id"]] = reply
+                self.answered += 1
             reply = self.replies.pop(number, {})
-            self.paths.pop(number, None)
+            self.waiting.pop(number, None)
         if "error" in reply:
             raise rebuild(reply["error"])
+        if reply.get("ended"):
+            raise WriterEnded(f"predaudit's writer process ended (exit code {self.code})")
 
     def close(self) -> None:
         """Wait for every write sent; print the failures nobody was told of; end the process."""
-        for number, path in sorted(self.paths.items()):
+        for number, ticket in sorted(self.waiting.items()):
             try:
-                self.result(number)
+                try:
+                    self.result(number)
+                except WriterEnded:
+                    ticket.write_here(EpochFiles(Path(ticket.job["folder"])))
             except Exception as error:
-                sys.stderr.write(f"predaudit: writing {path} failed: {error}\n")
+                sys.stderr.write(f"predaudit: writing {ticket.job['path']} failed: {error}\n")
         self.sock.close()
         if self.dead:
             return

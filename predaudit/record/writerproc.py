@@ -27,9 +27,11 @@ import mmap
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite,
 from predaudit.record.npzwrite import zip_date_time
 
 _ALIGN = 64  # bytes: each array starts on a cache line
+_STATUS = struct.Struct("<qq")  # the buffer's first bytes: the last job done, the last failed
 _MSG = 1 << 20  # the largest message (a job is about 1 KB)
 _PATH_VAR = "PREDAUDIT_WRITER_SYS_PATH"
 _CHILD = (
@@ -110,7 +113,7 @@ class SharedBuffer:
         if write.order is not None:
             pieces.append(("", [write.order]))
         places: list[list[Any]] = []
-        offset = 0
+        offset = _ALIGN  # after the status
         for key, parts in pieces:
             rows = sum(len(p) for p in parts)
             first = parts[0]
@@ -140,7 +143,14 @@ class SharedBuffer:
         except BaseException:
             os.close(fd)
             raise
+        _STATUS.pack_into(self.map, 0, -1, -1)
         self.fd, self.size, self.fresh = fd, size, True
+
+    def status(self) -> tuple[int, int]:
+        """(the last job done, the last job failed) as the writer process left them."""
+        assert self.map is not None
+        done, failed = _STATUS.unpack_from(self.map, 0)
+        return done, failed
 
     def close(self) -> None:
         if self.map is not None:
@@ -163,13 +173,13 @@ class Ticket:
         self.writer, self.number, self.job, self.buf = writer, number, job, buf
 
     def done(self) -> bool:
-        """The answer has arrived (looked up without a system call)."""
-        return self.number in self.writer.replies
+        """The write is finished (read in the shared memory: no system call)."""
+        return self.writer.dead or self.buf.status()[0] >= self.number
 
     def result(self) -> None:
-        """Wait for the answer; raise the write's error (:class:`WriterEnded` if the process
-        ended first: then :meth:`write_here`)."""
-        self.writer.result(self.number)
+        """Wait for the write; raise its error (:class:`WriterEnded` if the process ended
+        first: then :meth:`write_here`)."""
+        self.writer.result(self)
 
     def write_here(self, files: EpochFiles) -> None:
         """Write the epoch in this process, from the shared memory, which still holds it (a
@@ -234,9 +244,8 @@ class Writer:
             ticket = self.waiting[number] = Ticket(self, number, message, buf)
             try:
                 socket.send_fds(self.sock, [json.dumps(message).encode()], fds)
-            except OSError:  # the process is gone: this write's error, raised as any other
+            except OSError:  # the process is gone: then write_here
                 self._ended()
-                self.replies[number] = {"id": number, "ended": True}
             buf.fresh = False
         return ticket
 
@@ -261,35 +270,43 @@ class Writer:
             except OSError:
                 pass
 
-    def result(self, number: int) -> None:
+    def result(self, ticket: Ticket) -> None:
+        """Wait until the process has done ``ticket``'s job (its status in the shared
+        memory, looked at every 0.2 ms while it is not); raise the job's error."""
+        number = ticket.number
+        while not self.dead and ticket.buf.status()[0] < number:
+            if self.proc.poll() is not None:
+                self._ended()
+            else:
+                time.sleep(0.0002)
+        self.waiting.pop(number, None)
+        done, failed = (-1, -1) if ticket.buf.map is None else ticket.buf.status()
+        if done < number:
+            raise WriterEnded(f"predaudit's writer process ended (exit code {self.code})")
+        self.answered += 1
+        if failed == number:
+            raise rebuild(self._error(number))
+
+    def _error(self, number: int) -> list[Any]:
+        """The error of job ``number``, which the process sent before marking it done."""
         with self._lock:
             while number not in self.replies:
                 try:
-                    data = b"" if self.dead else self.sock.recv(_MSG)
-                except OSError:  # reset: the process ended with messages unread
+                    data = self.sock.recv(_MSG)
+                except OSError:
                     data = b""
                 if not data:
-                    if not self.dead:
-                        self._ended()
-                    for waiting in self.waiting:  # none of them will be answered
-                        self.replies.setdefault(waiting, {"id": waiting, "ended": True})
-                    break
+                    return ["OSError", None, "predaudit's writer process: no error sent", None]
                 reply = json.loads(data)
                 self.replies[reply["id"]] = reply
-                self.answered += 1
-            reply = self.replies.pop(number, {})
-            self.waiting.pop(number, None)
-        if "error" in reply:
-            raise rebuild(reply["error"])
-        if reply.get("ended"):
-            raise WriterEnded(f"predaudit's writer process ended (exit code {self.code})")
+            return list(self.replies.pop(number)["error"])
 
     def close(self) -> None:
         """Wait for every write sent; print the failures nobody was told of; end the process."""
-        for number, ticket in sorted(self.waiting.items()):
+        for _, ticket in sorted(self.waiting.items()):
             try:
                 try:
-                    self.result(number)
+                    self.result(ticket)
                 except WriterEnded:
                     ticket.write_here(EpochFiles(Path(ticket.job["folder"])))
             except Exception as error:
@@ -365,15 +382,16 @@ def serve(fd: int) -> None:
             old = maps.pop(key, None)
             if old is not None:
                 old.close()
-            maps[key] = mmap.mmap(fds[0], job["size"], prot=mmap.PROT_READ)
+            maps[key] = mmap.mmap(fds[0], job["size"])
             os.close(fds[0])
-        reply: dict[str, Any] = {"id": job["id"]}
+        buf, number, failed = maps[key], job["id"], -1
         try:
             files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
-            _run(job, maps[key], files)
+            _run(job, buf, files)
         except Exception as error:
-            reply["error"] = describe(error)
-        sock.send(json.dumps(reply).encode())
+            sock.send(json.dumps({"id": number, "error": describe(error)}).encode())
+            failed = number
+        _STATUS.pack_into(buf, 0, number, failed)  # done (the error was sent first)
 
 
 def _view(buf: mmap.mmap, place: list[Any]) -> np.ndarray:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
 import predaudit
-from predaudit.record import EpochExistsError, Recorder, writerproc
+from predaudit.record import EpochExistsError, Recorder, background, writerproc
 
 N, C = 23, 4
 
@@ -73,11 +75,12 @@ def test_background_writes_and_their_errors(tmp_path, data, writer):
     undo = break_folder(folder)
     rec.add(logits[0], labels)
     rec.end_epoch(3)  # returns at once; the error comes with the next call
-    rec.add(logits[0], labels)
+    wait_until_written(rec)
     with pytest.raises(NotADirectoryError, match="Not a directory"):
-        rec.end_epoch(4)
-    assert rec.pending == N  # kept: end_epoch(4) can be called again
+        rec.add(logits[0], labels)
+    assert rec.pending == 0  # the batch it was raised with is not added
     undo()
+    rec.add(logits[0], labels)
     rec.end_epoch(4)
     rec.close()
     assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 2, 4]
@@ -89,6 +92,42 @@ def test_background_writes_and_their_errors(tmp_path, data, writer):
     rec.flush()  # raised once
     undo()
     assert sorted(os.listdir(folder)) == ["epoch_0001.npz", "epoch_0002.npz", "epoch_0004.npz"]
+
+
+def wait_until_written(rec, timeout=60.0):
+    """Until the recorder's background write is finished (without taking its outcome)."""
+    end = time.monotonic() + timeout
+    while not rec._background.done():
+        assert time.monotonic() < end
+        time.sleep(0.001)
+
+
+def test_end_epoch_raises_the_previous_error_first_and_keeps_its_batches(
+    tmp_path, data, monkeypatch
+):
+    """In the writer thread, where the write can be held until the next epoch's batches
+    are in (the recorder's code after the wait is the same for the process)."""
+    logits, labels = data
+    monkeypatch.setattr(writerproc, "shared", lambda: None)
+    release = threading.Event()
+
+    def slow_failure(*args):
+        release.wait(60)
+        raise OSError(28, "No space left on device")
+
+    rec = Recorder(tmp_path, ordered=True, background=True)
+    monkeypatch.setattr(background, "write_checked", slow_failure)
+    rec.add(logits[0], labels)
+    rec.end_epoch(1)
+    rec.add(logits[1], labels)  # the write is still under way
+    release.set()
+    with pytest.raises(OSError, match="No space left"):
+        rec.end_epoch(2)
+    assert rec.pending == N  # kept: end_epoch(2) can be called again
+    monkeypatch.undo()
+    rec.end_epoch(2)
+    rec.close()
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [2]
 
 
 def test_background_existing_epochs(tmp_path, data, writer):

@@ -25,9 +25,7 @@ import json
 import math
 import mmap
 import os
-import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -39,16 +37,15 @@ import numpy as np
 
 from predaudit.errors import InputError
 from predaudit.io.naming import META_KEY
-from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite, write_checked
+from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite
 from predaudit.record.npzwrite import zip_date_time
+from predaudit.record.writerchild import MSG_BYTES, STATUS, run_job
 
 _ALIGN = 64  # bytes: each array starts on a cache line
-_STATUS = struct.Struct("<qq")  # the buffer's first bytes: the last job done, the last failed
-_MSG = 1 << 20  # the largest message (a job is about 1 KB)
 _PATH_VAR = "PREDAUDIT_WRITER_SYS_PATH"
 _CHILD = (
     f"import json, os, sys; sys.path[:] = json.loads(os.environ.pop({_PATH_VAR!r})); "
-    "from predaudit.record.writerproc import serve; serve(int(sys.argv[1]))"
+    "from predaudit.record.writerchild import serve; serve(int(sys.argv[1]))"
 )
 
 
@@ -64,18 +61,6 @@ def available() -> bool:
 
 
 # -- errors across the socket --------------------------------------------------------
-
-
-def describe(error: BaseException) -> list[Any]:
-    """``error`` as JSON data :func:`rebuild` turns back into an exception."""
-    if isinstance(error, InputError):
-        kind = "EpochExistsError" if isinstance(error, EpochExistsError) else "InputError"
-        return [kind, error.path, error.problem]
-    if isinstance(error, OSError):
-        if error.errno is None:
-            return ["OSError", None, str(error), None]
-        return ["OSError", error.errno, error.strerror, error.filename]
-    return ["RuntimeError", f"{type(error).__name__}: {error}"]
 
 
 def rebuild(data: list[Any]) -> Exception:
@@ -143,13 +128,13 @@ class SharedBuffer:
         except BaseException:
             os.close(fd)
             raise
-        _STATUS.pack_into(self.map, 0, -1, -1)
+        STATUS.pack_into(self.map, 0, -1, -1)
         self.fd, self.size, self.fresh = fd, size, True
 
     def status(self) -> tuple[int, int]:
         """(the last job done, the last job failed) as the writer process left them."""
         assert self.map is not None
-        done, failed = _STATUS.unpack_from(self.map, 0)
+        done, failed = STATUS.unpack_from(self.map, 0)
         return done, failed
 
     def close(self) -> None:
@@ -185,7 +170,7 @@ class Ticket:
         """Write the epoch in this process, from the shared memory, which still holds it (a
         file at its path is the writer process's, which may have ended just after)."""
         assert self.buf.map is not None
-        _run({**self.job, "overwrite": True}, self.buf.map, files)
+        run_job({**self.job, "overwrite": True}, self.buf.map, files)
 
 
 class Writer:
@@ -292,7 +277,7 @@ class Writer:
         with self._lock:
             while number not in self.replies:
                 try:
-                    data = self.sock.recv(_MSG)
+                    data = self.sock.recv(MSG_BYTES)
                 except OSError:
                     data = b""
                 if not data:
@@ -345,64 +330,3 @@ def shared() -> Writer | None:
 def _close_at_exit() -> None:
     if _WRITER and _WRITER[0].pid == os.getpid():
         _WRITER.pop().close()
-
-
-# -- the writer process --------------------------------------------------------------
-
-
-def serve(fd: int) -> None:
-    """The writer process's loop: one job at a time, until the socket closes.
-
-    Ctrl-C is the training loop's to handle: ignored here (the loop's exit closes the
-    socket). The process yields the CPU to the loop (niceness +10)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        os.nice(10)
-    except OSError:
-        pass
-    sock = socket.socket(fileno=fd)
-    maps: dict[int, mmap.mmap] = {}
-    folders: dict[int, EpochFiles] = {}
-    while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(sock, _MSG, 1)
-        except (ConnectionError, OSError):
-            return
-        if not data:
-            return
-        job = json.loads(data)
-        if "forget" in job:
-            old = maps.pop(job["forget"], None)
-            if old is not None:
-                old.close()
-            folders.pop(job["forget"], None)
-            continue
-        key = job["key"]
-        if fds:
-            old = maps.pop(key, None)
-            if old is not None:
-                old.close()
-            maps[key] = mmap.mmap(fds[0], job["size"])
-            os.close(fds[0])
-        buf, number, failed = maps[key], job["id"], -1
-        try:
-            files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
-            _run(job, buf, files)
-        except Exception as error:
-            sock.send(json.dumps({"id": number, "error": describe(error)}).encode())
-            failed = number
-        _STATUS.pack_into(buf, 0, number, failed)  # done (the error was sent first)
-
-
-def _view(buf: mmap.mmap, place: list[Any]) -> np.ndarray:
-    _, dtype, shape, offset = place
-    return np.frombuffer(buf, np.dtype(dtype), math.prod(shape), offset).reshape(shape)
-
-
-def _run(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:
-    arrays: list[tuple[str, Any]] = [(p[0], _view(buf, p)) for p in job["places"]]
-    arrays.append((META_KEY, np.array(job["meta"])))
-    order = None if job["order"] is None else _view(buf, job["order"])
-    date_time = None if job["date_time"] is None else tuple(job["date_time"])
-    write = EpochWrite(Path(job["path"]), arrays, order, job["compress"], job["fsync"], date_time)
-    write_checked(files, write, job["epoch"], job["rank"], job["split"], job["overwrite"])

@@ -1,0 +1,96 @@
+"""The writer process's side of :mod:`predaudit.record.writerproc`: its loop, and the
+job it runs (which the recorder also runs itself, from the shared memory, when the
+process ended before doing it)."""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import signal
+import socket
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predaudit.errors import InputError
+from predaudit.io.naming import META_KEY
+from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite, write_checked
+
+MSG_BYTES = 1 << 20  # the largest message (a job is about 1 KB)
+STATUS = struct.Struct("<qq")  # the buffer's first bytes: the last job done, the last failed
+
+
+def describe(error: BaseException) -> list[Any]:
+    """``error`` as JSON data that :func:`predaudit.record.writerproc.rebuild` turns back
+    into an exception."""
+    if isinstance(error, InputError):
+        kind = "EpochExistsError" if isinstance(error, EpochExistsError) else "InputError"
+        return [kind, error.path, error.problem]
+    if isinstance(error, OSError):
+        if error.errno is None:
+            return ["OSError", None, str(error), None]
+        return ["OSError", error.errno, error.strerror, error.filename]
+    return ["RuntimeError", f"{type(error).__name__}: {error}"]
+
+
+def serve(fd: int) -> None:
+    """The writer process's loop: one job at a time, until the socket closes.
+
+    Ctrl-C is the training loop's to handle: ignored here (the loop's exit closes the
+    socket). The process yields the CPU to the loop (niceness +10)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    sock = socket.socket(fileno=fd)
+    maps: dict[int, mmap.mmap] = {}
+    folders: dict[int, EpochFiles] = {}
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, MSG_BYTES, 1)
+        except (ConnectionError, OSError):
+            return
+        if not data:
+            return
+        job = json.loads(data)
+        if "forget" in job:
+            old = maps.pop(job["forget"], None)
+            if old is not None:
+                old.close()
+            folders.pop(job["forget"], None)
+            continue
+        key = job["key"]
+        if fds:
+            old = maps.pop(key, None)
+            if old is not None:
+                old.close()
+            maps[key] = mmap.mmap(fds[0], job["size"])
+            os.close(fds[0])
+        buf, number, failed = maps[key], job["id"], -1
+        try:
+            files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
+            run_job(job, buf, files)
+        except Exception as error:
+            sock.send(json.dumps({"id": number, "error": describe(error)}).encode())
+            failed = number
+        STATUS.pack_into(buf, 0, number, failed)  # done (the error was sent first)
+
+
+def _view(buf: mmap.mmap, place: list[Any]) -> np.ndarray:
+    _, dtype, shape, offset = place
+    return np.frombuffer(buf, np.dtype(dtype), math.prod(shape), offset).reshape(shape)
+
+
+def run_job(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:
+    """Write the epoch ``job`` describes, its arrays in ``buf``."""
+    arrays: list[tuple[str, Any]] = [(p[0], _view(buf, p)) for p in job["places"]]
+    arrays.append((META_KEY, np.array(job["meta"])))
+    order = None if job["order"] is None else _view(buf, job["order"])
+    date_time = None if job["date_time"] is None else tuple(job["date_time"])
+    write = EpochWrite(Path(job["path"]), arrays, order, job["compress"], job["fsync"], date_time)
+    write_checked(files, write, job["epoch"], job["rank"], job["split"], job["overwrite"])

@@ -96,23 +96,19 @@ def prepare_epoch(
         "saved_dtype": _dtype_name(scores[0].dtype),
         "n_samples": int(labels.shape[0] if order is None else order.shape[0]),
     }
-    arrays: list[tuple[str, Member]] = [
-        (kind, member),
-        ("labels", labels),
-        ("ids", ids),
-        (META_KEY, np.array(_JSON.encode(meta))),
-    ]
-    return EpochWrite(path, arrays, order, compress, fsync)
+    arrays: list[tuple[str, Member]] = [(kind, member), ("labels", labels), ("ids", ids)]
+    return EpochWrite(path, arrays, _JSON.encode(meta), order, compress, fsync)
 
 
 @dataclass
 class EpochWrite:
     """One epoch's file as :func:`prepare_epoch` laid it out; calling it writes the file
-    (rows of the ordered members in ``order`` when given) and returns the folder's mtime
-    (ns) after."""
+    (rows of ``arrays`` in ``order`` when given, then ``meta``, the ``__meta__`` member's
+    JSON text) and returns the folder's mtime (ns) after."""
 
     path: Path
     arrays: list[tuple[str, Member]]
+    meta: str
     order: np.ndarray | None
     compress: bool
     fsync: bool
@@ -121,7 +117,7 @@ class EpochWrite:
     def __call__(self) -> int:
         write_npz(
             self.path,
-            self.arrays,
+            [*self.arrays, (META_KEY, np.array(self.meta))],
             order=self.order,
             compress=self.compress,
             unordered=(META_KEY,),

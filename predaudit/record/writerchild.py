@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.naming import META_KEY
 from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite, write_checked
 
 MSG_BYTES = 1 << 20  # the largest message (a job is about 1 KB)
@@ -41,12 +40,14 @@ def serve(fd: int) -> None:
     """The writer process's loop: one job at a time, until the socket closes.
 
     Ctrl-C is the training loop's to handle: ignored here (the loop's exit closes the
-    socket). The process yields the CPU to the loop (niceness +10)."""
+    socket). The process runs only on a CPU nothing else wants (Linux's SCHED_IDLE): woken
+    by the loop's message, it would otherwise often take the loop's own CPU from it. If
+    no CPU is free, the loop's next ``end_epoch`` waits for it, which leaves it one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
         os.nice(10)
-    except OSError:
-        pass
     sock = socket.socket(fileno=fd)
     maps: dict[int, mmap.mmap] = {}
     folders: dict[int, EpochFiles] = {}
@@ -89,8 +90,9 @@ def _view(buf: mmap.mmap, place: list[Any]) -> np.ndarray:
 def run_job(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:
     """Write the epoch ``job`` describes, its arrays in ``buf``."""
     arrays: list[tuple[str, Any]] = [(p[0], _view(buf, p)) for p in job["places"]]
-    arrays.append((META_KEY, np.array(job["meta"])))
     order = None if job["order"] is None else _view(buf, job["order"])
     date_time = None if job["date_time"] is None else tuple(job["date_time"])
-    write = EpochWrite(Path(job["path"]), arrays, order, job["compress"], job["fsync"], date_time)
+    write = EpochWrite(
+        Path(job["path"]), arrays, job["meta"], order, job["compress"], job["fsync"], date_time
+    )
     write_checked(files, write, job["epoch"], job["rank"], job["split"], job["overwrite"])

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.io.naming import META_KEY
 from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite
 from predaudit.record.npzwrite import zip_date_time
 from predaudit.record.writerchild import MSG_BYTES, STATUS, run_job
@@ -89,12 +88,10 @@ class SharedBuffer:
         self.map: mmap.mmap | None = None
         self.fresh = False  # the writer process has not been sent this memfd yet
 
-    def fill(self, write: EpochWrite) -> tuple[list[list[Any]], list[Any] | None, str]:
+    def fill(self, write: EpochWrite) -> tuple[list[list[Any]], list[Any] | None]:
         """Copy ``write``'s arrays in; return the members' and the order's places (key,
-        dtype, shape, offset) and the metadata's JSON text."""
-        arrays = [(k, m) for k, m in write.arrays if k != META_KEY]
-        meta = next(str(m[()]) for k, m in write.arrays if k == META_KEY)  # type: ignore[call-overload]
-        pieces = [(k, [m] if isinstance(m, np.ndarray) else list(m)) for k, m in arrays]
+        dtype, shape, offset)."""
+        pieces = [(k, [m] if isinstance(m, np.ndarray) else list(m)) for k, m in write.arrays]
         if write.order is not None:
             pieces.append(("", [write.order]))
         places: list[list[Any]] = []
@@ -113,7 +110,7 @@ class SharedBuffer:
                 np.copyto(dest, part)
                 start += part.nbytes
         order = places.pop() if write.order is not None else None
-        return places, order, meta
+        return places, order
 
     def _reserve(self, nbytes: int) -> None:
         if nbytes <= self.size and self.map is not None:
@@ -209,7 +206,7 @@ class Writer:
 
     def submit(self, key: int, buf: SharedBuffer, write: EpochWrite, job: dict[str, Any]) -> Ticket:
         """Send ``write`` (the epoch's file; ``job``: epoch, rank, split, overwrite, folder)."""
-        places, order, meta = buf.fill(write)
+        places, order = buf.fill(write)
         with self._lock:
             number = next(self._numbers)
             message = {
@@ -220,7 +217,7 @@ class Writer:
                 "path": os.fspath(write.path),
                 "places": places,
                 "order": order,
-                "meta": meta,
+                "meta": write.meta,
                 "compress": write.compress,
                 "fsync": write.fsync,
                 "date_time": write.date_time or zip_date_time(),  # the parent's clock and env

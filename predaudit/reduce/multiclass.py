@@ -179,12 +179,14 @@ def _logits_rows(
     """The passes over a row-major chunk ``x`` ``[m, C]``: fills ``am``, ``mx``, ``zy``,
     ``second``, ``rest`` (and with soft targets ``soft``: the dot, the mass on -inf
     classes, the clipped loss); returns the evidence, dead rows and masked target pairs."""
-    # the passes run on a copy: numpy's argmax copies a read-only array (a memory-mapped
-    # file) whole first, and the copy is shifted in place (x - 0 is x, a zero's sign too)
-    np.copyto(d, x)
-    np.argmax(d, axis=1, out=am)  # ties to the lower index
-    top = d[r, am]  # a NaN or +inf wins the argmax
-    lo = float(d.min())
+    # numpy's argmax copies a read-only array (a memory-mapped file) whole first: such a
+    # chunk is copied into d at once, every pass reads d, and d is shifted in place
+    src = x if x.flags.writeable else d
+    if src is d:
+        np.copyto(d, x)
+    np.argmax(src, axis=1, out=am)  # ties to the lower index
+    top = src[r, am]  # a NaN or +inf wins the argmax
+    lo = float(src.min())
     hi = float(top.max())
     if math.isnan(lo) or hi == math.inf:
         return _bad_evidence(x), 0, 0
@@ -192,12 +194,13 @@ def _logits_rows(
     if n_dead:
         return (lo, hi, math.inf, math.inf, 0), n_dead, 0
     mx[:] = top
-    zy[:] = d[r, y]
+    zy[:] = src[r, y]
     shifted = (top < _UNSHIFTED_LO) | (top > _UNSHIFTED_HI) if f32 else None
-    if shifted is None:
-        d -= top[:, None]
-    elif shifted.any():
-        d -= np.where(shifted, top, 0)[:, None]
+    shift = top if shifted is None else np.where(shifted, top, 0) if shifted.any() else None
+    if shift is not None:
+        np.subtract(src, shift[:, None], out=d)
+    elif src is not d:  # x - 0 is x, bit for bit (a zero's sign too)
+        np.copyto(d, x)
     t = d[r, am]  # M - shift: M when unshifted, else 0
     d[r, am] = -np.inf
     i2 = np.argmax(d, axis=1)  # the best class other than the arg-max

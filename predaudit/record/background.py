@@ -51,7 +51,7 @@ class Background:
         _, key, buf = self._shm
         where = {"epoch": epoch, "rank": rank, "split": split, "overwrite": overwrite}
         where["folder"] = os.fspath(self.files.folder)
-        self._writing = process.submit(key, buf, write, where), epoch, write.path
+        self._writing = process.submit(key, buf, write, where, self.files), epoch, write.path
 
     def done(self) -> bool:
         """The write under way, if any, has finished (so :meth:`wait` would not block)."""
@@ -64,9 +64,6 @@ class Background:
         (writing, epoch, path), self._writing = self._writing, None
         try:
             writing.result()
-        except writerproc.WriterEnded:  # killed, say: nothing is lost, the epoch is written here
-            assert isinstance(writing, writerproc.Ticket)
-            writing.write_here(self.files)
         finally:
             if isinstance(writing, Future):
                 reported(writing)

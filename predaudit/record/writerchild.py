@@ -4,6 +4,7 @@ process ended before doing it)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import mmap
@@ -20,7 +21,9 @@ from predaudit.errors import InputError
 from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite, write_checked
 
 MSG_BYTES = 1 << 20  # the largest message (a job is about 1 KB)
-STATUS = struct.Struct("<qq")  # the buffer's first bytes: the last job done, the last failed
+STATUS = struct.Struct("<qq")  # the buffer's first bytes: the last job done, and how:
+DONE_HERE = -1  # by the writer process, without error (else: the job's number, failed)
+DONE_BY_RECORDER = -2  # by the recorder itself
 
 
 def describe(error: BaseException) -> list[Any]:
@@ -41,15 +44,17 @@ def serve(fd: int) -> None:
 
     Ctrl-C is the training loop's to handle: ignored here (the loop's exit closes the
     socket). The process runs only on a CPU nothing else wants (Linux's SCHED_IDLE): woken
-    by the loop's message, it would otherwise often take the loop's own CPU from it. If
-    no CPU is free, the loop's next ``end_epoch`` waits for it, which leaves it one."""
+    by the loop's message, it would otherwise often take the loop's own CPU from it. A
+    job is done under a lock on its memfd: a recorder that needs the write finished
+    before the process has started it takes the lock and does the job itself (the status
+    then says done, and the process passes over it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
         os.nice(10)
     sock = socket.socket(fileno=fd)
-    maps: dict[int, mmap.mmap] = {}
+    maps: dict[int, tuple[mmap.mmap, int]] = {}  # key -> the shared memory and its memfd
     folders: dict[int, EpochFiles] = {}
     while True:
         try:
@@ -60,26 +65,35 @@ def serve(fd: int) -> None:
             return
         job = json.loads(data)
         if "forget" in job:
-            old = maps.pop(job["forget"], None)
-            if old is not None:
-                old.close()
+            _unmap(maps, job["forget"])
             folders.pop(job["forget"], None)
             continue
         key = job["key"]
         if fds:
-            old = maps.pop(key, None)
-            if old is not None:
-                old.close()
-            maps[key] = mmap.mmap(fds[0], job["size"])
-            os.close(fds[0])
-        buf, number, failed = maps[key], job["id"], -1
+            _unmap(maps, key)
+            maps[key] = mmap.mmap(fds[0], job["size"]), fds[0]
+        (buf, lock), number = maps[key], job["id"]
+        fcntl.lockf(lock, fcntl.LOCK_EX)
         try:
-            files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
-            run_job(job, buf, files)
-        except Exception as error:
-            sock.send(json.dumps({"id": number, "error": describe(error)}).encode())
-            failed = number
-        STATUS.pack_into(buf, 0, number, failed)  # done (the error was sent first)
+            if STATUS.unpack_from(buf, 0)[0] >= number:  # the recorder did it itself
+                continue
+            failed = DONE_HERE
+            try:
+                files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
+                run_job(job, buf, files)
+            except Exception as error:
+                sock.send(json.dumps({"id": number, "error": describe(error)}).encode())
+                failed = number
+            STATUS.pack_into(buf, 0, number, failed)  # done (the error was sent first)
+        finally:
+            fcntl.lockf(lock, fcntl.LOCK_UN)
+
+
+def _unmap(maps: dict[int, tuple[mmap.mmap, int]], key: int) -> None:
+    old = maps.pop(key, None)
+    if old is not None:
+        old[0].close()
+        os.close(old[1])
 
 
 def _view(buf: mmap.mmap, place: list[Any]) -> np.ndarray:

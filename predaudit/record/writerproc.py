@@ -7,19 +7,26 @@ stalls at the next ``end_epoch`` until it is done. A process has a lock of its o
 loop copies an epoch's arrays into shared memory (an anonymous ``memfd``, one per
 recorder, grown when an epoch needs more) and sends a short JSON message over a Unix
 socket; the process looks at the folder and writes the file exactly as the recorder does
-in-process (:func:`~predaudit.record.epochfile.write_checked`), then answers.
+in-process (:func:`~predaudit.record.epochfile.write_checked`), then marks the job done
+in the shared memory (an error is sent back over the socket first). The recorder reads
+that mark without a system call. When it needs the write finished (the next epoch, a
+flush) and the process has not started it — busy, starved of CPU, still starting, or
+gone — the recorder does the job itself under the lock the process takes for each job:
+nothing is lost if the process dies, and a write never waits for more than the one the
+process is doing.
 
 One process serves every recorder of the interpreter; it is started with the first
-background recorder (``sys.executable`` with the parent's ``sys.path``), and when the
-interpreter exits it is sent the end of its queue, waited for, and any failed write it
-reports is printed on stderr, as the writer thread's are. Where memfd or file
-descriptor passing are missing (not Linux), or the process cannot be started, the
-writer thread is used (:func:`~predaudit.record.background.submit`).
+background recorder (``sys.executable`` with the parent's ``sys.path``); when the
+interpreter exits, the writes not yet waited for are finished, a failed one is printed
+on stderr (as the writer thread's are), and the process's socket is closed, which ends
+it. Where memfd or file descriptor passing are missing (not Linux), or the process
+could not start, the writer thread is used (:func:`~predaudit.record.background.submit`).
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import itertools
 import json
 import math
@@ -29,8 +36,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +43,7 @@ import numpy as np
 from predaudit.errors import InputError
 from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite
 from predaudit.record.npzwrite import zip_date_time
-from predaudit.record.writerchild import MSG_BYTES, STATUS, run_job
+from predaudit.record.writerchild import DONE_BY_RECORDER, MSG_BYTES, STATUS, run_job
 
 _ALIGN = 64  # bytes: each array starts on a cache line
 _PATH_VAR = "PREDAUDIT_WRITER_SYS_PATH"
@@ -144,30 +149,49 @@ class SharedBuffer:
         self.size = 0
 
 
-class WriterEnded(OSError):
-    """The writer process ended before it answered."""
-
-
 class Ticket:
     """One epoch's write sent to the writer process."""
 
-    def __init__(self, writer: Writer, number: int, job: dict[str, Any], buf: SharedBuffer):
-        self.writer, self.number, self.job, self.buf = writer, number, job, buf
+    def __init__(
+        self, writer: Writer, number: int, job: dict[str, Any], buf: SharedBuffer, files: EpochFiles
+    ) -> None:
+        self.writer, self.number, self.job, self.buf, self.files = writer, number, job, buf, files
 
     def done(self) -> bool:
         """The write is finished (read in the shared memory: no system call)."""
-        return self.writer.dead or self.buf.status()[0] >= self.number
+        return self.buf.status()[0] >= self.number
 
     def result(self) -> None:
-        """Wait for the write; raise its error (:class:`WriterEnded` if the process ended
-        first: then :meth:`write_here`)."""
-        self.writer.result(self)
+        """Wait for the write; raise its error. A write the process has not started (it is
+        busy, starved of CPU, still starting or gone) is done here instead, under the lock
+        the process takes for each job, from the shared memory."""
+        buf, number = self.buf, self.number
+        self.writer.waiting.pop(number, None)
+        if buf.status()[0] < number:
+            fcntl.lockf(buf.fd, fcntl.LOCK_EX)  # waits while the process writes it
+            try:
+                if buf.status()[0] < number:
+                    self._write_here()
+                    return
+            finally:
+                fcntl.lockf(buf.fd, fcntl.LOCK_UN)
+        failed = buf.status()[1]
+        if failed != DONE_BY_RECORDER:
+            self.writer.served = True
+        if failed == number:
+            raise rebuild(self.writer.error(number))
 
-    def write_here(self, files: EpochFiles) -> None:
-        """Write the epoch in this process, from the shared memory, which still holds it (a
-        file at its path is the writer process's, which may have ended just after)."""
+    def _write_here(self) -> None:
         assert self.buf.map is not None
-        run_job({**self.job, "overwrite": True}, self.buf.map, files)
+        gone = self.writer.proc.poll() is not None
+        if gone:
+            self.writer.ended()
+        # a file at its path may be the process's, if it ended after writing it
+        job = {**self.job, "overwrite": self.job["overwrite"] or gone}
+        try:
+            run_job(job, self.buf.map, self.files)
+        finally:
+            STATUS.pack_into(self.buf.map, 0, self.number, DONE_BY_RECORDER)
 
 
 class Writer:
@@ -193,9 +217,9 @@ class Writer:
         self.pid = os.getpid()
         self.dead = False  # the process ended before its time
         self.code: int | None = None  # then its exit code
-        self.answered = 0
+        self.served = False  # it has written a file
         self.replies: dict[int, dict[str, Any]] = {}
-        self.waiting: dict[int, Ticket] = {}  # the writes not answered for yet
+        self.waiting: dict[int, Ticket] = {}  # the writes not waited for yet
         self._numbers = itertools.count()
         self._keys = itertools.count()
         self._lock = threading.Lock()
@@ -204,8 +228,16 @@ class Writer:
         """A number for a new recorder's shared memory."""
         return next(self._keys)
 
-    def submit(self, key: int, buf: SharedBuffer, write: EpochWrite, job: dict[str, Any]) -> Ticket:
-        """Send ``write`` (the epoch's file; ``job``: epoch, rank, split, overwrite, folder)."""
+    def submit(
+        self,
+        key: int,
+        buf: SharedBuffer,
+        write: EpochWrite,
+        job: dict[str, Any],
+        files: EpochFiles,
+    ) -> Ticket:
+        """Send ``write`` (the epoch's file; ``job``: epoch, rank, split, overwrite, folder;
+        ``files``: the recorder's, for a write it does itself)."""
         places, order = buf.fill(write)
         with self._lock:
             number = next(self._numbers)
@@ -223,23 +255,20 @@ class Writer:
                 "date_time": write.date_time or zip_date_time(),  # the parent's clock and env
             }
             fds = [buf.fd] if buf.fresh else []
-            ticket = self.waiting[number] = Ticket(self, number, message, buf)
+            ticket = self.waiting[number] = Ticket(self, number, message, buf, files)
             try:
                 socket.send_fds(self.sock, [json.dumps(message).encode()], fds)
-            except OSError:  # the process is gone: then write_here
-                self._ended()
+            except OSError:  # the process is gone: the ticket's result() writes it here
+                self.ended()
             buf.fresh = False
         return ticket
 
-    def _ended(self) -> None:
-        """The process is gone (its socket closed): the next :func:`shared` starts another;
-        if it never answered (it could not start), the writer thread is used from now on."""
+    def ended(self) -> None:
+        """The process is gone: the next :func:`shared` starts another; if it never wrote
+        a file (it could not start), the writer thread is used from now on."""
         self.dead = True
-        try:
-            self.code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.code = None
-        if not self.answered:
+        self.code = self.proc.poll()
+        if not self.served:
             _STATE["failed"] = True
 
     def forget(self, key: int) -> None:
@@ -252,24 +281,7 @@ class Writer:
             except OSError:
                 pass
 
-    def result(self, ticket: Ticket) -> None:
-        """Wait until the process has done ``ticket``'s job (its status in the shared
-        memory, looked at every 0.2 ms while it is not); raise the job's error."""
-        number = ticket.number
-        while not self.dead and ticket.buf.status()[0] < number:
-            if self.proc.poll() is not None:
-                self._ended()
-            else:
-                time.sleep(0.0002)
-        self.waiting.pop(number, None)
-        done, failed = (-1, -1) if ticket.buf.map is None else ticket.buf.status()
-        if done < number:
-            raise WriterEnded(f"predaudit's writer process ended (exit code {self.code})")
-        self.answered += 1
-        if failed == number:
-            raise rebuild(self._error(number))
-
-    def _error(self, number: int) -> list[Any]:
+    def error(self, number: int) -> list[Any]:
         """The error of job ``number``, which the process sent before marking it done."""
         with self._lock:
             while number not in self.replies:
@@ -287,10 +299,7 @@ class Writer:
         """Wait for every write sent; print the failures nobody was told of; end the process."""
         for _, ticket in sorted(self.waiting.items()):
             try:
-                try:
-                    self.result(ticket)
-                except WriterEnded:
-                    ticket.write_here(EpochFiles(Path(ticket.job["folder"])))
+                ticket.result()
             except Exception as error:
                 sys.stderr.write(f"predaudit: writing {ticket.job['path']} failed: {error}\n")
         self.sock.close()

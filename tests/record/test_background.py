@@ -256,9 +256,16 @@ def test_a_writer_process_that_cannot_start_falls_back_to_the_thread(tmp_path, d
     monkeypatch.setattr(writerproc, "_STATE", {"failed": False})
     monkeypatch.setattr(writerproc, "_CHILD", "import sys; sys.exit(1)")
     rec = Recorder(tmp_path, ordered=True, background=True)
-    for e in (1, 2):
-        rec.add(logits[e], labels)
+    epochs = []
+    for e in range(1, 200):  # until its end is noticed (a message it cannot be sent)
+        rec.add(logits[e % 6], labels)
         rec.end_epoch(e)
+        epochs.append(e)
+        if writerproc.shared() is None:  # the thread from now on
+            break
+        time.sleep(0.02)
+    rec.add(logits[0], labels)
+    rec.end_epoch(epochs[-1] + 1)  # by the thread
     rec.close()
-    assert writerproc.shared() is None  # the thread from now on
-    assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 2]
+    assert writerproc.shared() is None
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [*epochs, epochs[-1] + 1]

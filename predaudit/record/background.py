@@ -9,7 +9,6 @@ time: :meth:`Background.wait` comes before the next.
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from predaudit.record import writerproc
-from predaudit.record.epochfile import EpochFiles, EpochWrite, write_checked
+from predaudit.record.epochfile import EpochFiles, EpochJob
 
 
 class Background:
@@ -36,22 +35,20 @@ class Background:
         reads them later; the process is sent a copy)."""
         return writerproc.shared() is None
 
-    def submit(
-        self, write: EpochWrite, epoch: int, rank: int | None, split: str, overwrite: bool
-    ) -> None:
-        """Start writing ``write`` (:func:`~predaudit.record.epochfile.write_checked`)."""
+    def submit(self, job: EpochJob) -> None:
+        """Start ``job`` (:meth:`~predaudit.record.epochfile.EpochJob.run`)."""
         process = writerproc.shared()
         if process is None:
-            job = partial(write_checked, self.files, write, epoch, rank, split, overwrite)
-            self._writing = submit(write.path, job), epoch, write.path
-            return
-        if self._shm is None or self._shm[0] is not process:
-            self.release()
-            self._shm = process, process.key(), writerproc.SharedBuffer()
-        _, key, buf = self._shm
-        where = {"epoch": epoch, "rank": rank, "split": split, "overwrite": overwrite}
-        where["folder"] = os.fspath(self.files.folder)
-        self._writing = process.submit(key, buf, write, where, self.files), epoch, write.path
+            handle: Future[None] | writerproc.Ticket = submit(
+                job.path, partial(job.run, self.files)
+            )
+        else:
+            if self._shm is None or self._shm[0] is not process:
+                self.release()
+                self._shm = process, process.key(), writerproc.SharedBuffer()
+            _, key, buf = self._shm
+            handle = process.submit(key, buf, job, self.files)
+        self._writing = handle, job.epoch, job.path
 
     def done(self) -> bool:
         """The write under way, if any, has finished (so :meth:`wait` would not block)."""

@@ -127,6 +127,33 @@ class EpochWrite:
         return os.stat(os.path.dirname(self.path)).st_mtime_ns
 
 
+@dataclass
+class EpochJob:
+    """What ``Recorder.end_epoch`` hands to a writer: the arrays :func:`take` made, the
+    file's ``__meta__`` so far, and where and how the file is written. :meth:`run` is
+    the whole job, in the loop's thread or a background writer."""
+
+    path: Path
+    arrays: tuple[list[np.ndarray], np.ndarray, np.ndarray]
+    meta: dict[str, Any]
+    epoch: int
+    rank: int | None
+    split: str
+    overwrite: bool
+    compress: bool
+    fsync: bool
+    date_time: tuple[int, ...] | None = None  # the zip timestamp; None: the time of writing
+
+    def run(self, files: EpochFiles) -> None:
+        """Sort by id (:func:`prepare_epoch`: a duplicate id is raised), then
+        :func:`write_checked`."""
+        write = prepare_epoch(
+            self.path, self.arrays, self.meta, compress=self.compress, fsync=self.fsync
+        )
+        write.date_time = self.date_time
+        write_checked(files, write, self.epoch, self.rank, self.split, self.overwrite)
+
+
 class EpochExistsError(InputError, FileExistsError):
     """The epoch was already recorded (pass ``overwrite=True`` to replace it)."""
 

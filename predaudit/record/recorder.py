@@ -330,13 +330,13 @@ class Recorder:
             meta.update(rank=rank, world_size=world)
         bg = self._background
         arrays = epochfile.take(batches, copy=bg is not None and bg.copies)  # error: batch changed
-        write = epochfile.prepare_epoch(  # error: a duplicate id
-            path, arrays, meta, compress=self.compress, fsync=self.fsync
+        job = epochfile.EpochJob(
+            path, arrays, meta, epoch, rank, self.split, self.overwrite, self.compress, self.fsync
         )
         if bg is not None:
-            bg.submit(write, epoch, rank, self.split, self.overwrite)
+            bg.submit(job)  # then a duplicate id is an error of the write
         else:
-            epochfile.write_checked(self._files, write, epoch, rank, self.split, self.overwrite)
+            job.run(self._files)  # error: a duplicate id
         return path
 
     def _wait(self) -> None:

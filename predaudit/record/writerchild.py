@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite, write_checked
+from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochJob
 
 MSG_BYTES = 1 << 20  # the largest message (a job is about 1 KB)
 STATUS = struct.Struct("<qq")  # the buffer's first bytes: the last job done, and how:
@@ -97,16 +97,22 @@ def _unmap(maps: dict[int, tuple[mmap.mmap, int]], key: int) -> None:
 
 
 def _view(buf: mmap.mmap, place: list[Any]) -> np.ndarray:
-    _, dtype, shape, offset = place
+    dtype, shape, offset = place
     return np.frombuffer(buf, np.dtype(dtype), math.prod(shape), offset).reshape(shape)
 
 
 def run_job(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:
-    """Write the epoch ``job`` describes, its arrays in ``buf``."""
-    arrays: list[tuple[str, Any]] = [(p[0], _view(buf, p)) for p in job["places"]]
-    order = None if job["order"] is None else _view(buf, job["order"])
-    date_time = None if job["date_time"] is None else tuple(job["date_time"])
-    write = EpochWrite(
-        Path(job["path"]), arrays, job["meta"], order, job["compress"], job["fsync"], date_time
-    )
-    write_checked(files, write, job["epoch"], job["rank"], job["split"], job["overwrite"])
+    """Write the epoch ``job`` (a message of the recorder) describes, its arrays in ``buf``."""
+    scores, labels, ids = (_view(buf, p) for p in job["places"])
+    EpochJob(
+        Path(job["path"]),
+        ([scores], labels, ids),
+        job["meta"],
+        job["epoch"],
+        job["rank"],
+        job["split"],
+        job["overwrite"],
+        job["compress"],
+        job["fsync"],
+        tuple(job["date_time"]),
+    ).run(files)

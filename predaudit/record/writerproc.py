@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochWrite
+from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochJob
 from predaudit.record.npzwrite import zip_date_time
 from predaudit.record.writerchild import DONE_BY_RECORDER, MSG_BYTES, STATUS, run_job
 
@@ -93,29 +93,27 @@ class SharedBuffer:
         self.map: mmap.mmap | None = None
         self.fresh = False  # the writer process has not been sent this memfd yet
 
-    def fill(self, write: EpochWrite) -> tuple[list[list[Any]], list[Any] | None]:
-        """Copy ``write``'s arrays in; return the members' and the order's places (key,
-        dtype, shape, offset)."""
-        pieces = [(k, [m] if isinstance(m, np.ndarray) else list(m)) for k, m in write.arrays]
-        if write.order is not None:
-            pieces.append(("", [write.order]))
+    def fill(self, arrays: tuple[list[np.ndarray], np.ndarray, np.ndarray]) -> list[list[Any]]:
+        """Copy an epoch's arrays in (:func:`~predaudit.record.epochfile.take`'s: the
+        scores' runs, labels, ids); return their places (dtype, shape, offset)."""
+        runs, labels, ids = arrays
+        pieces = [runs, [labels], [ids]]
         places: list[list[Any]] = []
-        offset = _ALIGN  # after the status
-        for key, parts in pieces:
+        offset = STATUS.size
+        for parts in pieces:
+            offset = -(-offset // _ALIGN) * _ALIGN
             rows = sum(len(p) for p in parts)
             first = parts[0]
-            places.append([key, first.dtype.str, [rows, *first.shape[1:]], offset])
-            nbytes = first.dtype.itemsize * rows * math.prod(first.shape[1:])
-            offset += -(-nbytes // _ALIGN) * _ALIGN
+            places.append([first.dtype.str, [rows, *first.shape[1:]], offset])
+            offset += first.dtype.itemsize * rows * math.prod(first.shape[1:])
         self._reserve(offset)
         assert self.map is not None
-        for (_, parts), (_, dtype, _, start) in zip(pieces, places, strict=True):
+        for parts, (dtype, _, start) in zip(pieces, places, strict=True):
             for part in parts:
                 dest = np.frombuffer(self.map, dtype, part.size, start).reshape(part.shape)
                 np.copyto(dest, part)
                 start += part.nbytes
-        order = places.pop() if write.order is not None else None
-        return places, order
+        return places
 
     def _reserve(self, nbytes: int) -> None:
         if nbytes <= self.size and self.map is not None:
@@ -228,31 +226,26 @@ class Writer:
         """A number for a new recorder's shared memory."""
         return next(self._keys)
 
-    def submit(
-        self,
-        key: int,
-        buf: SharedBuffer,
-        write: EpochWrite,
-        job: dict[str, Any],
-        files: EpochFiles,
-    ) -> Ticket:
-        """Send ``write`` (the epoch's file; ``job``: epoch, rank, split, overwrite, folder;
-        ``files``: the recorder's, for a write it does itself)."""
-        places, order = buf.fill(write)
+    def submit(self, key: int, buf: SharedBuffer, job: EpochJob, files: EpochFiles) -> Ticket:
+        """Send ``job`` (``files``: the recorder's, for a job it ends up doing itself)."""
+        places = buf.fill(job.arrays)
         with self._lock:
             number = next(self._numbers)
             message = {
-                **job,
                 "id": number,
                 "key": key,
                 "size": buf.size,
-                "path": os.fspath(write.path),
+                "folder": os.fspath(files.folder),
+                "path": os.fspath(job.path),
                 "places": places,
-                "order": order,
-                "meta": write.meta,
-                "compress": write.compress,
-                "fsync": write.fsync,
-                "date_time": write.date_time or zip_date_time(),  # the parent's clock and env
+                "meta": job.meta,
+                "epoch": job.epoch,
+                "rank": job.rank,
+                "split": job.split,
+                "overwrite": job.overwrite,
+                "compress": job.compress,
+                "fsync": job.fsync,
+                "date_time": job.date_time or zip_date_time(),  # the parent's clock and env
             }
             fds = [buf.fd] if buf.fresh else []
             ticket = self.waiting[number] = Ticket(self, number, message, buf, files)

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import predaudit
-from predaudit.record import EpochExistsError, Recorder, background, writerproc
+from predaudit.errors import InputError
+from predaudit.record import EpochExistsError, Recorder, epochfile, writerproc
 
 N, C = 23, 4
 
@@ -116,7 +117,7 @@ def test_end_epoch_raises_the_previous_error_first_and_keeps_its_batches(
         raise OSError(28, "No space left on device")
 
     rec = Recorder(tmp_path, ordered=True, background=True)
-    monkeypatch.setattr(background, "write_checked", slow_failure)
+    monkeypatch.setattr(epochfile.EpochJob, "run", slow_failure)
     rec.add(logits[0], labels)
     rec.end_epoch(1)
     rec.add(logits[1], labels)  # the write is still under way
@@ -269,3 +270,17 @@ def test_a_writer_process_that_cannot_start_falls_back_to_the_thread(tmp_path, d
     rec.close()
     assert writerproc.shared() is None
     assert predaudit.load_run(tmp_path).splits["val"].epochs == [*epochs, epochs[-1] + 1]
+
+
+def test_a_duplicate_id_is_an_error_of_the_background_write(tmp_path, data, writer):
+    """Ids are sorted (and padding duplicates dropped) by the background writer, so a
+    duplicate id is raised as its errors are: by the next call; nothing is written."""
+    logits, labels = data
+    rec = Recorder(tmp_path, background=True)
+    rec.add(logits[0][:3], labels[:3], ids=[0, 1, 2])
+    rec.add(logits[0][:3], labels[:3], ids=[0, 4, 5])
+    rec.end_epoch(1)
+    with pytest.raises(InputError, match="sample id 0 was added twice at epoch 1"):
+        rec.flush()
+    rec.close()
+    assert not (tmp_path / "val").exists() or os.listdir(tmp_path / "val") == []

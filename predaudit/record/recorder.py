@@ -95,7 +95,8 @@ class Recorder:
     (on Linux: the epoch's arrays are copied into memory it shares, and it has an
     interpreter lock of its own; started with the recorder, shared by all of them) or
     else a writer thread: :meth:`end_epoch` returns at once (the file appears when
-    written), an error of the write is raised by the next :meth:`end_epoch`,
+    written), an error of the write (a duplicate id among them: the rows are sorted by
+    the writer) is raised by the next :meth:`end_epoch`,
     :meth:`flush` or :meth:`close` (or :meth:`add`, once it is known), and at most one
     epoch is being written while the next is collected. Call :meth:`close` (or use
     ``with Recorder(...) as rec:``) before reading the run in the same process; pending

@@ -97,7 +97,7 @@ class Recorder:
     else a writer thread: :meth:`end_epoch` returns at once (the file appears when
     written), an error of the write (a duplicate id among them: the rows are sorted by
     the writer) is raised by the next :meth:`end_epoch`,
-    :meth:`flush` or :meth:`close` (or :meth:`add`, once it is known), and at most one
+    :meth:`flush` or :meth:`close` (or :meth:`add`, which looks every 8 batches), and at most one
     epoch is being written while the next is collected. Call :meth:`close` (or use
     ``with Recorder(...) as rec:``) before reading the run in the same process; pending
     writes are finished when the interpreter exits, and a failed one nobody was told of
@@ -172,8 +172,8 @@ class Recorder:
 
     def add(self, scores: Any, labels: Any, ids: Any = None) -> None:
         """Add one batch: scores ``[B, C]``/``[B]``/``[B, T, C]``, labels, optional ids ``[B]``."""
-        if self._background is not None and self._background.done():
-            self._wait()
+        if self._background is not None and not self._batches & 7 and self._background.done():
+            self._wait()  # a finished write's error: looked for every 8 batches
         try:
             key: tuple[Any, ...] | None = (
                 type(scores),

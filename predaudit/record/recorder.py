@@ -96,9 +96,9 @@ class Recorder:
     interpreter lock of its own; started with the recorder, shared by all of them) or
     else a writer thread: :meth:`end_epoch` returns at once (the file appears when
     written), an error of the write (a duplicate id among them: the rows are sorted by
-    the writer) is raised by the next :meth:`end_epoch`,
-    :meth:`flush` or :meth:`close` (or :meth:`add`, which looks every 8 batches), and at most one
-    epoch is being written while the next is collected. Call :meth:`close` (or use
+    the writer) is raised by the next :meth:`end_epoch`, :meth:`flush` or :meth:`close`
+    (or :meth:`add`, which looks every 8 batches), and at most one epoch is being
+    written while the next is collected. Call :meth:`close` (or use
     ``with Recorder(...) as rec:``) before reading the run in the same process; pending
     writes are finished when the interpreter exits, and a failed one nobody was told of
     is printed on stderr.

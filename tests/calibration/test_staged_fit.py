@@ -138,14 +138,7 @@ def test_staged_fit_is_scipys_optimum_and_torchs_loss(dtype, scale, seed, mode, 
     c = _calibrate(x, y, dt, mode, monkeypatch, brier=mode == "kept")
     assert c.fit is not None and c.fit.status == "converged"
     assert c.temperature == pytest.approx(_scipy_tstar(z64, y), rel=1e-6)
-    u = math.log(c.temperature)
-    root = optimize.brentq(
-        lambda v: _torch_derivatives(z64, y, math.exp(v))[0], u - 0.2, u + 0.2, xtol=1e-15
-    )
-    assert c.temperature == pytest.approx(math.exp(root), rel=1e-8)
-    _check_loss(c.loss_at_t, z64, y, c.temperature)
-    assert c.fit.nll == pytest.approx(_torch_nll(z64, y, c.temperature), rel=1e-12)
-    assert abs(c.fit.gradient) < 1e-9
+    _assert_torchs_optimum(c, z64, y)
     if mode == "kept" or c.fit.nll_at_one is not None:  # a pass at T = 1 gives the NLL there
         assert c.fit.nll_at_one == pytest.approx(_torch_nll(z64, y, 1.0), rel=1e-12)
     if mode != "kept":
@@ -316,6 +309,11 @@ def test_many_classes_take_one_float32_pass_and_a_third_order_finish(monkeypatch
     assert c.fit is not None and c.fit.status == "converged"
     assert c.fit.passes == 2 and len(finished) == 1
     assert finished[0][0] is not None and finished[0][1]  # the third-order step was taken
+    _assert_torchs_optimum(c, z64, y)
+
+
+def _assert_torchs_optimum(c, z64, y):
+    """T* is the root of torch's derivative (brentq on log T), with torch's loss there."""
     u = math.log(c.temperature)
     root = optimize.brentq(
         lambda v: _torch_derivatives(z64, y, math.exp(v))[0], u - 0.2, u + 0.2, xtol=1e-15

@@ -214,7 +214,6 @@ class Writer:
         self.sock = mine
         self.pid = os.getpid()
         self.dead = False  # the process ended before its time
-        self.code: int | None = None  # then its exit code
         self.served = False  # it has written a file
         self.replies: dict[int, dict[str, Any]] = {}
         self.waiting: dict[int, Ticket] = {}  # the writes not waited for yet
@@ -260,7 +259,7 @@ class Writer:
         """The process is gone: the next :func:`shared` starts another; if it never wrote
         a file (it could not start), the writer thread is used from now on."""
         self.dead = True
-        self.code = self.proc.poll()
+        self.proc.poll()  # reaped
         if not self.served:
             _STATE["failed"] = True
 

@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -98,31 +99,29 @@ def test_a_busy_thread_means_no_fork(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("forking")
 def test_a_job_failing_in_a_worker_is_drawn_again_here(tmp_path: Path) -> None:
-    parent = os.getpid()
+    def fail_there() -> None:
+        raise RuntimeError("worker trouble")
 
-    def only_here(path: Path) -> None:
-        if os.getpid() != parent:
-            raise RuntimeError("worker trouble")
-        path.write_text(str(parent))
-
-    jobs = [workers.Job(tmp_path / f"{i}.txt", lambda p=tmp_path / f"{i}.txt": only_here(p))
-            for i in range(6)]  # fmt: skip
-    workers.run_jobs(jobs, workers=2)
-    assert {int(j.path.read_text()) for j in jobs} == {parent}
+    _assert_all_drawn_here(tmp_path, fail_there, n_workers=2)
 
 
 @pytest.mark.usefixtures("forking")
 def test_a_worker_that_dies_leaves_its_jobs_to_this_process(tmp_path: Path) -> None:
+    _assert_all_drawn_here(tmp_path, lambda: os._exit(9), n_workers=3)
+
+
+def _assert_all_drawn_here(tmp_path: Path, there: Callable[[], None], n_workers: int) -> None:
+    """Six jobs that call ``there`` in a worker process: every file is this process's."""
     parent = os.getpid()
 
-    def die_there(path: Path) -> None:
+    def only_here(path: Path) -> None:
         if os.getpid() != parent:
-            os._exit(9)
+            there()
         path.write_text(str(parent))
 
-    jobs = [workers.Job(tmp_path / f"{i}.txt", lambda p=tmp_path / f"{i}.txt": die_there(p))
+    jobs = [workers.Job(tmp_path / f"{i}.txt", lambda p=tmp_path / f"{i}.txt": only_here(p))
             for i in range(6)]  # fmt: skip
-    workers.run_jobs(jobs, workers=3)
+    workers.run_jobs(jobs, workers=n_workers)
     assert {int(j.path.read_text()) for j in jobs} == {parent}
 
 

@@ -16,8 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from predaudit.record import writerproc
-from predaudit.record.epochfile import EpochFiles, EpochJob
+from predaudit.record.buffer import Batches
+from predaudit.record.epochfile import EpochFiles, EpochJob, take
 
 
 class Background:
@@ -27,26 +30,33 @@ class Background:
         self.files = files
         self._writing: tuple[Future[None] | writerproc.Ticket, int, Path] | None = None
         self._shm: tuple[writerproc.Writer, int, writerproc.SharedBuffer] | None = None
+        self._taken: tuple[writerproc.Writer, int, writerproc.SharedBuffer] | None = None
         writerproc.shared()  # started now: it is ready by the end of the first epoch
 
-    @property
-    def copies(self) -> bool:
-        """Whether the arrays given to :meth:`submit` must not be a caller's (the thread
-        reads them later; the process is sent a copy)."""
-        return writerproc.shared() is None
-
-    def submit(self, job: EpochJob) -> None:
-        """Start ``job`` (:meth:`~predaudit.record.epochfile.EpochJob.run`)."""
+    def take(self, batches: Batches) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """The epoch's arrays for :meth:`submit` (:func:`~predaudit.record.epochfile.take`):
+        copied straight into the writer process's shared memory, or for the writer thread
+        copies that are not a caller's (the thread reads them later)."""
         process = writerproc.shared()
         if process is None:
+            self._taken = None
+            return take(batches, copy=True)
+        if self._shm is None or self._shm[0] is not process:
+            self.release()
+            self._shm = process, process.key(), writerproc.SharedBuffer()
+        self._taken = self._shm
+        return self._shm[2].take(batches)
+
+    def submit(self, job: EpochJob) -> None:
+        """Start ``job`` (:meth:`~predaudit.record.epochfile.EpochJob.run`), whose arrays
+        :meth:`take` made."""
+        taken, self._taken = self._taken, None
+        if taken is None:
             handle: Future[None] | writerproc.Ticket = submit(
                 job.path, partial(job.run, self.files)
             )
-        else:
-            if self._shm is None or self._shm[0] is not process:
-                self.release()
-                self._shm = process, process.key(), writerproc.SharedBuffer()
-            _, key, buf = self._shm
+        else:  # the process that has the arrays (if it has ended, the ticket writes them)
+            process, key, buf = taken
             handle = process.submit(key, buf, job, self.files)
         self._writing = handle, job.epoch, job.path
 

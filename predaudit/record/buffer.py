@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from predaudit.errors import InputError
+
 _BF16: list[Any] = []  # torch.bfloat16, looked up once torch is in use
 
 
@@ -31,19 +33,6 @@ def keep_tensor(t: Any) -> Any:
     if t.requires_grad:
         t = t.detach()
     return t if t.is_cpu else t.cpu()
-
-
-def hold(column: list[Any], batches: Batches, batch: int, x: Any, tensor: bool) -> None:
-    """Append what is kept of ``x`` (a torch tensor if ``tensor``) to ``column``, one of
-    ``batches``' columns; note a tensor's version there."""
-    if tensor:
-        k = x if x.is_cpu and not x.requires_grad else keep_tensor(x)
-        batches.tensors.append(k)
-        batches.versions.append(k._version)
-        batches.batch_of.append(batch)
-    else:
-        k = np.array(x)
-    column.append(k)
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -75,6 +64,40 @@ def shape_of(x: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in x.shape)
 
 
+def distributed_rank() -> tuple[int, int]:
+    """(rank, world size) of a running ``torch.distributed``, else (0, 1); never imports torch."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank()), int(dist.get_world_size())
+    return 0, 1
+
+
+def is_numeric(name: str) -> bool:
+    """Whether a dtype named ``name`` (:func:`dtype_name`) holds numbers."""
+    return name.startswith(("float", "bfloat", "int", "uint"))
+
+
+def unlike_before(
+    tails: tuple[tuple[int, ...], tuple[int, ...]],
+    before: tuple[tuple[int, ...], tuple[int, ...]],
+    shape_s: tuple[int, ...],
+    shape_y: tuple[int, ...],
+    name: str,
+    dtype: str,
+) -> str | None:
+    """How a batch (scores of shape ``shape_s`` and dtype ``name``, labels of shape
+    ``shape_y``; ``tails``: their shapes past the batch axis) differs from the earlier
+    ones (``before``, ``dtype``), if it does."""
+    for what, shape, tail, earlier in zip(
+        ("scores", "labels"), (shape_s, shape_y), tails, before, strict=True
+    ):
+        if tail != earlier:
+            return f"{what} have shape {shape} but earlier batches {(None, *earlier)}"
+    if name != dtype:
+        return f"scores are {name} but earlier batches were {dtype}"
+    return None
+
+
 def tokens_as_samples(
     s: Any, y: Any, i: Any, before: int | None, error: Callable[[str], Exception]
 ) -> tuple[Any, Any, Any, int]:
@@ -101,40 +124,51 @@ def tokens_as_samples(
     return s, y, tok.reshape(n * t), t
 
 
+def version(x: Any) -> int:
+    """A torch tensor's version counter (-1 for anything else)."""
+    return int(x._version) if hasattr(x, "_version") else -1
+
+
 class Batches:
-    """One epoch's kept batches, column by column, in the order they were added."""
+    """One epoch's kept batches in the order they were added: per batch one tuple
+    ``(scores, labels, ids, batch, versions…)`` — ids None when the recorder numbers the
+    samples, ``batch`` its 1-based number, then the version of each of the three when it
+    was kept (-1: not a tensor), which tells whether it was changed in place since."""
 
     def __init__(self, where: Any = None) -> None:
         self.where = where  # the path errors about the batches name
-        self.scores: list[Any] = []
-        self.labels: list[Any] = []
-        self.ids: list[Any] = []  # empty when the recorder numbers the samples
-        # the tensors kept without a copy, their versions when added and their batches
-        self.tensors: list[Any] = []
-        self.versions: list[int] = []
-        self.batch_of: list[int] = []
+        self.held: list[tuple[Any, Any, Any, int, int, int, int]] = []
+        self.n = 0  # rows (samples) held, counted as batches are added
 
-    @property
-    def n(self) -> int:
-        """Rows (samples) held."""
-        return sum(int(s.shape[0]) for s in self.scores)
+    def hold(self, batch: int, s: Any, y: Any, i: Any) -> None:
+        """Hold one batch's arrays, already kept (:func:`keep`)."""
+        self.held.append((s, y, i, batch, version(s), version(y), version(i)))
 
-    def hold(self, column: list[Any], batch: int, k: Any) -> None:
-        """Append ``k`` (kept by :func:`keep`) to ``column``; note its version if a tensor."""
-        column.append(k)
-        if hasattr(k, "_version"):
-            self.tensors.append(k)
-            self.versions.append(k._version)
-            self.batch_of.append(batch)
+    def columns(self) -> tuple[list[Any], list[Any], list[Any]]:
+        """The scores, labels and ids (empty when numbered) batch by batch; the batches are
+        released (so that the columns, emptied as they are joined, hold the epoch once).
 
-    def changed(self) -> int | None:
-        """The (1-based) batch whose tensor was changed in place after ``add()``, if any;
-        the tensors are released."""
-        now = [t._version for t in self.tensors]
-        self.tensors.clear()
-        if now == self.versions:
-            return None
-        return next(b for b, v, n in zip(self.batch_of, self.versions, now, strict=True) if v != n)
+        Raises :class:`~predaudit.InputError` if a tensor kept without a copy was changed
+        in place after ``add()``."""
+        held, self.held = self.held, []
+        for s, y, i, batch, vs, vy, vi in held:
+            if (
+                (vs >= 0 and s._version != vs)
+                or (vy >= 0 and y._version != vy)
+                or (vi >= 0 and i._version != vi)
+            ):
+                raise InputError(self.where, changed_in_place(batch))
+        scores = [h[0] for h in held]
+        labels = [h[1] for h in held]
+        ids = [h[2] for h in held] if held and held[0][2] is not None else []
+        return scores, labels, ids
+
+
+def changed_in_place(batch: int) -> str:
+    return (
+        f"batch {batch} (or the tensor it is a view of) was changed in place after add(); "
+        "add a copy of a tensor you reuse (tensor.clone())"
+    )
 
 
 def _join(pieces: list[Any], copy: bool) -> np.ndarray:
@@ -146,6 +180,40 @@ def _join(pieces: list[Any], copy: bool) -> np.ndarray:
     if tensors:
         return to_numpy(sys.modules["torch"].cat(pieces))
     return np.concatenate([to_numpy(p) for p in pieces])
+
+
+def planned(pieces: list[Any], rows: int) -> tuple[np.dtype, tuple[int, ...], Any]:
+    """The dtype and shape of the kept pieces (``rows`` in all) joined (as :func:`concat`
+    makes them), and what :func:`join_into` copies from: the pieces themselves when they
+    are torch tensors of one dtype or numpy arrays of one dtype (copied straight into the
+    destination), else their join (made here)."""
+    first = pieces[0]
+    dtypes = {p.dtype for p in pieces}
+    if len(dtypes) == 1 and len({type(p) for p in pieces}) == 1:
+        if type(first) is np.ndarray:
+            return first.dtype, (rows, *first.shape[1:]), pieces
+        if hasattr(first, "detach"):
+            dtype = _NUMPY_OF.get(first.dtype)
+            if dtype is None:
+                dtype = _NUMPY_OF[first.dtype] = to_numpy(first[:0]).dtype
+            return dtype, (rows, *(int(d) for d in first.shape[1:])), pieces
+    joined = _join(pieces, False)
+    return joined.dtype, joined.shape, joined
+
+
+_NUMPY_OF: dict[Any, np.dtype] = {}  # a torch dtype -> the numpy dtype of to_numpy
+
+
+def join_into(source: Any, dest: np.ndarray) -> None:
+    """Copy ``source`` (from :func:`planned`) into ``dest``, pieces one after the other
+    (a bfloat16 tensor into float32, exactly)."""
+    if isinstance(source, np.ndarray):
+        np.copyto(dest, source)
+    elif type(source[0]) is np.ndarray:
+        np.concatenate(source, out=dest)
+    else:
+        torch = sys.modules["torch"]
+        torch.cat(source, out=torch.from_numpy(dest))
 
 
 def concat(pieces: list[Any], *, copy: bool = False) -> np.ndarray:

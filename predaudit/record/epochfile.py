@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,32 +20,56 @@ import numpy as np
 from predaudit.errors import InputError
 from predaudit.io.discover import parse_name
 from predaudit.io.naming import META_KEY, SUFFIXES
-from predaudit.record.buffer import Batches, concat, runs
+from predaudit.record.buffer import Batches, concat, join_into, planned, runs
 from predaudit.record.npzwrite import CHUNK_BYTES, Member, write_npz
 
 FORMAT = "predaudit.recorder/1"
 _JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(..., sort_keys=True) makes per call
 
 
-def take(batches: Batches, *, copy: bool) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+Places = Callable[[list[tuple[np.dtype, tuple[int, ...]]]], list[np.ndarray]]
+"""Where :func:`take` puts an epoch's columns: given their (dtype, shape), arrays to fill."""
+
+
+def take(
+    batches: Batches, *, copy: bool, into: Places | None = None
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """The epoch's scores (in runs of at most ``CHUNK_BYTES``), labels and ids (numbered
     0, 1, … when none were given) as numpy arrays; ``batches`` is emptied as they are
     made, so the scores are never held twice. With ``copy``, nothing returned shares
-    memory with a caller's tensor (for a write in another thread).
+    memory with a caller's tensor (for a write in another thread). With ``into``, the
+    columns are copied straight into the arrays it gives (the writer process's shared
+    memory), the scores as one run.
 
     Raises :class:`~predaudit.InputError` if a tensor kept without a copy was changed in
     place after ``add()``.
     """
-    labels = concat(batches.labels, copy=copy)
-    batches.labels.clear()
-    ids = concat(batches.ids, copy=copy) if batches.ids else None
-    batches.ids.clear()
-    scores = runs(batches.scores, CHUNK_BYTES, copy=copy)  # empties batches.scores
-    changed = batches.changed()
-    if changed is not None:
-        raise InputError(batches.where, changed_in_place(changed))
-    n = labels.shape[0]
-    return scores, labels, np.arange(n, dtype=np.int64) if ids is None else ids
+    n = batches.n
+    scores_in, labels_in, ids_in = batches.columns()  # error: a batch changed in place
+    if into is not None:
+        return _take_into(n, scores_in, labels_in, ids_in, into)
+    labels = concat(labels_in, copy=copy)
+    ids = concat(ids_in, copy=copy) if ids_in else np.arange(n, dtype=np.int64)
+    ids_in.clear()
+    scores = runs(scores_in, CHUNK_BYTES, copy=copy)  # empties scores_in as it goes
+    return scores, labels, ids
+
+
+def _take_into(
+    n: int, scores: list[Any], labels: list[Any], ids: list[Any], into: Places
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    columns = [scores, labels] + ([ids] if ids else [])
+    plans = [planned(c, n) for c in columns]
+    specs = [(dtype, shape) for dtype, shape, _ in plans]
+    if not ids:
+        specs.append((np.dtype(np.int64), (n,)))
+    dest = into(specs)
+    for (_, _, source), column, d in zip(plans, columns, dest, strict=False):
+        join_into(source, d)
+        column.clear()
+    if len(columns) == 2:
+        dest[2][:] = np.arange(n, dtype=np.int64)
+    return [dest[0]], dest[1], dest[2]
 
 
 _DTYPE_NAMES: dict[np.dtype, str] = {}
@@ -176,13 +201,6 @@ def write_checked(
         raise exists_error(taken, write.path, epoch, split)
     files.written(write())
     files.add(epoch, write.path)
-
-
-def changed_in_place(batch: int) -> str:
-    return (
-        f"batch {batch} (or the tensor it is a view of) was changed in place after add(); "
-        "add a copy of a tensor you reuse (tensor.clone())"
-    )
 
 
 def _drop_duplicates(

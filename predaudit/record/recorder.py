@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import operator
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,29 +30,19 @@ from predaudit.record import epochfile
 from predaudit.record.background import Background
 from predaudit.record.buffer import (
     Batches,
+    distributed_rank,
     dtype_name,
-    hold,
+    is_numeric,
     keep,
     shape_of,
     tokens_as_samples,
+    unlike_before,
 )
 from predaudit.record.epochfile import exists_error
 from predaudit.report.vocab import KINDS
 from predaudit.version import __version__
 
 FORMAT = epochfile.FORMAT
-
-
-def distributed_rank() -> tuple[int, int]:
-    """(rank, world size) of a running ``torch.distributed``, else (0, 1); never imports torch."""
-    dist = sys.modules.get("torch.distributed")
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        return int(dist.get_rank()), int(dist.get_world_size())
-    return 0, 1
-
-
-def _numeric(name: str) -> bool:
-    return name.startswith(("float", "bfloat", "int", "uint"))
 
 
 class Recorder:
@@ -161,7 +150,7 @@ class Recorder:
         self._dtype = ""
         self._tails: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self._tokens: int | None = None
-        self._torch = (False, False, False)  # which of the last checked batch's arrays are tensors
+        self._tensors = False  # the last checked batch's arrays are all torch tensors
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -190,19 +179,35 @@ class Recorder:
         if key is None or key != self._key:
             self._add_checked(scores, labels, ids, key)
             return
-        ep, b = self._epoch, self._batches
-        torch_s, torch_y, torch_i = self._torch
-        hold(ep.scores, ep, b, scores, torch_s)
-        hold(ep.labels, ep, b, labels, torch_y)
-        if ids is not None:
-            hold(ep.ids, ep, b, ids, torch_i)
+        ep = self._epoch
+        if (  # the usual case: CPU tensors without autograd history, held as they are
+            self._tensors
+            and scores.is_cpu
+            and labels.is_cpu
+            and not (scores.requires_grad or labels.requires_grad)
+            and (ids is None or (ids.is_cpu and not ids.requires_grad))
+        ):
+            ep.held.append(
+                (
+                    scores,
+                    labels,
+                    ids,
+                    self._batches,
+                    scores._version,
+                    labels._version,
+                    -1 if ids is None else ids._version,
+                )
+            )
+        else:
+            ep.hold(self._batches, keep(scores), keep(labels), None if ids is None else keep(ids))
+        ep.n += key[1][0]
 
     def _add_checked(self, scores: Any, labels: Any, ids: Any, key: tuple[Any, ...] | None) -> None:
         b = self._batches
         s, y = keep(scores), keep(labels)
         i = None if ids is None else keep(ids)
         shape_s, name = shape_of(s), dtype_name(s)
-        if not 1 <= len(shape_s) <= 3 or not _numeric(name):
+        if not 1 <= len(shape_s) <= 3 or not is_numeric(name):
             raise self._batch_error(
                 f"scores have shape {shape_s} and dtype {name}; expected "
                 "numbers of shape [B, C] or [B]"
@@ -240,31 +245,13 @@ class Recorder:
         if self._tails is None:
             self._tails, self._dtype = tails, name
         else:
-            self._check_like_before(tails, shape_s, shape_y, name)
+            problem = unlike_before(tails, self._tails, shape_s, shape_y, name, self._dtype)
+            if problem:
+                raise self._batch_error(problem)
         self._key = key
-        self._torch = (hasattr(s, "_version"), hasattr(y, "_version"), hasattr(i, "_version"))
-        ep = self._epoch
-        for column, k in ((ep.scores, s), (ep.labels, y), (ep.ids, i)):
-            if k is not None:
-                ep.hold(column, b, k)
-
-    def _check_like_before(
-        self,
-        tails: tuple[tuple[int, ...], tuple[int, ...]],
-        shape_s: tuple[int, ...],
-        shape_y: tuple[int, ...],
-        name: str,
-    ) -> None:
-        assert self._tails is not None
-        for what, shape, tail, before in zip(
-            ("scores", "labels"), (shape_s, shape_y), tails, self._tails, strict=True
-        ):
-            if tail != before:
-                raise self._batch_error(
-                    f"{what} have shape {shape} but earlier batches {(None, *before)}"
-                )
-        if name != self._dtype:
-            raise self._batch_error(f"scores are {name} but earlier batches were {self._dtype}")
+        self._tensors = all(hasattr(x, "_version") for x in (scores, labels, ids) if x is not None)
+        self._epoch.hold(b, s, y, i)
+        self._epoch.n += shape_s[0]
 
     def _batch_error(self, problem: str) -> InputError:
         return InputError(self._where, f"batch {self._batches}: {problem}")
@@ -272,9 +259,19 @@ class Recorder:
     def _move_pending(self, other: Recorder) -> None:
         """Hand the batches added so far to ``other`` (the callbacks' sibling splits)."""
         other.discard()
-        names = ("_epoch", "_key", "_batches", "_auto_ids", "_dtype", "_tails", "_tokens", "_torch")
+        names = (
+            "_epoch",
+            "_key",
+            "_batches",
+            "_auto_ids",
+            "_dtype",
+            "_tails",
+            "_tokens",
+            "_tensors",
+        )
         for name in names:
             setattr(other, name, getattr(self, name))
+        other._tensors = self._tensors
         self._reset()
 
     def discard(self) -> None:
@@ -312,7 +309,7 @@ class Recorder:
             raise OptionError("epochs are labelled 0, 1, 2, …", param="epoch", value=str(epoch))
         rank, world = self._rank()
         path = self.path_for(epoch, rank)
-        if not batches.scores:
+        if not batches.held:
             raise InputError(path, f"epoch {epoch} has no samples: add() batches first")
         known = self._files.known(epoch, path, rank, overwrite=self.overwrite)
         if known is not None:  # without looking at the disk: the job looks there again
@@ -330,7 +327,8 @@ class Recorder:
         if rank is not None:
             meta.update(rank=rank, world_size=world)
         bg = self._background
-        arrays = epochfile.take(batches, copy=bg is not None and bg.copies)  # error: batch changed
+        # error: a batch changed in place
+        arrays = epochfile.take(batches, copy=False) if bg is None else bg.take(batches)
         job = epochfile.EpochJob(
             path, arrays, meta, epoch, rank, self.split, self.overwrite, self.compress, self.fsync
         )

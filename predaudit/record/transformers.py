@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from predaudit.record._extra import require
-from predaudit.record.recorder import Recorder, distributed_rank
+from predaudit.record.buffer import distributed_rank
+from predaudit.record.recorder import Recorder
 
 __all__ = ["PredauditCallback"]  # noqa: F822 - made on first use, by __getattr__
 

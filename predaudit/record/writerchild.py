@@ -9,9 +9,12 @@ import json
 import math
 import mmap
 import os
+import select
 import signal
 import socket
 import struct
+import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,19 @@ from predaudit.errors import InputError
 from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochJob
 
 MSG_BYTES = 1 << 20  # the largest message (a job is about 1 KB)
-STATUS = struct.Struct("<qq")  # the buffer's first bytes: the last job done, and how:
+# The shared memory: first the status, the last job done and how,
+STATUS = struct.Struct("<qq")
 DONE_HERE = -1  # by the writer process, without error (else: the job's number, failed)
 DONE_BY_RECORDER = -2  # by the recorder itself
+# then the job posted (its number, its message's length and CRC-32), the message (JSON),
+POSTED = struct.Struct("<qqq")
+POSTED_AT = STATUS.size + POSTED.size
+MESSAGE_BYTES = 16384 - POSTED_AT
+# then the job's arrays.
+ARRAYS_AT = POSTED_AT + MESSAGE_BYTES
+# How often the process looks for a posted job: every POLL seconds for ACTIVE seconds
+# after the last job, then ever less often, down to every MAX_POLL seconds.
+POLL, ACTIVE, MAX_POLL = 0.002, 2.0, 0.1
 
 
 def describe(error: BaseException) -> list[Any]:
@@ -42,9 +55,12 @@ def describe(error: BaseException) -> list[Any]:
 def serve(fd: int) -> None:
     """The writer process's loop: one job at a time, until the socket closes.
 
+    A job comes over the socket (with the memfd, the first time a shared memory is used;
+    or a message too long for it) or is posted in the shared memory, where the process
+    looks for one every :data:`POLL` seconds while jobs come, less often when none has
+    for a while (a message would cost the loop the wake-up of a process on another CPU).
     Ctrl-C is the training loop's to handle: ignored here (the loop's exit closes the
-    socket). The process runs only on a CPU nothing else wants (Linux's SCHED_IDLE): woken
-    by the loop's message, it would otherwise often take the loop's own CPU from it. A
+    socket). The process runs only on a CPU nothing else wants (Linux's SCHED_IDLE). A
     job is done under a lock on its memfd: a recorder that needs the write finished
     before the process has started it takes the lock and does the job itself (the status
     then says done, and the process passes over it)."""
@@ -56,37 +72,66 @@ def serve(fd: int) -> None:
     sock = socket.socket(fileno=fd)
     maps: dict[int, tuple[mmap.mmap, int]] = {}  # key -> the shared memory and its memfd
     folders: dict[int, EpochFiles] = {}
+    last, wait = time.monotonic(), POLL
     while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(sock, MSG_BYTES, 1)
-        except (ConnectionError, OSError):
-            return
-        if not data:
-            return
-        job = json.loads(data)
-        if "forget" in job:
-            _unmap(maps, job["forget"])
-            folders.pop(job["forget"], None)
-            continue
-        key = job["key"]
-        if fds:
-            _unmap(maps, key)
-            maps[key] = mmap.mmap(fds[0], job["size"]), fds[0]
-        (buf, lock), number = maps[key], job["id"]
-        fcntl.lockf(lock, fcntl.LOCK_EX)
-        try:
-            if STATUS.unpack_from(buf, 0)[0] >= number:  # the recorder did it itself
-                continue
-            failed = DONE_HERE
+        if select.select([sock], [], [], wait)[0]:
             try:
-                files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
-                run_job(job, buf, files)
-            except Exception as error:
-                sock.send(json.dumps({"id": number, "error": describe(error)}).encode())
-                failed = number
-            STATUS.pack_into(buf, 0, number, failed)  # done (the error was sent first)
-        finally:
-            fcntl.lockf(lock, fcntl.LOCK_UN)
+                data, fds, _, _ = socket.recv_fds(sock, MSG_BYTES, 1)
+            except (ConnectionError, OSError):
+                return
+            if not data:
+                return
+            job = json.loads(data)
+            if "forget" in job:
+                _unmap(maps, job["forget"])
+                folders.pop(job["forget"], None)
+                continue
+            key = job["key"]
+            if fds:
+                _unmap(maps, key)
+                maps[key] = mmap.mmap(fds[0], job["size"]), fds[0]
+            _serve_job(sock, key, job, maps[key], folders)
+            last = time.monotonic()
+        else:
+            for key, shared in list(maps.items()):
+                if POSTED.unpack_from(shared[0], STATUS.size)[0] > STATUS.unpack_from(shared[0])[0]:
+                    _serve_job(sock, key, None, shared, folders)
+                    last = time.monotonic()
+        wait = POLL if time.monotonic() - last < ACTIVE else min(2 * wait, MAX_POLL)
+
+
+def _serve_job(
+    sock: socket.socket,
+    key: int,
+    job: dict[str, Any] | None,
+    shared: tuple[mmap.mmap, int],
+    folders: dict[int, EpochFiles],
+) -> None:
+    """Do ``job`` (None: the one posted in the shared memory) unless it is done."""
+    buf, lock = shared
+    fcntl.lockf(lock, fcntl.LOCK_EX)
+    try:
+        if job is None:
+            posted, length, crc = POSTED.unpack_from(buf, STATUS.size)
+            message = buf[POSTED_AT : POSTED_AT + length]
+            if zlib.crc32(message) != crc:  # not all of it seen yet: next time
+                return
+            job = json.loads(message)
+            if job["id"] != posted:
+                return
+        number = job["id"]
+        if STATUS.unpack_from(buf, 0)[0] >= number:  # the recorder did it itself
+            return
+        failed = DONE_HERE
+        try:
+            files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
+            run_job(job, buf, files)
+        except Exception as error:
+            sock.send(json.dumps({"id": number, "error": describe(error)}).encode())
+            failed = number
+        STATUS.pack_into(buf, 0, number, failed)  # done (the error was sent first)
+    finally:
+        fcntl.lockf(lock, fcntl.LOCK_UN)
 
 
 def _unmap(maps: dict[int, tuple[mmap.mmap, int]], key: int) -> None:

@@ -4,16 +4,18 @@ A writer *thread* shares the interpreter lock with the training loop: after each
 system calls it must wait for the loop to let go of the lock (up to the interpreter's
 5 ms switch interval), so one epoch's write takes many such waits, and the loop then
 stalls at the next ``end_epoch`` until it is done. A process has a lock of its own. The
-loop copies an epoch's arrays into shared memory (an anonymous ``memfd``, one per
-recorder, grown when an epoch needs more) and sends a short JSON message over a Unix
-socket; the process looks at the folder and writes the file exactly as the recorder does
-in-process (:func:`~predaudit.record.epochfile.write_checked`), then marks the job done
-in the shared memory (an error is sent back over the socket first). The recorder reads
-that mark without a system call. When it needs the write finished (the next epoch, a
-flush) and the process has not started it — busy, starved of CPU, still starting, or
-gone — the recorder does the job itself under the lock the process takes for each job:
-nothing is lost if the process dies, and a write never waits for more than the one the
-process is doing.
+loop copies an epoch's batches straight into shared memory (an anonymous ``memfd``, one
+per recorder, grown when an epoch needs more) and leaves the job's message (JSON) there;
+the process, which looks for one every few milliseconds, looks at the folder and writes
+the file exactly as the recorder does in-process
+(:func:`~predaudit.record.epochfile.write_checked`), then marks the job done in the shared
+memory (an error is sent back over a Unix socket first). Neither side makes a system call
+to tell the other (waking a process on another CPU cost the loop 50-90 us a time here);
+the socket carries a memfd the first time, and the errors. When the recorder needs the
+write finished (the next epoch, a flush) and the process has not started it — busy,
+starved of CPU, still starting, or gone — the recorder does the job itself under the lock
+the process takes for each job: nothing is lost if the process dies, and a write never
+waits for more than the one the process is doing.
 
 One process serves every recorder of the interpreter; it is started with the first
 background recorder (``sys.executable`` with the parent's ``sys.path``); when the
@@ -36,14 +38,25 @@ import socket
 import subprocess
 import sys
 import threading
+import zlib
 from typing import Any
 
 import numpy as np
 
 from predaudit.errors import InputError
-from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochJob
+from predaudit.record.buffer import Batches
+from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochJob, take
 from predaudit.record.npzwrite import zip_date_time
-from predaudit.record.writerchild import DONE_BY_RECORDER, MSG_BYTES, STATUS, run_job
+from predaudit.record.writerchild import (
+    ARRAYS_AT,
+    DONE_BY_RECORDER,
+    MESSAGE_BYTES,
+    MSG_BYTES,
+    POSTED,
+    POSTED_AT,
+    STATUS,
+    run_job,
+)
 
 _ALIGN = 64  # bytes: each array starts on a cache line
 _PATH_VAR = "PREDAUDIT_WRITER_SYS_PATH"
@@ -85,35 +98,55 @@ def rebuild(data: list[Any]) -> Exception:
 
 
 class SharedBuffer:
-    """One recorder's shared memory: an epoch's arrays, laid out one after the other."""
+    """One recorder's shared memory: the status, the job posted, then an epoch's arrays,
+    laid out one after the other (see :mod:`predaudit.record.writerchild`)."""
 
     def __init__(self) -> None:
         self.fd = -1
         self.size = 0
         self.map: mmap.mmap | None = None
         self.fresh = False  # the writer process has not been sent this memfd yet
+        self.places: list[list[Any]] = []  # (dtype, shape, offset) of the arrays taken
+        self._views: tuple[list[Any], list[np.ndarray]] | None = None  # the last taken
 
-    def fill(self, arrays: tuple[list[np.ndarray], np.ndarray, np.ndarray]) -> list[list[Any]]:
-        """Copy an epoch's arrays in (:func:`~predaudit.record.epochfile.take`'s: the
-        scores' runs, labels, ids); return their places (dtype, shape, offset)."""
-        runs, labels, ids = arrays
-        pieces = [runs, [labels], [ids]]
+    def take(self, batches: Batches) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """:func:`~predaudit.record.epochfile.take` of ``batches``, the columns copied
+        straight in (their places kept for the job's message)."""
+        return take(batches, copy=False, into=self._place)
+
+    def _place(self, specs: list[tuple[np.dtype, tuple[int, ...]]]) -> list[np.ndarray]:
+        if self._views is not None and self._views[0] == specs:  # as the epoch before
+            return self._views[1]
         places: list[list[Any]] = []
-        offset = STATUS.size
-        for parts in pieces:
+        offset = ARRAYS_AT
+        for dtype, shape in specs:
             offset = -(-offset // _ALIGN) * _ALIGN
-            rows = sum(len(p) for p in parts)
-            first = parts[0]
-            places.append([first.dtype.str, [rows, *first.shape[1:]], offset])
-            offset += first.dtype.itemsize * rows * math.prod(first.shape[1:])
+            places.append([dtype.str, list(shape), offset])
+            offset += dtype.itemsize * math.prod(shape)
         self._reserve(offset)
         assert self.map is not None
-        for parts, (dtype, _, start) in zip(pieces, places, strict=True):
-            for part in parts:
-                dest = np.frombuffer(self.map, dtype, part.size, start).reshape(part.shape)
-                np.copyto(dest, part)
-                start += part.nbytes
-        return places
+        self.places = places
+        views = [
+            np.frombuffer(self.map, dtype, math.prod(shape), start).reshape(shape)
+            for (dtype, shape), (_, _, start) in zip(specs, places, strict=True)
+        ]
+        self._views = specs, views
+        return views
+
+    def post(self, number: int, message: bytes) -> bool:
+        """Leave job ``number``'s message for the writer process, which looks for one every
+        few milliseconds (no system call wakes it: waking a process on another CPU costs
+        the loop 50-90 us here); False if it does not fit (then send it).
+
+        Only called when the job posted before is done, so the process is not reading the
+        message: it reads one under its lock, for a number above the status, and checks
+        its CRC (on a CPU that may show the number before the message, it tries again)."""
+        assert self.map is not None
+        if len(message) > MESSAGE_BYTES:
+            return False
+        self.map[POSTED_AT : POSTED_AT + len(message)] = message
+        POSTED.pack_into(self.map, STATUS.size, number, len(message), zlib.crc32(message))
+        return True
 
     def _reserve(self, nbytes: int) -> None:
         if nbytes <= self.size and self.map is not None:
@@ -129,6 +162,7 @@ class SharedBuffer:
             os.close(fd)
             raise
         STATUS.pack_into(self.map, 0, -1, -1)
+        POSTED.pack_into(self.map, STATUS.size, -1, 0, 0)
         self.fd, self.size, self.fresh = fd, size, True
 
     def status(self) -> tuple[int, int]:
@@ -138,6 +172,7 @@ class SharedBuffer:
         return done, failed
 
     def close(self) -> None:
+        self._views = None  # (the map cannot be closed while they exist)
         if self.map is not None:
             self.map.close()
             self.map = None
@@ -227,7 +262,7 @@ class Writer:
 
     def submit(self, key: int, buf: SharedBuffer, job: EpochJob, files: EpochFiles) -> Ticket:
         """Send ``job`` (``files``: the recorder's, for a job it ends up doing itself)."""
-        places = buf.fill(job.arrays)
+        places = buf.places  # of job.arrays, which buf.take put there
         with self._lock:
             number = next(self._numbers)
             message = {
@@ -246,13 +281,14 @@ class Writer:
                 "fsync": job.fsync,
                 "date_time": job.date_time or zip_date_time(),  # the parent's clock and env
             }
-            fds = [buf.fd] if buf.fresh else []
             ticket = self.waiting[number] = Ticket(self, number, message, buf, files)
-            try:
-                socket.send_fds(self.sock, [json.dumps(message).encode()], fds)
-            except OSError:  # the process is gone: the ticket's result() writes it here
-                self.ended()
-            buf.fresh = False
+            data = json.dumps(message).encode()
+            if buf.fresh or not buf.post(number, data):
+                try:  # with the memfd the first time
+                    socket.send_fds(self.sock, [data], [buf.fd] if buf.fresh else [])
+                except OSError:  # the process is gone: the ticket's result() writes it here
+                    self.ended()
+                buf.fresh = False
         return ticket
 
     def ended(self) -> None:

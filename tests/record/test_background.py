@@ -4,7 +4,9 @@ report their errors at the next call or at exit."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -284,3 +286,71 @@ def test_a_duplicate_id_is_an_error_of_the_background_write(tmp_path, data, writ
         rec.flush()
     rec.close()
     assert not (tmp_path / "val").exists() or os.listdir(tmp_path / "val") == []
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_the_quick_path_of_add_keeps_tensors_as_the_checked_path_does(tmp_path, data, background):
+    """Batches of the same shapes after the first take add()'s quick path: a CPU tensor is
+    held as it is (changed in place afterwards: an error naming the batch, nothing written),
+    one that requires grad is detached, and the file is that of the values added."""
+    logits, labels = data
+    rec = Recorder(tmp_path, background=background)
+    batches = [torch.tensor(logits[0][a : a + 5]) for a in range(0, 20, 5)]
+    for a, scores in zip(range(0, 20, 5), batches, strict=True):  # the same shapes and types
+        rec.add(scores, torch.tensor(labels[a : a + 5]), torch.arange(a, a + 5))
+    batches[2].zero_()  # batch 3 changed in place after add()
+    with pytest.raises(InputError, match=r"batch 3 \(or the tensor it is a view of\) was chan"):
+        rec.end_epoch(1)
+    assert rec.pending == 0
+    grad = torch.tensor(logits[1], requires_grad=True)
+    for a in range(0, 20, 5):
+        rec.add(grad[a : a + 5] * 1.0, torch.tensor(labels[a : a + 5]), torch.arange(a, a + 5))
+    assert all(not h[0].requires_grad for h in rec._epoch.held)
+    rec.end_epoch(1)
+    rec.close()
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["logits"], logits[1][:20])
+        np.testing.assert_array_equal(z["ids"], np.arange(20))
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_the_writer_process_passes_over_a_posted_message_it_has_not_seen_whole(tmp_path):
+    """A job is posted in the shared memory with its CRC; the process runs it only when the
+    message it reads matches (else it looks again later), and never a job already done."""
+    from predaudit.record import writerchild
+
+    buf = writerproc.SharedBuffer()
+    int64 = np.dtype(np.int64)
+    views = buf._place([(np.dtype(np.float32), (2, 3)), (int64, (2,)), (int64, (2,))])
+    views[0][:] = np.arange(6).reshape(2, 3)
+    views[1][:] = [0, 2]
+    views[2][:] = [0, 1]
+    path = tmp_path / "val" / "epoch_0001.npz"
+    meta = {"format": epochfile.FORMAT, "epoch": 1, "kind": "logits", "dtype": "float32"}
+    message = json.dumps(
+        {
+            "id": 0, "key": 0, "size": buf.size, "folder": str(tmp_path / "val"),
+            "path": str(path), "places": buf.places, "meta": meta, "epoch": 1, "rank": None,
+            "split": "val", "overwrite": False, "compress": False, "fsync": False,
+            "date_time": [2020, 1, 1, 0, 0, 0],
+        }
+    ).encode()  # fmt: skip
+    assert buf.post(0, message)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    shared = (buf.map, buf.fd)
+    torn = message.replace(b'"epoch": 1', b'"epoch": 2')
+    buf.map[writerchild.POSTED_AT : writerchild.POSTED_AT + len(torn)] = torn
+    writerchild._serve_job(theirs, 0, None, shared, {})
+    assert writerchild.STATUS.unpack_from(buf.map)[0] == -1 and not path.exists()
+    assert buf.post(0, message)
+    writerchild._serve_job(theirs, 0, None, shared, {})
+    assert buf.status() == (0, writerchild.DONE_HERE)
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["logits"], np.arange(6).reshape(2, 3))
+    path.unlink()
+    writerchild._serve_job(theirs, 0, None, shared, {})  # done: passed over
+    assert not path.exists()
+    del views
+    buf.close()
+    mine.close()
+    theirs.close()

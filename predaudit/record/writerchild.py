@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import marshal
 import math
 import mmap
 import os
@@ -28,7 +29,8 @@ MSG_BYTES = 1 << 20  # the largest message (a job is about 1 KB)
 STATUS = struct.Struct("<qq")
 DONE_HERE = -1  # by the writer process, without error (else: the job's number, failed)
 DONE_BY_RECORDER = -2  # by the recorder itself
-# then the job posted (its number, its message's length and CRC-32), the message (JSON),
+# then the job posted (its number, its message's length and CRC-32), the message
+# (``marshal``),
 POSTED = struct.Struct("<qqq")
 POSTED_AT = STATUS.size + POSTED.size
 MESSAGE_BYTES = 16384 - POSTED_AT
@@ -81,7 +83,7 @@ def serve(fd: int) -> None:
                 return
             if not data:
                 return
-            job = json.loads(data)
+            job = marshal.loads(data)  # the recorder's own messages
             if "forget" in job:
                 _unmap(maps, job["forget"])
                 folders.pop(job["forget"], None)
@@ -116,13 +118,17 @@ def _serve_job(
             message = buf[POSTED_AT : POSTED_AT + length]
             if zlib.crc32(message) != crc:  # not all of it seen yet: next time
                 return
-            job = json.loads(message)
+            job = marshal.loads(message)
             if job["id"] != posted:
                 return
         number = job["id"]
         if STATUS.unpack_from(buf, 0)[0] >= number:  # the recorder did it itself
             return
         failed = DONE_HERE
+        if job["source_date_epoch"] is None:  # the recorder's, for the zip timestamps
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = job["source_date_epoch"]
         try:
             files = folders.setdefault(key, EpochFiles(Path(job["folder"])))
             run_job(job, buf, files)
@@ -159,5 +165,5 @@ def run_job(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:
         job["overwrite"],
         job["compress"],
         job["fsync"],
-        tuple(job["date_time"]),
+        None if job["date_time"] is None else tuple(job["date_time"]),
     ).run(files)

@@ -4,7 +4,7 @@ report their errors at the next call or at exit."""
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import socket
 import subprocess
@@ -327,18 +327,18 @@ def test_the_writer_process_passes_over_a_posted_message_it_has_not_seen_whole(t
     views[2][:] = [0, 1]
     path = tmp_path / "val" / "epoch_0001.npz"
     meta = {"format": epochfile.FORMAT, "epoch": 1, "kind": "logits", "dtype": "float32"}
-    message = json.dumps(
+    message = marshal.dumps(
         {
             "id": 0, "key": 0, "size": buf.size, "folder": str(tmp_path / "val"),
             "path": str(path), "places": buf.places, "meta": meta, "epoch": 1, "rank": None,
             "split": "val", "overwrite": False, "compress": False, "fsync": False,
-            "date_time": [2020, 1, 1, 0, 0, 0],
+            "date_time": [2020, 1, 1, 0, 0, 0], "source_date_epoch": None,
         }
-    ).encode()  # fmt: skip
+    )  # fmt: skip
     assert buf.post(0, message)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     shared = (buf.map, buf.fd)
-    torn = message.replace(b'"epoch": 1', b'"epoch": 2')
+    torn = message[:40] + bytes([message[40] ^ 1]) + message[41:]  # a byte not seen yet
     buf.map[writerchild.POSTED_AT : writerchild.POSTED_AT + len(torn)] = torn
     writerchild._serve_job(theirs, 0, None, shared, {})
     assert writerchild.STATUS.unpack_from(buf.map)[0] == -1 and not path.exists()

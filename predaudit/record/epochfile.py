@@ -233,15 +233,29 @@ def _drop_duplicates(
 
 
 class EpochFiles:
-    """A split folder's epoch files, scanned again only when someone else changed it."""
+    """A split folder's epoch files, scanned again only when someone else changed it (each
+    name is parsed once: a scan of a folder of many epochs is one ``listdir``)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._where = os.fspath(folder)
-        self._files: dict[int, set[Path]] | None = None  # epoch -> its files, from a scan
+        self._files: dict[int, set[str]] | None = None  # epoch -> its files' names
         self._scanned = -1  # the folder's mtime (ns) when scanned or last written by us
+        self._parsed: dict[str, tuple[int, int | None] | None] = {}  # name -> (epoch, rank)
 
-    def _epoch_files(self) -> dict[int, set[Path]]:
+    def _parse(self, name: str) -> tuple[int, int | None] | None:
+        """(epoch, rank) of an epoch file's name, None for any other name (remembered)."""
+        if name in self._parsed:
+            return self._parsed[name]
+        found = None
+        if not name.startswith((".", "_")) and os.path.splitext(name)[1].lower() in SUFFIXES:
+            named = parse_name(Path(name))
+            if named.epoch is not None and named.prefix is None:
+                found = named.epoch, named.rank
+        self._parsed[name] = found
+        return found
+
+    def _epoch_files(self) -> dict[int, set[str]]:
         try:
             mtime = os.stat(self._where).st_mtime_ns
         except FileNotFoundError:  # the first epoch (or the folder was removed)
@@ -250,12 +264,10 @@ class EpochFiles:
         if self._files is None or mtime != self._scanned:
             self._scanned = mtime
             self._files = {}
-            for p in sorted(self.folder.iterdir()):
-                if p.name.startswith((".", "_")) or p.suffix.lower() not in SUFFIXES:
-                    continue
-                named = parse_name(p)
-                if named.epoch is not None and named.prefix is None:
-                    self._files.setdefault(named.epoch, set()).add(p)
+            for name in os.listdir(self._where):
+                found = self._parse(name)
+                if found is not None:
+                    self._files.setdefault(found[0], set()).add(name)
         return self._files
 
     def taken(self, epoch: int, path: Path, rank: int | None, *, overwrite: bool) -> Path | None:
@@ -264,32 +276,36 @@ class EpochFiles:
         it, and ``path`` looked for (also when the folder's mtime is too coarse to tell)."""
         known = self._epoch_files().setdefault(epoch, set())
         if os.path.exists(path):
-            known.add(path)
+            known.add(path.name)
         else:
-            known.discard(path)
-        known.difference_update([p for p in known if p != path and not os.path.exists(p)])
+            known.discard(path.name)
+        where = self._where
+        known.difference_update(
+            [n for n in known if n != path.name and not os.path.exists(os.path.join(where, n))]
+        )
         return self.known(epoch, path, rank, overwrite=overwrite)
 
     def known(self, epoch: int, path: Path, rank: int | None, *, overwrite: bool) -> Path | None:
         """:meth:`taken` from what was seen and written so far, without looking at the disk
-        (None before the first look)."""
+        (None before the first look). ``path`` is in this folder."""
         if self._files is None:
             return None
-        for p in sorted(self._files.get(epoch, ())):  # usually none
-            named = parse_name(p)
-            if rank is not None and named.rank is not None and named.rank != rank:
+        for name in sorted(self._files.get(epoch, ())):  # usually none
+            if name == path.name and overwrite:
                 continue
-            if p == path and overwrite:
-                continue
-            return p
+            found = self._parse(name)
+            if rank is not None and found is not None and found[1] is not None:
+                if found[1] != rank:
+                    continue
+            return self.folder / name
         return None
 
     def add(self, epoch: int, path: Path) -> None:
-        """``path`` was written as ``epoch`` (noted before any scan too: :meth:`known`
-        then knows it; the next :meth:`taken` scans the folder anyway)."""
+        """``path`` (in this folder) was written as ``epoch`` (noted before any scan too:
+        :meth:`known` then knows it; the next :meth:`taken` scans the folder anyway)."""
         if self._files is None:
             self._files = {}
-        self._files.setdefault(epoch, set()).add(path)
+        self._files.setdefault(epoch, set()).add(path.name)
 
     def written(self, mtime: int) -> None:
         """The folder's mtime right after our write (a change by us: no new scan)."""

@@ -131,6 +131,34 @@ def test_existing_epoch_is_an_error_unless_overwrite(tmp_path, data):
         np.testing.assert_array_equal(z["logits"], logits[2])
 
 
+def test_a_folder_scanned_again_parses_only_the_names_it_has_not_seen(tmp_path, monkeypatch):
+    """EpochFiles scans a folder someone else changed again (a foreign file for an epoch is
+    found, whatever its spelling), parsing each name once: many epochs stay cheap."""
+    from predaudit.record import epochfile
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    for e in range(1, 6):
+        (folder / f"epoch_{e:04d}.npz").write_bytes(b"")
+    (folder / "notes.txt").write_bytes(b"")
+    parsed = []
+    real = epochfile.parse_name
+    monkeypatch.setattr(epochfile, "parse_name", lambda p: parsed.append(p.name) or real(p))
+    files = epochfile.EpochFiles(folder)
+    assert (
+        files.taken(3, folder / "epoch_0003.npz", None, overwrite=False)
+        == folder / "epoch_0003.npz"
+    )
+    assert files.taken(6, folder / "epoch_0006.npz", None, overwrite=False) is None
+    assert sorted(parsed) == [f"epoch_{e:04d}.npz" for e in range(1, 6)]  # not notes.txt
+    os.utime(folder, ns=(0, 0))  # a change by someone else, even within the mtime's grain
+    (folder / "step-6.pt").write_bytes(b"")  # another writer's name for epoch 6
+    os.utime(folder, ns=(1, 1))
+    assert files.taken(6, folder / "epoch_0006.npz", None, overwrite=True) == folder / "step-6.pt"
+    assert parsed[5:] == ["step-6.pt"]
+    assert files.known(6, folder / "epoch_0006.npz", 1, overwrite=False) == folder / "step-6.pt"
+
+
 def test_duplicate_id_in_one_process_is_an_error(tmp_path, data):
     logits, labels, _ = data
     rec = Recorder(tmp_path)

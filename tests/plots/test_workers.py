@@ -200,7 +200,10 @@ folder, parent = Path(sys.argv[1]), os.getpid()
 def job(i):
     def draw():
         if os.getpid() == parent:
-            os.kill(parent, signal.SIGKILL)  # killed while its worker draws
+            end = time.monotonic() + 10  # once a worker has drawn (it may not have started)
+            while not any(folder.glob("*.pid")) and time.monotonic() < end:
+                time.sleep(0.01)
+            os.kill(parent, signal.SIGKILL)  # killed while its workers draw
         (folder / f"{i}.pid").write_text(str(os.getpid()))
         time.sleep(0.1)
     return workers.Job(folder / f"{i}.pid", draw)

@@ -60,7 +60,8 @@ def serve(fd: int) -> None:
     A job comes over the socket (with the memfd, the first time a shared memory is used;
     or a message too long for it) or is posted in the shared memory, where the process
     looks for one every :data:`POLL` seconds while jobs come, less often when none has
-    for a while (a message would cost the loop the wake-up of a process on another CPU).
+    for a while (a message would cost the loop the wake-up of a process on another CPU),
+    and not at all while no recorder's memory is mapped (it then waits on the socket).
     Ctrl-C is the training loop's to handle: ignored here (the loop's exit closes the
     socket). The process runs only on a CPU nothing else wants (Linux's SCHED_IDLE). A
     job is done under a lock on its memfd: a recorder that needs the write finished
@@ -76,7 +77,8 @@ def serve(fd: int) -> None:
     folders: dict[int, EpochFiles] = {}
     last, wait = time.monotonic(), POLL
     while True:
-        if select.select([sock], [], [], wait)[0]:
+        # with no shared memory to look in (no recorder yet, or all closed): the socket only
+        if select.select([sock], [], [], wait if maps else None)[0]:
             try:
                 data, fds, _, _ = socket.recv_fds(sock, MSG_BYTES, 1)
             except (ConnectionError, OSError):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -354,3 +355,30 @@ def test_the_writer_process_passes_over_a_posted_message_it_has_not_seen_whole(t
     buf.close()
     mine.close()
     theirs.close()
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_a_writer_process_with_no_recorder_waits_on_its_socket_without_waking():
+    """With no shared memory mapped (no recorder yet, or all released) the process does not
+    poll: it is not woken at all until a message comes (and it ends when the socket closes)."""
+    writer = writerproc.Writer()
+    status = Path(f"/proc/{writer.proc.pid}/status")
+    wchan = Path(f"/proc/{writer.proc.pid}/wchan")
+
+    def wakeups() -> int:
+        for line in status.read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches"):
+                return int(line.split()[1])
+        raise AssertionError("no voluntary_ctxt_switches")
+
+    try:
+        end = time.monotonic() + 30
+        while "poll" not in wchan.read_text():
+            assert time.monotonic() < end  # until it has started and waits in select()
+            time.sleep(0.05)
+        before = wakeups()
+        time.sleep(1.0)  # 500 looks at the quickest polling, 10 at the slowest
+        assert wakeups() == before
+    finally:
+        writer.close()
+    assert writer.proc.returncode == 0

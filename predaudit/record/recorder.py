@@ -259,19 +259,9 @@ class Recorder:
     def _move_pending(self, other: Recorder) -> None:
         """Hand the batches added so far to ``other`` (the callbacks' sibling splits)."""
         other.discard()
-        names = (
-            "_epoch",
-            "_key",
-            "_batches",
-            "_auto_ids",
-            "_dtype",
-            "_tails",
-            "_tokens",
-            "_tensors",
-        )
-        for name in names:
+        names = ("_epoch", "_key", "_batches", "_auto_ids", "_dtype", "_tails", "_tokens")
+        for name in (*names, "_tensors"):
             setattr(other, name, getattr(self, name))
-        other._tensors = self._tensors
         self._reset()
 
     def discard(self) -> None:

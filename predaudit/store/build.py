@@ -167,7 +167,7 @@ def compute_split(
         else:
             row_labels, valid_i = last_rows[2], last_rows[3]
         loss_i, correct_i = st.loss[order], st.correct[order]
-        totals[i] = epoch_row_totals(loss_i, correct_i, valid_i)
+        totals[i] = epoch_row_totals(loss_i, correct_i, valid_i, threads=threads)
         columns.start_epoch(i, totals)
         p_i = st.p_true[order].astype(p_dtype)  # as the column holds it (widened by welford)
         welford_step(moments[0], moments[1], p_i, valid_i, i + 1, threads=threads)

@@ -70,7 +70,7 @@ from predaudit.store.entry import (
 from predaudit.store.stats import COLUMNS, SplitStats
 from predaudit.version import __version__
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5  # 5: epoch totals summed in blocks of counted rows (store.stats.TOTAL_BLOCK)
 _SUFFIX = ".npz"
 _PREFIX = "predaudit-"
 _HEADER = "__header__"

@@ -322,3 +322,45 @@ def _assert_torchs_optimum(c, z64, y):
     _check_loss(c.loss_at_t, z64, y, c.temperature)
     assert c.fit.nll == pytest.approx(_torch_nll(z64, y, c.temperature), rel=1e-12)
     assert abs(c.fit.gradient) < 1e-9
+
+
+def test_a_single_logit_starts_from_a_subsample_and_ends_at_scipys_optimum(monkeypatch):
+    """[300000] binary logits, overconfident: the start is the fit of every 3rd row
+    (``_sample_rows``: at most 2^17 rows however few the classes), not T = 1; T* is
+    scipy's optimum of PyTorch's float64 ``binary_cross_entropy_with_logits(s / T)``
+    and the per-sample loss at it PyTorch's."""
+    rng = np.random.default_rng(21)
+    n = 300_000
+    y = rng.integers(0, 2, n)
+    s = np.where(rng.random(n) < 0.8, 2 * y - 1, 1 - 2 * y) * rng.gamma(2.0, 3.0, n)
+    x = s.astype(np.float32)
+    s64 = x.astype(np.float64)
+    y[::11] = -100
+    keep = y != -100
+    sampled: list[int] = []
+    subsample = calibrate._subsample
+
+    def spy(scores, labels, dtype):  # type: ignore[no-untyped-def]
+        out = subsample(scores, labels, dtype)
+        sampled.append(out[0].shape[0])
+        return out
+
+    monkeypatch.setattr(calibrate, "_subsample", spy)
+    c = calibrate_epoch(x, y, kind="logits", brier=False)
+    assert sampled == [100_000]  # every 3rd row: 2^20 // 8 = 131072 at most
+    assert c.fit is not None and c.fit.status == "converged" and c.fit.passes <= 3
+    sf, yf = torch.from_numpy(s64[keep]), torch.from_numpy(y[keep].astype(np.float64))
+
+    def nll(t: float, reduction: str = "mean"):  # type: ignore[no-untyped-def]
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            sf / t, yf, reduction=reduction
+        ).numpy()
+
+    res = optimize.minimize_scalar(
+        lambda u: float(nll(math.exp(u))), bounds=LOG_BOUNDS, method="bounded",
+        options={"xatol": 1e-12},
+    )  # fmt: skip
+    assert c.temperature > 1.5  # overconfident: far from the old start at T = 1
+    assert c.temperature == pytest.approx(math.exp(res.x), rel=1e-6)
+    np.testing.assert_allclose(c.loss_at_t[keep], nll(c.temperature, "none"), rtol=1e-12)
+    assert np.isnan(c.loss_at_t[~keep]).all()

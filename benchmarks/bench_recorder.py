@@ -3,6 +3,7 @@
 Not a test: run it by hand (ideally on an idle machine) and read the table.
 
     python benchmarks/bench_recorder.py [--rounds 60] [--epochs 5] [--batch-size 64] [--fsync]
+                                        [--thread] [--floors]
 
 The loop is the sample-data model's: scikit-learn's ``load_digits`` (1797 samples, 64
 features), a 64-128-10 ReLU MLP in PyTorch on the CPU (one thread), evaluated in
@@ -35,6 +36,10 @@ and the test digits, each split into its own ``Recorder`` as
 the overhead on the evaluation's wall time (from the first evaluation batch to the
 return of the last ``end_epoch()``) and on the whole block (training, evaluation, and
 the wait for the block's last write). The load average before and after is printed.
+With ``--floors`` the training loop also runs two modes that write nothing, to show
+where the background recorder's overhead lies: ``add()`` alone (the batches held,
+then dropped at ``end_epoch()``), and ``add()`` with the epoch joined into the writer
+process's shared memory (then dropped, no job posted).
 Target (issue 13): at most 5% of the wall time of a small training loop's evaluation.
 """
 
@@ -54,6 +59,31 @@ from sklearn.datasets import load_digits
 from predaudit.record import Recorder, writerproc
 
 MODES = ("off", "on", "on, background")
+FLOORS = ("add() only", "add() + join")
+"""Training-loop modes that write nothing (``--floors``): what ``add()`` costs alone (the
+batches held, then dropped at ``end_epoch()``), and with the background recorder's join
+of the epoch into the writer process's shared memory (then dropped, no job posted)."""
+
+
+class _AddOnly(Recorder):
+    """``add()`` as it is; ``end_epoch()`` drops the batches (nothing joined or written)."""
+
+    def end_epoch(self, epoch: int) -> Path:  # type: ignore[override]
+        self.discard()
+        return self.path_for(epoch)
+
+
+class _JoinOnly(Recorder):
+    """``add()`` as it is; ``end_epoch()`` joins the batches as a background recorder does
+    (straight into the writer process's shared memory), then posts no job."""
+
+    def end_epoch(self, epoch: int) -> Path:  # type: ignore[override]
+        batches = self._epoch
+        self._reset()
+        assert self._background is not None
+        self._background.take(batches)
+        self._background._taken = None
+        return self.path_for(epoch)
 
 
 def evaluate(model, loader, rec: Recorder | None, epoch: int) -> float:
@@ -90,24 +120,35 @@ def train_loop(args, tmp: Path) -> dict[str, dict[str, list[float]]]:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), lr=0.005)
+    modes = MODES + (FLOORS if args.floors else ())
     recs = {
         "off": None,
         "on": {s: Recorder(tmp / "train-on", split=s, fsync=args.fsync) for s in splits},
+        **(
+            {
+                "add() only": {s: _AddOnly(tmp / "train-add", split=s) for s in splits},
+                "add() + join": {
+                    s: _JoinOnly(tmp / "train-join", split=s, background=True) for s in splits
+                },
+            }
+            if args.floors
+            else {}
+        ),
         "on, background": {
             s: Recorder(tmp / "train-bg", split=s, fsync=args.fsync, background=True)
             for s in splits
         },
     }
     out: dict[str, dict[str, list[float]]] = {
-        m: {"eval": [], "block": [], "eval_ms": []} for m in MODES
+        m: {"eval": [], "block": [], "eval_ms": []} for m in modes
     }
-    epoch = {m: 0 for m in MODES}
+    epoch = {m: 0 for m in modes}
     warm = 3
     for r in range(warm + args.rounds):
-        k = r % len(MODES)
+        k = r % len(modes)
         evals: dict[str, float] = {}
         blocks: dict[str, float] = {}
-        for mode in MODES[k:] + MODES[:k]:
+        for mode in modes[k:] + modes[:k]:
             rec = recs[mode]
             spent = 0.0
             t0 = time.perf_counter()
@@ -127,7 +168,7 @@ def train_loop(args, tmp: Path) -> dict[str, dict[str, list[float]]]:
                     split_rec.flush()
             evals[mode], blocks[mode] = spent, time.perf_counter() - t0
         if r >= warm:
-            for mode in MODES:
+            for mode in modes:
                 out[mode]["eval"].append(evals[mode] / evals["off"] - 1)
                 out[mode]["block"].append(blocks[mode] / blocks["off"] - 1)
                 out[mode]["eval_ms"].append(evals[mode] / args.epochs * 1e3)
@@ -186,6 +227,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--fsync", action="store_true", help="Recorder(fsync=True)")
     parser.add_argument("--thread", action="store_true", help="the writer thread, not the process")
+    parser.add_argument(
+        "--floors", action="store_true", help="also the training loop's modes that write nothing"
+    )
     args = parser.parse_args()
     if args.thread:
         writerproc.shared = lambda: None  # what a platform without the process gets
@@ -263,7 +307,7 @@ def main() -> None:
         "| whole block overhead | interquartile range |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for mode in MODES:
+    for mode in trained:
         t = trained[mode]
         cells = (" | ", " | ") if mode == "off" else (spread(t["eval"]), spread(t["block"]))
         print(f"| {mode} | {cells[0]} | {statistics.median(t['eval_ms']):.2f} | {cells[1]} |")

@@ -35,7 +35,18 @@ def _chunk_rows(n_classes: int, chunk_rows: int | None, itemsize: int = 4) -> in
 def _threads(threads: int | None) -> int:
     if threads is not None:
         return max(1, int(threads))
-    return max(1, min(_MAX_THREADS, os.cpu_count() or 1))
+    return max(1, min(_MAX_THREADS, _cpus()))
+
+
+def _cpus() -> int:
+    """``os.cpu_count()``, looked up once (it reads a file under /sys at each call: 7 us,
+    and the reduction asks several times an epoch)."""
+    if not _CPUS:
+        _CPUS.append(os.cpu_count() or 1)
+    return _CPUS[0]
+
+
+_CPUS: list[int] = []
 
 
 def _run_chunks(
@@ -89,7 +100,7 @@ def _pool() -> ThreadPoolExecutor:
     with _POOL_LOCK:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(
-                max_workers=max(_MAX_THREADS, os.cpu_count() or 1),
+                max_workers=max(_MAX_THREADS, _cpus()),
                 thread_name_prefix="predaudit-reduce",
             )
         return _POOL

@@ -70,7 +70,7 @@ from predaudit.store.entry import (
 from predaudit.store.stats import COLUMNS, SplitStats
 from predaudit.version import __version__
 
-CACHE_VERSION = 5  # 5: epoch totals summed in blocks of counted rows (store.stats.TOTAL_BLOCK)
+CACHE_VERSION = 5  # 5: totals in blocks (stats.TOTAL_BLOCK), few-class fits from a subsample
 _SUFFIX = ".npz"
 _PREFIX = "predaudit-"
 _HEADER = "__header__"

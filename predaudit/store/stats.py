@@ -177,10 +177,10 @@ def epoch_row_totals(
     all its losses, of the correct and of the wrong ones (gathered with ``np.compress``:
     quicker than ``np.bincount`` with weights); then the blocks' sums in block order,
     within a relative ``(log2(TOTAL_BLOCK) + N / TOTAL_BLOCK)·1.1e-16`` or so of exact
-    (an infinite loss stays in its own sum). The
-    blocks depend only on the counted rows, so ignoring a row is exactly dropping it,
-    bit for bit, and the result depends on neither ``threads`` (blocks on the
-    reduction's pool; None: its default count) nor the machine.
+    (an infinite loss stays in its own sum). The blocks depend only on the counted rows,
+    so ignoring a row is exactly dropping it, bit for bit, and the result depends on
+    neither ``threads`` (blocks on the reduction's pool; None: its default count) nor
+    the machine. No copy when every row counts.
     """
     every = bool(valid.all())
     n = int(loss.shape[0]) if every else int(np.count_nonzero(valid))

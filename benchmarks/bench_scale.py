@@ -25,7 +25,9 @@ median wall time of ``--repeats`` (peak RSS: the largest):
 - ``predaudit analyze RUN --format json --quiet --no-cache`` (the full work),
 - ``predaudit analyze RUN --format json --quiet`` (the cached rerun),
 - the bare PyTorch script (benchmarks/harness.py BARE: load each epoch,
-  ``cross_entropy(reduction="none")`` and ``argmax``, or the binary versions),
+  ``cross_entropy(reduction="none")`` and ``argmax``, or the binary versions), and its
+  imports alone (``python -c "import numpy, torch, ..."``: the table shows them beside
+  the script's time),
 - a read pass over the run's files from the page cache (``np.load(mmap_mode="r")`` and
   a sum per chunk; the table shows its time inside the process: the floor).
 
@@ -64,7 +66,7 @@ SHAPES: dict[str, Spec] = {
 BIG = ("e200",)
 GIB, MB = 1024.0, 1e6 / 2**20  # in MiB
 
-CASES = ("no-cache", "cached", "script", "read")
+CASES = ("no-cache", "cached", "script", "imports", "read")
 
 
 @dataclass
@@ -134,6 +136,12 @@ TARGETS: dict[str, list[Target]] = {
 }
 
 
+SCRIPT_IMPORTS = "import numpy, torch, torch.nn.functional"
+"""What the script imports, timed alone (the ``imports`` case): on a small run most of the
+script's time, and it moves by a second between sessions (PyTorch's files in the page
+cache or not), so the ratios of the small runs move with it."""
+
+
 class Bench:
     """Commands, scripts and the private cache of one benchmark session."""
 
@@ -153,6 +161,7 @@ class Bench:
             "no-cache": [*analyze, "--no-cache"],
             "cached": analyze,
             "script": [sys.executable, str(self.bare), str(run), *files],
+            "imports": [sys.executable, "-c", SCRIPT_IMPORTS],
             "read": [sys.executable, str(self.read), str(run)],
         }
 
@@ -218,6 +227,12 @@ def fmt(seconds: float, mib: float) -> str:
     return f"{seconds:.2f} s, {mib:.0f} MiB"
 
 
+def imports_note(row: Row) -> str:
+    """`` (imports 1.70 s)``: the script's imports alone, when measured."""
+    seconds = row.wall("imports")
+    return "" if math.isnan(seconds) else f" (imports {seconds:.2f} s)"
+
+
 def times(ratio: float) -> str:
     return "–" if math.isnan(ratio) else f"{ratio:.2f}×"
 
@@ -244,7 +259,8 @@ def table(rows: list[Row], names: dict[Spec, str]) -> list[str]:
         cells = [
             row.spec.label(),
             f"{row.spec.nbytes / 1e9:.2f} GB",
-            *(fmt(row.wall(c), row.peak_mib(c)) for c in ("no-cache", "cached", "script")),
+            *(fmt(row.wall(c), row.peak_mib(c)) for c in ("no-cache", "cached")),
+            fmt(row.wall("script"), row.peak_mib("script")) + imports_note(row),
             times(row.ratio("no-cache")),
             times(row.ratio("cached")),
             f"{read:.2f} s ({row.read_bytes / 1e9 / read:.2f} GB/s)",

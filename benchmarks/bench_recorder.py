@@ -81,8 +81,7 @@ class _JoinOnly(Recorder):
         batches = self._epoch
         self._reset()
         assert self._background is not None
-        self._background.take(batches)
-        self._background._taken = None
+        self._background.take(batches)  # (the next take() replaces what submit() would use)
         return self.path_for(epoch)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from predaudit.errors import InputError
+from predaudit.errors import InputError, OptionError
 
 _BF16: list[Any] = []  # torch.bfloat16, looked up once torch is in use
 
@@ -70,6 +70,25 @@ def distributed_rank() -> tuple[int, int]:
     if dist is not None and dist.is_available() and dist.is_initialized():
         return int(dist.get_rank()), int(dist.get_world_size())
     return 0, 1
+
+
+def check_auto_ids(ordered: bool, sharded: bool | None) -> None:
+    """Raise :class:`~predaudit.OptionError` unless a recorder made with ``ordered`` and
+    ``sharded`` may number a batch's samples itself (a batch without ids)."""
+    if not ordered:
+        raise OptionError(
+            "give each sample's id, or pass ordered=True to Recorder() when every "
+            "epoch sees the samples in the same order",
+            param="ids",
+            value="None",
+        )
+    if sharded is not False and distributed_rank()[1] > 1:
+        raise OptionError(
+            "every process numbers its own samples: under torch.distributed give each "
+            "sample's id (e.g. the dataset index)",
+            param="ids",
+            value="None",
+        )
 
 
 def is_numeric(name: str) -> bool:

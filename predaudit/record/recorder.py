@@ -30,6 +30,7 @@ from predaudit.record import epochfile
 from predaudit.record.background import Background
 from predaudit.record.buffer import (
     Batches,
+    check_auto_ids,
     distributed_rank,
     dtype_name,
     is_numeric,
@@ -71,7 +72,8 @@ class Recorder:
     required.
 
     Cost and memory: :meth:`add` only checks a batch whose shapes or types differ from
-    the one before, and keeps it without converting it — a CPU tensor as it is (no copy;
+    the one before and from those it checked before (it then compares them with the
+    epoch's), and keeps it without converting it — a CPU tensor as it is (no copy;
     changing it in place afterwards is an error at :meth:`end_epoch`, so pass a copy of
     a buffer you reuse), a tensor on another device copied to the CPU, a numpy array
     copied. So about one epoch of scores is held: :meth:`end_epoch` joins the kept
@@ -140,6 +142,7 @@ class Recorder:
         self._files = epochfile.EpochFiles(self.folder)
         self._where = self.folder / "<batches>"  # what errors about the batches name
         self._background = Background(self._files) if background else None
+        self._checked: dict[tuple[Any, ...], tuple[Any, str, bool, bool]] = {}  # see _known
         self._reset()
 
     def _reset(self) -> None:
@@ -176,7 +179,7 @@ class Recorder:
         except AttributeError:  # lists
             key = None
         self._batches += 1
-        if key is None or key != self._key:
+        if key is None or (key != self._key and not self._known(key)):
             self._add_checked(scores, labels, ids, key)
             return
         ep = self._epoch
@@ -202,6 +205,24 @@ class Recorder:
             ep.hold(self._batches, keep(scores), keep(labels), None if ids is None else keep(ids))
         ep.n += key[1][0]
 
+    def _known(self, key: tuple[Any, ...]) -> bool:
+        """Whether batches of this form (``key``: types, shapes, dtypes) passed the checks
+        before, in this epoch or an earlier one, and agree with this epoch's batches; if so,
+        it becomes the form :meth:`add` compares with (the epoch's first and last batch,
+        often shorter, are then not checked again every epoch)."""
+        facts = self._checked.get(key)
+        if facts is None:
+            return False
+        tails, name, auto_ids, tensors = facts
+        if self._tails is None:  # the epoch's first batch
+            if auto_ids:
+                check_auto_ids(self.ordered, self.sharded)
+            self._tails, self._dtype, self._auto_ids = tails, name, auto_ids
+        elif (tails, name, auto_ids) != (self._tails, self._dtype, self._auto_ids):
+            return False  # the error is raised by _add_checked
+        self._key, self._tensors = key, tensors
+        return True
+
     def _add_checked(self, scores: Any, labels: Any, ids: Any, key: tuple[Any, ...] | None) -> None:
         b = self._batches
         s, y = keep(scores), keep(labels)
@@ -213,20 +234,7 @@ class Recorder:
                 "numbers of shape [B, C] or [B]"
             )
         if i is None:
-            if not self.ordered:
-                raise OptionError(
-                    "give each sample's id, or pass ordered=True to Recorder() when every "
-                    "epoch sees the samples in the same order",
-                    param="ids",
-                    value="None",
-                )
-            if self.sharded is not False and distributed_rank()[1] > 1:
-                raise OptionError(
-                    "every process numbers its own samples: under torch.distributed give each "
-                    "sample's id (e.g. the dataset index)",
-                    param="ids",
-                    value="None",
-                )
+            check_auto_ids(self.ordered, self.sharded)
         if self._auto_ids is not None and self._auto_ids != (i is None):
             raise self._batch_error("some batches of this epoch have ids, others not")
         self._auto_ids = i is None
@@ -250,6 +258,10 @@ class Recorder:
                 raise self._batch_error(problem)
         self._key = key
         self._tensors = all(hasattr(x, "_version") for x in (scores, labels, ids) if x is not None)
+        if key is not None:
+            if len(self._checked) >= 16:  # batch sizes that vary: keep it small
+                self._checked.clear()
+            self._checked[key] = (tails, name, i is None, self._tensors)
         self._epoch.hold(b, s, y, i)
         self._epoch.n += shape_s[0]
 

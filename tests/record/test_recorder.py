@@ -197,6 +197,47 @@ def test_a_crash_leaves_no_readable_file(tmp_path, data, monkeypatch):
     assert [e for e, _ in discover(tmp_path).splits["val"].epoch_files] == [1]
 
 
+def test_a_batch_form_checked_before_is_not_checked_again_but_must_agree(
+    tmp_path, data, monkeypatch
+):
+    """The epoch's first and last batches (often shorter) pass the full checks once: in
+    later epochs their form is known, and is only compared with the epoch's batches."""
+    logits, labels, _ = data
+    s, y = torch.from_numpy(logits[0]), torch.from_numpy(labels)
+    rec = Recorder(tmp_path, ordered=True)
+    checked = []
+    full = Recorder._add_checked
+    monkeypatch.setattr(
+        Recorder, "_add_checked", lambda self, *a: (checked.append(a[0].shape), full(self, *a))
+    )
+    rec.add(s[:20], y[:20], ids=torch.arange(20))
+    rec.add(s[20:], y[20:], ids=torch.arange(20, N))
+    rec.end_epoch(1)
+    assert [tuple(x) for x in checked] == [(20, C), (N - 20, C)]
+    rec.add(s[20:], y[20:], ids=torch.arange(20, N))  # the short form first this time
+    rec.add(s[:20], y[:20], ids=torch.arange(20))
+    rec.end_epoch(2)
+    assert len(checked) == 2  # nothing checked again
+    run = predaudit.load_run(tmp_path)
+    for e in (1, 2):
+        with np.load(tmp_path / "val" / f"epoch_{e:04d}.npz") as z:
+            np.testing.assert_array_equal(z["logits"], logits[0])
+            np.testing.assert_array_equal(z["ids"], np.arange(N))
+    assert run.splits["val"].epochs == [1, 2]
+    rec.add(s[:3], y[:3])  # a new form, without ids
+    with pytest.raises(InputError, match="batch 2: some batches of this epoch have ids"):
+        rec.add(s[20:], y[20:], ids=torch.arange(20, N))  # a known form, with ids
+    rec.discard()
+    rec.add(s.double()[:5], y[:5], ids=torch.arange(5))
+    with pytest.raises(InputError, match="batch 2: scores are float32 but earlier batches were"):
+        rec.add(s[20:], y[20:], ids=torch.arange(20, N))
+    rec.discard()
+    for b in range(1, 21):  # batch sizes that vary: the forms remembered stay few
+        rec.add(s[:b], y[:b], ids=torch.arange(b))
+    assert len(rec._checked) <= 16
+    rec.discard()
+
+
 def test_epoch_context_and_bad_batches(tmp_path, data):
     logits, labels, _ = data
     rec = Recorder(tmp_path, split="test")

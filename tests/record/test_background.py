@@ -382,3 +382,35 @@ def test_a_writer_process_with_no_recorder_waits_on_its_socket_without_waking():
     finally:
         writer.close()
     assert writer.proc.returncode == 0
+
+
+def test_batches_of_mixed_types_and_dtypes_are_joined_as_in_process(tmp_path, data, writer):
+    """Epochs that mix tensors and arrays, or int64 and int32 labels and ids (also a batch
+    form known from an earlier epoch before a new one), give the in-process files."""
+    logits, labels = data
+    recs = [
+        Recorder(tmp_path / where, background=bg) for where, bg in (("bg", True), ("fg", False))
+    ]
+    for rec in recs:
+        for e, mixed in enumerate((False, True, False, True)):
+            s, y = logits[e], labels
+            rec.add(torch.from_numpy(s[:10]), torch.from_numpy(y[:10]), torch.arange(10))
+            rec.add(torch.from_numpy(s[10:20]), torch.from_numpy(y[10:20]), torch.arange(10, 20))
+            if mixed:  # numpy float32 scores, int32 labels and ids
+                rec.add(s[20:], y[20:].astype(np.int32), np.arange(20, N, dtype=np.int32))
+            else:
+                rec.add(torch.from_numpy(s[20:]), torch.from_numpy(y[20:]), torch.arange(20, N))
+            rec.end_epoch(e)
+        rec.add(logits[4][20:], labels[20:].astype(np.int32), np.arange(20, N))  # a known form
+        rec.add(torch.from_numpy(logits[4][:20]), torch.from_numpy(labels[:20]), torch.arange(20))
+        rec.end_epoch(4)
+        rec.close()
+    for e in range(5):
+        name = f"val/epoch_{e:04d}.npz"
+        with np.load(tmp_path / "bg" / name) as bg, np.load(tmp_path / "fg" / name) as fg:
+            np.testing.assert_array_equal(bg["logits"], logits[e])
+            np.testing.assert_array_equal(bg["labels"], labels)
+            np.testing.assert_array_equal(bg["ids"], np.arange(N))
+            for key in ("logits", "labels", "ids"):
+                assert bg[key].dtype == fg[key].dtype
+                np.testing.assert_array_equal(bg[key], fg[key])

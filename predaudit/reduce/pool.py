@@ -6,6 +6,7 @@ or on the number of threads.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -38,15 +39,11 @@ def _threads(threads: int | None) -> int:
     return max(1, min(_MAX_THREADS, _cpus()))
 
 
+@functools.cache
 def _cpus() -> int:
     """``os.cpu_count()``, looked up once (it reads a file under /sys at each call: 7 us,
     and the reduction asks several times an epoch)."""
-    if not _CPUS:
-        _CPUS.append(os.cpu_count() or 1)
-    return _CPUS[0]
-
-
-_CPUS: list[int] = []
+    return os.cpu_count() or 1
 
 
 def _run_chunks(

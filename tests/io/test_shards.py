@@ -9,6 +9,7 @@ import predaudit
 from predaudit.errors import InputError
 from predaudit.io.discover import discover
 from predaudit.record import Recorder
+from predaudit.record import buffer as buffer_module
 from predaudit.record import recorder as recorder_module
 from predaudit.store.cache import _sources
 
@@ -103,7 +104,8 @@ def test_a_shard_needs_ids(tmp_path, arrays):
 
 def test_ordered_without_ids_is_refused_under_distributed(tmp_path, monkeypatch, arrays):
     logits, labels = arrays
-    monkeypatch.setattr(recorder_module, "distributed_rank", lambda: (1, 2))
+    for module in (recorder_module, buffer_module):  # the shard's rank; add()'s id check
+        monkeypatch.setattr(module, "distributed_rank", lambda: (1, 2))
     rec = Recorder(tmp_path, ordered=True)
     with pytest.raises(predaudit.OptionError, match="under torch.distributed give each sample"):
         rec.add(logits[0], labels)

@@ -28,8 +28,9 @@ from predaudit.report.vocab import (
     INSPECT_SCHEMA,
 )
 
-HTML_RENDERER = "predaudit.render.html:render_html"
-"""Every command's ``--format html``: one page builder, whatever the report."""
+HTML_RENDERER = "predaudit.render.html_lazy:render_html"
+"""Every command's ``--format html``: one page builder, whatever the report (its code
+imported only when a page is made)."""
 
 
 def load_object(path: str) -> Any:

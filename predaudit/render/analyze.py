@@ -12,8 +12,8 @@ from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, to_json
 from predaudit.render.analyze_csv import analyze_csv, per_sample_csv
-from predaudit.render.html import render_html
-from predaudit.render.html_sections import header_line
+from predaudit.render.headline import header_line
+from predaudit.render.html_lazy import render_html
 from predaudit.render.losses import loss_note
 from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob, temperature
 from predaudit.render.wrong_to_wrong import PointedLine, analyze_line

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
-from predaudit.render.html import render_html
+from predaudit.render.html_lazy import render_html
 from predaudit.render.numbers import count, fixed_finite, pct_fixed, temperature
 from predaudit.report.calibration import (
     DIAGNOSIS,

@@ -29,7 +29,7 @@ from predaudit.render.confusion_text import (
     confusion_markdown,
     matrix_csv,
 )
-from predaudit.render.html import render_html
+from predaudit.render.html_lazy import render_html
 from predaudit.render.numbers import pct
 from predaudit.report.confusion import ConfusionReport, SplitConfusion
 from predaudit.report.confusion_cells import dense_allowed

@@ -20,6 +20,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from predaudit.render.headline import header_line
 from predaudit.render.html_confusion import confusion_section
 from predaudit.render.html_figures import FigureCounter
 from predaudit.render.html_parts import CSP, SCRIPT, STYLE, anchor_id, badge, esc, para, section
@@ -27,7 +28,6 @@ from predaudit.render.html_sections import (
     analysis_sections,
     calibration_section,
     checks_section,
-    header_line,
     inspection_section,
     kpis,
     rise_section,

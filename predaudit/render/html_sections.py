@@ -125,18 +125,6 @@ def analysis_sections(split: SplitAnalysis, figs: FigureCounter) -> list[str]:
     return out
 
 
-def header_line(run: str, split: SplitAnalysis) -> str:
-    """``run · split · N samples · C classes · epochs A–B · kind`` (and the ignored count)."""
-    kind = split.input_kind + ("" if split.kind_detected else " (given)")
-    e, unit = split.epochs, split.epoch_unit
-    span = f"{unit}s {e[0]}–{e[-1]}" if len(e) > 1 else f"1 {unit} ({e[0]})"
-    extra = f" · {count(split.n_ignored)} ignored" if split.n_ignored else ""
-    return (
-        f"{run} · {split.name} · {count(split.n_samples)} {split.sample_unit}s"
-        f" · {split.n_classes} classes · {span} · {kind}{extra}"
-    )
-
-
 def shift_share(split: SplitAnalysis) -> str:
     """ΔL as composition plus the severity of the correct and of the wrong samples."""
     c = split.comparison

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
-from predaudit.render.html import render_html
+from predaudit.render.html_lazy import render_html
 from predaudit.render.losses import epsilon
 from predaudit.report.inspect import InspectReport, SplitInspection
 

@@ -10,22 +10,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("matplotlib", "pandas", "scipy", "torch", "sklearn")
-PROBE = """
-import sys
+CLI = """
 from click.testing import CliRunner
 from predaudit.cli import main
 res = CliRunner().invoke(main, {args!r})
 assert res.exit_code == 0, res.output
-print(",".join(m for m in {heavy!r} if m in sys.modules))
 """
 
 
-def imported_by(args: list[str]) -> set[str]:
-    code = PROBE.format(args=args, heavy=HEAVY)
+def modules_after(code: str, names: tuple[str, ...]) -> set[str]:
+    """Which of ``names`` are imported after running ``code`` in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {names!r} if m in sys.modules))"
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     return set(filter(None, out.split(",")))
+
+
+def imported_by(args: list[str]) -> set[str]:
+    """The heavy libraries the command ``args`` imports."""
+    return modules_after(CLI.format(args=args), HEAVY)
 
 
 @pytest.mark.parametrize(
@@ -48,15 +52,6 @@ def test_out_imports_matplotlib_only_then(tmp_path):
     imported = imported_by(["analyze", "sample_data/stacked", "--out", str(out)])
     assert "pandas" not in imported
     assert imported == {"matplotlib"}
-
-
-def modules_after(code: str, names: tuple[str, ...]) -> set[str]:
-    """Which of ``names`` are imported after running ``code`` in a fresh interpreter."""
-    probe = f"{code}\nimport sys\nprint(','.join(m for m in {names!r} if m in sys.modules))"
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return set(filter(None, out.split(",")))
 
 
 OURS = ("predaudit.api", "predaudit.record", "predaudit.render.html", "predaudit.analysis")
@@ -89,12 +84,7 @@ def test_the_package_imports_its_public_names_on_first_use():
 
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
 def test_only_the_html_format_imports_the_page_code(fmt):
-    code = (
-        "from click.testing import CliRunner\n"
-        "from predaudit.cli import main\n"
-        f"r = CliRunner().invoke(main, ['analyze', 'sample_data/stacked', '--format', {fmt!r}])\n"
-        "assert r.exit_code == 0, r.output"
-    )
+    code = CLI.format(args=["analyze", "sample_data/stacked", "--format", fmt])
     assert modules_after(code, ("predaudit.render.html", "predaudit.record")) == set()
-    html = code.replace(repr(fmt), "'html'")
+    html = CLI.format(args=["analyze", "sample_data/stacked", "--format", "html"])
     assert modules_after(html, ("predaudit.render.html",)) == {"predaudit.render.html"}

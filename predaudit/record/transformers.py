@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from predaudit.record import buffer
 from predaudit.record._extra import require
-from predaudit.record.buffer import distributed_rank
 from predaudit.record.recorder import Recorder
 
 __all__ = ["PredauditCallback"]  # noqa: F822 - made on first use, by __getattr__
@@ -99,7 +99,7 @@ def _make() -> type:
 
         def compute_metrics(self, eval_pred: Any, compute_result: bool | None = None) -> Any:
             """Add the predictions, then return the wrapped ``compute_metrics``'s result."""
-            if distributed_rank()[0] == 0:
+            if buffer.distributed_rank()[0] == 0:
                 scores = _first(eval_pred.predictions)
                 labels = _first(eval_pred.label_ids)
                 if labels is None:
@@ -146,7 +146,7 @@ def _make() -> type:
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any):
             rec = self.recorder
             self._seen = 0
-            if rec.pending == 0 or distributed_rank()[0] != 0:
+            if rec.pending == 0 or buffer.distributed_rank()[0] != 0:
                 rec.discard()
                 return
             prefix = _prefix(metrics or {})

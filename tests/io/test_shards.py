@@ -10,7 +10,6 @@ from predaudit.errors import InputError
 from predaudit.io.discover import discover
 from predaudit.record import Recorder
 from predaudit.record import buffer as buffer_module
-from predaudit.record import recorder as recorder_module
 from predaudit.store.cache import _sources
 
 N, C = 11, 3
@@ -20,7 +19,7 @@ def write_shards(tmp_path, monkeypatch, logits, labels, epochs=(1, 2), world=2, 
     """What DistributedSampler gives each rank: indices padded to a multiple of ``world``."""
     padded = list(range(N)) + list(range((-N) % world))
     for rank in range(world):
-        monkeypatch.setattr(recorder_module, "distributed_rank", lambda r=rank: (r, world))
+        monkeypatch.setattr(buffer_module, "distributed_rank", lambda r=rank: (r, world))
         rec = Recorder(tmp_path, split="val")
         idx = np.array(padded[rank::world])
         for e in epochs:
@@ -83,7 +82,7 @@ def test_a_missing_shard_is_an_error(tmp_path, monkeypatch, arrays):
 def test_whole_and_sharded_epoch_together_is_an_error(tmp_path, monkeypatch, arrays):
     logits, labels = arrays
     write_shards(tmp_path, monkeypatch, logits, labels, epochs=(1,))
-    monkeypatch.setattr(recorder_module, "distributed_rank", lambda: (0, 1))
+    monkeypatch.setattr(buffer_module, "distributed_rank", lambda: (0, 1))
     rec = Recorder(tmp_path)
     rec.add(logits[0], labels, ids=np.arange(N))
     with pytest.raises(FileExistsError, match="epoch 1 of split 'val' exists"):
@@ -104,8 +103,7 @@ def test_a_shard_needs_ids(tmp_path, arrays):
 
 def test_ordered_without_ids_is_refused_under_distributed(tmp_path, monkeypatch, arrays):
     logits, labels = arrays
-    for module in (recorder_module, buffer_module):  # the shard's rank; add()'s id check
-        monkeypatch.setattr(module, "distributed_rank", lambda: (1, 2))
+    monkeypatch.setattr(buffer_module, "distributed_rank", lambda: (1, 2))
     rec = Recorder(tmp_path, ordered=True)
     with pytest.raises(predaudit.OptionError, match="under torch.distributed give each sample"):
         rec.add(logits[0], labels)

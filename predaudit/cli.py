@@ -207,6 +207,29 @@ def warn_unused_plot_options(options: dict[str, Any]) -> None:
         )
 
 
+def top_option(help: str, *, default: int = 10) -> Callable[[F], F]:
+    """``--top K``: how many rows of a list a command shows (a count, 0 or more)."""
+    return click.option(
+        "--top",
+        default=default,
+        show_default=default != 0,
+        type=click.IntRange(min=0),
+        metavar="K",
+        help=help,
+    )
+
+
+def out_option(help: str) -> Callable[[F], F]:
+    """``--out DIR``: the folder a command also writes its files into (``help``: which)."""
+    return click.option(
+        "--out",
+        "out",
+        default=None,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help,
+    )
+
+
 def common_options(fn: F) -> F:
     fn = click.option("--debug", is_flag=True, help="Show a traceback on errors.")(fn)
     fn = click.option(
@@ -550,13 +573,7 @@ def emit_checked(
     callback=_alpha,
     help="Significance level of the Wilcoxon test.",
 )
-@click.option(
-    "--top",
-    default=0,
-    type=click.IntRange(min=0),
-    metavar="K",
-    help="Also list the K samples whose loss rose most.",
-)
+@top_option("Also list the K samples whose loss rose most.", default=0)
 @click.option("--all-epochs", is_flag=True, help="Every epoch in the per-epoch table.")
 @click.option(
     "--no-temperature",
@@ -564,13 +581,7 @@ def emit_checked(
     help="Fit no temperature at the compared epochs (faster: they are not read again; "
     "the temperature share is then n/a).",
 )
-@click.option(
-    "--out",
-    "out",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also write report.json, per_sample.csv and plots into this folder.",
-)
+@out_option("Also write report.json, per_sample.csv and plots into this folder.")
 @plot_options
 @check_options
 @common_options
@@ -755,22 +766,11 @@ def _read_class_names(path: Path, stats: Any) -> list[str]:
     default=None,
     help="A file of class names: one a line, or a JSON list.",
 )
-@click.option(
-    "--top",
-    default=10,
-    show_default=True,
-    type=click.IntRange(min=0),
-    metavar="K",
-    help="How many confused pairs (and grown/shrunk confusions) to list.",
-)
-@click.option(
-    "--out",
-    "out",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also write confusion.json, confusion_matrix.csv (with --diff also "
+@top_option("How many confused pairs (and grown/shrunk confusions) to list.")
+@out_option(
+    "Also write confusion.json, confusion_matrix.csv (with --diff also "
     "confusion_matrix_diff.csv; over 2000 classes confusion_cells.csv, one nonzero cell a "
-    "row) and confusion.png into this folder; a sub-folder per split when several.",
+    "row) and confusion.png into this folder; a sub-folder per split when several."
 )
 @plot_options
 @check_options
@@ -947,13 +947,9 @@ def _load_calibrated(
     help="Fit the temperature of each epoch on this split (e.g. val) and apply it to the "
     "analysed split(s) (default: fitted on the analysed split itself, a diagnosis).",
 )
-@click.option(
-    "--out",
-    "out",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also write calibration.json, calibration_per_epoch.csv, reliability diagrams "
-    "and the temperature plot into this folder.",
+@out_option(
+    "Also write calibration.json, calibration_per_epoch.csv, reliability diagrams "
+    "and the temperature plot into this folder."
 )
 @plot_options
 @check_options
@@ -1047,14 +1043,7 @@ def calibration(
     help="The HTML file to write: one self-contained page that works offline.",
 )
 @epoch_pair_options
-@click.option(
-    "--top",
-    default=10,
-    show_default=True,
-    type=click.IntRange(min=0),
-    metavar="K",
-    help="How many samples whose loss rose most to list.",
-)
+@top_option("How many samples whose loss rose most to list.")
 @click.option(
     "--check",
     "check_exprs",
@@ -1223,23 +1212,12 @@ def _load_with_brier(
     metavar="EPOCH",
     help="The epoch label of EL2N, sqrt(Brier score) (default: the first epoch of the range).",
 )
-@click.option(
-    "--top",
-    default=10,
-    show_default=True,
-    type=click.IntRange(min=0),
-    metavar="K",
-    help="How many of the most ambiguous, hardest and likely mislabeled samples to list.",
-)
-@click.option(
-    "--out",
-    "out",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also write dynamics.json, dynamics.csv (every sample; also dynamics.parquet "
+@top_option("How many of the most ambiguous, hardest and likely mislabeled samples to list.")
+@out_option(
+    "Also write dynamics.json, dynamics.csv (every sample; also dynamics.parquet "
     "when pyarrow is installed), data_map.png, "
     "forgetting_events.png and loss_trajectories.png into this folder; a sub-folder "
-    "per split when several.",
+    "per split when several."
 )
 @click.option(
     "--export",

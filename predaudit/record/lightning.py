@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from predaudit.record._extra import require
+from predaudit.record._extra import lazy_callback, require
 from predaudit.record.recorder import Recorder
 
 __all__ = ["PredauditCallback"]  # noqa: F822 - made on first use, by __getattr__
@@ -101,9 +101,4 @@ def _make() -> type:
     return PredauditCallback
 
 
-def __getattr__(name: str) -> Any:
-    if name == "PredauditCallback":
-        cls = _make()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_callback(globals(), _make)

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 # -- confusion ----------------------------------------------------------------------------
 
 
+def _tick_choice(c: int, annotate: bool) -> tuple[list[int], Any]:
+    """The classes named on the axes of a ``c``-class matrix, and their font size: every
+    class beside cell numbers, else every k-th (about 25 names)."""
+    if annotate:
+        return list(range(c)), "medium" if c <= 10 else "small"
+    return list(range(0, c, math.ceil(c / 25))), 8
+
+
 def _class_ticks(
     ax: Axes, names: Sequence[str], ticks: list[int], tick_size: float, annotate: bool
 ) -> None:
@@ -200,12 +208,7 @@ def plot_confusion(
                     color="white" if norm(share[i, j]) > 0.6 else "black",
                     gid="count",
                 )
-        ticks = list(range(c))
-        tick_size: Any = "medium" if c <= 10 else "small"
-    else:
-        step = math.ceil(c / 25)
-        ticks = list(range(0, c, step))
-        tick_size = 8
+    ticks, tick_size = _tick_choice(c, annotate)
     _class_ticks(ax, names, ticks, tick_size, annotate)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -262,8 +265,8 @@ def _samples(n: int) -> str:
     return f"{_count(n)} sample{'' if n == 1 else 's'}"
 
 
-def _diff_title(delta: np.ndarray, names: list[str]) -> str:
-    """The change in wrong samples and the (up to two) confusions that grew most."""
+def _diff_title(delta: np.ndarray, names: list[str], pairs: int = 2) -> str:
+    """The change in wrong samples and the (up to ``pairs``) confusions that grew most."""
     off = delta.copy()
     np.fill_diagonal(off, 0)
     net = int(off.sum())
@@ -272,7 +275,7 @@ def _diff_title(delta: np.ndarray, names: list[str]) -> str:
     else:
         wrong = f"{_count(abs(net))} {'more' if net > 0 else 'fewer'} wrong sample"
         wrong += "" if abs(net) == 1 else "s"
-    grew = top_confusions(np.maximum(off, 0), 2)
+    grew = top_confusions(np.maximum(off, 0), pairs)
     if not grew:
         return f"{wrong}; no confusion grew"
     listed = ", ".join(f"{names[t]} predicted as {names[q]} (+{_count(k)})" for t, q, k in grew)
@@ -307,7 +310,8 @@ def plot_confusion_diff(
     gid ``"count"``: ``"+3"``, ``"−2"``, ``"·"`` for no change); with more, every
     k-th class is named and the :data:`TOP_PAIRS` confusions that grew most are
     outlined (gid ``"grown_pair"``). The default title names ``split`` and the
-    epochs, the change in wrong samples and the confusions that grew most.
+    epochs, the change in wrong samples and the two confusions that grew most (three
+    without cell numbers), once.
     """
     m, names = _square(matrix, labels)
     c = m.shape[0]
@@ -360,12 +364,7 @@ def plot_confusion_diff(
                     alpha=0.5 if v == 0 else 1.0,
                     gid="count",
                 )
-        ticks = list(range(c))
-        tick_size: Any = "medium" if c <= 10 else "small"
     else:
-        step = math.ceil(c / 25)
-        ticks = list(range(0, c, step))
-        tick_size = 8
         for t, q, _ in top_confusions(np.maximum(off, 0), TOP_PAIRS):
             ax.add_patch(
                 Rectangle(
@@ -378,6 +377,7 @@ def plot_confusion_diff(
                     gid="grown_pair",
                 )
             )
+    ticks, tick_size = _tick_choice(c, annotate)
     _class_ticks(ax, names, ticks, tick_size, annotate)
     ax.set_xlabel("predicted class\n(grey diagonal: change in correct predictions)")
     ax.set_ylabel("true class")
@@ -386,12 +386,8 @@ def plot_confusion_diff(
     if title is not None:
         heading = title
     else:
-        heading = _named(_diff_title(m, names), split, where)
-        if not annotate:
-            grew = top_confusions(np.maximum(off, 0), 3)
-            if grew:
-                listed = "; ".join(f"{names[t]} → {names[q]} (+{_count(k)})" for t, q, k in grew)
-                heading = f"{heading}\nGrew most: {listed}"
+        # without cell numbers, the title names one confusion more (the cells say no count)
+        heading = _named(_diff_title(m, names, 2 if annotate else 3), split, where)
     if owned:
         fig.suptitle(_wrap(heading, float(fig.get_figwidth())), fontsize="large")
     else:

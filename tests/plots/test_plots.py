@@ -1092,6 +1092,34 @@ def test_confusion_diff_is_the_count_difference(diff_split):
     assert_readable(fig)
 
 
+def test_many_classes_confusion_diff_names_the_grown_confusions_once():
+    from sklearn.metrics import confusion_matrix
+
+    c = 30  # above ANNOTATE_MAX_CLASSES: no cell numbers, so the title carries three
+    names = [f"c{k}" for k in range(c)]
+    true = np.repeat(np.arange(c), 6)
+    before, after = true.copy(), true.copy()
+    for t, q, k in ((4, 7, 5), (1, 2, 3), (9, 0, 3), (12, 13, 1)):  # k samples of t -> q
+        after[np.flatnonzero(true == t)[:k]] = q
+    delta = confusion_matrix(true, after, labels=range(c)) - confusion_matrix(
+        true, before, labels=range(c)
+    )
+    fig = plots.plot_confusion_diff(delta, names, from_epoch=1, to_epoch=2, split="test")
+    assert suptitle(fig) == (  # 5 + 3 + 3 + 1 more wrong; (1, 2) before (9, 0) at a tie
+        "test · epoch 1 → 2: 12 more wrong samples; grew most: c4 predicted as c7 (+5), "
+        "c1 predicted as c2 (+3), c9 predicted as c0 (+3)"
+    )
+    assert not by_gid(fig, "count", Text)
+    outlined = sorted(
+        (round(r.get_y() + 0.5), round(r.get_x() + 0.5))
+        for r in by_gid(fig, "grown_pair", Rectangle)
+    )
+    assert outlined == [(1, 2), (4, 7), (9, 0), (12, 13)]
+    ax = one(fig, "change", AxesImage).axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"c{k}" for k in range(0, c, 2)]
+    assert_readable(fig)
+
+
 def test_confusion_diff_draws_into_the_given_axes(diff_split):
     d = diff_split.diff
     fig = Figure()

@@ -48,13 +48,15 @@ def regions_phrase(r: WrongToWrongRegions, unit: str = "sample") -> str:
 
 def analyze_line(c: Comparison, unit: str = "sample") -> str | None:
     """analyze's line: ``Wrong → wrong: 8 samples, 6 hard-to-learn, 2 ambiguous (predaudit
-    dynamics)``, or why there is no data map; None when the transitions are not available
-    either (their line already says why)."""
+    dynamics)`` (no pointer when there are none to list), or why there is no data map; None
+    when the transitions are not available either (their line already says why)."""
     r = c.wrong_to_wrong_regions
     if r is None:
         if c.transitions is None:
             return None
         return f"Wrong → wrong: no data map: {c.wrong_to_wrong_regions_reason}."
+    if r.n == 0:
+        return f"Wrong → wrong: {regions_phrase(r, unit)}"
     return f"Wrong → wrong: {regions_phrase(r, unit)} {POINTER}"
 
 

@@ -312,6 +312,24 @@ def test_analyze_prints_one_line(saved):
     assert checks[0]["value"] == 5 / 9
 
 
+def test_no_wrong_to_wrong_sample_has_no_pointer_to_dynamics():
+    # the sample run's train split: every sample wrong at epoch 1 is right at the
+    # compared epoch (the reference: torch argmax of the stored logits)
+    run = ROOT / "sample_data" / "stacked"
+    logits = torch.from_numpy(np.load(run / "train_logits.npy"))
+    labels = torch.from_numpy(np.load(run / "train_labels.npy"))
+    res = run_cli("analyze", run, "--split", "train", "--no-cache", "--format", "json")
+    assert res.exit_code == 0, res.output
+    cmp = json.loads(res.stdout)["splits"]["train"]["comparison"]
+    e0, e1 = cmp["from"] - 1, cmp["to"] - 1  # epochs 1..30 are rows 0..29
+    wrong = [logits[e].argmax(1) != labels for e in (e0, e1)]
+    assert int((wrong[0] & wrong[1]).sum()) == 0
+    for fmt in ("table", "markdown"):
+        out = run_cli("analyze", run, "--split", "train", "--no-cache", "--format", fmt)
+        lines = [x.rstrip() for x in out.stdout.splitlines() if x.startswith("Wrong → wrong")]
+        assert lines == ["Wrong → wrong: 0 samples"], fmt
+
+
 def test_a_long_line_breaks_after_a_comma():
     from rich.console import Console
 

@@ -236,7 +236,17 @@ class SplitReader:
         check = EpochAligner(info)
         self._aligner = check
         first_path: Path | None = None
-        for epoch, path, scores, dtype, labels_raw, lpath, ids_raw, ipath in self._raw_epochs():
+        for (
+            epoch,
+            path,
+            scores,
+            dtype,
+            key,
+            labels_raw,
+            lpath,
+            ids_raw,
+            ipath,
+        ) in self._raw_epochs():
             if self._tokens is not None:
                 scores, labels_raw, ids_raw = flatten_tokens(scores, labels_raw, path, lpath)
                 ipath = path
@@ -271,6 +281,7 @@ class SplitReader:
                 labels=labels,
                 ids=ids,
                 order=order,
+                scores_key=key,
             )
             del scores
 
@@ -292,26 +303,30 @@ class SplitReader:
 
     def _raw_epochs(
         self,
-    ) -> Iterator[tuple[int, Path, np.ndarray, str, np.ndarray, Path, np.ndarray | None, Path]]:
+    ) -> Iterator[
+        tuple[int, Path, np.ndarray, str, str, np.ndarray, Path, np.ndarray | None, Path]
+    ]:
+        """Per epoch: its label, file, scores, their dtype and key, labels, ids and files."""
         lay = self.layout
         split_labels = self._split_labels
         split_ids = self._split_ids
         if lay.stacked is not None:
             c = self._stacked
             assert c is not None and split_labels is not None
-            dtype = c.dtype_name(self._stacked_key)
+            key = self._stacked_key
+            dtype = c.dtype_name(key)
             lab, lpath = split_labels
             ids: np.ndarray | None
             ids, ipath = split_ids if split_ids is not None else (None, lay.stacked)
             if self._stacked_single_epoch:
-                yield 1, lay.stacked, c.read(self._stacked_key), dtype, lab, lpath, ids, ipath
+                yield 1, lay.stacked, c.read(key), dtype, key, lab, lpath, ids, ipath
                 return
             # No enumerate(): its cached result tuple would keep the previous epoch's map
             # alive while the next one is made.
             i = 0
-            for rows in c.iter_rows(self._stacked_key):
+            for rows in c.iter_rows(key):
                 epoch_labels = lab[i] if self._stacked_labels_per_epoch else lab
-                yield i + 1, lay.stacked, rows, dtype, epoch_labels, lpath, ids, ipath
+                yield i + 1, lay.stacked, rows, dtype, key, epoch_labels, lpath, ids, ipath
                 del rows  # release this epoch's map before the next one is made
                 i += 1
             return
@@ -344,7 +359,7 @@ class SplitReader:
                         ids, ipath = split_ids
                     else:
                         ids, ipath = None, path
-                yield epoch, path, scores, dtype, lab, lpath, ids, ipath
+                yield epoch, path, scores, dtype, key, lab, lpath, ids, ipath
                 del scores
             finally:
                 c.close()

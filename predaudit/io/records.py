@@ -24,6 +24,11 @@ class EpochPredictions:
         The permutation that puts this epoch's rows in the canonical order
         (sorted sample ids); None when the rows are in it already (no ids, or ids
         already in increasing order).
+    scores_key : str
+        The key the scores were read under (``logits``, ``probs``, …; for a ``.npy`` the
+        one its name ends with, else ``scores``): a ``probs`` or ``log_probs`` key
+        names the kind, which the values must then show
+        (:func:`~predaudit.store.kindcheck.claim_error`).
     """
 
     epoch: int
@@ -33,6 +38,7 @@ class EpochPredictions:
     labels: np.ndarray
     ids: np.ndarray | None
     order: np.ndarray | None
+    scores_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from predaudit.reduce.welford import welford_step
 from predaudit.report.vocab import IGNORE_INDEX, KINDS, LAYOUTS, InputKind, Layout
 from predaudit.store import cache
 from predaudit.store.columns import ColumnWriter, ConstantRows, KeepEpochs, column_dtypes
-from predaudit.store.kindcheck import check_clip, kind_error, nonfinite_error
+from predaudit.store.kindcheck import check_clip, claim_error, kind_error, nonfinite_error
 from predaudit.store.reduced import check_not_one_epoch_splits, reduced_stats
 from predaudit.store.stats import (
     FIT_STATUS,
@@ -94,10 +94,12 @@ def compute_split(
             if ev.n_nonfinite:
                 raise nonfinite_error(ep, None)
             lo, hi = min(lo, ev.min), max(hi, ev.max)
+            kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
+            if bad := claim_error(ep, kind, ev, single=True):  # a 'probs' above 1, say
+                raise bad
             del ep  # release this epoch's scores before the reader maps the next
-            if lo < 0.0 or hi > 1.0:
+            if kind == "logits":
                 break
-        kind = "probs" if lo >= 0.0 and hi <= 1.0 else "logits"
     e_total, n = len(info.epochs), info.n_samples
     ids: np.ndarray | None = None
     n_clipped = n_floored = 0
@@ -136,6 +138,8 @@ def compute_split(
             seen, st, ev = reducer.detect(ep, threads=threads, clip=clip)
             if ev.n_nonfinite:
                 raise nonfinite_error(ep, kind)
+            if bad := claim_error(ep, seen, ev):  # a 'probs' key on logits, say
+                raise bad
             if kind is None:
                 kind, first_kind_epoch, first_kind_path = seen, ep.epoch, ep.path
             elif seen != kind:

@@ -70,7 +70,8 @@ from predaudit.store.entry import (
 from predaudit.store.stats import COLUMNS, SplitStats
 from predaudit.version import __version__
 
-CACHE_VERSION = 5  # 5: totals in blocks (stats.TOTAL_BLOCK), few-class fits from a subsample
+CACHE_VERSION = 6  # 6: a probs/log_probs key the values do not bear out is refused (such
+# entries held the scores read as logits); 5: totals in blocks, few-class fits from a subsample
 _SUFFIX = ".npz"
 _PREFIX = "predaudit-"
 _HEADER = "__header__"

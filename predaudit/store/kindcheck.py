@@ -14,7 +14,7 @@ import numpy as np
 from predaudit.dtypes import BF16, bf16_to_float32
 from predaudit.errors import InputError, OptionError
 from predaudit.io.records import EpochPredictions
-from predaudit.reduce import EpochStats
+from predaudit.reduce import EpochStats, KindEvidence
 from predaudit.reduce.chunks import LOG_PROB_TOL, PROB_TOL
 
 # the tolerances as the messages write them
@@ -102,4 +102,41 @@ def nonfinite_error(ep: EpochPredictions, kind: str | None) -> InputError:
     return InputError(
         ep.path,
         f"{what} at epoch {ep.epoch} (only -inf is accepted, as an impossible class)",
+    )
+
+
+_CLAIMS = {"probs": "probs", "probabilities": "probs", "log_probs": "log_probs"}
+"""Score keys that name the kind (``logits`` does not: softmax outputs saved under it are
+common, and the values decide)."""
+
+
+def claim_error(
+    ep: EpochPredictions, seen: str, ev: KindEvidence, *, single: bool = False
+) -> InputError | None:
+    """The input error when the key of ``ep``'s scores names a kind (``probs``,
+    ``probabilities``, ``log_probs``) that detection from the values (``seen``, with the
+    evidence ``ev``; ``single``: one score per sample) does not find, else None. Reading
+    them as another kind would be a guess; ``--input-kind`` says which they are.
+
+    ``run/probs.npy: the scores are named 'probs' but are not probabilities at epoch 1:
+    values lie outside [0, 1] (-0.31 to 1.2); pass --input-kind to say what they are``.
+    """
+    claimed = _CLAIMS.get(ep.scores_key)
+    if claimed is None or claimed == seen:
+        return None
+    if single and claimed == "log_probs":  # one score: probabilities if in [0, 1], else logits
+        why = "one score per sample is read as a probability or a logit"
+    elif claimed == "probs" and (ev.min < 0.0 or ev.max > 1.0):
+        why = f"values lie outside [0, 1] ({ev.min:.3g} to {ev.max:.3g})"
+    elif claimed == "probs":
+        why = f"rows sum to as far as {ev.max_rowsum_dev:.3g} from 1 (more than {_TOL})"
+    elif ev.max > LOG_PROB_TOL:
+        why = f"values lie above 0 (up to {ev.max:.3g})"
+    else:
+        why = f"rows have a log-sum-exp as far as {ev.max_lse_abs:.3g} from 0 (more than {_TOL})"
+    noun = _KIND_NOUNS[claimed][1]
+    return InputError(
+        ep.path,
+        f"the scores are named '{ep.scores_key}' but are not {noun} at epoch {ep.epoch}: "
+        f"{why}; pass --input-kind to say what they are",
     )

@@ -207,11 +207,26 @@ def make_bad() -> None:
     _npz(d / "epoch_1.npz", logits=_logits(26), labels=LABELS)
     _npz(d / "epoch_2.npz", logits=_logits(27), labels=np.full(N, -100, dtype=np.int64))
 
-    # Probabilities at epoch 1, logits at epoch 2.
+    # Probabilities at epoch 1, logits at epoch 2, under a key that names no kind.
     d = _fresh(BAD / "kind_contradiction")
     p = np.array([[0.2, 0.3, 0.5], [0.1, 0.8, 0.1], [1.0, 0.0, 0.0], [0.3, 0.3, 0.4]])
-    _npz(d / "epoch_1.npz", probs=p.astype(np.float32), labels=LABELS)
-    _npz(d / "epoch_2.npz", probs=_logits(28) * 3, labels=LABELS)
+    _npz(d / "epoch_1.npz", scores=p.astype(np.float32), labels=LABELS)
+    _npz(d / "epoch_2.npz", scores=_logits(28) * 3, labels=LABELS)
+
+    # Keys that name a kind the values do not show: read as another kind, a guess.
+    d = _fresh(BAD / "probs_key_on_logits")  # logits saved as probs.npy
+    np.save(d / "probs.npy", (_logits(40, e=E) * 2).round(2))
+    np.save(d / "labels.npy", LABELS)
+    d = _fresh(BAD / "probs_key_unnormalised")  # in [0, 1], rows summing to 0.8 at epoch 2
+    q = np.tile(p.astype(np.float32), (E, 1, 1))
+    q[1] *= 0.8
+    np.save(d / "test_probs.npy", q)
+    np.save(d / "test_labels.npy", LABELS)
+    d = _fresh(BAD / "log_probs_key_above_zero")
+    _npz(d / "epoch_1.npz", log_probs=np.log(p.clip(0.01)) + 0.5, labels=LABELS)
+    d = _fresh(BAD / "probs_key_binary_outside")  # one score a sample, 1.5 at epoch 2
+    np.save(d / "probs.npy", np.array([[0.2, 0.9, 0.4, 0.6], [0.1, 1.5, 0.3, 0.7]]))
+    np.save(d / "labels.npy", np.array([0, 1, 0, 1]))
 
     # A 2-D scores array that could be [E, N] or [N, C]: 4 x 4 with 4 labels.
     d = _fresh(BAD / "ambiguous_2d")

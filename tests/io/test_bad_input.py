@@ -123,6 +123,26 @@ EXPECTED = {
         "kind_contradiction/epoch_1.npz, kind_contradiction/epoch_2.npz: scores look like "
         "logits at epoch 2 but like probs at epoch 1; pass --input-kind to say which"
     ),
+    "probs_key_on_logits": (
+        "probs_key_on_logits/probs.npy: the scores are named 'probs' but are not probabilities "
+        "at epoch 1: values lie outside [0, 1] (-2.28 to 2.78); pass --input-kind to say what "
+        "they are"
+    ),
+    "probs_key_unnormalised": (
+        "probs_key_unnormalised/test_probs.npy: the scores are named 'probs' but are not "
+        "probabilities at epoch 2: rows sum to as far as 0.2 from 1 (more than 1e-3); pass "
+        "--input-kind to say what they are"
+    ),
+    "log_probs_key_above_zero": (
+        "log_probs_key_above_zero/epoch_1.npz: the scores are named 'log_probs' but are not "
+        "log-probabilities at epoch 1: values lie above 0 (up to 0.5); pass --input-kind to "
+        "say what they are"
+    ),
+    "probs_key_binary_outside": (
+        "probs_key_binary_outside/probs.npy: the scores are named 'probs' but are not "
+        "probabilities at epoch 2: values lie outside [0, 1] (0.1 to 1.5); pass --input-kind "
+        "to say what they are"
+    ),
     "ambiguous_2d": (
         "ambiguous_2d/labels.npy, ambiguous_2d/logits.npy: scores of shape (4, 4) could be "
         "[epochs, samples] or [samples, classes]; save them as 3-D [epochs, samples, classes]"

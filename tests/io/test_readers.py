@@ -238,13 +238,24 @@ def test_jsonl_missing_field(tmp_path: Path) -> None:
 @pytest.mark.parametrize("key", SCORE_KEYS)
 def test_every_score_key(tmp_path: Path, data, key: str) -> None:  # type: ignore[no-untyped-def]
     x, y = data
-    np.savez(tmp_path / "run.npz", **{key: x, "labels": y})
+    scores = named_kind(key, x)  # the kind a key names (tests/store/test_kind_claims.py)
+    np.savez(tmp_path / "run.npz", **{key: scores, "labels": y})
     np.testing.assert_allclose(only(tmp_path).loss, ref_loss(x, y), rtol=1e-12)
     # and as a file name beside labels.npy
     (tmp_path / "run.npz").unlink()
-    np.save(tmp_path / f"{key}.npy", x)
+    np.save(tmp_path / f"{key}.npy", scores)
     np.save(tmp_path / "labels.npy", y)
     np.testing.assert_allclose(only(tmp_path).loss, ref_loss(x, y), rtol=1e-12)
+
+
+def named_kind(key: str, x: np.ndarray) -> np.ndarray:
+    """Logits ``x`` as the kind ``key`` names (``probs``, ``log_probs``), by PyTorch in float64;
+    as they are for keys that name none."""
+    if key in ("probs", "probabilities"):
+        return torch.softmax(torch.from_numpy(x), dim=-1).numpy()
+    if key == "log_probs":
+        return torch.log_softmax(torch.from_numpy(x), dim=-1).numpy()
+    return x
 
 
 @pytest.mark.parametrize(("label_key", "id_key"), list(zip(LABEL_KEYS, itertools.cycle(ID_KEYS))))

@@ -25,6 +25,7 @@ from predaudit.analysis.analyze import analyze_split
 from predaudit.analysis.inspect import inspect_split
 from predaudit.cli import main
 from predaudit.errors import InputError
+from tests.io.test_readers import named_kind
 
 F = torch.nn.functional
 E, N, C = 3, 8, 4
@@ -260,7 +261,8 @@ def test_layout_tokens_with_sample_labels_is_an_error(tmp_path: Path, tokens) ->
 @pytest.mark.parametrize("label_key", ["label", "target", "y_true", "y_test", "y_val", "gold"])
 def test_new_keys_in_containers(tmp_path: Path, data, score_key: str, label_key: str) -> None:  # type: ignore[no-untyped-def]
     x, y = data
-    np.savez(tmp_path / "run.npz", **{score_key: x, label_key: y, "uid": np.arange(N)[::-1]})
+    scores = named_kind(score_key, x)  # probabilities under 'probabilities'
+    np.savez(tmp_path / "run.npz", **{score_key: scores, label_key: y, "uid": np.arange(N)[::-1]})
     s = only(tmp_path)
     assert s.has_ids
     np.testing.assert_allclose(

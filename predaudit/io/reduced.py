@@ -20,7 +20,7 @@ from predaudit.io.container import Container
 from predaudit.io.discover import SplitLayout
 from predaudit.io.formats import open_container
 from predaudit.io.naming import ID_KEYS, LABEL_KEYS, SCORE_KEYS
-from predaudit.io.validate import _show
+from predaudit.io.validate import _show, check_finite_ids
 from predaudit.report.vocab import IGNORE_INDEX, EpochUnit
 from predaudit.text import plural
 
@@ -119,6 +119,7 @@ def _read(c: Container, path: Path) -> ReducedRecords:
     per_epoch = [np.flatnonzero(epoch_col == e) for e in epochs]
     ids = cols.get("id")
     if ids is not None:
+        check_finite_ids(ids, path)
         per_epoch = _align_by_id(path, epochs, per_epoch, ids, cols.get("label"))
     else:
         n0 = per_epoch[0].size

@@ -101,6 +101,7 @@ def _check_ids(ids: np.ndarray, path: Path, n: int) -> np.ndarray:
         raise InputError(path, f"sample ids has {ids.shape[0]} rows but scores have {n}")
     if ids.dtype.kind not in "iuU" and ids.dtype.kind != "f":
         raise InputError(path, f"sample ids have the unsupported dtype {ids.dtype}")
+    check_finite_ids(ids, path)
     uniq, counts = np.unique(ids, return_counts=True)
     if uniq.shape[0] != n:
         dup = uniq[counts > 1]
@@ -111,6 +112,21 @@ def _check_ids(ids: np.ndarray, path: Path, n: int) -> np.ndarray:
             "each sample needs its own id",
         )
     return ids
+
+
+def check_finite_ids(ids: np.ndarray, path: Path | str) -> None:
+    """Raise :class:`InputError` if float ids hold NaN or ±inf: such an id names no sample
+    (NaN is not even equal to itself), so rows could not be followed by it."""
+    if ids.dtype.kind != "f":
+        return
+    bad = np.flatnonzero(~np.isfinite(ids))
+    if bad.size:
+        raise InputError(
+            path,
+            f"sample ids hold {plural(int(bad.size), 'non-finite value')} (e.g. "
+            f"{_show(ids[bad[0]])} at row {int(bad[0])}); each sample needs a number or "
+            "text as its id",
+        )
 
 
 def _show(value: object) -> str:

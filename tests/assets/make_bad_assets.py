@@ -170,6 +170,18 @@ def make_bad() -> None:
     d = _fresh(BAD / "duplicated_ids")
     _npz(d / "epoch_1.npz", logits=_logits(19), labels=LABELS, ids=np.array([10, 11, 11, 13]))
 
+    # A NaN id names no sample (NaN is not equal to itself): in scores files and in records.
+    d = _fresh(BAD / "nan_ids")
+    _npz(d / "epoch_1.npz", logits=_logits(19), labels=LABELS, ids=np.array([10, 11, np.nan, 13]))
+    d = _fresh(BAD / "records_nan_ids")
+    _npz(
+        d / "records.npz",
+        epoch=np.repeat([1, 2], 4),
+        id=np.array([0.0, 1.0, 2.0, np.inf] * 2),
+        loss=np.full(8, 0.5),
+        correct=np.ones(8, dtype=bool),
+    )
+
     # Id sets differ: 13 at epoch 1, 99 at epoch 2.
     d = _fresh(BAD / "id_sets_differ")
     _npz(d / "epoch_1.npz", logits=_logits(20), labels=LABELS, ids=ids)

@@ -91,6 +91,14 @@ EXPECTED = {
         "duplicated_ids/epoch_1.npz: sample ids have 1 duplicated value (e.g. 11); "
         "each sample needs its own id"
     ),
+    "nan_ids": (
+        "nan_ids/epoch_1.npz: sample ids hold 1 non-finite value (e.g. nan at row 2); each "
+        "sample needs a number or text as its id"
+    ),
+    "records_nan_ids": (
+        "records_nan_ids/records.npz: sample ids hold 2 non-finite values (e.g. inf at row 3); "
+        "each sample needs a number or text as its id"
+    ),
     "id_sets_differ": (
         "id_sets_differ/epoch_1.npz, id_sets_differ/epoch_2.npz: the sample ids differ between "
         "epochs 1 and 2 (1 missing, e.g. 13; 1 new, e.g. 99)"

@@ -16,6 +16,7 @@ from predaudit.render.headline import header_line
 from predaudit.render.html_lazy import render_html
 from predaudit.render.losses import loss_note
 from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob, temperature
+from predaudit.render.safe import one_line
 from predaudit.render.wrong_to_wrong import PointedLine, analyze_line
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
 from predaudit.report.vocab import CELL_LABELS, CELLS
@@ -218,7 +219,7 @@ def top_table(split: SplitAnalysis) -> Table:
     t.add_column("p(true)", justify="right")
     for s in split.top:
         t.add_row(
-            f"({s.sequence}, {s.position})" if tokens else str(s.id),
+            f"({s.sequence}, {s.position})" if tokens else one_line(s.id),
             "—" if s.label is None else str(s.label),
             "—" if s.pred_from is None else f"{s.pred_from} → {s.pred_to}",
             f"{fixed(s.loss_from, 2)} → {fixed(s.loss_to, 2)}",

@@ -91,7 +91,7 @@ def sample_rows(s: SplitDynamics, positions: Sequence[int]) -> list[list[str]]:
         r = s.samples.row(i)
         out.append(
             [
-                str(r["id"]),
+                safe.one_line(r["id"]),  # user text: one line, escaped
                 str(r["label"]),
                 fixed(r["confidence"]),
                 fixed(r["variability"]),
@@ -109,7 +109,7 @@ def problem_rows(s: SplitDynamics) -> list[list[str]]:
     """The cells of the likely label problems (``PROBLEM_HEADER``)."""
     return [
         [
-            str(p.id),
+            safe.one_line(p.id),
             str(p.label),
             str(p.suspect_class),
             pct_fixed(p.wrong_fraction, 0),

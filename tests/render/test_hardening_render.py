@@ -50,6 +50,22 @@ def test_hostile_ids_and_split_names_render_in_every_format(run: Path, fmt: str)
         assert "[/]" in result.stdout  # shown, not parsed as markup
         assert "x\\x1b[31mred" in result.stdout
         assert "lone\\ud800" in result.stdout
+    if fmt == "table":  # an id's newline is escaped: its row stays one line
+        assert "@SUM\\x0anew" in result.stdout
+    if fmt in ("table", "markdown"):
+        assert not any(line.strip(" │|").startswith("new") for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_hostile_ids_stay_on_one_line_in_the_dynamics_lists(run: Path, fmt: str) -> None:
+    result = cli("dynamics", "run", "--split", "b", "--top", "8", "--format", fmt, "--no-cache")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout
+    if fmt == "table":
+        assert "x\\x1b[31mred" in result.stdout and "@SUM\\x0anew" in result.stdout
+    else:  # the escape's backslash and the bracket escaped again for markdown
+        assert "x\\\\x1b\\[31mred" in result.stdout and "@SUM\\\\x0anew" in result.stdout
+    assert not any(line.strip(" │|").startswith("new") for line in result.stdout.splitlines())
     if fmt == "json":
         data = json.loads(result.stdout)
         assert SPLIT in data["splits"]

@@ -55,9 +55,8 @@ def analyze_line(c: Comparison, unit: str = "sample") -> str | None:
         if c.transitions is None:
             return None
         return f"Wrong → wrong: no data map: {c.wrong_to_wrong_regions_reason}."
-    if r.n == 0:
-        return f"Wrong → wrong: {regions_phrase(r, unit)}"
-    return f"Wrong → wrong: {regions_phrase(r, unit)} {POINTER}"
+    pointer = "" if r.n == 0 else f" {POINTER}"  # none to list: no pointer to the list
+    return f"Wrong → wrong: {regions_phrase(r, unit)}{pointer}"
 
 
 class PointedLine:

@@ -63,12 +63,15 @@ def test_plain_path_matches_torch_and_mpmath(dtype: str) -> None:
     assert (st.n_floored, st.n_clipped, st.n_nonfinite) == (0, 0, 0)
     # the exact loss log1p(exp(-z)), at 40 digits, on the first 300 rows (every special)
     mpmath.mp.dps = 40
-    for i in range(300):
+    for i in range(2000):
         zi = mpmath.mpf(float(s[i])) * (1 if y[i] == 1 else -1)
         exact = float(mpmath.log1p(mpmath.exp(-zi)))
         assert st.loss[i] == pytest.approx(exact, rel=1e-13, abs=1e-320), (i, s[i], y[i])
+        # sigma(z) from e = exp(-|s|): within a few ulps (exp(-loss) was within 1e-14)
         p = float(1 / (1 + mpmath.exp(-zi)))
-        assert st.p_true[i] == pytest.approx(p, rel=1e-13, abs=1e-300), (i, s[i], y[i])
+        assert st.p_true[i] == pytest.approx(p, rel=1e-15, abs=1e-300), (i, s[i], y[i])
+        conf = float(1 / (1 + mpmath.exp(-abs(zi))))
+        assert st.confidence[i] == pytest.approx(conf, rel=1e-15), (i, s[i], y[i])
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])

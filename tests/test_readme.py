@@ -18,7 +18,7 @@ EXAMPLES = [(m["cmd"], m["out"]) for m in BLOCK.finditer((ROOT / "README.md").re
 
 def test_the_readme_has_examples():
     commands = [cmd.split()[0] for cmd, _ in EXAMPLES]
-    assert {"analyze", "inspect", "confusion"} <= set(commands)
+    assert {"analyze", "inspect", "confusion", "dynamics", "calibration"} <= set(commands)
 
 
 @pytest.mark.parametrize(("cmd", "expected"), EXAMPLES, ids=[c for c, _ in EXAMPLES])

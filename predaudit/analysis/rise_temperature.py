@@ -72,4 +72,6 @@ def temperature_comparison(
         delta_calibration_gap=d_gap,
         temperature_share=share,
         fitted_on=stats.name,
+        status_from=fa.status,
+        status_to=fb.status,
     )

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from predaudit.plots.save import _check_format, write_job
 from predaudit.plots.style import CORRECT, DPI, LOSS, MARK, MARKERS_MAX_EPOCHS, WRONG, literal
+from predaudit.render.numbers import temperatures
 
 if TYPE_CHECKING:
     from predaudit.report.calibration import SplitCalibration
@@ -34,15 +35,12 @@ def verdict(split: SplitCalibration) -> str:
     c = split.comparison
     if c is None:
         return f"{split.name}: one epoch, nothing to compare"
+    temps = temperatures(split.compared_temperatures())
     if c.temperature_share is None:
-        return (
-            f"{split.name}: loss did not rise from epoch {c.from_epoch} to {c.to_epoch}; "
-            f"T* {c.temperature_from:.2f} → {c.temperature_to:.2f}"
-        )
+        return f"{split.name}: loss did not rise from epoch {c.from_epoch} to {c.to_epoch}; {temps}"
     return (
         f"{split.name}: one temperature would undo {100 * c.temperature_share:.0f}% of the "
-        f"loss rise {c.from_epoch} → {c.to_epoch} (T* {c.temperature_from:.2f} → "
-        f"{c.temperature_to:.2f})"
+        f"loss rise {c.from_epoch} → {c.to_epoch} ({temps})"
     )
 
 
@@ -117,8 +115,21 @@ def plot_temperature(split: SplitCalibration) -> Figure:
     )
     top.fill_between(x, lt, nll, color=GAP, alpha=0.3, label="calibration gap", linewidth=0)
     top.set_ylabel("nats")
-    top.legend(loc="upper right", fontsize="small", frameon=False)
+    top.legend(loc="best", fontsize="small", frameon=False)
     bottom.plot(x, temp, marker=marker, markersize=3, color=TEMPERATURE, gid="temperature")
+    # a fit that ran to the end of its range: an open triangle pointing beyond it
+    status = np.array([r.temperature_status for r in rows])
+    for code, shape in (("lower_bound", "v"), ("upper_bound", "^")):
+        at = status == code
+        if at.any():
+            bottom.plot(
+                x[at], temp[at], linestyle="none", marker=shape, markersize=7,
+                markerfacecolor="white", color=TEMPERATURE, gid=code,
+                label=f"T* {'≤' if code == 'lower_bound' else '≥'} {temp[at][0]:g}: the "
+                "range's end (the loss keeps falling beyond it)",
+            )  # fmt: skip
+    if (status == "lower_bound").any() or (status == "upper_bound").any():
+        bottom.legend(loc="best", fontsize="small", frameon=False)
     bottom.axhline(1.0, color=MARK, linewidth=1, linestyle=":")
     bottom.set_ylabel("T*")
     bottom.set_xlabel("epoch")
@@ -127,10 +138,13 @@ def plot_temperature(split: SplitCalibration) -> Figure:
         for ax in (top, bottom):
             for e in (c.from_epoch, c.to_epoch):
                 ax.axvline(e, color=MARK, linewidth=0.8, linestyle="--")
+        mid = (x.min() + x.max()) / 2
         for e, word in ((c.from_epoch, "from"), (c.to_epoch, "to")):
+            right = e > mid  # the label on the inner side of its line, inside the axes
             top.annotate(
-                f"{word} {e}", (e, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                textcoords="offset points", color=MARK, fontsize="small",
+                f"{word} {e}", (e, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(-3 if right else 3, -12), textcoords="offset points", color=MARK,
+                fontsize="small", ha="right" if right else "left",
             )  # fmt: skip
     where = f"'{split.name}' itself (a diagnosis)" if split.self_fitted else f"'{split.fitted_on}'"
     bottom.set_title(literal(f"T* fitted per epoch on {where}"), fontsize="medium")

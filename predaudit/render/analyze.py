@@ -15,7 +15,15 @@ from predaudit.render.analyze_csv import analyze_csv, per_sample_csv
 from predaudit.render.headline import header_line
 from predaudit.render.html_lazy import render_html
 from predaudit.render.losses import loss_note
-from predaudit.render.numbers import DASH, count, fixed, fixed_finite, pct_fixed, prob, temperature
+from predaudit.render.numbers import (
+    DASH,
+    count,
+    fixed,
+    fixed_finite,
+    pct_fixed,
+    prob,
+    temperatures,
+)
 from predaudit.render.safe import one_line
 from predaudit.render.wrong_to_wrong import PointedLine, analyze_line
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
@@ -174,7 +182,8 @@ def temperature_line(c: Comparison) -> str | None:
     t = c.temperature
     if t is None:
         return None
-    temps = f"(T* {temperature(t.temperature_from)} → {temperature(t.temperature_to)})"
+    fits = (t.temperature_from, t.status_from), (t.temperature_to, t.status_to)
+    temps = f"({temperatures(fits)})"
     if t.temperature_share is None:
         return f"No rise for a single temperature to undo {temps}."
     share = pct_fixed(t.temperature_share, 0)

@@ -7,6 +7,7 @@ Every renderer takes the report (and ignores keyword options it does not use);
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,20 @@ from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
 from predaudit.render.html_lazy import render_html
-from predaudit.render.numbers import count, fixed_finite, pct_fixed, temperature
+from predaudit.render.numbers import (
+    BOUND_NOTE,
+    at_bound,
+    count,
+    fixed_finite,
+    pct_fixed,
+    temperature,
+    temperatures,
+)
 from predaudit.report.calibration import (
     DIAGNOSIS,
     CalibrationComparison,
     CalibrationReport,
+    EpochCalibration,
     SplitCalibration,
 )
 from predaudit.report.vocab import CELL_LABELS, CELLS
@@ -72,7 +82,7 @@ def _epoch_cells(split: SplitCalibration, marks: bool = False) -> list[list[str]
                 fixed_finite(r.smece),
                 fixed_finite(r.brier),
                 fixed_finite(r.nll),
-                fixed_finite(r.temperature, 2),
+                _temperature_cell(r),
                 fixed_finite(r.loss_at_temperature),
                 fixed_finite(r.calibration_gap),
             ]
@@ -117,9 +127,11 @@ def fit_line(split: SplitCalibration) -> str:
     return f"T* fitted per epoch on split '{split.fitted_on}', applied to '{split.name}'."
 
 
-def rise_line(c: CalibrationComparison) -> str:
+def rise_line(split: SplitCalibration) -> str:
     """The verdict: how much of the rise one temperature would undo."""
-    temps = f"(T* {temperature(c.temperature_from)} → {temperature(c.temperature_to)})"
+    c = split.comparison
+    assert c is not None
+    temps = f"({temperatures(split.compared_temperatures())})"
     lt = c.delta_loss_at_temperature
     moved = "rose" if lt > 0 else "fell"
     at_t = f"the loss at the best temperature {moved} by {abs(lt):.3f} nats"
@@ -146,9 +158,12 @@ def _split_lines(run: str, split: SplitCalibration) -> list[str]:
 
 def epoch_table(split: SplitCalibration) -> Table:
     shown = shown_epochs(split)
-    caption = None
+    notes = []
     if len(shown) < len(split.per_epoch):
-        caption = f"{len(shown)} of {len(split.per_epoch)} epochs (all in --format csv)"
+        notes.append(f"{len(shown)} of {len(split.per_epoch)} epochs (all in --format csv)")
+    if _bound_shown(split):
+        notes.append(BOUND_NOTE)
+    caption = "\n".join(notes) or None
     t = Table(
         title="Per epoch (ECE floor: a calibrated model's ECE; gap = NLL − L@T*, nats)",
         title_justify="left",
@@ -189,12 +204,14 @@ def cells_table(c: CalibrationComparison) -> Table | Text:
     return t
 
 
-def _comparison_lines(c: CalibrationComparison) -> list[str]:
+def _comparison_lines(split: SplitCalibration) -> list[str]:
+    c = split.comparison
+    assert c is not None
     return [
         f"Epoch {c.from_epoch} → {c.to_epoch} ({c.from_reason.replace('_', ' ')}): "
         f"ΔL {_signed(c.delta_loss)} = ΔL@T* {_signed(c.delta_loss_at_temperature)} "
         f"+ Δgap {_signed(c.delta_calibration_gap)} nats",
-        rise_line(c),
+        rise_line(split),
     ]
 
 
@@ -210,7 +227,7 @@ def calibration_table(report: CalibrationReport, **_: Any) -> RenderableType:
         if c is None:
             parts.append(Text(split.note or "no comparison"))
             continue
-        lines = _comparison_lines(c)
+        lines = _comparison_lines(split)
         parts.append(Text(lines[0]))
         parts.append(Text(lines[1], style="bold"))
         parts.append(cells_table(c))
@@ -225,11 +242,13 @@ def calibration_markdown(report: CalibrationReport, **_: Any) -> str:
         cols = ["epoch", "ECE", "floor", "MCE", "smECE", "Brier", "NLL", "T*", "L@T*", "gap"]
         out += markdown.table(cols, _epoch_cells(split))
         out.append("")
+        if _bound_shown(split):
+            out += [markdown.text(BOUND_NOTE), ""]
         c = split.comparison
         if c is None:
             out += [split.note or "no comparison", ""]
             continue
-        lines = _comparison_lines(c)
+        lines = _comparison_lines(split)
         out += [lines[0], "", f"**{lines[1]}**", ""]
         if c.cells is None:
             out += [f"Per cell: none; {c.cells_reason}.", ""]
@@ -273,3 +292,16 @@ RENDERERS = {
 def bundle_files(split: SplitCalibration) -> list[tuple[str, str, str]]:
     """The data files of ``--out`` for one split: ``(role, file name, text)``."""
     return [("per_epoch", "calibration_per_epoch.csv", per_epoch_csv(split))]
+
+
+def _temperature_cell(r: EpochCalibration) -> str:
+    """``T*`` of an epoch's row (``n/a`` when not finite)."""
+    if not math.isfinite(r.temperature):
+        return fixed_finite(r.temperature, 2)
+    return temperature(r.temperature, r.temperature_status)
+
+
+def _bound_shown(split: SplitCalibration) -> bool:
+    """Some shown epoch's ``T*`` is at a bound of the fit's range."""
+    shown = set(shown_epochs(split))
+    return any(at_bound(r.temperature_status) for r in split.per_epoch if r.epoch in shown)

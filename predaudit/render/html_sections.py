@@ -12,7 +12,16 @@ from typing import Any
 
 from predaudit.render.html_figures import FigureCounter, figure_html
 from predaudit.render.html_parts import Td, answer, esc, para, section, table
-from predaudit.render.numbers import count, fixed, fixed_finite, pct_fixed, prob
+from predaudit.render.numbers import (
+    BOUND_NOTE,
+    at_bound,
+    count,
+    fixed,
+    fixed_finite,
+    pct_fixed,
+    prob,
+    temperature,
+)
 from predaudit.render.wrong_to_wrong import analyze_line
 from predaudit.report.analyze import SplitAnalysis
 from predaudit.report.calibration import SplitCalibration
@@ -221,7 +230,7 @@ def calibration_section(cal: SplitCalibration, figs: FigureCounter) -> str:
                 r.epoch,
                 Td(fixed(r.ece), r.ece),
                 Td(fixed(r.ece_noise_floor), r.ece_noise_floor),
-                Td(fixed(r.temperature, 2), r.temperature),
+                Td(temperature(r.temperature, r.temperature_status), r.temperature),
                 Td(fixed(r.nll), r.nll),
                 Td(fixed(r.loss_at_temperature), r.loss_at_temperature),
                 Td(fixed(r.calibration_gap), r.calibration_gap),
@@ -230,6 +239,8 @@ def calibration_section(cal: SplitCalibration, figs: FigureCounter) -> str:
         )
     header = ["epoch", "ECE", "noise floor", "T*", "NLL", "loss at T*", "gap", "Brier"]
     body += table(header, rows)
+    if any(at_bound(cal.row(e).temperature_status) for e in shown):
+        body += para(BOUND_NOTE)
     body += figure_html(lambda: plot_reliability(cal), figs, "reliability diagrams")
     body += figure_html(lambda: plot_temperature(cal), figs, "temperature per epoch")
     return section("Calibration: how much of it one temperature would undo", body)

@@ -188,11 +188,38 @@ def g17(x: float) -> str:
     return "" if x != x else f"{x:.17g}"
 
 
-def temperature(t: float) -> str:
+def temperature(t: float, status: str = "converged") -> str:
     """A fitted temperature: two decimals, or three significant digits below 0.01 (so the
-    lower bound 0.001 does not print as 0.00).
+    lower bound 0.001 does not print as 0.00). A fit that ran to a bound of its range
+    (``status`` ``"upper_bound"`` / ``"lower_bound"``: the loss keeps falling beyond it)
+    is not a fitted value: it shows as ``≥`` / ``≤`` the bound.
 
     >>> temperature(1.2645), temperature(3.267), temperature(0.001)
     ('1.26', '3.27', '0.001')
+    >>> temperature(1000.0, "upper_bound"), temperature(0.001, "lower_bound")
+    ('≥1000', '≤0.001')
     """
+    if status == "upper_bound":
+        return f"≥{t:g}"
+    if status == "lower_bound":
+        return f"≤{t:g}"
     return f"{t:.2f}" if t >= 0.01 else f"{t:.3g}"
+
+
+BOUND_NOTE = "T* ≥/≤: the end of the fit's range; the loss keeps falling beyond it."
+"""The note under a table that shows a temperature at a bound."""
+
+
+def temperatures(fits: tuple[tuple[float, str], tuple[float, str]]) -> str:
+    """``T* a → b`` from two ``(T*, fit status)``.
+
+    >>> temperatures(((1000.0, "upper_bound"), (2.7, "converged")))
+    'T* ≥1000 → 2.70'
+    """
+    (a, sa), (b, sb) = fits
+    return f"T* {temperature(a, sa)} → {temperature(b, sb)}"
+
+
+def at_bound(status: str) -> bool:
+    """A fit that ran to a bound of its range."""
+    return status in ("upper_bound", "lower_bound")

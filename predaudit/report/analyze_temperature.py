@@ -22,7 +22,9 @@ class TemperatureComparison:
 
     Over the samples that count at both epochs when they are aligned (as the cells),
     otherwise the differences of the per-epoch means. ``temperature_share`` is None
-    unless the loss rose.
+    unless the loss rose. ``status_from`` / ``status_to``: how each fit ended (a
+    ``predaudit.store.stats.FIT_STATUS`` code: ``"upper_bound"`` when ``T*`` is the top of
+    its range, say).
     """
 
     temperature_from: float
@@ -33,6 +35,8 @@ class TemperatureComparison:
     delta_calibration_gap: float
     temperature_share: float | None
     fitted_on: str
+    status_from: str = "converged"
+    status_to: str = "converged"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +48,8 @@ class TemperatureComparison:
             "delta_calibration_gap": self.delta_calibration_gap,
             "temperature_share": self.temperature_share,
             "fitted_on": self.fitted_on,
+            "temperature_status_from": self.status_from,
+            "temperature_status_to": self.status_to,
         }
 
 

@@ -189,6 +189,13 @@ class SplitCalibration:
     def row(self, epoch: int) -> EpochCalibration:
         return next(r for r in self.per_epoch if r.epoch == epoch)
 
+    def compared_temperatures(self) -> tuple[tuple[float, str], tuple[float, str]]:
+        """``(T*, fit status)`` at the compared ``from`` and ``to`` epochs."""
+        c = self.comparison
+        assert c is not None
+        a, b = self.row(c.from_epoch), self.row(c.to_epoch)
+        return (c.temperature_from, a.temperature_status), (c.temperature_to, b.temperature_status)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "split": self.name,

@@ -125,7 +125,8 @@ def test_json_schema_exact_keys():
         "transitions",
         "shift_share",
     }
-    assert set(comp["temperature"]) == {
+    # temperature_status_from/_to: how each fit ended ("upper_bound": T* is the range's end)
+    assert set(comp["temperature"]) == {"temperature_status_from", "temperature_status_to"} | {
         "temperature_from",
         "temperature_to",
         "loss_at_temperature_from",
@@ -174,6 +175,8 @@ def test_both_layouts_give_the_same_json():
         assert ca == cb
         # T* is fitted over the rows in each file's order: equal up to rounding
         assert ta.pop("fitted_on") == tb.pop("fitted_on") == split
+        for k in ("temperature_status_from", "temperature_status_to"):
+            assert ta.pop(k) == tb.pop(k), k
         assert set(ta) == set(tb)
         for k, v in ta.items():
             assert v == (None if tb[k] is None else pytest.approx(tb[k], rel=1e-12)), k

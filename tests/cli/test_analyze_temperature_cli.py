@@ -29,7 +29,36 @@ def test_the_verdict_panel_and_markdown_have_the_temperature_line():
     md = run_cli("analyze", STACKED, "--split", "test", "--format", "markdown")
     assert f"\n{LINE}\n" in md.stdout
     train = run_cli("analyze", STACKED, "--split", "train").stdout
-    assert "No rise for a single temperature to undo (T* 0.67 → 0.001)." in train
+    # the last train epoch's fit ran to the lower bound: shown as "≤", not as a fitted value
+    assert "No rise for a single temperature to undo (T* 0.67 → ≤0.001)." in train
+
+
+def test_a_fit_at_a_bound_is_named_in_the_json_and_the_tables():
+    """The train split's last epoch is all right with wide margins: torch's cross-entropy of
+    the logits divided by T falls as T falls and reaches 0 (float64) at the bound 0.001, so
+    T* is the bound (``lower_bound``), not a fitted value; the first epoch's is interior."""
+    import numpy as np
+    import torch
+
+    z = torch.from_numpy(np.load(Path(STACKED) / "train_logits.npy")[-1]).double()
+    y = torch.from_numpy(np.load(Path(STACKED) / "train_labels.npy")).long()
+    ce = [float(torch.nn.functional.cross_entropy(z / t, y)) for t in (1.0, 0.7, 0.5, 0.001)]
+    assert ce[0] > ce[1] > ce[2] > ce[3] == 0.0
+    res = run_cli("analyze", STACKED, "--split", "train", "--format", "json")
+    t = json.loads(res.stdout)["splits"]["train"]["comparison"]["temperature"]
+    assert (t["temperature_status_from"], t["temperature_status_to"]) == (
+        "converged",
+        "lower_bound",
+    )
+    assert t["temperature_to"] == 0.001
+    cal = run_cli("calibration", STACKED, "--split", "train").stdout
+    assert "≤0.001" in cal and "0.67" in cal
+    assert "T* ≥/≤: the end of the fit's range; the loss keeps falling beyond it." in cal
+    md = run_cli("calibration", STACKED, "--split", "train", "--format", "markdown").stdout
+    assert "| ≤0.001 |" in md
+    # a split with every fit interior has no note
+    test = run_cli("calibration", STACKED, "--split", "test").stdout
+    assert "≥" not in test and "≤" not in test and "the end of the fit's range" not in test
 
 
 def test_check_temperature_share_fails_on_the_sample_run():

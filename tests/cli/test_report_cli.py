@@ -236,3 +236,17 @@ def test_a_script_split_name_is_escaped_in_the_library_page():
     assert name not in text and text.count("<script>") == 1
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert all(u.startswith(("#", "data:")) for u in links(text).urls)
+
+
+def test_a_temperature_at_its_bound_reads_as_one_on_the_page():
+    """The train split's last epochs are right on every sample (numpy's argmax of the
+    stored logits), so their T* is the lower bound: the page's table says ``≤0.001`` and
+    the note under it says what that means; the test split's fits are interior."""
+    z = np.load(STACKED / "train_logits.npy")
+    y = np.load(STACKED / "train_labels.npy")
+    assert (z[-1].argmax(axis=1) == y).all()
+    page = run_cli("calibration", STACKED, "--split", "train", "--format", "html").stdout
+    assert "≤0.001" in page
+    assert "T* ≥/≤: the end of the fit&#x27;s range; the loss keeps falling beyond it." in page
+    test = run_cli("calibration", STACKED, "--split", "test", "--format", "html").stdout
+    assert "the end of the fit" not in test

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import matplotlib  # noqa: F401  (a test dependency, never skipped)
 import numpy as np
 
@@ -71,3 +73,34 @@ def test_figures_are_written(tmp_path):
     paths = calibration_figures_for(_split(), tmp_path, fmt="png")
     assert [p.name for p in paths] == ["reliability.png", "temperature.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+
+
+def test_a_fit_at_a_bound_is_an_open_triangle_and_named_in_the_title():
+    """Hand-built rows: epoch 2 at the upper bound, epoch 3 at the lower one; their points
+    get triangles pointing beyond the range, the legend says so, and the title's T* reads
+    "≥1000 → ≤0.001" rather than two fitted values."""
+    s = _split()
+    rows = [
+        s.per_epoch[0],
+        replace(_row(2, 0.6, 0.45, 1000.0), temperature_status="upper_bound"),
+        replace(_row(3, 0.9, 0.42, 0.001), temperature_status="lower_bound"),
+    ]
+    comp = CalibrationComparison(2, 3, "given", 0.3, 0.02, 0.28, 0.93, 1000.0, 0.001, "val", None)
+    split = SplitCalibration("test", 10, 0, 3, False, True, "uniform", 2, "val", rows, comp, s.bins)
+    fig = plot_temperature(split)
+    _, bottom = fig.axes
+    lines = {ln.get_gid(): ln for ln in bottom.get_lines() if ln.get_gid()}
+    assert lines["upper_bound"].get_xdata().tolist() == [2]
+    assert lines["upper_bound"].get_marker() == "^"
+    assert lines["lower_bound"].get_xdata().tolist() == [3]
+    assert lines["lower_bound"].get_marker() == "v"
+    labels = [t.get_text() for t in bottom.get_legend().get_texts()]
+    assert labels == [
+        "T* ≤ 0.001: the range's end (the loss keeps falling beyond it)",
+        "T* ≥ 1000: the range's end (the loss keeps falling beyond it)",
+    ]
+    assert "(T* ≥1000 → ≤0.001)" in fig.get_suptitle()
+    # no bound: no triangles and no legend in the T* panel
+    _, plain = plot_temperature(_split()).axes
+    assert plain.get_legend() is None
+    assert not {ln.get_gid() for ln in plain.get_lines()} & {"upper_bound", "lower_bound"}

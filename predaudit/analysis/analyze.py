@@ -55,7 +55,8 @@ def sample_deltas(stats: SplitStats, *, start: int, end: int) -> SampleDeltas:
 
 
 def top_risers(samples: SampleDeltas, k: int, tokens: int | None = None) -> list[TopSample]:
-    """The ``k`` samples whose loss rose most (ties broken by position).
+    """The ``k`` samples whose loss rose most (ties broken by position): only samples whose
+    loss rose (``delta > 0``), so fewer than ``k``, or none, when fewer rose.
 
     ``tokens`` (T of token-level runs) adds each token's sequence and position.
     """
@@ -63,7 +64,7 @@ def top_risers(samples: SampleDeltas, k: int, tokens: int | None = None) -> list
         return []
     order = np.argsort(-samples.delta, kind="stable")[:k]
     out = []
-    for i in order:
+    for i in order[samples.delta[order] > 0]:
         sid = samples.ids[i]
         out.append(
             TopSample(
@@ -113,7 +114,7 @@ def analyze_split(
     rows = per_epoch(stats)
     comparison = hypothesis = None
     samples = None
-    top_list: list[TopSample] = []
+    top_list: list[TopSample] | None = None
     note = None
     if len(stats.epochs) == 1 and start is None and end is None:
         note = "only one epoch: nothing to compare (save predictions at more epochs)"
@@ -130,7 +131,8 @@ def analyze_split(
             masks = transition_masks(stats, start=a, end=b)
             deltas_ww = loss_deltas(stats, start=a, end=b)[masks["wrong_to_wrong"]]
             samples = sample_deltas(stats, start=a, end=b)
-            top_list = top_risers(samples, top, stats.tokens_per_sequence)
+            if top > 0:
+                top_list = top_risers(samples, top, stats.tokens_per_sequence)
             ww_regions, ww_reason = wrong_to_wrong_regions(stats, start=a, end=b)
         comparison = Comparison(
             from_epoch=a,

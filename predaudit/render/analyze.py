@@ -18,13 +18,11 @@ from predaudit.render.losses import loss_note
 from predaudit.render.numbers import (
     DASH,
     count,
-    fixed,
     fixed_finite,
     pct_fixed,
-    prob,
     temperatures,
 )
-from predaudit.render.safe import one_line
+from predaudit.render.top import TOP_HEADER, top_id_header, top_rows, top_title
 from predaudit.render.wrong_to_wrong import PointedLine, analyze_line
 from predaudit.report.analyze import AnalyzeReport, Comparison, SplitAnalysis
 from predaudit.report.vocab import CELL_LABELS, CELLS
@@ -211,31 +209,15 @@ def verdict_panel(split: SplitAnalysis) -> Panel:
     )
 
 
-def top_table(split: SplitAnalysis) -> Table:
-    """The samples whose loss rose most (``--top``)."""
-    c = split.comparison
-    assert c is not None
-    t = Table(
-        title=f"{split.sample_unit.capitalize()}s whose loss rose most, {split.epoch_unit} "
-        f"{c.from_epoch} → {c.to_epoch}",
-        title_justify="left",
-    )
-    tokens = split.sample_unit == "token"
-    t.add_column("(sequence, position)" if tokens else "id", justify="right")
-    t.add_column("label", justify="right")
-    t.add_column("pred", justify="right")
-    t.add_column("loss", justify="right")
-    t.add_column("p(true)", justify="right")
-    for s in split.top:
-        t.add_row(
-            f"({s.sequence}, {s.position})" if tokens else one_line(s.id),
-            "—" if s.label is None else str(s.label),
-            "—" if s.pred_from is None else f"{s.pred_from} → {s.pred_to}",
-            f"{fixed(s.loss_from, 2)} → {fixed(s.loss_to, 2)}",
-            f"{prob(s.p_true_from)} → {prob(s.p_true_to)}"
-            if s.p_true_from == s.p_true_from  # NaN: records without p_true
-            else "—",
-        )
+def top_table(split: SplitAnalysis) -> Table | Text:
+    """The samples whose loss rose most (``--top``), or the line saying none did."""
+    if not split.top:
+        return Text(top_title(split))
+    t = Table(title=top_title(split), title_justify="left")
+    for name in (top_id_header(split), *TOP_HEADER):
+        t.add_column(name, justify="right")
+    for cells in top_rows(split):
+        t.add_row(*cells)
     return t
 
 
@@ -256,7 +238,7 @@ def analyze_table(report: AnalyzeReport, *, all_epochs: bool = False) -> Group:
         parts.append(shift_share_line(split))
         if line := analyze_line(split.comparison, split.sample_unit):
             parts.append(PointedLine(line))
-        if split.top:
+        if split.top is not None:
             parts.append(top_table(split))
         parts.append(verdict_panel(split))
     return Group(*parts)
@@ -293,7 +275,8 @@ def _md_transitions(c: Comparison) -> list[str]:
 
 
 def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
-    """Every split in turn: header, verdict, per-epoch table, transitions, shift-share."""
+    """Every split in turn: header, verdict, per-epoch table, transitions, shift-share,
+    the wrong → wrong line and the ``--top`` list."""
     out: list[str] = [f"## predaudit analyze {markdown.code(report.run)}", ""]
     for split in report.splits.values():
         head = markdown.text(header_line(report.run, split))
@@ -330,6 +313,11 @@ def analyze_markdown(report: AnalyzeReport, *, all_epochs: bool = False) -> str:
         out += [shift_share_line(split).plain, ""]
         if line := analyze_line(c, split.sample_unit):
             out += [line, ""]
+        if split.top is not None:
+            out += [markdown.text(top_title(split)), ""]
+            if split.top:
+                header = [top_id_header(split), *TOP_HEADER]
+                out += [*markdown.table(header, top_rows(split), escape=True), ""]
     return "\n".join(out)
 
 

@@ -22,6 +22,7 @@ from predaudit.render.numbers import (
     BOUND_NOTE,
     at_bound,
     count,
+    counted,
     fixed_finite,
     pct_fixed,
     temperature,
@@ -150,7 +151,7 @@ def _split_lines(run: str, split: SplitCalibration) -> list[str]:
     kind = "binary" if split.binary else f"{split.n_classes} classes"
     extra = f" · {count(split.n_ignored)} ignored" if split.n_ignored else ""
     return [
-        f"{run} · {split.name} · {count(split.n_samples)} samples · {kind}{extra} · "
+        f"{run} · {split.name} · {counted(split.n_samples, 'sample')} · {kind}{extra} · "
         f"{split.n_bins} {split.binning} bins",
         fit_line(split),
     ]

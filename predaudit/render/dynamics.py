@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from predaudit.render import OutputFormat, markdown, safe, to_json
-from predaudit.render.numbers import DASH, count, fixed, pct_fixed
+from predaudit.render.numbers import DASH, count, counted, fixed, pct_fixed
 from predaudit.render.wrong_to_wrong import (
     WW_HEADER,
     dynamics_heading,
@@ -55,7 +55,7 @@ def _epochs_text(s: SplitDynamics) -> str:
 def _header(s: SplitDynamics) -> str:
     ignored = f", {count(s.n_ignored)} ignored" if s.n_ignored else ""
     return (
-        f"{_epochs_text(s)} · {count(s.n_samples)} samples{ignored} · {s.n_classes} classes "
+        f"{_epochs_text(s)} · {counted(s.n_samples, 'sample')}{ignored} · {s.n_classes} classes "
         f"· {s.input_kind}"
     )
 

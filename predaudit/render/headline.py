@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from predaudit.render.numbers import count
+from predaudit.render.numbers import count, counted
 from predaudit.report.analyze import SplitAnalysis
 
 
@@ -13,6 +13,6 @@ def header_line(run: str, split: SplitAnalysis) -> str:
     span = f"{unit}s {e[0]}–{e[-1]}" if len(e) > 1 else f"1 {unit} ({e[0]})"
     extra = f" · {count(split.n_ignored)} ignored" if split.n_ignored else ""
     return (
-        f"{run} · {split.name} · {count(split.n_samples)} {split.sample_unit}s"
+        f"{run} · {split.name} · {counted(split.n_samples, split.sample_unit)}"
         f" · {split.n_classes} classes · {span} · {kind}{extra}"
     )

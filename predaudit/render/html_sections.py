@@ -22,6 +22,7 @@ from predaudit.render.numbers import (
     prob,
     temperature,
 )
+from predaudit.render.top import top_title
 from predaudit.render.wrong_to_wrong import analyze_line
 from predaudit.report.analyze import SplitAnalysis
 from predaudit.report.calibration import SplitCalibration
@@ -247,10 +248,13 @@ def calibration_section(cal: SplitCalibration, figs: FigureCounter) -> str:
 
 
 def samples_section(split: SplitAnalysis, dynamics: Any | None, labels: list[Any] | None) -> str:
-    """The samples whose loss rose most, with their data-map region when available."""
+    """The samples whose loss rose most, with their data-map region when available (or the
+    line saying no loss rose)."""
     c = split.comparison
-    if c is None or not split.top:
+    if c is None or split.top is None:
         return ""
+    if not split.top:
+        return para(top_title(split))
     region: dict[Any, str] = {}
     if dynamics is not None:
         s = dynamics.samples
@@ -324,7 +328,7 @@ def rise_section(
         body += table(["region", "samples"], rows, caption=f"Regions over epochs {span}")
     if split is not None:
         body += samples_section(split, dyn, labels)
-    if not plots and dyn is None and (split is None or not split.top):
+    if not plots and dyn is None and (split is None or split.top is None):
         return ""
     return section("Data map and the samples behind the rise", body)
 

@@ -36,6 +36,15 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
+def counted(n: int, unit: str) -> str:
+    """``n`` and its unit, singular for one.
+
+    >>> counted(1, "sample"), counted(1347, "sample"), counted(0, "token")
+    ('1 sample', '1,347 samples', '0 tokens')
+    """
+    return f"{count(n)} {unit}" + ("" if n == 1 else "s")
+
+
 def fixed(x: float | None, digits: int = 3) -> str:
     """``x`` with ``digits`` decimals, a negative one with the typographic minus; ``–`` for
     None. NaN and inf print as ``nan``/``inf``.

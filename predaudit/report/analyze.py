@@ -242,7 +242,11 @@ class TopSample:
 
 @dataclass(frozen=True)
 class SplitAnalysis:
-    """``predaudit analyze`` for one split."""
+    """``predaudit analyze`` for one split.
+
+    ``top``: the samples of ``--top`` (only those whose loss rose: empty when none did);
+    None without ``--top`` or without a comparison of aligned samples.
+    """
 
     name: str
     n_samples: int
@@ -257,7 +261,7 @@ class SplitAnalysis:
     per_epoch: list[EpochRow]
     comparison: Comparison | None
     hypothesis: Hypothesis | None
-    top: list[TopSample]
+    top: list[TopSample] | None
     samples: SampleDeltas | None = field(default=None, repr=False, compare=False)
     note: str | None = None
     n_floored: int = 0
@@ -290,7 +294,7 @@ class SplitAnalysis:
             "epoch_unit": self.epoch_unit,
             "sample_unit": self.sample_unit,
         }
-        if self.top:
+        if self.top is not None:
             out["top"] = [t.to_dict() for t in self.top]
         return out
 

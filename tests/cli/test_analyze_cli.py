@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from click.testing import CliRunner
 from golden.cases import CASES
 from scipy.stats import wilcoxon
@@ -387,6 +389,64 @@ def test_top_samples_against_torch(sample_test):
         assert t["p_true_to"] == pytest.approx(probs[29, i, y[i]], rel=1e-5, abs=1e-300)
 
 
+def _small_run(tmp_path: Path, logits: np.ndarray, labels: np.ndarray) -> str:
+    run = tmp_path / "run"
+    run.mkdir()
+    np.save(run / "logits.npy", logits.astype(np.float32))
+    np.save(run / "labels.npy", labels)
+    return str(run)
+
+
+def test_top_lists_only_samples_whose_loss_rose(tmp_path):
+    """Four samples over two epochs, torch's cross-entropy as the reference: one loss rises,
+    three fall. ``--top 3`` lists the one (it listed the falls too, under "rose most") in
+    the JSON, the table and the Markdown."""
+    z = np.array(
+        [
+            [[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]],
+            [[0.5, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 2.0], [3.0, 0.0, 0.0]],
+        ]
+    )
+    y = np.array([0, 1, 2, 0])
+    ce = F.cross_entropy(
+        torch.tensor(z).transpose(1, 2), torch.tensor(y).expand(2, 4), reduction="none"
+    ).numpy()
+    assert list(np.flatnonzero(ce[1] > ce[0])) == [0]
+    run = _small_run(tmp_path, z, y)
+    top = json.loads(run_cli("analyze", run, "--top", "3", "--format", "json").stdout)
+    (only,) = top["splits"]["default"]["top"]
+    assert only["id"] == 0
+    assert (only["loss_from"], only["loss_to"]) == pytest.approx(tuple(ce[:, 0]), rel=1e-6)
+    table = run_cli("analyze", run, "--top", "3").stdout
+    assert "Samples whose loss rose most, epoch 1 → 2" in table
+    assert "│  0 │     0 │ 0 → 0 │" in table and "│  1 │" not in table
+    md = run_cli("analyze", run, "--top", "3", "--format", "markdown").stdout
+    assert "| 0 | 0 | 0 → 0 |" in md and "| 1 | 1 |" not in md
+
+
+def test_top_says_so_when_no_loss_rose(tmp_path):
+    """Every loss falls (torch's cross-entropy): ``--top`` gives an empty list in the JSON
+    and one line in the table, Markdown and HTML, instead of samples whose loss fell."""
+    z = np.array([[[0.5, 0.0], [0.0, 0.2]], [[2.0, 0.0], [0.0, 1.0]]])
+    y = np.array([0, 1])
+    ce = F.cross_entropy(
+        torch.tensor(z).transpose(1, 2), torch.tensor(y).expand(2, 2), reduction="none"
+    ).numpy()
+    assert (ce[1] < ce[0]).all()
+    run = _small_run(tmp_path, z, y)
+    out = json.loads(run_cli("analyze", run, "--top", "5", "--format", "json").stdout)
+    assert out["splits"]["default"]["top"] == []
+    line = "No sample's loss rose from epoch 1 to 2."
+    assert line in run_cli("analyze", run, "--top", "5").stdout
+    assert f"\n{line}\n" in run_cli("analyze", run, "--top", "5", "--format", "markdown").stdout
+    page = run_cli("analyze", run, "--top", "5", "--format", "html").stdout
+    assert html.escape(line) in page
+    # without --top: no list and no line, and no "top" in the JSON
+    assert line not in run_cli("analyze", run).stdout
+    plain = json.loads(run_cli("analyze", run, "--format", "json").stdout)
+    assert "top" not in plain["splits"]["default"]
+
+
 def test_plot_options_without_out_are_a_warning_not_silence():
     res = run_cli("analyze", "sample_data/stacked", "--split", "test", "--no-plots")
     assert res.exit_code == 0
@@ -397,3 +457,15 @@ def test_plot_options_without_out_are_a_warning_not_silence():
     assert res.stderr == (
         "Warning: --no-plots and --plot-format pdf have no effect without --out\n"
     )
+
+
+def test_one_sample_is_one_sample_in_every_header(tmp_path, monkeypatch):
+    """One sample counts (the rest are -100): analyze, calibration and dynamics say
+    "1 sample", not "1 samples"."""
+    z = np.array([[[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]], [[0.0, 1.0], [1.0, 0.0], [1.0, 2.0]]])
+    _small_run(tmp_path, z, np.array([0, -100, -100]))
+    monkeypatch.chdir(tmp_path)  # a short path: the header stays on one line
+    for command in ("analyze", "calibration", "dynamics"):
+        out = run_cli(command, "run").stdout
+        assert "1 sample," in out or "1 sample ·" in out, command
+        assert "1 samples" not in out, command

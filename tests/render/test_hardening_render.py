@@ -30,8 +30,12 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for split in (SPLIT, "b"):
         d = tmp_path / "run" / split
         d.mkdir(parents=True)
-        np.save(d / "logits.npy", rng.standard_normal((3, len(IDS), 3)).astype(np.float32))
-        np.save(d / "labels.npy", np.arange(len(IDS)) % 3)
+        z = rng.standard_normal((3, len(IDS), 3)).astype(np.float32)
+        y = np.arange(len(IDS)) % 3
+        if split == SPLIT:  # the true class falls 4 an epoch: every loss rises, --top lists all
+            z[:, np.arange(len(IDS)), y] -= 4 * np.arange(3, dtype=np.float32)[:, None]
+        np.save(d / "logits.npy", z)
+        np.save(d / "labels.npy", y)
         np.save(d / "ids.npy", np.array(IDS))
     (tmp_path / "names.txt").write_text("cat [/]\n[bold]dog\x1b]0;t\x07\nemu|`x`\n")
     return tmp_path / "run"
@@ -52,6 +56,8 @@ def test_hostile_ids_and_split_names_render_in_every_format(run: Path, fmt: str)
         assert "lone\\ud800" in result.stdout
     if fmt == "table":  # an id's newline is escaped: its row stays one line
         assert "@SUM\\x0anew" in result.stdout
+    if fmt == "markdown":  # the --top list, every id escaped as Markdown text
+        assert markdown.text("`code`*_<b>") in result.stdout
     if fmt in ("table", "markdown"):
         assert not any(line.strip(" │|").startswith("new") for line in result.stdout.splitlines())
 

@@ -113,6 +113,7 @@ def _read(c: Container, path: Path) -> ReducedRecords:
         and not np.isin(np.asarray(c.read("correct")).astype(np.float64), (0, 1)).all()
     ):
         raise InputError(path, "column 'correct' holds values other than 0/1 (or true/false)")
+    _check_values(path, cols)
     n_rows = cols["loss"].shape[0]
     epoch_col = cols.get("epoch", np.ones(n_rows, dtype=np.int64))
     epochs = [int(e) for e in np.unique(epoch_col)]
@@ -203,3 +204,47 @@ def _align_by_id(
             )
         out.append(order)
     return out
+
+
+_TOL = 1e-6
+"""A loss may lie this far below 0, a probability this far outside [0, 1] (rounding)."""
+
+
+def _check_values(path: Path, cols: dict[str, np.ndarray]) -> None:
+    """The values of the rows that count (not labelled -100; without labels, a NaN loss
+    marks an ignored row): a finite loss of at least 0 nats, and ``p_true`` and
+    ``confidence`` in [0, 1] where given (NaN: not known for that row)."""
+    loss = cols["loss"].astype(np.float64)
+    if "label" in cols:
+        counts = cols["label"] != IGNORE_INDEX
+        nan = counts & np.isnan(loss)
+        if nan.any():
+            _refuse(path, "loss", nan, loss, "is NaN on", "give the loss, or label the sample -100")
+    else:
+        counts = ~np.isnan(loss)
+    _refuse(
+        path,
+        "loss",
+        counts & np.isinf(loss),
+        loss,
+        "is infinite on",
+        "a loss is a finite number of nats",
+    )
+    _refuse(path, "loss", counts & (loss < -_TOL), loss, "is negative on", "a loss is ≥ 0 nats")
+    for role in ("p_true", "confidence"):
+        if role in cols:
+            p = cols[role].astype(np.float64)
+            outside = counts & ((p < -_TOL) | (p > 1 + _TOL) | np.isinf(p))
+            _refuse(path, role, outside, p, "lies outside [0, 1] on", "it is a probability")
+
+
+def _refuse(
+    path: Path, role: str, bad: np.ndarray, values: np.ndarray, what: str, rule: str
+) -> None:
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            path,
+            f"column '{role}' {what} {plural(int(bad.sum()), 'row')} (e.g. {values[i]:.6g} at "
+            f"row {i}); {rule}",
+        )

@@ -182,6 +182,23 @@ def make_bad() -> None:
         correct=np.ones(8, dtype=bool),
     )
 
+    # Pre-reduced records whose values cannot be losses or probabilities (rows that count).
+    for case, extra in {
+        "records_negative_loss": dict(loss=np.array([0.5, -0.25, 0.5, 0.5] * 2)),
+        "records_inf_loss": dict(loss=np.array([0.5, 0.5, 0.5, 0.5, 0.5, np.inf, 0.5, 0.5])),
+        "records_nan_loss_labelled": dict(
+            loss=np.array([0.5, np.nan, 0.5, 0.5] * 2),
+            label=np.array([0, 1, 2, 1] * 2),
+            pred=np.array([0, 1, 2, 2] * 2),
+        ),
+        "records_p_true_above_one": dict(loss=np.full(8, 0.5), p_true=np.full(8, 1.25)),
+    }.items():
+        d = _fresh(BAD / case)
+        cols = {"epoch": np.repeat([1, 2], 4), "id": np.tile(np.arange(4), 2), **extra}
+        if "label" not in extra:
+            cols["correct"] = np.ones(8, dtype=bool)
+        _npz(d / "records.npz", **cols)
+
     # Id sets differ: 13 at epoch 1, 99 at epoch 2.
     d = _fresh(BAD / "id_sets_differ")
     _npz(d / "epoch_1.npz", logits=_logits(20), labels=LABELS, ids=ids)

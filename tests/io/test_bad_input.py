@@ -99,6 +99,22 @@ EXPECTED = {
         "records_nan_ids/records.npz: sample ids hold 2 non-finite values (e.g. inf at row 3); "
         "each sample needs a number or text as its id"
     ),
+    "records_negative_loss": (
+        "records_negative_loss/records.npz: column 'loss' is negative on 2 rows (e.g. -0.25 at "
+        "row 1); a loss is ≥ 0 nats"
+    ),
+    "records_inf_loss": (
+        "records_inf_loss/records.npz: column 'loss' is infinite on 1 row (e.g. inf at row 5); "
+        "a loss is a finite number of nats"
+    ),
+    "records_nan_loss_labelled": (
+        "records_nan_loss_labelled/records.npz: column 'loss' is NaN on 2 rows (e.g. nan at row "
+        "1); give the loss, or label the sample -100"
+    ),
+    "records_p_true_above_one": (
+        "records_p_true_above_one/records.npz: column 'p_true' lies outside [0, 1] on 8 rows "
+        "(e.g. 1.25 at row 0); it is a probability"
+    ),
     "id_sets_differ": (
         "id_sets_differ/epoch_1.npz, id_sets_differ/epoch_2.npz: the sample ids differ between "
         "epochs 1 and 2 (1 missing, e.g. 13; 1 new, e.g. 99)"

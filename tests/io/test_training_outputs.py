@@ -499,6 +499,27 @@ def test_pre_reduced_records_give_the_numbers_of_the_scores(tmp_path: Path, data
     assert r.exit_code == 0, r.output
 
 
+def test_records_without_labels_ignore_a_nan_loss_and_keep_rounding_below_zero(
+    tmp_path: Path,
+) -> None:
+    """Without a label column a NaN loss marks an ignored sample; a loss a rounding below 0
+    (-1e-9) is kept as stored. The per-epoch means are the hand-computed ones."""
+    loss = np.array([0.5, np.nan, 1.5, -1e-9, 0.25, 0.75, 1.0, 2.0])
+    correct = np.array([1, 0, 0, 1, 1, 1, 0, 0], dtype=bool)
+    epoch, ids = np.repeat([1, 2], 4), np.tile(np.arange(4), 2)
+    np.savez(tmp_path / "records.npz", epoch=epoch, id=ids, loss=loss, correct=correct)
+    r = CliRunner().invoke(main, ["analyze", str(tmp_path), "--format", "json", "--no-cache"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["splits"]["default"]["per_epoch"]
+    assert rows[0]["loss"] == pytest.approx((0.5 + 1.5 - 1e-9) / 3, rel=1e-15)
+    assert rows[0]["n_samples"] == 3 and rows[0]["n_correct"] == 2
+    assert rows[1]["loss"] == pytest.approx((0.25 + 0.75 + 1.0 + 2.0) / 4, rel=1e-15)
+    # no pred or label column: no classes are known, and the header does not say "0 classes"
+    head = CliRunner().invoke(main, ["analyze", str(tmp_path), "--no-cache"]).stdout
+    assert " · 3 samples · epochs 1–2 · reduced" in " ".join(head.split())
+    assert "0 classes" not in head
+
+
 def test_pre_reduced_records_errors(tmp_path: Path) -> None:
     path = tmp_path / "records.npz"
     np.savez(

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from predaudit.plots.save import _check_format, write_job
 from predaudit.plots.style import CORRECT, DPI, LOSS, MARK, MARKERS_MAX_EPOCHS, WRONG, literal
-from predaudit.render.numbers import temperatures
+from predaudit.render.numbers import temperature, temperatures
 
 if TYPE_CHECKING:
     from predaudit.report.calibration import SplitCalibration
@@ -82,7 +82,7 @@ def plot_reliability(split: SplitCalibration) -> Figure:
         ax.set_ylabel("accuracy")
         ax.set_title(
             f"epoch {epoch}: ECE {row.ece:.3f} (noise floor {row.ece_noise_floor:.3f})\n"
-            f"T* {row.temperature:.2f}",
+            f"T* {temperature(row.temperature, row.temperature_status)}",
             fontsize="medium",
         )
         ax.tick_params(labelbottom=False)

@@ -100,6 +100,9 @@ def test_a_fit_at_a_bound_is_an_open_triangle_and_named_in_the_title():
         "T* ≥ 1000: the range's end (the loss keeps falling beyond it)",
     ]
     assert "(T* ≥1000 → ≤0.001)" in fig.get_suptitle()
+    # the reliability diagrams' titles too (epochs 1 and 3 have bins; 0.001 printed as 0.00)
+    titles = [ax.get_title() for ax in plot_reliability(split).axes]
+    assert titles[0].endswith("\nT* 1.00") and titles[2].endswith("\nT* ≤0.001")
     # no bound: no triangles and no legend in the T* panel
     _, plain = plot_temperature(_split()).axes
     assert plain.get_legend() is None

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
+from predaudit.plots.axes import _wrap
 from predaudit.plots.save import _check_format, write_job
 from predaudit.plots.style import CORRECT, DPI, LOSS, MARK, MARKERS_MAX_EPOCHS, WRONG, literal
-from predaudit.render.numbers import temperature, temperatures
+from predaudit.render.numbers import temperature, temperatures, undo_phrase
 
 if TYPE_CHECKING:
     from predaudit.report.calibration import SplitCalibration
@@ -39,8 +40,8 @@ def verdict(split: SplitCalibration) -> str:
     if c.temperature_share is None:
         return f"{split.name}: loss did not rise from epoch {c.from_epoch} to {c.to_epoch}; {temps}"
     return (
-        f"{split.name}: one temperature would undo {100 * c.temperature_share:.0f}% of the "
-        f"loss rise {c.from_epoch} → {c.to_epoch} ({temps})"
+        f"{split.name}: one temperature would undo "
+        f"{undo_phrase(c.temperature_share, temps, f'the loss rise {c.from_epoch} → {c.to_epoch}')}"
     )
 
 
@@ -95,7 +96,7 @@ def plot_reliability(split: SplitCalibration) -> Figure:
         cax.set_yscale("log" if b.counts.max(initial=0) > 0 else "linear")
         cax.set_xlabel("confidence (top-label probability)")
         cax.set_ylabel("samples")
-    fig.suptitle(literal(verdict(split)), fontsize="large")
+    fig.suptitle(literal(_wrap(verdict(split), fig.get_figwidth(), 12.0)), fontsize="large")
     return fig
 
 
@@ -148,7 +149,7 @@ def plot_temperature(split: SplitCalibration) -> Figure:
             )  # fmt: skip
     where = f"'{split.name}' itself (a diagnosis)" if split.self_fitted else f"'{split.fitted_on}'"
     bottom.set_title(literal(f"T* fitted per epoch on {where}"), fontsize="medium")
-    fig.suptitle(literal(verdict(split)), fontsize="large")
+    fig.suptitle(literal(_wrap(verdict(split), fig.get_figwidth(), 12.0)), fontsize="large")
     return fig
 
 

@@ -21,6 +21,7 @@ from predaudit.render.numbers import (
     fixed_finite,
     pct_fixed,
     temperatures,
+    undo_phrase,
 )
 from predaudit.render.top import TOP_HEADER, top_id_header, top_rows, top_title
 from predaudit.render.wrong_to_wrong import PointedLine, analyze_line
@@ -181,11 +182,11 @@ def temperature_line(c: Comparison) -> str | None:
     if t is None:
         return None
     fits = (t.temperature_from, t.status_from), (t.temperature_to, t.status_to)
-    temps = f"({temperatures(fits)})"
     if t.temperature_share is None:
-        return f"No rise for a single temperature to undo {temps}."
-    share = pct_fixed(t.temperature_share, 0)
-    return f"A single temperature would undo {share} of the rise {temps}."
+        return f"No rise for a single temperature to undo ({temperatures(fits)})."
+    return (
+        f"A single temperature would undo {undo_phrase(t.temperature_share, temperatures(fits))}."
+    )
 
 
 def verdict_panel(split: SplitAnalysis) -> Panel:

@@ -24,9 +24,9 @@ from predaudit.render.numbers import (
     count,
     counted,
     fixed_finite,
-    pct_fixed,
     temperature,
     temperatures,
+    undo_phrase,
 )
 from predaudit.report.calibration import (
     DIAGNOSIS,
@@ -132,19 +132,16 @@ def rise_line(split: SplitCalibration) -> str:
     """The verdict: how much of the rise one temperature would undo."""
     c = split.comparison
     assert c is not None
-    temps = f"({temperatures(split.compared_temperatures())})"
+    fits = temperatures(split.compared_temperatures())
     lt = c.delta_loss_at_temperature
     moved = "rose" if lt > 0 else "fell"
     at_t = f"the loss at the best temperature {moved} by {abs(lt):.3f} nats"
     if c.temperature_share is None:
         return (
             f"The loss did not rise from epoch {c.from_epoch} to {c.to_epoch} "
-            f"(ΔL {_signed(c.delta_loss)} nats) {temps}; {at_t}."
+            f"(ΔL {_signed(c.delta_loss)} nats) ({fits}); {at_t}."
         )
-    return (
-        f"A single temperature would undo {pct_fixed(c.temperature_share, 0)} of the rise "
-        f"{temps}; {at_t}."
-    )
+    return f"A single temperature would undo {undo_phrase(c.temperature_share, fits)}; {at_t}."
 
 
 def _split_lines(run: str, split: SplitCalibration) -> list[str]:

@@ -229,6 +229,24 @@ def temperatures(fits: tuple[tuple[float, str], tuple[float, str]]) -> str:
     return f"T* {temperature(a, sa)} → {temperature(b, sb)}"
 
 
+def undo_phrase(share: float, temps: str, rise: str = "the rise") -> str:
+    """What a single temperature would undo of ``rise``, from ``temperature_share`` (ΔG / ΔL),
+    with ``temps`` (``T* a → b``) in parentheses.
+
+    A negative share means the rise is larger at the fitted temperatures than at T = 1:
+    the temperature undoes none of it (the share is kept, in the parentheses).
+
+    >>> undo_phrase(0.4, "T* 1.2 → 2.0")
+    '40% of the rise (T* 1.2 → 2.0)'
+    >>> undo_phrase(-0.22, "T* 0.68 → 1.10")
+    'none of the rise (−22%: it is larger at the fitted temperatures, T* 0.68 → 1.10)'
+    """
+    pct = f"{100 * share:.0f}%".replace("-", MINUS)
+    if share < 0:
+        return f"none of {rise} ({pct}: it is larger at the fitted temperatures, {temps})"
+    return f"{pct} of {rise} ({temps})"
+
+
 def at_bound(status: str) -> bool:
     """A fit that ran to a bound of its range."""
     return status in ("upper_bound", "lower_bound")

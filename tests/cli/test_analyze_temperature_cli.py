@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 from click.testing import CliRunner
 
 from predaudit.cli import main
@@ -162,3 +163,65 @@ def test_a_corrupt_temperature_entry_is_fitted_again(monkeypatch):
     assert len(calls) == 2
     assert again.stdout == first.stdout
     assert entry.is_file()  # written again
+
+
+def test_a_negative_share_reads_as_none_of_the_rise(tmp_path):
+    """A logistic model trained by SGD on scikit-learn's breast-cancer data: from epoch 7 to
+    25 the loss rises, and more so at each epoch's best temperature (scipy's bounded fit of
+    torch's BCE-with-logits of z / T), so the temperature share is negative. The line says
+    the temperature undoes none of the rise, keeping the share, rather than "undo −22%"."""
+    import numpy as np
+    import torch
+    from scipy.optimize import minimize_scalar
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_breast_cancer(return_X_y=True)
+    xtr, xte, ytr, yte = train_test_split(
+        StandardScaler().fit_transform(x), y, test_size=0.4, random_state=0
+    )
+    clf = SGDClassifier(loss="log_loss", learning_rate="constant", eta0=0.05, random_state=0)
+    z = []
+    for _ in range(25):
+        clf.partial_fit(xtr, ytr, classes=[0, 1])
+        z.append(clf.decision_function(xte))
+    z = np.asarray(z, dtype=np.float32)
+    (tmp_path / "run").mkdir()
+    np.save(tmp_path / "run" / "logits.npy", z)
+    np.save(tmp_path / "run" / "labels.npy", yte)
+
+    target = torch.tensor(yte, dtype=torch.float64)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+    def loss(e: int, t: float = 1.0) -> float:
+        return float(bce(torch.tensor(z[e - 1], dtype=torch.float64) / t, target))
+
+    fits = {}
+    for e in (7, 25):
+        res = minimize_scalar(
+            lambda lt, e=e: loss(e, float(np.exp(lt))), bounds=(-3, 3), method="bounded",
+            options={"xatol": 1e-10},
+        )  # fmt: skip
+        fits[e] = float(np.exp(res.x))
+    d_loss = loss(25) - loss(7)
+    d_at_t = loss(25, fits[25]) - loss(7, fits[7])
+    assert 0 < d_loss < d_at_t  # the rise is larger at the fitted temperatures
+    share = (d_loss - d_at_t) / d_loss
+    out = json.loads(
+        run_cli(
+            "analyze", str(tmp_path / "run"), "--from", "7", "--to", "25", "--format", "json"
+        ).stdout
+    )
+    t = out["splits"]["default"]["comparison"]["temperature"]
+    assert t["temperature_share"] == pytest.approx(share, rel=1e-4)
+    text = " ".join(
+        run_cli("analyze", str(tmp_path / "run"), "--from", "7", "--to", "25").stdout.split()
+    )
+    pct = f"{100 * share:.0f}%".replace("-", "−")
+    temps = f"T* {fits[7]:.2f} → {fits[25]:.2f}"
+    assert (
+        f"A single temperature would undo none of the rise ({pct}: it is larger at the "
+        f"fitted temperatures, {temps})." in text.replace("│ ", "").replace(" │", "")
+    )

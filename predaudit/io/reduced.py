@@ -218,8 +218,7 @@ def _check_values(path: Path, cols: dict[str, np.ndarray]) -> None:
     if "label" in cols:
         counts = cols["label"] != IGNORE_INDEX
         nan = counts & np.isnan(loss)
-        if nan.any():
-            _refuse(path, "loss", nan, loss, "is NaN on", "give the loss, or label the sample -100")
+        _refuse(path, "loss", nan, loss, "is NaN on", "give the loss, or label the sample -100")
     else:
         counts = ~np.isnan(loss)
     _refuse(
@@ -241,6 +240,7 @@ def _check_values(path: Path, cols: dict[str, np.ndarray]) -> None:
 def _refuse(
     path: Path, role: str, bad: np.ndarray, values: np.ndarray, what: str, rule: str
 ) -> None:
+    """An input error naming the column, how many rows are ``bad`` and the first, if any."""
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from predaudit.plots.axes import _wrap
 from predaudit.plots.save import _check_format, write_job
 from predaudit.plots.style import CORRECT, DPI, LOSS, MARK, MARKERS_MAX_EPOCHS, WRONG, literal
-from predaudit.render.numbers import temperature, temperatures, undo_phrase
+from predaudit.render.numbers import at_bound, temperature, temperatures, undo_phrase
 
 if TYPE_CHECKING:
     from predaudit.report.calibration import SplitCalibration
@@ -129,7 +129,7 @@ def plot_temperature(split: SplitCalibration) -> Figure:
                 label=f"T* {'≤' if code == 'lower_bound' else '≥'} {temp[at][0]:g}: the "
                 "range's end (the loss keeps falling beyond it)",
             )  # fmt: skip
-    if (status == "lower_bound").any() or (status == "upper_bound").any():
+    if any(at_bound(s) for s in status):
         bottom.legend(loc="best", fontsize="small", frameon=False)
     bottom.axhline(1.0, color=MARK, linewidth=1, linestyle=":")
     bottom.set_ylabel("T*")

@@ -21,6 +21,7 @@ import numpy as np
 from predaudit.record import writerproc
 from predaudit.record.buffer import Batches
 from predaudit.record.epochfile import EpochFiles, EpochJob, take
+from predaudit.record.sharedmem import SharedBuffer
 
 
 class Background:
@@ -29,8 +30,8 @@ class Background:
     def __init__(self, files: EpochFiles) -> None:
         self.files = files
         self._writing: tuple[Future[None] | writerproc.Ticket, int, Path] | None = None
-        self._shm: tuple[writerproc.Writer, int, writerproc.SharedBuffer] | None = None
-        self._taken: tuple[writerproc.Writer, int, writerproc.SharedBuffer] | None = None
+        self._shm: tuple[writerproc.Writer, int, SharedBuffer] | None = None
+        self._taken: tuple[writerproc.Writer, int, SharedBuffer] | None = None
         writerproc.shared()  # started now: it is ready by the end of the first epoch
 
     def take(self, batches: Batches) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -43,7 +44,7 @@ class Background:
             return take(batches, copy=True)
         if self._shm is None or self._shm[0] is not process:
             self.release()
-            self._shm = process, process.key(), writerproc.SharedBuffer()
+            self._shm = process, process.key(), SharedBuffer()
         self._taken = self._shm
         return self._shm[2].take(batches)
 

@@ -148,6 +148,11 @@ def version(x: Any) -> int:
     return int(x._version) if hasattr(x, "_version") else -1
 
 
+Form = tuple[Any, Any, Any, tuple[int, ...], tuple[int, ...]]
+"""A batch of torch tensors' dtypes (scores, labels, ids; None for numbered samples) and
+the scores' and labels' shapes past the batch axis (:attr:`Batches.form`)."""
+
+
 class Batches:
     """One epoch's kept batches in the order they were added: per batch one tuple
     ``(scores, labels, ids, batch, versions…)`` — ids None when the recorder numbers the
@@ -158,6 +163,14 @@ class Batches:
         self.where = where  # the path errors about the batches name
         self.held: list[tuple[Any, Any, Any, int, int, int, int]] = []
         self.n = 0  # rows (samples) held, counted as batches are added
+        self.form: Form | None = None  # of every batch held, if they share one (see note)
+
+    def note(self, form: Form | None) -> None:
+        """The form of the batch about to be held (None: not torch tensors, or not known)."""
+        if not self.held:
+            self.form = form
+        elif form != self.form:
+            self.form = None
 
     def hold(self, batch: int, s: Any, y: Any, i: Any) -> None:
         """Hold one batch's arrays, already kept (:func:`keep`)."""

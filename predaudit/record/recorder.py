@@ -220,6 +220,7 @@ class Recorder:
         elif (tails, name, auto_ids) != (self._tails, self._dtype, self._auto_ids):
             return False  # the error is raised by _add_checked
         self._key, self._tensors = key, tensors
+        self._epoch.note(_form(key, tails) if tensors else None)
         return True
 
     def _add_checked(self, scores: Any, labels: Any, ids: Any, key: tuple[Any, ...] | None) -> None:
@@ -261,6 +262,7 @@ class Recorder:
             if len(self._checked) >= 16:  # batch sizes that vary: keep it small
                 self._checked.clear()
             self._checked[key] = (tails, name, i is None, self._tensors)
+        self._epoch.note(_form(key, tails) if self._tensors and key is not None else None)
         self._epoch.hold(b, s, y, i)
         self._epoch.n += shape_s[0]
 
@@ -390,3 +392,9 @@ class Recorder:
             self.discard()
             raise
         self.end_epoch(epoch)
+
+
+def _form(key: tuple[Any, ...], tails: tuple[tuple[int, ...], tuple[int, ...]]) -> tuple[Any, ...]:
+    """The :attr:`~predaudit.record.buffer.Batches.form` of a batch of torch tensors whose
+    ``key`` (see ``Recorder.add``) and ``tails`` (shapes past the batch axis) are given."""
+    return key[2], key[5], None if key[6] is None else key[6][2], tails[0], tails[1]

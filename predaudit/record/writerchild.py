@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from predaudit.errors import InputError
+from predaudit.io.naming import epoch_file_name
 from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochJob
 
 MSG_BYTES = 1 << 20  # the largest message (a job is about 1 KB)
@@ -75,6 +76,7 @@ def serve(fd: int) -> None:
     sock = socket.socket(fileno=fd)
     maps: dict[int, tuple[mmap.mmap, int]] = {}  # key -> the shared memory and its memfd
     folders: dict[int, EpochFiles] = {}
+    profiles: dict[int, dict[str, Any]] = {}  # key -> the last whole job it did
     last, wait = time.monotonic(), POLL
     while True:
         # with no shared memory to look in (no recorder yet, or all closed): the socket only
@@ -89,17 +91,18 @@ def serve(fd: int) -> None:
             if "forget" in job:
                 _unmap(maps, job["forget"])
                 folders.pop(job["forget"], None)
+                profiles.pop(job["forget"], None)
                 continue
             key = job["key"]
             if fds:
                 _unmap(maps, key)
                 maps[key] = mmap.mmap(fds[0], job["size"]), fds[0]
-            _serve_job(sock, key, job, maps[key], folders)
+            _serve_job(sock, key, job, maps[key], folders, profiles)
             last = time.monotonic()
         else:
             for key, shared in list(maps.items()):
                 if POSTED.unpack_from(shared[0], STATUS.size)[0] > STATUS.unpack_from(shared[0])[0]:
-                    _serve_job(sock, key, None, shared, folders)
+                    _serve_job(sock, key, None, shared, folders, profiles)
                     last = time.monotonic()
         wait = POLL if time.monotonic() - last < ACTIVE else min(2 * wait, MAX_POLL)
 
@@ -107,25 +110,38 @@ def serve(fd: int) -> None:
 def _serve_job(
     sock: socket.socket,
     key: int,
-    job: dict[str, Any] | None,
+    message: dict[str, Any] | tuple[int, int, int] | None,
     shared: tuple[mmap.mmap, int],
     folders: dict[int, EpochFiles],
+    profiles: dict[int, dict[str, Any]],
 ) -> None:
-    """Do ``job`` (None: the one posted in the shared memory) unless it is done."""
+    """Do the job of ``message`` (the job whole, or ``(number, epoch, of)``: whole job ``of``,
+    the last whole job done for this ``key``, which ``profiles`` keeps, for another epoch;
+    None: the one posted in the shared memory) unless it is done."""
     buf, lock = shared
     fcntl.lockf(lock, fcntl.LOCK_EX)
     try:
-        if job is None:
+        if message is None:
             posted, length, crc = POSTED.unpack_from(buf, STATUS.size)
-            message = buf[POSTED_AT : POSTED_AT + length]
-            if zlib.crc32(message) != crc:  # not all of it seen yet: next time
+            data = buf[POSTED_AT : POSTED_AT + length]
+            if zlib.crc32(data) != crc:  # not all of it seen yet: next time
                 return
-            job = marshal.loads(message)
-            if job["id"] != posted:
+            message = marshal.loads(data)
+            if (message[0] if isinstance(message, tuple) else message["id"]) != posted:
                 return
+        if isinstance(message, tuple):
+            number, epoch, of = message
+            profile = profiles.get(key)
+            if profile is None or profile["id"] != of:  # not seen: the recorder does it itself
+                return
+            job: dict[str, Any] = expand(profile, number, epoch)
+        else:
+            job = message
         number = job["id"]
         if STATUS.unpack_from(buf, 0)[0] >= number:  # the recorder did it itself
             return
+        if job is message:
+            profiles[key] = job  # the recorder counts on it once this job is done
         failed = DONE_HERE
         if job["source_date_epoch"] is None:  # the recorder's, for the zip timestamps
             os.environ.pop("SOURCE_DATE_EPOCH", None)
@@ -152,6 +168,18 @@ def _unmap(maps: dict[int, tuple[mmap.mmap, int]], key: int) -> None:
 def _view(buf: mmap.mmap, place: list[Any]) -> np.ndarray:
     dtype, shape, offset = place
     return np.frombuffer(buf, np.dtype(dtype), math.prod(shape), offset).reshape(shape)
+
+
+def expand(profile: dict[str, Any], number: int, epoch: int) -> dict[str, Any]:
+    """Job ``number``: the job ``profile`` (a message, whole) for ``epoch`` instead."""
+    name = epoch_file_name(epoch, profile["rank"])
+    return {
+        **profile,
+        "id": number,
+        "epoch": epoch,
+        "path": os.path.join(profile["folder"], name),
+        "meta": {**profile["meta"], "epoch": epoch},
+    }
 
 
 def run_job(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:

@@ -4,6 +4,7 @@ report their errors at the next call or at exit."""
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import socket
@@ -19,7 +20,8 @@ import torch
 
 import predaudit
 from predaudit.errors import InputError
-from predaudit.record import EpochExistsError, Recorder, epochfile, writerproc
+from predaudit.record import EpochExistsError, Recorder, epochfile, writerchild, writerproc
+from predaudit.record.sharedmem import SharedBuffer
 
 N, C = 23, 4
 
@@ -320,7 +322,7 @@ def test_the_writer_process_passes_over_a_posted_message_it_has_not_seen_whole(t
     message it reads matches (else it looks again later), and never a job already done."""
     from predaudit.record import writerchild
 
-    buf = writerproc.SharedBuffer()
+    buf = SharedBuffer()
     int64 = np.dtype(np.int64)
     views = buf._place([(np.dtype(np.float32), (2, 3)), (int64, (2,)), (int64, (2,))])
     views[0][:] = np.arange(6).reshape(2, 3)
@@ -339,18 +341,29 @@ def test_the_writer_process_passes_over_a_posted_message_it_has_not_seen_whole(t
     assert buf.post(0, message)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     shared = (buf.map, buf.fd)
+    profiles: dict = {}
     torn = message[:40] + bytes([message[40] ^ 1]) + message[41:]  # a byte not seen yet
     buf.map[writerchild.POSTED_AT : writerchild.POSTED_AT + len(torn)] = torn
-    writerchild._serve_job(theirs, 0, None, shared, {})
+    writerchild._serve_job(theirs, 0, None, shared, {}, profiles)
     assert writerchild.STATUS.unpack_from(buf.map)[0] == -1 and not path.exists()
     assert buf.post(0, message)
-    writerchild._serve_job(theirs, 0, None, shared, {})
+    writerchild._serve_job(theirs, 0, None, shared, {}, profiles)
     assert buf.status() == (0, writerchild.DONE_HERE)
     with np.load(path) as z:
         np.testing.assert_array_equal(z["logits"], np.arange(6).reshape(2, 3))
     path.unlink()
-    writerchild._serve_job(theirs, 0, None, shared, {})  # done: passed over
+    writerchild._serve_job(theirs, 0, None, shared, {}, profiles)  # done: passed over
     assert not path.exists()
+    # A short message, (number, epoch, of): whole job ``of`` (the last done) for that epoch
+    assert buf.post(1, marshal.dumps((1, 2, 0)))
+    writerchild._serve_job(theirs, 0, None, shared, {}, {})  # no whole job seen: passed over
+    writerchild._serve_job(theirs, 0, None, shared, {}, {0: {**profiles[0], "id": 5}})  # another
+    assert buf.status() == (0, writerchild.DONE_HERE)
+    writerchild._serve_job(theirs, 0, None, shared, {}, profiles)
+    assert buf.status() == (1, writerchild.DONE_HERE)
+    with np.load(tmp_path / "val" / "epoch_0002.npz") as z:
+        np.testing.assert_array_equal(z["logits"], np.arange(6).reshape(2, 3))
+        assert json.loads(z["__meta__"].item())["epoch"] == 2
     del views
     buf.close()
     mine.close()
@@ -414,3 +427,100 @@ def test_batches_of_mixed_types_and_dtypes_are_joined_as_in_process(tmp_path, da
             for key in ("logits", "labels", "ids"):
                 assert bg[key].dtype == fg[key].dtype
                 np.testing.assert_array_equal(bg[key], fg[key])
+
+
+def _done_by_the_process(rec: Recorder) -> None:
+    """Wait until the writer process has done the recorder's job under way."""
+    assert rec._background is not None and rec._background._shm is not None
+    deadline = time.monotonic() + 60
+    while not rec._background.done():
+        assert time.monotonic() < deadline, "the writer process did not do the job"
+        time.sleep(0.005)
+    assert rec._background._shm[2].status()[1] == writerchild.DONE_HERE
+
+
+def _posted(monkeypatch) -> list:
+    """The messages the recorders leave in the shared memory from now on, unmarshalled."""
+    seen: list = []
+    post = SharedBuffer.post
+
+    def spy(self, number, message):
+        seen.append(marshal.loads(message))
+        return post(self, number, message)
+
+    monkeypatch.setattr(SharedBuffer, "post", spy)
+    return seen
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_an_epoch_like_the_one_before_is_sent_short_and_written_as_in_process(
+    tmp_path, monkeypatch
+):
+    """Epochs of torch tensors of one form and size (the usual loop) go to the writer process
+    as (number, epoch) and are copied into the places of the epoch before; any other change
+    (the dtype, the size, the ids' presence, overwrite) sends the job whole again. The files
+    are byte for byte the in-process recorder's."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    seen = _posted(monkeypatch)
+    rng = np.random.default_rng(3)
+    f16 = torch.float16
+    plan = [(40, torch.float32)] * 3 + [(40, f16), (40, f16), (41, f16)]
+    recs = {m: Recorder(tmp_path / m, split="v", background=m == "bg") for m in ("bg", "fg")}
+    for e, (n, dtype) in enumerate(plan):
+        scores = torch.tensor(rng.normal(size=(n, 5)), dtype=dtype)
+        labels, ids = torch.tensor(rng.integers(0, 5, n)), torch.tensor(rng.permutation(n))
+        for rec in recs.values():
+            for a in range(0, n, 16):  # a shorter last batch, as from a DataLoader
+                rec.add(scores[a : a + 16], labels[a : a + 16], ids[a : a + 16])
+            rec.end_epoch(e)
+        _done_by_the_process(recs["bg"])  # (a flush now would do the job itself)
+    recs["bg"].overwrite = recs["fg"].overwrite = True
+    for rec in recs.values():
+        rec.add(scores, labels, ids)
+        rec.end_epoch(0)
+        rec.close()
+    assert [m[1] for m in seen if isinstance(m, tuple)] == [1, 2, 4]  # (number, epoch)
+    # float16; 41 rows; overwrite (epoch 0 was the first job, sent over the socket)
+    assert [m["epoch"] for m in seen if isinstance(m, dict)] == [3, 5, 0]
+    for e in range(len(plan)):
+        name = f"v/epoch_{e:04d}.npz"
+        assert (tmp_path / "bg" / name).read_bytes() == (tmp_path / "fg" / name).read_bytes()
+    with np.load(tmp_path / "bg" / "v" / "epoch_0002.npz") as z:
+        assert json.loads(z["__meta__"].item())["epoch"] == 2
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_a_whole_job_the_recorder_did_itself_is_sent_whole_again(tmp_path, data, monkeypatch):
+    """The process keeps the last whole job it did, for the short messages that follow; if
+    the recorder did that job itself (the process stopped), the next job comes whole, and
+    the process does it."""
+    import signal
+
+    logits, labels = data
+    seen = _posted(monkeypatch)
+    rec = Recorder(tmp_path, ordered=True, background=True)
+    rec.add(logits[0], labels)
+    rec.end_epoch(1)
+    _done_by_the_process(rec)
+    process = writerproc.shared()
+    assert process is not None
+    os.kill(process.proc.pid, signal.SIGSTOP)  # idle: between jobs, not holding the lock
+    try:
+        rec.add(logits[1][:20], labels[:20])  # other places: whole
+        rec.end_epoch(2)
+        rec.flush()  # done by the recorder itself
+    finally:
+        os.kill(process.proc.pid, signal.SIGCONT)
+    assert rec._background is not None
+    shm = rec._background._shm
+    assert shm is not None and shm[2].status()[1] == writerchild.DONE_BY_RECORDER
+    rec.add(logits[2][:20], labels[:20])  # like epoch 2, but the process never saw it
+    rec.end_epoch(3)
+    _done_by_the_process(rec)  # (a short message would never be)
+    rec.add(logits[3][:20], labels[:20])
+    rec.end_epoch(4)
+    rec.close()
+    assert [isinstance(m, dict) for m in seen] == [True, True, False]  # epoch 1 by socket
+    for e in (2, 3, 4):
+        with np.load(tmp_path / "val" / f"epoch_000{e}.npz") as z:
+            np.testing.assert_array_equal(z["logits"], logits[e - 1][:20])

@@ -153,6 +153,19 @@ Form = tuple[Any, Any, Any, tuple[int, ...], tuple[int, ...]]
 the scores' and labels' shapes past the batch axis (:attr:`Batches.form`)."""
 
 
+def form_of(key: tuple[Any, ...], tails: tuple[tuple[int, ...], tuple[int, ...]]) -> Form:
+    """The :attr:`Batches.form` of a batch of torch tensors whose
+    ``key`` (see ``Recorder.add``) and ``tails`` (shapes past the batch axis) are given."""
+    return key[2], key[5], None if key[6] is None else key[6][2], tails[0], tails[1]
+
+
+def can_require_grad(key: tuple[Any, ...]) -> bool:
+    """Whether the labels or ids of a batch of torch tensors whose ``key`` (see
+    ``Recorder.add``) is given can require grad (only floating and complex tensors can)."""
+    dtypes = (key[5],) if key[6] is None else (key[5], key[6][2])
+    return any(d.is_floating_point or d.is_complex for d in dtypes)
+
+
 class Batches:
     """One epoch's kept batches in the order they were added: per batch one tuple
     ``(scores, labels, ids, batch, versions…)`` — ids None when the recorder numbers the

@@ -35,8 +35,6 @@ from predaudit.record.buffer import (
     is_numeric,
     keep,
     shape_of,
-    tokens_as_samples,
-    unlike_before,
 )
 from predaudit.record.epochfile import exists_error
 from predaudit.report.vocab import KINDS
@@ -153,6 +151,7 @@ class Recorder:
         self._tails: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self._tokens: int | None = None
         self._tensors = False  # the last checked batch's arrays are all torch tensors
+        self._grads = True  # its labels or ids are tensors that can require grad (floats)
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -186,8 +185,11 @@ class Recorder:
             self._tensors
             and scores.is_cpu
             and labels.is_cpu
-            and not (scores.requires_grad or labels.requires_grad)
-            and (ids is None or (ids.is_cpu and not ids.requires_grad))
+            and not scores.requires_grad
+            and (ids is None or ids.is_cpu)
+            and not (  # (integer labels and ids cannot require grad: not looked at)
+                self._grads and (labels.requires_grad or (ids is not None and ids.requires_grad))
+            )
         ):
             ep.held.append(
                 (
@@ -220,7 +222,8 @@ class Recorder:
         elif (tails, name, auto_ids) != (self._tails, self._dtype, self._auto_ids):
             return False  # the error is raised by _add_checked
         self._key, self._tensors = key, tensors
-        self._epoch.note(_form(key, tails) if tensors else None)
+        self._grads = not tensors or buffer.can_require_grad(key)
+        self._epoch.note(buffer.form_of(key, tails) if tensors else None)
         return True
 
     def _add_checked(self, scores: Any, labels: Any, ids: Any, key: tuple[Any, ...] | None) -> None:
@@ -239,7 +242,9 @@ class Recorder:
             raise self._batch_error("some batches of this epoch have ids, others not")
         self._auto_ids = i is None
         if len(shape_s) == 3:
-            s, y, i, self._tokens = tokens_as_samples(s, y, i, self._tokens, self._batch_error)
+            s, y, i, self._tokens = buffer.tokens_as_samples(
+                s, y, i, self._tokens, self._batch_error
+            )
             shape_s, key = shape_of(s), None
         shape_y = shape_of(y)
         if shape_y[:1] != shape_s[:1] or len(shape_y) not in (1, 2):
@@ -253,16 +258,17 @@ class Recorder:
         if self._tails is None:
             self._tails, self._dtype = tails, name
         else:
-            problem = unlike_before(tails, self._tails, shape_s, shape_y, name, self._dtype)
+            problem = buffer.unlike_before(tails, self._tails, shape_s, shape_y, name, self._dtype)
             if problem:
                 raise self._batch_error(problem)
         self._key = key
         self._tensors = all(hasattr(x, "_version") for x in (scores, labels, ids) if x is not None)
+        self._grads = key is None or not self._tensors or buffer.can_require_grad(key)
         if key is not None:
             if len(self._checked) >= 16:  # batch sizes that vary: keep it small
                 self._checked.clear()
             self._checked[key] = (tails, name, i is None, self._tensors)
-        self._epoch.note(_form(key, tails) if self._tensors and key is not None else None)
+        self._epoch.note(buffer.form_of(key, tails) if self._tensors and key is not None else None)
         self._epoch.hold(b, s, y, i)
         self._epoch.n += shape_s[0]
 
@@ -273,7 +279,7 @@ class Recorder:
         """Hand the batches added so far to ``other`` (the callbacks' sibling splits)."""
         other.discard()
         names = ("_epoch", "_key", "_batches", "_auto_ids", "_dtype", "_tails", "_tokens")
-        for name in (*names, "_tensors"):
+        for name in (*names, "_tensors", "_grads"):
             setattr(other, name, getattr(self, name))
         self._reset()
 
@@ -392,9 +398,3 @@ class Recorder:
             self.discard()
             raise
         self.end_epoch(epoch)
-
-
-def _form(key: tuple[Any, ...], tails: tuple[tuple[int, ...], tuple[int, ...]]) -> tuple[Any, ...]:
-    """The :attr:`~predaudit.record.buffer.Batches.form` of a batch of torch tensors whose
-    ``key`` (see ``Recorder.add``) and ``tails`` (shapes past the batch axis) are given."""
-    return key[2], key[5], None if key[6] is None else key[6][2], tails[0], tails[1]

@@ -314,6 +314,16 @@ def test_the_quick_path_of_add_keeps_tensors_as_the_checked_path_does(tmp_path, 
     with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
         np.testing.assert_array_equal(z["logits"], logits[1][:20])
         np.testing.assert_array_equal(z["ids"], np.arange(20))
+    # soft targets can require grad too (integer labels and ids cannot: not looked at)
+    rec = Recorder(tmp_path, split="soft", background=background)
+    soft = torch.softmax(torch.tensor(logits[2], requires_grad=True), dim=1)
+    for a in range(0, 20, 5):
+        rec.add(torch.tensor(logits[0][a : a + 5]), soft[a : a + 5], torch.arange(a, a + 5))
+    assert all(not h[1].requires_grad for h in rec._epoch.held)
+    rec.end_epoch(1)
+    rec.close()
+    with np.load(tmp_path / "soft" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["labels"], soft.detach().numpy()[:20])
 
 
 @pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")

@@ -5,7 +5,9 @@ system calls it must wait for the loop to let go of the lock (up to the interpre
 5 ms switch interval), so one epoch's write takes many such waits, and the loop then
 stalls at the next ``end_epoch`` until it is done. A process has a lock of its own. The
 loop copies an epoch's batches straight into shared memory (an anonymous ``memfd``, one
-per recorder, grown when an epoch needs more) and leaves the job's message (``marshal``) there;
+per recorder, grown when an epoch needs more; :mod:`predaudit.record.sharedmem`) and leaves
+the job's message (``marshal``) there: the job whole, or, when only the epoch differs from
+the last whole job and the process did that one, ``(number, epoch, that job's number)``;
 the process, which looks for one every few milliseconds, looks at the folder and writes
 the file exactly as the recorder does in-process
 (:func:`~predaudit.record.epochfile.write_checked`), then marks the job done in the shared

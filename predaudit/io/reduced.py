@@ -20,7 +20,7 @@ from predaudit.io.container import Container
 from predaudit.io.discover import SplitLayout
 from predaudit.io.formats import open_container
 from predaudit.io.naming import ID_KEYS, LABEL_KEYS, SCORE_KEYS
-from predaudit.io.validate import _show, check_finite_ids
+from predaudit.io.validate import _show, check_finite_ids, not_numbers
 from predaudit.report.vocab import IGNORE_INDEX, EpochUnit
 from predaudit.text import plural
 
@@ -101,12 +101,15 @@ def _read(c: Container, path: Path) -> ReducedRecords:
         )
     for role in ("loss", *OPTIONAL):
         if role in cols and cols[role].dtype.kind not in "fiu":
-            raise InputError(path, f"column '{role}' holds {cols[role].dtype}; expected numbers")
+            raise InputError(
+                path, f"column '{names[role]}' holds {not_numbers(cols[role])}; expected numbers"
+            )
     for role in ("pred", "label", "epoch", "correct"):
         if role in cols:
             a = cols[role]
             if a.dtype.kind not in "biuf" or (a.dtype.kind == "f" and not np.all(a == np.round(a))):
-                raise InputError(path, f"column '{names[role]}' holds {a.dtype}; expected integers")
+                held = not_numbers(a, integers=True)
+                raise InputError(path, f"column '{names[role]}' holds {held}; expected integers")
             cols[role] = a.astype(np.int64) if role != "correct" else a.astype(bool)
     if (
         "correct" in cols

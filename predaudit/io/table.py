@@ -21,6 +21,7 @@ import numpy as np
 from predaudit.errors import InputError
 from predaudit.io.container import Container, _short, check_budget, check_regular
 from predaudit.io.naming import ID_KEYS, LABEL_KEYS
+from predaudit.io.validate import not_numbers
 
 SCORE_COLUMN = re.compile(r"^(logit|prob|p|log_prob)_(\d+)$")
 """``logit_0``, ``prob_3``, ``p_1``, ``log_prob_2``: one column per class."""
@@ -182,7 +183,8 @@ class TableContainer(Container):
         cols = [self._column(f"{prefix}_{k}") for k in range(numbers[-1] + 1)]
         for k, col in enumerate(cols):
             if col.dtype.kind not in "fiu":
-                raise InputError(path, f"column '{prefix}_{k}' holds {col.dtype}; expected numbers")
+                held = not_numbers(col)
+                raise InputError(path, f"column '{prefix}_{k}' holds {held}; expected numbers")
         self._arrays[SCORE_KEY_OF[prefix]] = np.column_stack(cols) if cols else np.empty((0, 0))
         for n in self._names:
             if n in LABEL_KEYS or n in ID_KEYS or n == self.epoch_column:
@@ -231,8 +233,9 @@ class TableContainer(Container):
         if epoch.dtype.kind not in "iu" and not (
             epoch.dtype.kind == "f" and np.all(epoch == np.round(epoch))
         ):
+            held = not_numbers(epoch, integers=True)
             raise InputError(
-                self.path, f"column '{self.epoch_column}' holds {epoch.dtype}; expected integers"
+                self.path, f"column '{self.epoch_column}' holds {held}; expected integers"
             )
         out: list[tuple[int, Container]] = []
         for e in np.unique(epoch):

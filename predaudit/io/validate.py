@@ -129,6 +129,26 @@ def check_finite_ids(ids: np.ndarray, path: Path | str) -> None:
         )
 
 
+def not_numbers(column: np.ndarray, *, integers: bool = False) -> str:
+    """What a column that should hold numbers (``integers``: whole numbers) holds instead,
+    by its first such value: ``text ('cat' at row 3)``, ``2.5 at row 7`` (rows from 0)."""
+    flat = column.reshape(-1)  # (a column: one value a row)
+    if flat.dtype.kind in "biuf":
+        bad = np.flatnonzero(flat != np.round(flat)) if flat.dtype.kind == "f" else None
+        if bad is not None and bad.size:
+            return f"{_show(flat[bad[0]])} at row {int(bad[0])}"
+        return str(flat.dtype)  # (not reached by a column refused for its values)
+    what = "text" if flat.dtype.kind in "US" else str(flat.dtype)
+    for row, value in enumerate(flat.tolist()):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"{what} ({_show(value)} at row {row})"
+        if integers and not number.is_integer():
+            return f"{what} ({_show(value)} at row {row})"
+    return f"{what} ({_show(flat[0])} at row 0)" if flat.size else what
+
+
 def _show(value: object) -> str:
     """A numpy scalar as a user wrote it: ``12`` or ``'a12'``, not ``np.int64(12)``."""
     item = value.item() if isinstance(value, np.generic) else value

@@ -192,6 +192,10 @@ def make_bad() -> None:
             pred=np.array([0, 1, 2, 2] * 2),
         ),
         "records_p_true_above_one": dict(loss=np.full(8, 0.5), p_true=np.full(8, 1.25)),
+        "records_text_loss": dict(loss=np.array(["0.5", "0.5", "0.5", "n/a"] * 2)),
+        "records_fractional_label": dict(
+            loss=np.full(8, 0.5), label=np.array([0, 1, 1.5, 1] * 2), pred=np.zeros(8, int)
+        ),
     }.items():
         d = _fresh(BAD / case)
         cols = {"epoch": np.repeat([1, 2], 4), "id": np.tile(np.arange(4), 2), **extra}

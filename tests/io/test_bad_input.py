@@ -111,6 +111,12 @@ EXPECTED = {
         "records_nan_loss_labelled/records.npz: column 'loss' is NaN on 2 rows (e.g. nan at row "
         "1); give the loss, or label the sample -100"
     ),
+    "records_text_loss": (
+        "records_text_loss/records.npz: column 'loss' holds text ('n/a' at row 3); expected numbers"
+    ),
+    "records_fractional_label": (
+        "records_fractional_label/records.npz: column 'label' holds 1.5 at row 2; expected integers"
+    ),
     "records_p_true_above_one": (
         "records_p_true_above_one/records.npz: column 'p_true' lies outside [0, 1] on 8 rows "
         "(e.g. 1.25 at row 0); it is a probability"

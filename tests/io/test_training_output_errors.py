@@ -62,7 +62,7 @@ def table_empty_label(root: Path) -> None:
 
 
 def table_text_scores(root: Path) -> None:
-    t = pa.table({"label": Y, "logit_0": X[:, 0], "logit_1": ["a", "b", "c", "d"]})
+    t = pa.table({"label": Y, "logit_0": X[:, 0], "logit_1": ["0.5", "1.2", "n/a", "0.1"]})
     pq.write_table(t, root / "epoch_1.parquet")
 
 
@@ -71,7 +71,7 @@ def table_not_parquet(root: Path) -> None:
 
 
 def table_float_epochs(root: Path) -> None:
-    t = pa.table({"epoch": [1.5, 1.5, 2.0, 2.0], "label": Y, "p_0": X[:, 0], "p_1": X[:, 1]})
+    t = pa.table({"epoch": [1.0, 1.0, 2.5, 2.5], "label": Y, "p_0": X[:, 0], "p_1": X[:, 1]})
     pq.write_table(t, root / "predictions.parquet")
 
 
@@ -134,7 +134,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "table_empty_label": (table_empty_label, "epoch_1.parquet: column 'label' has 1 empty value"),
     "table_text_scores": (
         table_text_scores,
-        "epoch_1.parquet: column 'logit_1' holds <U1; expected numbers",
+        "epoch_1.parquet: column 'logit_1' holds text ('n/a' at row 2); expected numbers",
     ),
     "table_not_parquet": (
         table_not_parquet,
@@ -142,7 +142,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "table_float_epochs": (
         table_float_epochs,
-        "predictions.parquet: column 'epoch' holds float64; expected integers",
+        "predictions.parquet: column 'epoch' holds 2.5 at row 2; expected integers",
     ),
     "safetensors_garbage": (
         safetensors_garbage,

@@ -137,14 +137,15 @@ def not_numbers(column: np.ndarray, *, integers: bool = False) -> str:
         bad = np.flatnonzero(flat != np.round(flat)) if flat.dtype.kind == "f" else None
         if bad is not None and bad.size:
             return f"{_show(flat[bad[0]])} at row {int(bad[0])}"
-        return str(flat.dtype)  # (not reached by a column refused for its values)
+        return str(flat.dtype)  # a kind refused as a whole (a bool column of losses)
     what = "text" if flat.dtype.kind in "US" else str(flat.dtype)
     for row, value in enumerate(flat.tolist()):
         try:
             number = float(value)
+            ok = not integers or number.is_integer()
         except (TypeError, ValueError):
-            return f"{what} ({_show(value)} at row {row})"
-        if integers and not number.is_integer():
+            ok = False
+        if not ok:
             return f"{what} ({_show(value)} at row {row})"
     return f"{what} ({_show(flat[0])} at row 0)" if flat.size else what
 

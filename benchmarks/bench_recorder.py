@@ -8,12 +8,12 @@ Not a test: run it by hand (ideally on an idle machine) and read the table.
 The loop is the sample-data model's: scikit-learn's ``load_digits`` (1797 samples, 64
 features), a 64-128-10 ReLU MLP in PyTorch on the CPU (one thread), evaluated in
 batches from a ``DataLoader`` with ``model.eval()`` and ``torch.no_grad()``. "off" runs
-the loop and keeps only the loss (what a loop computes anyway); "on" also passes every
-batch's logits, labels and ids to a ``Recorder`` and writes one ``.npz`` per epoch
-(atomically; ``--fsync`` also flushes each file to the disk); "on, background" is
-``Recorder(background=True)``, whose file is written while the next epoch is evaluated,
-by the writer process (Linux) or else the writer thread (the table says which;
-``--thread`` forces the thread).
+the loop and keeps only the loss (what a loop computes anyway); "on, background
+(default)" also passes every batch's logits, labels and ids to a ``Recorder()``, which
+writes one ``.npz`` per epoch (atomically; ``--fsync`` also flushes each file to the
+disk) while the next epoch is evaluated, by the writer process (Linux) or else the writer
+thread (the table says which; ``--thread`` forces the thread); "on, background=False"
+is ``Recorder(background=False)``, which writes the file in ``end_epoch()``.
 
 The machine this runs on is shared and its speed drifts, so the modes are compared
 round by round: each round runs a block of ``--epochs`` consecutive epochs of every
@@ -58,7 +58,7 @@ from sklearn.datasets import load_digits
 
 from predaudit.record import Recorder, writerproc
 
-MODES = ("off", "on", "on, background")
+MODES = ("off", "on, background (default)", "on, background=False")
 FLOORS = ("add() only", "add() + join")
 """Training-loop modes that write nothing (``--floors``): what ``add()`` costs alone (the
 batches held, then dropped at ``end_epoch()``), and with the background recorder's join
@@ -122,20 +122,22 @@ def train_loop(args, tmp: Path) -> dict[str, dict[str, list[float]]]:
     modes = MODES + (FLOORS if args.floors else ())
     recs = {
         "off": None,
-        "on": {s: Recorder(tmp / "train-on", split=s, fsync=args.fsync) for s in splits},
+        "on, background=False": {
+            s: Recorder(tmp / "train-on", split=s, fsync=args.fsync, background=False)
+            for s in splits
+        },
         **(
             {
-                "add() only": {s: _AddOnly(tmp / "train-add", split=s) for s in splits},
-                "add() + join": {
-                    s: _JoinOnly(tmp / "train-join", split=s, background=True) for s in splits
+                "add() only": {
+                    s: _AddOnly(tmp / "train-add", split=s, background=False) for s in splits
                 },
+                "add() + join": {s: _JoinOnly(tmp / "train-join", split=s) for s in splits},
             }
             if args.floors
             else {}
         ),
-        "on, background": {
-            s: Recorder(tmp / "train-bg", split=s, fsync=args.fsync, background=True)
-            for s in splits
+        "on, background (default)": {
+            s: Recorder(tmp / "train-bg", split=s, fsync=args.fsync) for s in splits
         },
     }
     out: dict[str, dict[str, list[float]]] = {
@@ -185,7 +187,7 @@ def spread(values: list[float]) -> str:
 
 def breakdown(model, loader, out: Path, args) -> tuple[float, float]:
     """Median ms per epoch spent in add() and in end_epoch() of a Recorder (one thread)."""
-    rec = Recorder(out, fsync=args.fsync)
+    rec = Recorder(out, fsync=args.fsync, background=False)
     adds: list[float] = []
     ends: list[float] = []
     epoch = 0
@@ -249,8 +251,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         recs = {
             "off": None,
-            "on": Recorder(Path(tmp) / "on", fsync=args.fsync),
-            "on, background": Recorder(Path(tmp) / "bg", fsync=args.fsync, background=True),
+            "on, background (default)": Recorder(Path(tmp) / "bg", fsync=args.fsync),
+            "on, background=False": Recorder(Path(tmp) / "on", fsync=args.fsync, background=False),
         }
         epoch = {m: 0 for m in MODES}
         for r in range(warm + args.rounds):
@@ -313,7 +315,8 @@ def main() -> None:
     print()
     add_ms, end_ms = parts
     print(
-        f"Where the time of 'on' goes (median over {args.repeats} blocks of {args.epochs}): add() "
+        f"Where the time of 'on, background=False' goes (median over {args.repeats} blocks "
+        f"of {args.epochs}): add() "
         f"{add_ms * 1e3 / n_batches:.1f} us per batch ({add_ms:.3f} ms per epoch), "
         f"end_epoch() {end_ms:.3f} ms per epoch"
     )

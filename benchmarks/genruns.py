@@ -195,6 +195,7 @@ def write_per_epoch(folder: Path, spec: Spec, split: str = "test") -> Path:
             sl = slice(j * rows, (j + 1) * rows)
             rec.add(next(chunks), labels[sl], ids[sl])
         rec.end_epoch(e + 1)
+    rec.close()  # the last epoch's write (in the background) is finished
     (folder / "SPEC.json").write_text(json.dumps(asdict(spec)))
     return folder
 

@@ -23,6 +23,7 @@ from predaudit.io.naming import (
     number_in_name,
     split_rank,
 )
+from predaudit.io.pending import settle
 from predaudit.io.shards import group_shards
 from predaudit.report.vocab import EpochUnit, Layout
 
@@ -271,6 +272,7 @@ def _evaluation_split(
 def discover(path: str | Path) -> RunLayout:
     """Find the splits and epoch sources of the run at ``path`` (folder or single file)."""
     root = Path(path)
+    settle(root)  # a background Recorder's epochs ended so far, in this process
     if not root.exists():
         raise InputError(root, "does not exist")
     if not root.is_dir() or _is_store(root):  # a file; a FIFO or device is refused by type

@@ -3,14 +3,18 @@
 In the writer process where there is one (:mod:`predaudit.record.writerproc`: Linux),
 else in a writer thread: one thread shared by all recorders, which finishes its queue
 before the interpreter exits. At most one epoch of a recorder is being written at a
-time: :meth:`Background.wait` comes before the next.
+time: :meth:`Background.wait` comes before the next. Reading a run in the process that
+records it (:func:`~predaudit.io.discover.discover`) first lets the writes into it finish
+(:meth:`Background.settle`).
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from predaudit.io import pending
 from predaudit.record import writerproc
 from predaudit.record.buffer import Batches
 from predaudit.record.epochfile import EpochFiles, EpochJob, take
@@ -32,6 +37,8 @@ class Background:
         self._writing: tuple[Future[None] | writerproc.Ticket, int, Path] | None = None
         self._shm: tuple[writerproc.Writer, int, SharedBuffer] | None = None
         self._taken: tuple[writerproc.Writer, int, SharedBuffer] | None = None
+        self._failed: Exception | None = None  # a write's error settle() kept for wait()
+        _LIVE.add(self)
         writerproc.shared()  # started now: it is ready by the end of the first epoch
 
     def take(self, batches: Batches) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -62,11 +69,17 @@ class Background:
         self._writing = handle, job.epoch, job.path
 
     def done(self) -> bool:
-        """The write under way, if any, has finished (so :meth:`wait` would not block)."""
-        return self._writing is not None and self._writing[0].done()
+        """The write under way, if any, has finished (so :meth:`wait` would not block and
+        may raise its error)."""
+        if self._writing is None:
+            return self._failed is not None
+        return self._writing[0].done()
 
     def wait(self) -> None:
-        """Wait for the write under way; raise its error."""
+        """Wait for the write under way; raise its error (or the one :meth:`settle` kept)."""
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
         if self._writing is None:
             return
         (writing, epoch, path), self._writing = self._writing, None
@@ -77,6 +90,16 @@ class Background:
                 reported(writing)
         self.files.add(epoch, path)  # already noted by the thread; not by the process
 
+    def settle(self) -> None:
+        """Wait for the write under way, keeping its error for the recorder's next call
+        (:meth:`wait`): a reader of the run does not take it from the recorder."""
+        if self._writing is None:
+            return
+        try:
+            self.wait()
+        except Exception as error:
+            self._failed = error
+
     def release(self) -> None:
         """Give back the shared memory (the writer process unmaps it too)."""
         if self._shm is not None:
@@ -84,6 +107,24 @@ class Background:
             self._shm = None
             buf.close()
             process.forget(key)
+
+
+_LIVE: weakref.WeakSet[Background] = weakref.WeakSet()
+
+
+def settle_under(path: os.PathLike[str]) -> None:
+    """Finish the writes under way into ``path`` (a run, split folder or epoch file) or a
+    folder within it (:mod:`predaudit.io.pending`: before the run is read)."""
+    target = os.path.realpath(path)
+    for bg in list(_LIVE):
+        if bg._writing is None:
+            continue
+        folder = os.path.realpath(bg.files.folder)
+        if os.path.commonpath([folder, target]) in (folder, target):  # one inside the other
+            bg.settle()
+
+
+pending.register(settle_under)
 
 
 # -- the writer thread ------------------------------------------------------------------

@@ -7,11 +7,12 @@
 ...     with rec.epoch(epoch):
 ...         rec.add(np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([0, 1]), ids=[7, 3])
 ...         rec.add(np.array([[0.5, 0.0]]), np.array([1]), ids=[5])
->>> [p.name for p in sorted((rec.folder).iterdir())]
-['epoch_0001.npz', 'epoch_0002.npz']
->>> run = predaudit.load_run(out)
+>>> run = predaudit.load_run(out)  # (it lets the writes under way finish first)
 >>> run.splits["val"].epochs, run.splits["val"].n_samples
 ([1, 2], 3)
+>>> rec.close()  # waits for the files
+>>> [p.name for p in sorted((rec.folder).iterdir())]
+['epoch_0001.npz', 'epoch_0002.npz']
 """
 
 from __future__ import annotations
@@ -47,9 +48,8 @@ class Recorder:
     """Collect one split's predictions batch by batch and write one file per epoch.
 
     ``Recorder(out_dir, split="val")`` writes ``out_dir/val/epoch_0003.npz`` (keys
-    ``logits`` — or ``probs``/``log_probs`` after ``kind`` —, ``labels``, ``ids``, and a
-    JSON ``__meta__`` member the readers skip) at each :meth:`end_epoch`; ``out_dir``
-    is then a run ``predaudit analyze`` and :func:`predaudit.load_run` read.
+    ``logits`` — or ``probs``/``log_probs`` after ``kind`` —, ``labels``, ``ids``, a JSON
+    ``__meta__``) for each :meth:`end_epoch`: a run ``predaudit analyze`` reads.
 
     Per batch, :meth:`add` takes scores ``[B, C]`` (or ``[B]``, one binary score),
     labels ``[B]`` (class indices, ``-100`` for an ignored sample) or ``[B, C]``
@@ -74,22 +74,23 @@ class Recorder:
     changing it in place afterwards is an error at :meth:`end_epoch`, so pass a copy of
     a buffer you reuse), a tensor on another device copied to the CPU, a numpy array
     copied. So about one epoch of scores is held: :meth:`end_epoch` joins the kept
-    batches into runs of a few MiB, releasing them as it goes (the whole epoch is joined
-    only when the rows must be reordered by id), and nothing is kept between epochs.
-    Files are written atomically (a hidden temporary file moved into place): a crash
-    leaves no partial epoch (``fsync=True`` also flushes each file to the disk before
-    moving it, so that it survives a power cut; a few milliseconds per epoch).
-    ``background=True`` writes each epoch while training goes on, in a writer process
-    (on Linux: the epoch's arrays are copied into memory it shares, and it has an
-    interpreter lock of its own; started with the recorder, shared by all of them) or
-    else a writer thread: :meth:`end_epoch` returns at once (the file appears when
-    written), an error of the write (a duplicate id among them: the rows are sorted by
-    the writer) is raised by the next :meth:`end_epoch`, :meth:`flush` or :meth:`close`
-    (or :meth:`add`, which looks every 8 batches), and at most one epoch is being
-    written while the next is collected. Call :meth:`close` (or use
-    ``with Recorder(...) as rec:``) before reading the run in the same process; pending
-    writes are finished when the interpreter exits, and a failed one nobody was told of
-    is printed on stderr.
+    batches (into runs of a few MiB when written in the loop's thread, releasing them as
+    it goes), and nothing is kept between epochs. Files are written atomically (a hidden
+    temporary file moved into place): a crash leaves no partial epoch (``fsync=True``
+    also flushes each file to the disk before moving it, so that it survives a power
+    cut; a few milliseconds per epoch).
+
+    By default (``background=True``) each epoch is written while training goes on, by
+    a writer process (on Linux: the epoch's arrays are copied into memory it shares, and
+    it has an interpreter lock of its own; started with the first recorder, shared by
+    all of them) or else a writer thread, at most one epoch at a time: :meth:`end_epoch`
+    returns at once and the file appears when written. An error of the write (a
+    duplicate id among them: the rows are sorted by the writer) is raised by the next
+    :meth:`end_epoch`, :meth:`flush` or :meth:`close` (or :meth:`add`, which looks every
+    8 batches). :meth:`flush` waits for the files, as reading the run in this process
+    does (:func:`predaudit.load_run`); the interpreter's exit finishes them, printing a
+    failure nobody was told of on stderr. ``background=False`` writes in :meth:`end_epoch`
+    (about three times the loop's time: see the README's Performance).
 
     A folder that already holds epochs is continued; recording an epoch that exists
     raises :class:`EpochExistsError` (a ``FileExistsError`` and an
@@ -116,7 +117,7 @@ class Recorder:
         compress: bool = False,
         sharded: bool | None = None,
         fsync: bool = False,
-        background: bool = False,
+        background: bool = True,
     ) -> None:
         if kind not in KINDS:
             raise OptionError(f"expected one of {', '.join(KINDS)}", param="kind", value=repr(kind))
@@ -305,10 +306,9 @@ class Recorder:
         """Write the batches added since the last epoch as ``epoch``; return the file.
 
         The batches are dropped afterwards, also when writing fails. With
-        ``background=True`` the file is written in the writer process or thread (see the
-        class docs);
-        if the previous epoch's write failed, its error is raised first and the batches
-        are kept.
+        ``background=True`` (the default) the file is written in the writer process or
+        thread (see the class docs); if the previous epoch's write failed, its error is
+        raised first and the batches are kept.
         """
         epoch = operator.index(epoch)
         self._wait()  # the previous epoch's write: its error, and one epoch written at a time

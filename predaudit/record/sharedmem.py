@@ -127,7 +127,10 @@ class SharedBuffer:
     def close(self) -> None:
         self._views = self._tensor_views = None  # (the map cannot be closed while they exist)
         if self.map is not None:
-            self.map.close()
+            try:
+                self.map.close()
+            except BufferError:  # views still held (by the traceback of a failed job the
+                pass  # recorder did itself): unmapped when the last of them goes
             self.map = None
         if self.fd >= 0:
             os.close(self.fd)

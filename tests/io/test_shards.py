@@ -20,7 +20,7 @@ def write_shards(tmp_path, monkeypatch, logits, labels, epochs=(1, 2), world=2, 
     padded = list(range(N)) + list(range((-N) % world))
     for rank in range(world):
         monkeypatch.setattr(buffer_module, "distributed_rank", lambda r=rank: (r, world))
-        rec = Recorder(tmp_path, split="val")
+        rec = Recorder(tmp_path, split="val", background=False)
         idx = np.array(padded[rank::world])
         for e in epochs:
             scores = logits[e - 1][idx].copy()
@@ -83,7 +83,7 @@ def test_whole_and_sharded_epoch_together_is_an_error(tmp_path, monkeypatch, arr
     logits, labels = arrays
     write_shards(tmp_path, monkeypatch, logits, labels, epochs=(1,))
     monkeypatch.setattr(buffer_module, "distributed_rank", lambda: (0, 1))
-    rec = Recorder(tmp_path)
+    rec = Recorder(tmp_path, background=False)
     rec.add(logits[0], labels, ids=np.arange(N))
     with pytest.raises(FileExistsError, match="epoch 1 of split 'val' exists"):
         rec.end_epoch(1)
@@ -104,9 +104,11 @@ def test_a_shard_needs_ids(tmp_path, arrays):
 def test_ordered_without_ids_is_refused_under_distributed(tmp_path, monkeypatch, arrays):
     logits, labels = arrays
     monkeypatch.setattr(buffer_module, "distributed_rank", lambda: (1, 2))
-    rec = Recorder(tmp_path, ordered=True)
+    rec = Recorder(tmp_path, ordered=True, background=False)
     with pytest.raises(predaudit.OptionError, match="under torch.distributed give each sample"):
         rec.add(logits[0], labels)
-    rec = Recorder(tmp_path, ordered=True, sharded=False)  # gathered already: positions are fine
+    rec = Recorder(
+        tmp_path, ordered=True, sharded=False, background=False
+    )  # gathered already: positions are fine
     rec.add(logits[0], labels)
     assert rec.end_epoch(1).name == "epoch_0001.npz"

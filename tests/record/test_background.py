@@ -12,14 +12,17 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F  # noqa: N812
 
 import predaudit
 from predaudit.errors import InputError
+from predaudit.io.discover import discover
 from predaudit.record import EpochExistsError, Recorder, epochfile, writerchild, writerproc
 from predaudit.record.sharedmem import SharedBuffer
 
@@ -534,3 +537,123 @@ def test_a_whole_job_the_recorder_did_itself_is_sent_whole_again(tmp_path, data,
     for e in (2, 3, 4):
         with np.load(tmp_path / "val" / f"epoch_000{e}.npz") as z:
             np.testing.assert_array_equal(z["logits"], logits[e - 1][:20])
+
+
+# -- the default, and reading the run in the process that records it --------------------
+
+
+@contextmanager
+def writes_held(writer, monkeypatch):
+    """While in the block, a background write cannot finish by itself: the writer process
+    is stopped (SIGSTOP; a write is then done by the recorder when it is waited for), or
+    the writer thread's job sleeps 0.3 s first."""
+    if writer == "thread":
+        run = epochfile.EpochJob.run
+
+        def slow(self, files):
+            time.sleep(0.3)
+            run(self, files)
+
+        monkeypatch.setattr(epochfile.EpochJob, "run", slow)
+        yield
+        return
+    import signal
+
+    process = writerproc.shared()
+    assert process is not None
+    os.kill(process.proc.pid, signal.SIGSTOP)  # no job posted yet: it holds no lock
+    try:
+        yield
+    finally:
+        os.kill(process.proc.pid, signal.SIGCONT)
+
+
+def test_the_default_recorder_writes_in_the_background_and_reading_waits(
+    tmp_path, data, writer, monkeypatch
+):
+    """``Recorder()`` writes in the background; reading the run in the same process (the
+    run, a split folder or an epoch file) first lets the writes into it finish."""
+    logits, labels = data
+    rec = Recorder(tmp_path / "run", ordered=True)
+    assert rec.background
+    folder = tmp_path / "run" / "val"
+    with writes_held(writer, monkeypatch):
+        for e in (1, 2):
+            rec.add(torch.tensor(logits[e]), torch.tensor(labels))
+            rec.end_epoch(e)  # (waits for epoch 1's write: the recorder does it if held)
+        assert not (folder / "epoch_0002.npz").exists()  # under way
+        run = predaudit.load_run(tmp_path / "run").splits["val"]
+        assert (folder / "epoch_0002.npz").exists()
+        rec.add(torch.tensor(logits[3]), torch.tensor(labels))
+        rec.end_epoch(3)
+        discover(folder / "epoch_0003.npz")  # an epoch file
+        assert (folder / "epoch_0003.npz").exists()
+        rec.add(torch.tensor(logits[4]), torch.tensor(labels))
+        rec.end_epoch(4)
+        (split,) = discover(folder).splits.values()  # the split folder
+        assert [e for e, _ in split.epoch_files] == [1, 2, 3, 4]
+    rec.close()
+    assert run.epochs == [1, 2]
+    expected = [
+        float(F.cross_entropy(torch.tensor(logits[e]), torch.tensor(labels))) for e in (1, 2)
+    ]
+    np.testing.assert_allclose(run.loss.mean(axis=1), expected, rtol=1e-6)
+
+
+def test_reading_the_run_leaves_a_failed_write_to_the_recorder(tmp_path, data, writer):
+    """A write that failed is the recorder's error to raise (once), not the reader's."""
+    logits, labels = data
+    rec = Recorder(tmp_path)
+    for e, ids in enumerate((np.arange(N), np.arange(N)[::-1], np.zeros(N, dtype=int))):
+        rec.add(logits[e][ids], labels[ids], ids=ids)
+        rec.end_epoch(e)
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [0, 1]  # epoch 2 failed
+    with pytest.raises(InputError, match="sample id 0 was added twice"):
+        rec.flush()
+    rec.flush()  # raised once
+    rec.add(logits[2], labels, ids=np.arange(N))
+    rec.end_epoch(2)
+    rec.close()
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [0, 1, 2]
+
+
+def test_reading_one_run_does_not_wait_for_the_writes_of_another(tmp_path, data, writer):
+    logits, labels = data
+    recs = {name: Recorder(tmp_path / name, ordered=True) for name in ("a", "b")}
+    for e in (0, 1):
+        for rec in recs.values():
+            rec.add(logits[e], labels)
+            rec.end_epoch(e)
+    predaudit.load_run(tmp_path / "b")
+    pending = {name: rec._background._writing is not None for name, rec in recs.items()}
+    assert pending == {"a": True, "b": False}
+    with pytest.raises(InputError, match="holds 2 separate runs"):
+        discover(tmp_path)  # a folder holding both: refused, after the writes into it
+    assert recs["a"]._background._writing is None
+    for rec in recs.values():
+        rec.close()
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_a_kept_error_of_a_write_the_recorder_did_itself_does_not_block_its_memory(
+    tmp_path, data, monkeypatch
+):
+    """The traceback of a job the recorder did itself (the process stopped) holds views of
+    the shared memory: an epoch that needs more of it, and close(), still work."""
+    logits, labels = data
+    rec = Recorder(tmp_path, background=True)
+    with writes_held("process", monkeypatch):
+        rec.add(logits[0], labels, ids=np.zeros(N, dtype=int))
+        rec.end_epoch(0)
+        with pytest.raises(InputError, match="sample id 0 was added twice") as kept:
+            rec.flush()
+    assert rec._background is not None and rec._background._shm is not None
+    assert rec._background._shm[2].status()[1] == writerchild.DONE_BY_RECORDER
+    big = np.tile(logits[1], (50, 1))  # 50 times the memory: it is mapped anew
+    rec.add(big, np.tile(labels, 50), ids=np.arange(50 * N))
+    rec.end_epoch(1)
+    rec.close()
+    assert kept.value.__traceback__ is not None  # (still held)
+    with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
+        np.testing.assert_array_equal(z["logits"], big)
+    assert not (tmp_path / "val" / "epoch_0000.npz").exists()

@@ -36,7 +36,7 @@ def record_shuffled(rec, logits, labels, rng, batch=5):
 
 def test_shuffled_batches_give_the_run_of_the_arrays(tmp_path, data):
     logits, labels, rng = data
-    rec = Recorder(tmp_path, split="val")
+    rec = Recorder(tmp_path, split="val", background=False)
     record_shuffled(rec, logits, labels, rng)
     names = sorted(p.name for p in (tmp_path / "val").iterdir())
     assert names == ["epoch_0001.npz", "epoch_0002.npz", "epoch_0003.npz"]
@@ -58,13 +58,13 @@ def test_shuffled_batches_give_the_run_of_the_arrays(tmp_path, data):
 
 def test_torch_tensors_float16_and_bfloat16(tmp_path, data):
     logits, labels, _ = data
-    rec = Recorder(tmp_path, split="half", ordered=True)
+    rec = Recorder(tmp_path, split="half", ordered=True, background=False)
     rec.add(torch.tensor(logits[0], dtype=torch.float16, requires_grad=True), torch.tensor(labels))
     rec.end_epoch(1)
     with np.load(tmp_path / "half" / "epoch_0001.npz") as z:
         assert z["logits"].dtype == np.float16
     bf = torch.tensor(logits[0]).to(torch.bfloat16)
-    rec = Recorder(tmp_path, split="bf", ordered=True)
+    rec = Recorder(tmp_path, split="bf", ordered=True, background=False)
     rec.add(bf[:10], torch.tensor(labels[:10]))
     rec.add(bf[10:], torch.tensor(labels[10:]))
     rec.end_epoch(1)
@@ -79,7 +79,7 @@ def test_kind_names_the_key(tmp_path, data, kind):
     logits, labels, _ = data
     scores = torch.log_softmax(torch.tensor(logits[0]), -1)
     scores = scores.exp() if kind == "probs" else scores
-    rec = Recorder(tmp_path, kind=kind, ordered=True)
+    rec = Recorder(tmp_path, kind=kind, ordered=True, background=False)
     rec.add(scores, labels)
     rec.end_epoch(1)
     with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
@@ -93,8 +93,8 @@ def test_kind_names_the_key(tmp_path, data, kind):
 def test_ids_required_unless_ordered(tmp_path, data):
     logits, labels, _ = data
     with pytest.raises(OptionError, match=r"^ids=None: .*ordered=True"):
-        Recorder(tmp_path).add(logits[0], labels)
-    rec = Recorder(tmp_path, ordered=True)
+        Recorder(tmp_path, background=False).add(logits[0], labels)
+    rec = Recorder(tmp_path, ordered=True, background=False)
     rec.add(logits[0][:10], labels[:10])
     rec.add(logits[0][10:], labels[10:])
     rec.end_epoch(1)
@@ -107,7 +107,7 @@ def test_ids_required_unless_ordered(tmp_path, data):
 
 def test_existing_epoch_is_an_error_unless_overwrite(tmp_path, data):
     logits, labels, _ = data
-    rec = Recorder(tmp_path, ordered=True)
+    rec = Recorder(tmp_path, ordered=True, background=False)
     rec.add(logits[0], labels)
     rec.end_epoch(1)
     rec.add(logits[1], labels)
@@ -115,7 +115,7 @@ def test_existing_epoch_is_an_error_unless_overwrite(tmp_path, data):
         rec.end_epoch(1)
     assert rec.pending == 0  # dropped after the failed write
     # a second recorder continues the run
-    rec2 = Recorder(tmp_path, ordered=True)
+    rec2 = Recorder(tmp_path, ordered=True, background=False)
     rec2.add(logits[1], labels)
     rec2.end_epoch(2)
     (tmp_path / "val" / "epoch_3.npz").write_bytes(b"")  # another writer's name for epoch 3
@@ -123,7 +123,7 @@ def test_existing_epoch_is_an_error_unless_overwrite(tmp_path, data):
     with pytest.raises(FileExistsError, match="epoch_3.npz: epoch 3"):
         rec2.end_epoch(3)
     (tmp_path / "val" / "epoch_3.npz").unlink()
-    rec3 = Recorder(tmp_path, ordered=True, overwrite=True)
+    rec3 = Recorder(tmp_path, ordered=True, overwrite=True, background=False)
     rec3.add(logits[2], labels)
     rec3.end_epoch(1)
     assert predaudit.load_run(tmp_path).splits["val"].epochs == [1, 2]
@@ -161,7 +161,7 @@ def test_a_folder_scanned_again_parses_only_the_names_it_has_not_seen(tmp_path, 
 
 def test_duplicate_id_in_one_process_is_an_error(tmp_path, data):
     logits, labels, _ = data
-    rec = Recorder(tmp_path)
+    rec = Recorder(tmp_path, background=False)
     rec.add(logits[0][:3], labels[:3], ids=[0, 1, 2])
     rec.add(logits[0][:3], labels[:3], ids=[0, 4, 5])
     with pytest.raises(InputError, match="sample id 0 was added twice at epoch 1"):
@@ -170,7 +170,7 @@ def test_duplicate_id_in_one_process_is_an_error(tmp_path, data):
 
 def test_a_crash_leaves_no_readable_file(tmp_path, data, monkeypatch):
     logits, labels, _ = data
-    rec = Recorder(tmp_path, ordered=True)
+    rec = Recorder(tmp_path, ordered=True, background=False)
     rec.add(logits[0], labels)
     rec.end_epoch(1)
     with pytest.raises(RuntimeError), rec.epoch(2):
@@ -204,7 +204,7 @@ def test_a_batch_form_checked_before_is_not_checked_again_but_must_agree(
     later epochs their form is known, and is only compared with the epoch's batches."""
     logits, labels, _ = data
     s, y = torch.from_numpy(logits[0]), torch.from_numpy(labels)
-    rec = Recorder(tmp_path, ordered=True)
+    rec = Recorder(tmp_path, ordered=True, background=False)
     checked = []
     full = Recorder._add_checked
     monkeypatch.setattr(
@@ -240,7 +240,7 @@ def test_a_batch_form_checked_before_is_not_checked_again_but_must_agree(
 
 def test_epoch_context_and_bad_batches(tmp_path, data):
     logits, labels, _ = data
-    rec = Recorder(tmp_path, split="test")
+    rec = Recorder(tmp_path, split="test", background=False)
     with rec.epoch(0):
         rec.add(logits[0], labels, ids=np.arange(N))
     assert (tmp_path / "test" / "epoch_0000.npz").exists()
@@ -255,16 +255,16 @@ def test_epoch_context_and_bad_batches(tmp_path, data):
     with pytest.raises(InputError, match="epoch 5 has no samples"):
         rec.end_epoch(5)
     with pytest.raises(OptionError, match="^split='a/b'"):
-        Recorder(tmp_path, split="a/b")
+        Recorder(tmp_path, split="a/b", background=False)
     with pytest.raises(OptionError, match="^kind='scores'"):
-        Recorder(tmp_path, kind="scores")
+        Recorder(tmp_path, kind="scores", background=False)
 
 
 def test_text_ids_grow(tmp_path, data):
     logits, labels, _ = data
     ids = np.array([f"s{i}" for i in range(N)])
     ids[-1] = "a-much-longer-id"
-    rec = Recorder(tmp_path)
+    rec = Recorder(tmp_path, background=False)
     rec.add(logits[0][:5], labels[:5], ids=ids[:5])
     rec.add(logits[0][5:], labels[5:], ids=ids[5:])
     rec.end_epoch(1)
@@ -277,7 +277,7 @@ def test_token_classification(tmp_path):
     scores = rng.normal(size=(6, 5, 3)).astype(np.float32)
     labels = rng.integers(0, 3, (6, 5))
     labels[:, 3:] = -100  # padding
-    rec = Recorder(tmp_path, ordered=True)
+    rec = Recorder(tmp_path, ordered=True, background=False)
     for e in (1, 2):
         rec.add(scores[:4], labels[:4])
         rec.add(scores[4:], labels[4:])
@@ -305,7 +305,7 @@ def test_evaluate_a_plain_torch_loop(tmp_path, data):
     model.train()
     ds = torch.utils.data.TensorDataset(x, torch.tensor(labels), torch.arange(N))
     loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True)
-    rec = Recorder(tmp_path)
+    rec = Recorder(tmp_path, background=False)
     want = []
     for epoch in (1, 2):
         path = evaluate(model, loader, rec, epoch)
@@ -319,7 +319,7 @@ def test_evaluate_a_plain_torch_loop(tmp_path, data):
 
 def test_fsync_option_writes_the_same_file(tmp_path, data):
     logits, labels, _ = data
-    rec = Recorder(tmp_path, ordered=True, fsync=True)
+    rec = Recorder(tmp_path, ordered=True, fsync=True, background=False)
     rec.add(logits[0], labels)
     rec.end_epoch(1)
     with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
@@ -348,7 +348,7 @@ def test_a_missing_framework_names_the_extra(monkeypatch):
 
 def test_an_array_changed_after_add(tmp_path, data):
     logits, labels, _ = data
-    rec = Recorder(tmp_path)
+    rec = Recorder(tmp_path, background=False)
     buf = torch.zeros(2 * N, C)
     buf[:N] = torch.tensor(logits[0])
     rec.add(buf[:5], torch.tensor(labels[:5]), torch.arange(5))
@@ -374,7 +374,7 @@ def test_many_batches_in_runs_mixed_types(tmp_path, data, monkeypatch):
 
     logits, labels, _ = data
     monkeypatch.setattr(epochfile, "CHUNK_BYTES", 3 * C * 4)  # runs of at most 3 rows
-    rec = Recorder(tmp_path)
+    rec = Recorder(tmp_path, background=False)
     for a in range(N):  # one sample per batch, alternately numpy and torch
         s, y = logits[0][a : a + 1], labels[a : a + 1]
         if a % 2:
@@ -408,7 +408,7 @@ def test_shuffled_epoch_gathered_at_once_or_streamed_is_the_same_file(
     files = []
     for name, chunk in (("at_once", epochfile.CHUNK_BYTES), ("streamed", 2 * C * 4)):
         monkeypatch.setattr(epochfile, "CHUNK_BYTES", chunk)
-        rec = Recorder(tmp_path / name, compress=compress)
+        rec = Recorder(tmp_path / name, compress=compress, background=False)
         record_shuffled(rec, logits[:1], labels, np.random.default_rng(3))
         files.append((tmp_path / name / "val" / "epoch_0001.npz").read_bytes())
         with np.load(tmp_path / name / "val" / "epoch_0001.npz", allow_pickle=False) as z:
@@ -422,7 +422,7 @@ def test_a_shard_padded_with_duplicates_says_how_many_samples_it_holds(tmp_path,
     """DistributedSampler's padding (the same id with the same values) is dropped from a
     shuffled shard; the file's ``__meta__`` counts the rows written, not those added."""
     logits, labels, _ = data
-    rec = Recorder(tmp_path, sharded=True)
+    rec = Recorder(tmp_path, sharded=True, background=False)
     ids = np.array([5, 2, 9, 2, 7, 5])  # 2 and 5 twice: padding
     rec.add(logits[0][ids], labels[ids], ids=ids)
     path = rec.end_epoch(1)

@@ -20,7 +20,8 @@ round by round: each round runs a block of ``--epochs`` consecutive epochs of ev
 mode, in an order that rotates from round to round, and a mode's overhead in that
 round is its block's wall time over the "off" block's of the same round, minus 1.
 The table gives the median of those paired overheads over ``--rounds`` rounds (the
-first rounds warm up and are left out) with their interquartile range, and the
+first rounds warm up and are left out) with their interquartile range (the training
+loop's also with a bootstrap 95% interval of that median), and the
 median wall and CPU time per epoch (the process's CPU time, writer thread or process
 included).
 Then the time spent inside ``add()`` and ``end_epoch()`` themselves (timed around each
@@ -185,6 +186,18 @@ def spread(values: list[float]) -> str:
     return f"{100 * statistics.median(values):+.1f}% | {100 * q1:+.1f}% … {100 * q3:+.1f}%"
 
 
+def median_interval(values: list[float], level: float = 0.95) -> str:
+    """A bootstrap interval of the median of paired overheads (percentile method, 4000
+    resamplings of the rounds, seeded): how far the median itself may be off."""
+    import numpy as np
+
+    v = np.asarray(values)
+    rng = np.random.default_rng(0)
+    medians = np.median(v[rng.integers(0, len(v), (4000, len(v)))], axis=1)
+    lo, hi = np.quantile(medians, [(1 - level) / 2, (1 + level) / 2])
+    return f"{100 * lo:+.1f}% … {100 * hi:+.1f}%"
+
+
 def breakdown(model, loader, out: Path, args) -> tuple[float, float]:
     """Median ms per epoch spent in add() and in end_epoch() of a Recorder (one thread)."""
     rec = Recorder(out, fsync=args.fsync, background=False)
@@ -304,14 +317,19 @@ def main() -> None:
     )
     print()
     print(
-        "| mode | evaluation overhead | interquartile range | evaluation (ms/epoch) "
-        "| whole block overhead | interquartile range |"
+        "| mode | evaluation overhead | interquartile range | 95% interval of the median "
+        "| evaluation (ms/epoch) | whole block overhead | interquartile range |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for mode in trained:
         t = trained[mode]
-        cells = (" | ", " | ") if mode == "off" else (spread(t["eval"]), spread(t["block"]))
-        print(f"| {mode} | {cells[0]} | {statistics.median(t['eval_ms']):.2f} | {cells[1]} |")
+        cells = (
+            (" | ", "", " | ")
+            if mode == "off"
+            else (spread(t["eval"]), median_interval(t["eval"]), spread(t["block"]))
+        )
+        ms = statistics.median(t["eval_ms"])
+        print(f"| {mode} | {cells[0]} | {cells[1]} | {ms:.2f} | {cells[2]} |")
     print()
     add_ms, end_ms = parts
     print(

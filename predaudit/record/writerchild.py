@@ -56,7 +56,8 @@ def describe(error: BaseException) -> list[Any]:
 
 
 def serve(fd: int) -> None:
-    """The writer process's loop: one job at a time, until the socket closes.
+    """The writer process's loop: one job at a time, until told to end or the socket
+    closes.
 
     A job comes over the socket (with the memfd, the first time a shared memory is used;
     or a message too long for it) or is posted in the shared memory, where the process
@@ -88,6 +89,8 @@ def serve(fd: int) -> None:
             if not data:
                 return
             job = marshal.loads(data)  # the recorder's own messages
+            if "exit" in job:  # (the socket may stay open: a forked child holds it too)
+                return
             if "forget" in job:
                 _unmap(maps, job["forget"])
                 folders.pop(job["forget"], None)

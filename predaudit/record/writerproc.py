@@ -280,12 +280,18 @@ class Writer:
             return list(self.replies.pop(number)["error"])
 
     def close(self) -> None:
-        """Wait for every write sent; print the failures nobody was told of; end the process."""
+        """Wait for every write sent; print the failures nobody was told of; end the process
+        (told so: a process forked from this one, a ``DataLoader`` worker say, may hold the
+        socket open)."""
         for _, ticket in sorted(self.waiting.items()):
             try:
                 ticket.result()
             except Exception as error:
                 sys.stderr.write(f"predaudit: writing {ticket.job['path']} failed: {error}\n")
+        try:
+            self.sock.send(marshal.dumps({"exit": True}))
+        except OSError:
+            pass
         self.sock.close()
         if self.dead:
             return
@@ -314,6 +320,20 @@ def shared() -> Writer | None:
         _STATE["failed"] = True
         return None
     return _WRITER[0]
+
+
+def _forget_in_forked_child() -> None:
+    """A forked child (a ``DataLoader`` worker, say) closes its copy of the socket to the
+    parent's writer process, which then ends when the parent's copy closes, whatever the
+    child does; the child starts its own process if it records."""
+    if _WRITER and _WRITER[0].pid != os.getpid():
+        try:
+            _WRITER[0].sock.close()
+        except OSError:
+            pass
+
+
+os.register_at_fork(after_in_child=_forget_in_forked_child)
 
 
 @atexit.register

@@ -657,3 +657,66 @@ def test_a_kept_error_of_a_write_the_recorder_did_itself_does_not_block_its_memo
     with np.load(tmp_path / "val" / "epoch_0001.npz") as z:
         np.testing.assert_array_equal(z["logits"], big)
     assert not (tmp_path / "val" / "epoch_0000.npz").exists()
+
+
+# -- processes forked from the training loop's (DataLoader workers) ---------------------
+
+_WORKERS_SCRIPT = """
+import sys, torch
+from predaudit.record import Recorder, writerproc
+x, y, ids = torch.randn(256, 8), torch.randint(0, 3, (256,)), torch.arange(256)
+data = torch.utils.data.TensorDataset(x, y, ids)
+rec = Recorder(sys.argv[1], split="val")  # the writer process starts before the workers fork
+loader = torch.utils.data.DataLoader(data, batch_size=32, num_workers=2, persistent_workers=True)
+model = torch.nn.Linear(8, 3)
+for epoch in range(3):
+    with torch.no_grad():
+        for xb, yb, ib in loader:
+            rec.add(model(xb), yb, ib)
+    rec.end_epoch(epoch)
+print(writerproc.shared().proc.pid, flush=True)
+"""
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_a_loop_with_persistent_dataloader_workers_exits_at_once(tmp_path):
+    """The workers, forked after the writer process started, held the socket to it open,
+    so that at exit the process never saw it close: the interpreter waited 60 s for it."""
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKERS_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    took = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    assert took < 30, f"the loop's process took {took:.0f} s to exit"
+    writer_pid = int(done.stdout.split()[-1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(writer_pid, 0)  # the writer process has ended (its parent waited for it)
+    run = predaudit.load_run(tmp_path).splits["val"]
+    assert run.epochs == [0, 1, 2] and run.n_samples == 256
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_the_writer_process_ends_when_told_though_its_socket_stays_open():
+    writer = writerproc.Writer()
+    try:
+        writer.sock.send(marshal.dumps({"exit": True}))
+        assert writer.proc.wait(timeout=30) == 0
+    finally:
+        writer.sock.close()
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_a_forked_child_closes_its_copy_of_the_socket_to_the_writer_process(tmp_path):
+    Recorder(tmp_path, ordered=True)  # the writer process is started
+    process = writerproc.shared()
+    assert process is not None
+    pid = os.fork()
+    if pid == 0:  # the child: its copy is closed, and it would start its own process
+        os._exit(0 if process.sock.fileno() == -1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert process.sock.fileno() >= 0  # the parent's is open

@@ -81,11 +81,11 @@ class Recorder:
     cut; a few milliseconds per epoch).
 
     By default (``background=True``) each epoch is written while training goes on, by
-    a writer process (on Linux: the epoch's arrays are copied into memory it shares, and
-    it has an interpreter lock of its own; started with the first recorder, shared by
-    all of them) or else a writer thread, at most one epoch at a time: :meth:`end_epoch`
-    returns at once and the file appears when written. An error of the write (a
-    duplicate id among them: the rows are sorted by the writer) is raised by the next
+    a writer process (on Linux: the epoch's arrays are copied into memory it shares,
+    given back once written if 4 MiB or more; it has an interpreter lock of its own;
+    started with the first recorder, shared by all) or else a writer thread, at most one
+    epoch at a time: :meth:`end_epoch` returns at once and the file appears when
+    written. A write's error (a duplicate id: the writer sorts the rows) is raised by the next
     :meth:`end_epoch`, :meth:`flush` or :meth:`close` (or :meth:`add`, which looks every
     8 batches). :meth:`flush` waits for the files, as reading the run in this process
     does (:func:`predaudit.load_run`); the interpreter's exit finishes them, printing a

@@ -18,6 +18,11 @@ from predaudit.record.epochfile import take
 from predaudit.record.writerchild import ARRAYS_AT, MESSAGE_BYTES, POSTED, POSTED_AT, STATUS
 
 _ALIGN = 64  # bytes: each array starts on a cache line
+RELEASE_BYTES = 4 << 20
+"""A shared memory of this size or more is given back to the system once its epoch is
+written (:func:`~predaudit.record.writerchild.release`): a large epoch is then not held
+a second time while the next is collected; a small one stays mapped (taking its pages
+again would cost the loop more than they weigh)."""
 
 
 class SharedBuffer:

@@ -186,7 +186,26 @@ def expand(profile: dict[str, Any], number: int, epoch: int) -> dict[str, Any]:
 
 
 def run_job(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:
-    """Write the epoch ``job`` (a message of the recorder) describes, its arrays in ``buf``."""
+    """Write the epoch ``job`` (a message of the recorder) describes, its arrays in ``buf``;
+    then, if the job says ``release``, give the arrays' memory back (see :func:`release`)."""
+    try:
+        _write(job, buf, files)
+    finally:
+        if job.get("release"):
+            release(buf)
+
+
+def release(buf: mmap.mmap) -> None:
+    """Give the pages of the arrays in ``buf`` back to the system (``MADV_REMOVE``: they
+    read as zeros, and the recorder's next join into them takes them again, about 1 µs a
+    page), so that between epochs only the batches being collected are held. Done before
+    the job is marked done, so never while the recorder joins the next epoch."""
+    start = -(-ARRAYS_AT // mmap.PAGESIZE) * mmap.PAGESIZE  # not the status and message
+    if hasattr(mmap, "MADV_REMOVE") and len(buf) > start:
+        buf.madvise(mmap.MADV_REMOVE, start, len(buf) - start)
+
+
+def _write(job: dict[str, Any], buf: mmap.mmap, files: EpochFiles) -> None:
     scores, labels, ids = (_view(buf, p) for p in job["places"])
     EpochJob(
         Path(job["path"]),

@@ -42,6 +42,7 @@ import threading
 from typing import Any
 
 from predaudit.errors import InputError
+from predaudit.record import sharedmem
 from predaudit.record.epochfile import EpochExistsError, EpochFiles, EpochJob
 from predaudit.record.sharedmem import SharedBuffer
 from predaudit.record.writerchild import (
@@ -231,6 +232,7 @@ class Writer:
                     "fsync": fsync,
                     "date_time": date_time,
                     "source_date_epoch": sde,
+                    "release": size >= sharedmem.RELEASE_BYTES,
                 }
                 buf.profile, buf.made_of, buf.profile_known = profile, made_of, False
                 data = marshal.dumps(profile)  # a few times quicker than JSON

@@ -720,3 +720,49 @@ def test_a_forked_child_closes_its_copy_of_the_socket_to_the_writer_process(tmp_
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert process.sock.fileno() >= 0  # the parent's is open
+
+
+def _allocated(rec: Recorder) -> int:
+    """Bytes of the recorder's shared memory the system holds (its memfd's blocks)."""
+    assert rec._background is not None and rec._background._shm is not None
+    return os.fstat(rec._background._shm[2].fd).st_blocks * 512
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+@pytest.mark.parametrize("large", [False, True])
+def test_a_large_epoch_is_given_back_once_written(tmp_path, monkeypatch, large):
+    """Between epochs a large epoch's shared memory holds nothing (only the batches being
+    collected are held), whoever wrote it; a small one stays. The epochs after it, joined
+    into the memory taken again, are written whole."""
+    from predaudit.record import sharedmem
+
+    monkeypatch.setattr(sharedmem, "RELEASE_BYTES", 1 << 16 if large else 1 << 40)
+    rng = np.random.default_rng(2)
+    n, c = 3000, 10  # 120 kB of scores
+    rec = Recorder(tmp_path, split="v")
+    written = []
+    for e in range(4):
+        s = torch.tensor(rng.normal(size=(n, c)), dtype=torch.float32)
+        y, i = torch.tensor(rng.integers(0, c, n)), torch.tensor(rng.permutation(n))
+        for a in range(0, n, 512):
+            rec.add(s[a : a + 512], y[a : a + 512], i[a : a + 512])
+        if e == 2:
+            with writes_held("process", monkeypatch):
+                rec.end_epoch(e)
+                rec.flush()  # done by the recorder itself
+            shm = rec._background._shm
+            assert shm is not None and shm[2].status()[1] == writerchild.DONE_BY_RECORDER
+        else:
+            rec.end_epoch(e)
+            _done_by_the_process(rec)
+        written.append(_allocated(rec))
+        order = np.argsort(i.numpy())
+        rec.flush()
+        with np.load(tmp_path / "v" / f"epoch_{e:04d}.npz") as z:
+            np.testing.assert_array_equal(z["logits"], s.numpy()[order])
+            np.testing.assert_array_equal(z["labels"], y.numpy()[order])
+    rec.close()
+    if large:
+        assert max(written) <= writerchild.ARRAYS_AT  # the status and the message only
+    else:
+        assert min(written) >= n * c * 4

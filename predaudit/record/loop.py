@@ -35,7 +35,8 @@ def evaluate(
     and the model's output (its scores, of the recorder's ``kind``) is recorded with
     ``y`` and ``ids``. Without ids the recorder needs ``ordered=True`` (a loader that
     does not shuffle). The model's training mode is restored afterwards. Returns the
-    file written.
+    epoch's file (with the recorder's default ``background=True``, written while the next
+    epoch runs: ``recorder.flush()`` waits for it).
     """
     import torch
 

@@ -3,8 +3,9 @@
 
 :func:`~predaudit.io.discover.discover` lets them finish first (:func:`settle`), so a run
 read by the process that records it holds every epoch ended so far, as it would after
-``rec.flush()``. The recorders register the waiting (:func:`register`); this module
-imports nothing of theirs, and costs nothing when no recorder was made.
+``rec.flush()`` (for the recorders made in the reading thread: another thread's may be
+waiting for its write itself). The recorders register the waiting (:func:`register`);
+this module imports nothing of theirs, and costs nothing when no recorder was made.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ class Background:
         self._shm: tuple[writerproc.Writer, int, SharedBuffer] | None = None
         self._taken: tuple[writerproc.Writer, int, SharedBuffer] | None = None
         self._failed: Exception | None = None  # a write's error settle() kept for wait()
+        self._thread = threading.get_ident()  # the one that settles it (settle_under)
         _LIVE.add(self)
         writerproc.shared()  # started now: it is ready by the end of the first epoch
 
@@ -114,10 +115,12 @@ _LIVE: weakref.WeakSet[Background] = weakref.WeakSet()
 
 def settle_under(path: os.PathLike[str]) -> None:
     """Finish the writes under way into ``path`` (a run, split folder or epoch file) or a
-    folder within it (:mod:`predaudit.io.pending`: before the run is read)."""
+    folder within it (:mod:`predaudit.io.pending`: before the run is read), of the
+    recorders made in this thread (another thread's recorder may be in its own wait)."""
     target = os.path.realpath(path)
+    me = threading.get_ident()
     for bg in list(_LIVE):
-        if bg._writing is None:
+        if bg._writing is None or bg._thread != me:
             continue
         folder = os.path.realpath(bg.files.folder)
         if os.path.commonpath([folder, target]) in (folder, target):  # one inside the other

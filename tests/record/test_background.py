@@ -766,3 +766,24 @@ def test_a_large_epoch_is_given_back_once_written(tmp_path, monkeypatch, large):
         assert max(written) <= writerchild.ARRAYS_AT  # the status and the message only
     else:
         assert min(written) >= n * c * 4
+
+
+def test_reading_waits_only_for_the_recorders_of_its_own_thread(tmp_path, data, writer):
+    """Another thread's recorder may be in its own wait for that write: it is left alone."""
+    logits, labels = data
+    made: dict[str, Recorder] = {}
+
+    def record():
+        rec = made["rec"] = Recorder(tmp_path, ordered=True)
+        for e in (0, 1):
+            rec.add(logits[e], labels)
+            rec.end_epoch(e)
+
+    thread = threading.Thread(target=record)
+    thread.start()
+    thread.join()
+    discover(tmp_path)
+    assert made["rec"]._background is not None
+    assert made["rec"]._background._writing is not None  # not settled from this thread
+    made["rec"].close()
+    assert predaudit.load_run(tmp_path).splits["val"].epochs == [0, 1]

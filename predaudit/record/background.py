@@ -36,6 +36,8 @@ class Background:
         self.files = files
         self._writing: tuple[Future[None] | writerproc.Ticket, int, Path] | None = None
         self._shm: tuple[writerproc.Writer, int, SharedBuffer] | None = None
+        self._memory: list[tuple[writerproc.Writer, int, SharedBuffer] | None] = [None]
+        weakref.finalize(self, _dropped, self._memory).atexit = False
         self._taken: tuple[writerproc.Writer, int, SharedBuffer] | None = None
         self._failed: Exception | None = None  # a write's error settle() kept for wait()
         self._thread = threading.get_ident()  # the one that settles it (settle_under)
@@ -52,7 +54,7 @@ class Background:
             return take(batches, copy=True)
         if self._shm is None or self._shm[0] is not process:
             self.release()
-            self._shm = process, process.key(), SharedBuffer()
+            self._shm = self._memory[0] = process, process.key(), SharedBuffer()
         self._taken = self._shm
         return self._shm[2].take(batches)
 
@@ -105,12 +107,23 @@ class Background:
         """Give back the shared memory (the writer process unmaps it too)."""
         if self._shm is not None:
             process, key, buf = self._shm
-            self._shm = None
+            self._shm = self._memory[0] = None
             buf.close()
             process.forget(key)
 
 
 _LIVE: weakref.WeakSet[Background] = weakref.WeakSet()
+
+
+def _dropped(memory: list[tuple[writerproc.Writer, int, SharedBuffer] | None]) -> None:
+    """A recorder dropped without ``close()`` (a notebook cell run again, say): its shared
+    memory goes to the writer's :meth:`~predaudit.record.writerproc.Writer.sweep`, which
+    gives it back at the next job sent (not here: a collection may run under the
+    writer's lock)."""
+    shm = memory[0]
+    if shm is not None:
+        memory[0] = None
+        shm[0].dropped.append((shm[1], shm[2]))
 
 
 def settle_under(path: os.PathLike[str]) -> None:

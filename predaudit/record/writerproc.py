@@ -178,6 +178,7 @@ class Writer:
         self.served = False  # it has written a file
         self.replies: dict[int, dict[str, Any]] = {}
         self.waiting: dict[int, Ticket] = {}  # the writes not waited for yet
+        self.dropped: list[tuple[int, SharedBuffer]] = []  # of recorders dropped (sweep)
         self._numbers = itertools.count()
         self._keys = itertools.count()
         self._lock = threading.Lock()
@@ -193,6 +194,8 @@ class Writer:
         differs from the last job sent whole (or the process did not do that one, so does
         not have it); otherwise only ``(number, epoch, the whole job's number)`` (tens of
         microseconds less of the loop's time at each epoch)."""
+        if self.dropped:
+            self.sweep()
         made_of = (
             buf.places,  # of job.arrays, which buf.take put there
             buf.size,
@@ -248,6 +251,26 @@ class Writer:
                     self.ended()
                 buf.fresh = False
         return ticket
+
+    def sweep(self) -> None:
+        """Give back the shared memory of recorders dropped without ``close()`` whose
+        writes are done (a failed one is printed on stderr, as at exit); one with a write
+        still under way waits for the next sweep."""
+        kept = []
+        while self.dropped:
+            key, buf = self.dropped.pop()
+            mine = [t for t in list(self.waiting.values()) if t.buf is buf]
+            if not all(t.done() for t in mine):
+                kept.append((key, buf))
+                continue
+            for ticket in mine:
+                try:
+                    ticket.result()
+                except Exception as error:
+                    sys.stderr.write(f"predaudit: writing {ticket.job['path']} failed: {error}\n")
+            buf.close()
+            self.forget(key)
+        self.dropped.extend(kept)
 
     def ended(self) -> None:
         """The process is gone: the next :func:`shared` starts another; if it never wrote

@@ -787,3 +787,43 @@ def test_reading_waits_only_for_the_recorders_of_its_own_thread(tmp_path, data, 
     assert made["rec"]._background._writing is not None  # not settled from this thread
     made["rec"].close()
     assert predaudit.load_run(tmp_path).splits["val"].epochs == [0, 1]
+
+
+@pytest.mark.skipif(not writerproc.available(), reason="no writer process on this platform")
+def test_a_recorder_dropped_without_close_gives_its_memory_back(tmp_path, data, monkeypatch):
+    """At the next job sent once its last write is done (a notebook cell run again): the
+    memfd is closed and the process told to forget it; the dropped recorder's files are
+    whole."""
+    import gc
+
+    logits, labels = data
+    forgotten: list[int] = []
+    forget = writerproc.Writer.forget
+    monkeypatch.setattr(
+        writerproc.Writer, "forget", lambda self, key: (forgotten.append(key), forget(self, key))
+    )
+
+    def record(folder, epochs):
+        rec = Recorder(folder, ordered=True)
+        for e in epochs:
+            rec.add(logits[e], labels)
+            rec.end_epoch(e)
+        return rec, rec._background._shm
+
+    with writes_held("process", monkeypatch):
+        process, key, buf = record(tmp_path / "a", (0, 1))[1]  # dropped, not flushed
+        gc.collect()
+        assert process.dropped == [(key, buf)]
+        other, _ = record(tmp_path / "b", (0,))  # epoch 1 of "a" is not written: kept
+        assert process.dropped == [(key, buf)] and buf.fd >= 0
+    deadline = time.monotonic() + 60
+    while not all(t.done() for t in process.waiting.values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    other.add(logits[1], labels)
+    other.end_epoch(1)  # the next job sent: "a" is given back
+    assert process.dropped == [] and buf.fd == -1 and key in forgotten
+    assert not any(t.buf is buf for t in process.waiting.values())
+    other.close()
+    assert predaudit.load_run(tmp_path / "a").splits["val"].epochs == [0, 1]
+    assert predaudit.load_run(tmp_path / "b").splits["val"].epochs == [0, 1]

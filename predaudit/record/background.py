@@ -35,7 +35,8 @@ class Background:
     def __init__(self, files: EpochFiles) -> None:
         self.files = files
         self._writing: tuple[Future[None] | writerproc.Ticket, int, Path] | None = None
-        self._shm: tuple[writerproc.Writer, int, SharedBuffer] | None = None
+        # (the writer process, the key, the shared memory) once taken: in a list the
+        # finalizer holds (it cannot hold self), for a recorder dropped without close()
         self._memory: list[tuple[writerproc.Writer, int, SharedBuffer] | None] = [None]
         weakref.finalize(self, _dropped, self._memory).atexit = False
         self._taken: tuple[writerproc.Writer, int, SharedBuffer] | None = None
@@ -43,6 +44,11 @@ class Background:
         self._thread = threading.get_ident()  # the one that settles it (settle_under)
         _LIVE.add(self)
         writerproc.shared()  # started now: it is ready by the end of the first epoch
+
+    @property
+    def _shm(self) -> tuple[writerproc.Writer, int, SharedBuffer] | None:
+        """(the writer process, the key, the shared memory), once taken."""
+        return self._memory[0]
 
     def take(self, batches: Batches) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """The epoch's arrays for :meth:`submit` (:func:`~predaudit.record.epochfile.take`):
@@ -52,11 +58,12 @@ class Background:
         if process is None:
             self._taken = None
             return take(batches, copy=True)
-        if self._shm is None or self._shm[0] is not process:
+        shm = self._memory[0]
+        if shm is None or shm[0] is not process:
             self.release()
-            self._shm = self._memory[0] = process, process.key(), SharedBuffer()
-        self._taken = self._shm
-        return self._shm[2].take(batches)
+            shm = self._memory[0] = process, process.key(), SharedBuffer()
+        self._taken = shm
+        return shm[2].take(batches)
 
     def submit(self, job: EpochJob) -> None:
         """Start ``job`` (:meth:`~predaudit.record.epochfile.EpochJob.run`), whose arrays
@@ -105,9 +112,9 @@ class Background:
 
     def release(self) -> None:
         """Give back the shared memory (the writer process unmaps it too)."""
-        if self._shm is not None:
-            process, key, buf = self._shm
-            self._shm = self._memory[0] = None
+        if self._memory[0] is not None:
+            process, key, buf = self._memory[0]
+            self._memory[0] = None
             buf.close()
             process.forget(key)
 

@@ -75,7 +75,7 @@ class Recorder:
     a buffer you reuse), a tensor on another device copied to the CPU, a numpy array
     copied. So about one epoch of scores is held: :meth:`end_epoch` joins the kept
     batches (into runs of a few MiB when written in the loop's thread, releasing them as
-    it goes), and nothing is kept between epochs. Files are written atomically (a hidden
+    it goes), and no batch is kept between epochs. Files are written atomically (a hidden
     temporary file moved into place): a crash leaves no partial epoch (``fsync=True``
     also flushes each file to the disk before moving it, so that it survives a power
     cut; a few milliseconds per epoch).
@@ -85,9 +85,9 @@ class Recorder:
     given back once written if 4 MiB or more; it has an interpreter lock of its own;
     started with the first recorder, shared by all) or else a writer thread, at most one
     epoch at a time: :meth:`end_epoch` returns at once and the file appears when
-    written. A write's error (a duplicate id: the writer sorts the rows) is raised by the next
-    :meth:`end_epoch`, :meth:`flush` or :meth:`close` (or :meth:`add`, which looks every
-    8 batches). :meth:`flush` waits for the files, as reading the run in this process
+    written. A write's error (a duplicate id: the writer sorts the rows) is raised by the
+    next :meth:`end_epoch`, :meth:`flush` or :meth:`close` (or :meth:`add`, which looks
+    every 8 batches). :meth:`flush` waits for the files, as reading the run in this process
     does (:func:`predaudit.load_run`); the interpreter's exit finishes them, printing a
     failure nobody was told of on stderr. ``background=False`` writes in :meth:`end_epoch`
     (about three times the loop's time: see the README's Performance).

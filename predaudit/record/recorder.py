@@ -29,22 +29,16 @@ from predaudit.errors import InputError, OptionError
 from predaudit.io.naming import epoch_file_name
 from predaudit.record import buffer, epochfile
 from predaudit.record.background import Background
-from predaudit.record.buffer import (
-    Batches,
-    check_auto_ids,
-    dtype_name,
-    is_numeric,
-    keep,
-    shape_of,
-)
+from predaudit.record.buffer import Batches, keep
 from predaudit.record.epochfile import exists_error
+from predaudit.record.forms import BatchForms
 from predaudit.report.vocab import KINDS
 from predaudit.version import __version__
 
 FORMAT = epochfile.FORMAT
 
 
-class Recorder:
+class Recorder(BatchForms):
     """Collect one split's predictions batch by batch and write one file per epoch.
 
     ``Recorder(out_dir, split="val")`` writes ``out_dir/val/epoch_0003.npz`` (keys
@@ -69,11 +63,12 @@ class Recorder:
     required.
 
     Cost and memory: :meth:`add` only checks a batch whose shapes or types differ from
-    the one before and from those it checked before (it then compares them with the
-    epoch's), and keeps it without converting it — a CPU tensor as it is (no copy;
-    changing it in place afterwards is an error at :meth:`end_epoch`, so pass a copy of
-    a buffer you reuse), a tensor on another device copied to the CPU, a numpy array
-    copied. So about one epoch of scores is held: :meth:`end_epoch` joins the kept
+    those it checked before (it then compares them with the epoch's); batches of CPU
+    tensors like the last it checked (an epoch's full batches and its shorter last one)
+    are only compared with them, from one epoch to the next. It keeps a batch without
+    converting it — a CPU tensor as it is (no copy; changing it in place afterwards is
+    an error at :meth:`end_epoch`, so pass a copy of a buffer you reuse), a tensor on
+    another device copied to the CPU, a numpy array copied. So about one epoch of scores is held: :meth:`end_epoch` joins the kept
     batches (into runs of a few MiB when written in the loop's thread, releasing them as
     it goes), and no batch is kept between epochs. Files are written atomically (a hidden
     temporary file moved into place): a crash leaves no partial epoch (``fsync=True``
@@ -141,18 +136,20 @@ class Recorder:
         self._where = self.folder / "<batches>"  # what errors about the batches name
         self._background = Background(self._files) if background else None
         self._checked: dict[tuple[Any, ...], tuple[Any, str, bool, bool]] = {}  # see _known
+        self._quick: tuple[tuple[Any, ...], ...] = ()
         self._reset()
 
     def _reset(self) -> None:
+        """A new epoch (or none): its batches are dropped; the forms of :meth:`add`'s quick
+        path stay, provisionally (see :class:`~predaudit.record.forms.BatchForms`)."""
         self._epoch = Batches(self._where)
-        self._key: tuple[Any, ...] | None = None  # the last checked batch's types and shapes
         self._batches = 0
-        self._auto_ids: bool | None = None
-        self._dtype = ""
-        self._tails: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-        self._tokens: int | None = None
-        self._tensors = False  # the last checked batch's arrays are all torch tensors
-        self._grads = True  # its labels or ids are tensors that can require grad (floats)
+        self._tokens = None
+        if self._quick and self._auto_ids is False:  # (numbering samples is looked at anew)
+            self._epoch.form = self._quick[0][-1]
+            self._key = None  # any other form is looked up (Batches.note)
+        else:
+            self._fresh()
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -165,6 +162,36 @@ class Recorder:
         """Add one batch: scores ``[B, C]``/``[B]``/``[B, T, C]``, labels, optional ids ``[B]``."""
         if self._background is not None and not self._batches & 7 and self._background.done():
             self._wait()  # a finished write's error: looked for every 8 batches
+        for quick in self._quick:  # the usual case (see BatchForms): nothing else looked at
+            ts, ss, ds, tl, sl, dl, ti, si, di, rows, _ = quick
+            if (
+                type(scores) is ts
+                and type(labels) is tl
+                and type(ids) is ti
+                and scores.shape == ss
+                and scores.dtype is ds  # (torch's dtypes are singletons)
+                and labels.shape == sl
+                and labels.dtype is dl
+                and scores.is_cpu
+                and labels.is_cpu
+                and not scores.requires_grad
+                and (ids is None or (ids.shape == si and ids.dtype is di and ids.is_cpu))
+            ):
+                self._batches += 1
+                ep = self._epoch
+                ep.held.append(
+                    (
+                        scores,
+                        labels,
+                        ids,
+                        self._batches,
+                        scores._version,
+                        labels._version,
+                        -1 if ids is None else ids._version,
+                    )
+                )
+                ep.n += rows
+                return
         try:
             key: tuple[Any, ...] | None = (
                 type(scores),
@@ -207,80 +234,11 @@ class Recorder:
             ep.hold(self._batches, keep(scores), keep(labels), None if ids is None else keep(ids))
         ep.n += key[1][0]
 
-    def _known(self, key: tuple[Any, ...]) -> bool:
-        """Whether batches of this form (``key``: types, shapes, dtypes) passed the checks
-        before, in this epoch or an earlier one, and agree with this epoch's batches; if so,
-        it becomes the form :meth:`add` compares with (the epoch's first and last batch,
-        often shorter, are then not checked again every epoch)."""
-        facts = self._checked.get(key)
-        if facts is None:
-            return False
-        tails, name, auto_ids, tensors = facts
-        if self._tails is None:  # the epoch's first batch
-            if auto_ids:
-                check_auto_ids(self.ordered, self.sharded)
-            self._tails, self._dtype, self._auto_ids = tails, name, auto_ids
-        elif (tails, name, auto_ids) != (self._tails, self._dtype, self._auto_ids):
-            return False  # the error is raised by _add_checked
-        self._key, self._tensors = key, tensors
-        self._grads = not tensors or buffer.can_require_grad(key)
-        self._epoch.note(buffer.form_of(key, tails) if tensors else None)
-        return True
-
-    def _add_checked(self, scores: Any, labels: Any, ids: Any, key: tuple[Any, ...] | None) -> None:
-        b = self._batches
-        s, y = keep(scores), keep(labels)
-        i = None if ids is None else keep(ids)
-        shape_s, name = shape_of(s), dtype_name(s)
-        if not 1 <= len(shape_s) <= 3 or not is_numeric(name):
-            raise self._batch_error(
-                f"scores have shape {shape_s} and dtype {name}; expected "
-                "numbers of shape [B, C] or [B]"
-            )
-        if i is None:
-            check_auto_ids(self.ordered, self.sharded)
-        if self._auto_ids is not None and self._auto_ids != (i is None):
-            raise self._batch_error("some batches of this epoch have ids, others not")
-        self._auto_ids = i is None
-        if len(shape_s) == 3:
-            s, y, i, self._tokens = buffer.tokens_as_samples(
-                s, y, i, self._tokens, self._batch_error
-            )
-            shape_s, key = shape_of(s), None
-        shape_y = shape_of(y)
-        if shape_y[:1] != shape_s[:1] or len(shape_y) not in (1, 2):
-            raise self._batch_error(f"labels have shape {shape_y} for scores of shape {shape_s}")
-        if i is not None:
-            if shape_of(i) != shape_s[:1]:
-                raise self._batch_error(f"ids have shape {shape_of(i)} for {shape_s[0]} samples")
-            if dtype_name(i) == "object":
-                raise self._batch_error("ids have dtype object; give integers or text")
-        tails = (shape_s[1:], shape_y[1:])
-        if self._tails is None:
-            self._tails, self._dtype = tails, name
-        else:
-            problem = buffer.unlike_before(tails, self._tails, shape_s, shape_y, name, self._dtype)
-            if problem:
-                raise self._batch_error(problem)
-        self._key = key
-        self._tensors = all(hasattr(x, "_version") for x in (scores, labels, ids) if x is not None)
-        self._grads = key is None or not self._tensors or buffer.can_require_grad(key)
-        if key is not None:
-            if len(self._checked) >= 16:  # batch sizes that vary: keep it small
-                self._checked.clear()
-            self._checked[key] = (tails, name, i is None, self._tensors)
-        self._epoch.note(buffer.form_of(key, tails) if self._tensors and key is not None else None)
-        self._epoch.hold(b, s, y, i)
-        self._epoch.n += shape_s[0]
-
-    def _batch_error(self, problem: str) -> InputError:
-        return InputError(self._where, f"batch {self._batches}: {problem}")
-
     def _move_pending(self, other: Recorder) -> None:
         """Hand the batches added so far to ``other`` (the callbacks' sibling splits)."""
         other.discard()
         names = ("_epoch", "_key", "_batches", "_auto_ids", "_dtype", "_tails", "_tokens")
-        for name in (*names, "_tensors", "_grads"):
+        for name in (*names, "_tensors", "_grads", "_quick"):
             setattr(other, name, getattr(self, name))
         self._reset()
 

@@ -222,3 +222,16 @@ def test_numbering_the_samples_is_looked_at_anew_each_epoch(tmp_path, monkeypatc
     monkeypatch.setattr(buffer, "distributed_rank", lambda: (1, 2))
     with pytest.raises(OptionError, match="every process numbers its own samples"):
         rec.add(logits[:5], labels[:5])
+
+
+def test_a_first_batch_refused_does_not_set_the_epoch(tmp_path):
+    """The epoch's facts come from the first batch held, not from one refused: a batch
+    without ids that fails leaves the next, with ids, free (it was refused before)."""
+    rec = Recorder(tmp_path, ordered=True, background=False)
+    scores = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with pytest.raises(InputError, match=r"batch 1: labels have shape \(2,\) for scores"):
+        rec.add(scores, np.zeros(2, np.int64))  # no ids, labels too short
+    rec.add(scores, np.array([0, 1, 2]), ids=[5, 6, 7])
+    with np.load(rec.end_epoch(0), allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["ids"], [5, 6, 7])
+        np.testing.assert_array_equal(z["logits"], scores)

@@ -37,10 +37,11 @@ and the test digits, each split into its own ``Recorder`` as
 the overhead on the evaluation's wall time (from the first evaluation batch to the
 return of the last ``end_epoch()``) and on the whole block (training, evaluation, and
 the wait for the block's last write). The load average before and after is printed.
-With ``--floors`` the training loop also runs two modes that write nothing, to show
-where the background recorder's overhead lies: ``add()`` alone (the batches held,
-then dropped at ``end_epoch()``), and ``add()`` with the epoch joined into the writer
-process's shared memory (then dropped, no job posted).
+With ``--floors`` the training loop also runs three modes that write nothing, to show
+where the background recorder's overhead lies: ``add()`` and ``end_epoch()`` called
+and returning at once (what calling a recorder per batch costs at least), ``add()``
+alone (the batches held, then dropped at ``end_epoch()``), and ``add()`` with the
+epoch joined into the writer process's shared memory (then dropped, no job posted).
 Target (issue 13): at most 5% of the wall time of a small training loop's evaluation.
 """
 
@@ -60,10 +61,22 @@ from sklearn.datasets import load_digits
 from predaudit.record import Recorder, writerproc
 
 MODES = ("off", "on, background (default)", "on, background=False")
-FLOORS = ("add() only", "add() + join")
-"""Training-loop modes that write nothing (``--floors``): what ``add()`` costs alone (the
-batches held, then dropped at ``end_epoch()``), and with the background recorder's join
-of the epoch into the writer process's shared memory (then dropped, no job posted)."""
+FLOORS = ("add() called, nothing done", "add() only", "add() + join")
+"""Training-loop modes that write nothing (``--floors``): the call of a recorder method
+per batch and per epoch that do nothing (what any recorder with this API costs at
+least), what ``add()`` costs alone (the batches held, then dropped at ``end_epoch()``),
+and with the background recorder's join of the epoch into the writer process's shared
+memory (then dropped, no job posted)."""
+
+
+class _CallOnly(Recorder):
+    """``add()`` and ``end_epoch()`` that return at once."""
+
+    def add(self, scores, labels, ids=None) -> None:
+        return None
+
+    def end_epoch(self, epoch: int) -> Path:  # type: ignore[override]
+        return self.folder
 
 
 class _AddOnly(Recorder):
@@ -129,6 +142,9 @@ def train_loop(args, tmp: Path) -> dict[str, dict[str, list[float]]]:
         },
         **(
             {
+                "add() called, nothing done": {
+                    s: _CallOnly(tmp / "train-call", split=s, background=False) for s in splits
+                },
                 "add() only": {
                     s: _AddOnly(tmp / "train-add", split=s, background=False) for s in splits
                 },

@@ -123,6 +123,12 @@ def digits_epoch(rng, n=23, batch=5, classes=4):
     return logits, labels, [(a, min(a + batch, n)) for a in range(0, n, batch)]
 
 
+def add_epoch(rec, scores, labels, spans, *, ids=True):
+    """Add one epoch's batches (``spans`` of rows), with ids unless told otherwise."""
+    for a, b in spans:
+        rec.add(scores[a:b], labels[a:b], torch.arange(a, b) if ids else None)
+
+
 def test_an_epoch_like_the_one_before_is_taken_without_a_check(tmp_path, monkeypatch):
     """Full batches and a shorter last one: after the first epoch, no batch is looked up
     (the two forms stay from one epoch to the next); the files hold what was added."""
@@ -133,8 +139,7 @@ def test_an_epoch_like_the_one_before_is_taken_without_a_check(tmp_path, monkeyp
     for e in range(3):
         logits, labels, spans = digits_epoch(rng)
         before = calls["checked"]
-        for a, b in spans:
-            rec.add(logits[a:b], labels[a:b], torch.arange(a, b))
+        add_epoch(rec, logits, labels, spans)
         checked.append(calls["checked"] - before)
         with np.load(rec.end_epoch(e), allow_pickle=False) as z:
             np.testing.assert_array_equal(z["logits"], logits.numpy())
@@ -151,11 +156,9 @@ def test_an_epoch_may_start_with_another_form_and_then_keeps_to_it(tmp_path, mon
     rng = np.random.default_rng(1)
     rec = Recorder(tmp_path, background=False)
     logits, labels, spans = digits_epoch(rng)
-    for a, b in spans:
-        rec.add(logits[a:b], labels[a:b], torch.arange(a, b))
+    add_epoch(rec, logits, labels, spans)
     rec.end_epoch(0)
-    for a, b in spans:
-        rec.add(logits[a:b].half(), labels[a:b], torch.arange(a, b))
+    add_epoch(rec, logits.half(), labels, spans)
     with np.load(rec.end_epoch(1), allow_pickle=False) as z:
         assert z["logits"].dtype == np.float16
         np.testing.assert_array_equal(z["logits"], logits.half().numpy())
@@ -192,8 +195,7 @@ def test_a_batch_like_a_quick_form_that_requires_grad_is_detached(tmp_path):
     rng = np.random.default_rng(3)
     rec = Recorder(tmp_path, background=False)
     logits, labels, spans = digits_epoch(rng)
-    for a, b in spans:
-        rec.add(logits[a:b], labels[a:b], torch.arange(a, b))
+    add_epoch(rec, logits, labels, spans)
     rec.end_epoch(0)
     weights = logits.clone().requires_grad_()
     scores = weights * 2.0  # a batch of a quick form, with autograd history
@@ -204,8 +206,7 @@ def test_a_batch_like_a_quick_form_that_requires_grad_is_detached(tmp_path):
     assert not held[0][0].requires_grad and held[0][0].grad_fn is None  # no graph kept
     assert not held[1][1].requires_grad and held[1][1].grad_fn is None
     rec.discard()
-    for a, b in spans:
-        rec.add(scores[a:b], labels[a:b], torch.arange(a, b))
+    add_epoch(rec, scores, labels, spans)
     with np.load(rec.end_epoch(1), allow_pickle=False) as z:
         np.testing.assert_array_equal(z["logits"], (logits * 2.0).numpy())
 
@@ -216,8 +217,7 @@ def test_numbering_the_samples_is_looked_at_anew_each_epoch(tmp_path, monkeypatc
     rng = np.random.default_rng(4)
     rec = Recorder(tmp_path, ordered=True, background=False)
     logits, labels, spans = digits_epoch(rng)
-    for a, b in spans:
-        rec.add(logits[a:b], labels[a:b])
+    add_epoch(rec, logits, labels, spans, ids=False)
     rec.end_epoch(0)
     monkeypatch.setattr(buffer, "distributed_rank", lambda: (1, 2))
     with pytest.raises(OptionError, match="every process numbers its own samples"):

@@ -431,3 +431,26 @@ def test_a_shard_padded_with_duplicates_says_how_many_samples_it_holds(tmp_path,
         np.testing.assert_array_equal(z["ids"], [2, 5, 7, 9])
         np.testing.assert_array_equal(z["logits"], logits[0][[2, 5, 7, 9]])
         assert json.loads(str(z["__meta__"]))["n_samples"] == 4
+
+
+def test_end_epoch_returns_each_epochs_file_whatever_the_labels(tmp_path, monkeypatch):
+    """The returned paths are made ahead at the epochs' stride (1, a global step's): any
+    sequence of labels, or a rank that changes, still gets its own file's path."""
+    from predaudit.record import buffer
+
+    rec = Recorder(tmp_path, ordered=True, background=False)
+    labels = [0, 1, 2, 500, 1000, 1500, 1501, 7, 40, 20, 3, 19, 18, 10000]
+    for epoch in labels:
+        rec.add(np.zeros((2, 3), np.float32), np.array([0, 1]))
+        path = rec.end_epoch(epoch)
+        assert path == tmp_path / "val" / f"epoch_{epoch:04d}.npz"
+        assert path.is_file()
+    names = sorted(p.name for p in (tmp_path / "val").glob("epoch_*.npz"))
+    assert names == sorted(f"epoch_{e:04d}.npz" for e in labels)
+    shards = Recorder(tmp_path / "shards", background=False, sharded=True)
+    for epoch, rank in [(0, 0), (1, 0), (2, 1), (3, 1), (3, 0)]:
+        monkeypatch.setattr(buffer, "distributed_rank", lambda rank=rank: (rank, 2))
+        shards.add(np.zeros((2, 3), np.float32), np.array([0, 1]), ids=[4, 5])
+        path = shards.end_epoch(epoch)
+        assert path == tmp_path / "shards" / "val" / f"epoch_{epoch:04d}.rank{rank}.npz"
+        assert path.is_file()

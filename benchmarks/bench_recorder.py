@@ -84,7 +84,7 @@ class _AddOnly(Recorder):
 
     def end_epoch(self, epoch: int) -> Path:  # type: ignore[override]
         self.discard()
-        return self.path_for(epoch)
+        return self._path(epoch, None)  # as end_epoch() makes it
 
 
 class _JoinOnly(Recorder):
@@ -96,7 +96,7 @@ class _JoinOnly(Recorder):
         self._reset()
         assert self._background is not None
         self._background.take(batches)  # (the next take() replaces what submit() would use)
-        return self.path_for(epoch)
+        return self._path(epoch, None)  # as end_epoch() makes it
 
 
 def evaluate(model, loader, rec: Recorder | None, epoch: int) -> float:

@@ -113,9 +113,9 @@ def evaluate(model, loader, rec: Recorder | None, epoch: int) -> float:
     return total
 
 
-def train_loop(args, tmp: Path) -> dict[str, dict[str, list[float]]]:
-    """Per mode, the paired overheads of the evaluation and of the whole block, and the
-    evaluation's wall time per epoch (seconds), over the rounds of the training loop."""
+def sample_training(batch: int = 64):
+    """The sample-data run's training loop: the training digits' loader (shuffled), one
+    evaluation loader per split (``train``, ``test``), the model and its Adam."""
     from sklearn.model_selection import train_test_split
 
     x, y = load_digits(return_X_y=True)
@@ -126,13 +126,27 @@ def train_loop(args, tmp: Path) -> dict[str, dict[str, list[float]]]:
         rows = torch.from_numpy(rows)
         return torch.utils.data.TensorDataset(xs[rows], ys[rows], ids[rows])
 
-    batch = args.batch_size
     fit = torch.utils.data.DataLoader(data(train), batch_size=batch, shuffle=True)
     splits = {s: torch.utils.data.DataLoader(data(r), batch_size=batch) for s, r in
               (("train", train), ("test", test))}  # fmt: skip
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), lr=0.005)
+    return fit, splits, model, opt
+
+
+def train_epoch(model, opt, fit) -> None:
+    model.train()
+    for xb, yb, _ in fit:
+        opt.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        opt.step()
+
+
+def train_loop(args, tmp: Path) -> dict[str, dict[str, list[float]]]:
+    """Per mode, the paired overheads of the evaluation and of the whole block, and the
+    evaluation's wall time per epoch (seconds), over the rounds of the training loop."""
+    fit, splits, model, opt = sample_training(args.batch_size)
     modes = MODES + (FLOORS if args.floors else ())
     recs = {
         "off": None,
@@ -171,11 +185,7 @@ def train_loop(args, tmp: Path) -> dict[str, dict[str, list[float]]]:
             spent = 0.0
             t0 = time.perf_counter()
             for _ in range(args.epochs):
-                model.train()
-                for xb, yb, _ in fit:
-                    opt.zero_grad()
-                    F.cross_entropy(model(xb), yb).backward()
-                    opt.step()
+                train_epoch(model, opt, fit)
                 t1 = time.perf_counter()
                 for split, loader in splits.items():
                     evaluate(model, loader, None if rec is None else rec[split], epoch[mode])

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import types
@@ -45,22 +46,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from predaudit.record import Recorder, writerproc
 
-
-class Call(Recorder):
-    def add(self, scores, labels, ids=None) -> None:
-        return None
-
-    def end_epoch(self, epoch: int) -> Path:  # type: ignore[override]
-        return self.folder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_recorder import _AddOnly, _CallOnly, evaluate, sample_training, train_epoch  # noqa: E402
 
 
-class Hold(Call):
+class Hold(_CallOnly):
     def add(self, scores, labels, ids=None) -> None:
         self._kept.append((scores, labels, ids))
 
@@ -83,14 +76,6 @@ class HeldPath(HeldVersions):
 class HeldPathsAhead(HeldVersions):
     def end_epoch(self, epoch: int) -> Path:  # type: ignore[override]
         self._kept = []
-        return self._path(epoch, None)
-
-
-class AddOnly(Recorder):
-    """``add()`` as it is; ``end_epoch()`` drops the batches."""
-
-    def end_epoch(self, epoch: int) -> Path:  # type: ignore[override]
-        self.discard()
         return self._path(epoch, None)
 
 
@@ -145,12 +130,12 @@ class ThreeReadsConstant(Recorder):
 
 
 MODES = {
-    "call": Call,
+    "call": _CallOnly,
     "hold": Hold,
     "held+versions": HeldVersions,
     "held+path": HeldPath,
     "held+paths ahead": HeldPathsAhead,
-    "add() only": AddOnly,
+    "add() only": _AddOnly,
     "checks at end_epoch": ChecksAtEnd,
     "recorder": Recorder,
     "recorder with 3 reads constant": ThreeReadsConstant,
@@ -172,20 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     modes = ["off", *args.modes.split(",")]
     torch.set_num_threads(1)
-    x, y = load_digits(return_X_y=True)
-    xs, ys, ids = torch.tensor(x / 16.0, dtype=torch.float32), torch.tensor(y), torch.arange(len(y))
-    train, test = train_test_split(ids.numpy(), test_size=0.25, random_state=0, stratify=y)
-
-    def data(rows):
-        rows = torch.from_numpy(rows)
-        return torch.utils.data.TensorDataset(xs[rows], ys[rows], ids[rows])
-
-    fit = torch.utils.data.DataLoader(data(train), batch_size=64, shuffle=True)
-    splits = {s: torch.utils.data.DataLoader(data(r), batch_size=64) for s, r in
-              (("train", train), ("test", test))}  # fmt: skip
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=0.005)
+    fit, splits, model, opt = sample_training()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         recs = {
@@ -203,23 +175,10 @@ def main() -> None:
                 rec = recs[mode]
                 spent[mode] = 0.0
                 for _ in range(5):
-                    model.train()
-                    for xb, yb, _ in fit:
-                        opt.zero_grad()
-                        F.cross_entropy(model(xb), yb).backward()
-                        opt.step()
+                    train_epoch(model, opt, fit)
                     t0 = time.perf_counter()
-                    model.eval()
-                    with torch.no_grad():
-                        for split, loader in splits.items():
-                            split_rec = None if rec is None else rec[split]
-                            for xb, yb, ib in loader:
-                                logits = model(xb)
-                                float(F.cross_entropy(logits, yb, reduction="sum"))
-                                if split_rec is not None:
-                                    split_rec.add(logits, yb, ib)
-                            if split_rec is not None:
-                                split_rec.end_epoch(epoch[mode])
+                    for split, loader in splits.items():
+                        evaluate(model, loader, None if rec is None else rec[split], epoch[mode])
                     spent[mode] += time.perf_counter() - t0
                     epoch[mode] += 1
                 for split_rec in (rec or {}).values():

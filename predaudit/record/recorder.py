@@ -137,7 +137,7 @@ class Recorder(BatchForms):
         self._where = self.folder / "<batches>"  # what errors about the batches name
         self._background = Background(self._files) if background else None
         self._checked: dict[tuple[Any, ...], tuple[Any, str, bool, bool]] = {}  # see _known
-        self._quick: tuple[tuple[Any, ...], ...] = ()
+        self._quick = ()  # see BatchForms
         self._paths: dict[tuple[int, int | None], Path] = {}  # see _path
         self._last_epoch: int | None = None
         self._reset()
@@ -182,7 +182,7 @@ class Recorder(BatchForms):
             ):
                 self._batches += 1
                 ep = self._epoch
-                ep.held.append(
+                ep.held.append(  # Batches.hold, inlined: a call a batch costs the loop
                     (
                         scores,
                         labels,
